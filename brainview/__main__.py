@@ -1,0 +1,3 @@
+from brainview.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Write a decoding bundle (DESIGN.md §3) and check it by reading it back.
+
+The bundle is assembled in a temporary sibling folder and moved into place at the end, so an
+interrupted export never leaves a half-written bundle where the app would open it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from brainview.bundle import format as F
+from brainview.bundle.reader import Bundle, open_bundle
+
+
+def make_manifest(*, name: str, dataset: str, subject: str, n_voxels: int, n_query: int, query_dim: int,
+                  text_dim: int, stages: Sequence[str] = F.STAGES, vlm: Mapping[str, Any] | None = None,
+                  synthetic: Mapping[str, Any] | None = None, provenance: Mapping[str, Any] | None = None,
+                  metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A complete version-1 manifest with defaults for the optional parts."""
+    return {
+        "format": F.FORMAT_NAME, "version": F.FORMAT_VERSION, "name": name, "dataset": dataset,
+        "subject": subject, "n_voxels": int(n_voxels), "n_query": int(n_query), "query_dim": int(query_dim),
+        "text_dim": int(text_dim), "stages": list(stages),
+        "vlm": {**F.VLM_DEFAULTS, **(vlm or {})},
+        "synthetic": {**F.SYNTHETIC_DEFAULTS, **(synthetic or {})},
+        "provenance": dict(provenance or {}), "metrics": dict(metrics or {}),
+    }
+
+
+def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapping[str, np.ndarray],
+                 fmri: np.ndarray, stimuli: np.ndarray, captions: Sequence[Sequence[str]],
+                 trials: Sequence[Mapping[str, Any]], image_embeddings: np.ndarray, text_embeddings: np.ndarray,
+                 text_index: Sequence[Sequence[int]], mesh: Mapping[str, Mapping[str, np.ndarray]],
+                 vertex_voxel: sp.spmatrix, rois: Mapping[str, Mapping[str, Any]],
+                 vlm_folders: Mapping[str, str | Path] | None = None, overwrite: bool = False) -> Bundle:
+    """Write every part of a bundle to ``path`` and return it opened (and so validated).
+
+    ``mesh`` maps ``"lh"``/``"rh"`` to ``{"inflated", "pial", "faces", "sulc"}``; ``rois`` maps a
+    name to ``{"group": str, "voxels": [...]}``; ``vlm_folders`` maps a name under ``vlm/`` to a
+    folder saved with ``save_pretrained`` that is copied in (reference it in the manifest as
+    ``"vlm/NAME"``).
+    """
+    from safetensors.numpy import save_file
+
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for sub in ("test", "embeddings", "cortex"):
+            (staging / sub).mkdir()
+        (staging / F.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()},
+                  str(staging / F.BRAIN_MODEL))
+        fmri = np.asarray(fmri)
+        np.save(staging / F.FMRI, fmri if fmri.dtype in (np.float16, np.float32) else fmri.astype(np.float32))
+        np.save(staging / F.STIMULI, np.asarray(stimuli, dtype=np.uint8))
+        _write_json(staging / F.CAPTIONS, [list(map(str, c)) for c in captions])
+        _write_json(staging / F.TRIALS, [dict(t) for t in trials])
+        np.save(staging / F.IMAGE_EMBEDDINGS, np.asarray(image_embeddings, dtype=np.float32))
+        np.save(staging / F.TEXT_EMBEDDINGS, np.asarray(text_embeddings, dtype=np.float32))
+        _write_json(staging / F.TEXT_INDEX, [[int(t), int(c)] for t, c in text_index])
+        np.savez_compressed(staging / F.MESH, **{
+            f"{hemi}_{key}": np.asarray(mesh[hemi][key], dtype=np.int32 if key == "faces" else np.float32)
+            for hemi in F.HEMISPHERES for key in F.MESH_KEYS})
+        sp.save_npz(staging / F.VERTEX_VOXEL, sp.csr_matrix(vertex_voxel, dtype=np.float32), compressed=True)
+        _write_json(staging / F.ROIS, {
+            name: {**{k: v for k, v in spec.items() if k != "voxels"},
+                   "voxels": [int(v) for v in np.unique(np.asarray(spec["voxels"]))]}
+            for name, spec in rois.items()})
+        for name, folder in (vlm_folders or {}).items():
+            shutil.copytree(folder, staging / F.VLM_DIR / name)
+        open_bundle(staging)  # refuse to publish a bundle the reader would refuse
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return open_bundle(target)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False) + "\n", encoding="utf-8")

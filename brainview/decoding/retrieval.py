@@ -1,0 +1,111 @@
+"""Retrieval: similarity of brain-predicted tokens to images and captions, and the evaluation protocol.
+
+Directions are named by what is ranked given what (DESIGN.md §4): ``image_given_brain`` ranks
+candidate images for each brain pattern, ``brain_given_image`` ranks brain patterns for each
+image, and the same for text. The GUI's top-k lists and ``brainview eval`` use these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DIRECTIONS = ("image_given_brain", "brain_given_image", "text_given_brain", "brain_given_text")
+IMAGE_REPEATS, TEXT_REPEATS, POOL, SEED = 30, 50, 300, 42
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def image_scores(predicted: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Cosine of flattened query tokens: (n, q, d) × (m, q, d) → (n, m)."""
+    return _unit_rows(predicted) @ _unit_rows(targets).T
+
+
+def text_scores(projected: np.ndarray, texts: np.ndarray) -> np.ndarray:
+    """BLIP-2 ITC score: max over query tokens of token·text; (n, q, t) × (m, t) → (n, m).
+
+    ``projected`` must already be L2-normalized per token (``BrainModel.project_text``).
+    """
+    projected = np.asarray(projected, dtype=np.float32)
+    return np.einsum("nqt,mt->nmq", projected, np.asarray(texts, dtype=np.float32)).max(axis=2)
+
+
+@dataclass
+class Ranked:
+    indices: np.ndarray
+    scores: np.ndarray
+
+
+def top_k(scores: np.ndarray, k: int) -> Ranked:
+    """The k best candidates of one score row, best first."""
+    scores = np.asarray(scores).ravel()
+    k = min(k, scores.size)
+    part = np.argpartition(-scores, k - 1)[:k]
+    order = part[np.argsort(-scores[part], kind="stable")]
+    return Ranked(order, scores[order])
+
+
+def rank_of(scores: np.ndarray, true_index: int) -> int:
+    """1-based rank of the true candidate in one score row (ties counted against it)."""
+    scores = np.asarray(scores).ravel()
+    return int((scores > scores[true_index]).sum()) + 1
+
+
+def _summary(values: list[float], pool: int) -> dict:
+    values_arr = np.asarray(values, dtype=np.float64)
+    mean = float(values_arr.mean())
+    half = 1.96 * float(values_arr.std(ddof=1)) / np.sqrt(len(values_arr)) if len(values_arr) > 1 else 0.0
+    return {"top1": mean, "ci95": [float(mean - half), float(mean + half)], "repeats": len(values_arr), "pool": pool}
+
+
+def _top1_rows(block: np.ndarray) -> float:
+    """Fraction of rows whose best column is the diagonal one (strictly better than every other)."""
+    diag = np.diag(block)
+    others = block.copy()
+    np.fill_diagonal(others, -np.inf)
+    return float((diag > others.max(axis=1)).mean())
+
+
+def evaluate_retrieval(predicted: np.ndarray, image_targets: np.ndarray, projected: np.ndarray | None = None,
+                       text_embeddings: np.ndarray | None = None, text_index: np.ndarray | None = None,
+                       *, image_repeats: int = IMAGE_REPEATS, text_repeats: int = TEXT_REPEATS,
+                       pool: int = POOL, seed: int = SEED) -> dict:
+    """The protocol of DESIGN.md §4: top-1 in a ``pool``-way task, mean and 95% interval over repeats.
+
+    Each repeat draws ``pool`` distinct trials without replacement (all trials if there are
+    fewer); text repeats also draw one reference caption per trial. The interval is the normal
+    approximation of the mean's 95% confidence interval across repeats.
+    """
+    n = len(predicted)
+    pool = min(pool, n)
+    rng = np.random.default_rng(seed)
+    scores = image_scores(predicted, image_targets)
+    results: dict[str, dict] = {}
+    brain_image, image_brain = [], []
+    for _ in range(image_repeats):
+        pick = rng.choice(n, size=pool, replace=False)
+        block = scores[np.ix_(pick, pick)]
+        brain_image.append(_top1_rows(block))
+        image_brain.append(_top1_rows(block.T))
+    results["image_given_brain"] = _summary(brain_image, pool)
+    results["brain_given_image"] = _summary(image_brain, pool)
+    if projected is None or text_embeddings is None or text_index is None:
+        return results
+    text_index = np.asarray(text_index)
+    by_trial = [np.flatnonzero(text_index[:, 0] == t) for t in range(n)]
+    if any(len(rows) == 0 for rows in by_trial):
+        raise ValueError("every trial needs at least one text embedding for text retrieval")
+    brain_text, text_brain = [], []
+    for _ in range(text_repeats):
+        pick = rng.choice(n, size=pool, replace=False)
+        texts = np.array([rng.choice(by_trial[t]) for t in pick])
+        block = text_scores(projected[pick], text_embeddings[texts])
+        brain_text.append(_top1_rows(block))
+        text_brain.append(_top1_rows(block.T))
+    results["text_given_brain"] = _summary(brain_text, pool)
+    results["brain_given_text"] = _summary(text_brain, pool)
+    return results

@@ -1,0 +1,62 @@
+"""Synthetic brain patterns for the ROI interpretability analysis.
+
+``roi_tokens`` is the paper's analysis (DESIGN.md §4): x = 1 on the ROI, 0 elsewhere; each query
+token of ``weight @ x`` scaled to unit L2 norm, times ``scale``, plus the bias. ``lesion`` and
+``boost`` start from a real trial instead and change only the selected voxels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from brainview.decoding.brain_model import BrainModel
+
+MODES = ("roi", "lesion", "boost")
+DEFAULT_BOOST = 3.0
+
+
+def roi_indicator(voxels: np.ndarray, n_voxels: int) -> np.ndarray:
+    x = np.zeros(n_voxels, dtype=np.float32)
+    x[np.asarray(voxels, dtype=np.int64)] = 1.0
+    return x
+
+
+def roi_tokens(model: BrainModel, voxels: np.ndarray, scale: float = 11.0, stage: str = "stage2") -> np.ndarray:
+    """Query tokens (n_query, query_dim) of the paper's synthetic ROI pattern."""
+    voxels = np.asarray(voxels, dtype=np.int64)
+    if voxels.size == 0:
+        raise ValueError("the selection is empty: choose at least one voxel")
+    lin = model.stage(stage)
+    raw = lin.weight[:, voxels].sum(axis=1).reshape(model.n_query, model.query_dim)
+    raw = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+    return (raw * scale + lin.bias.reshape(model.n_query, model.query_dim)).astype(np.float32)
+
+
+def lesion(pattern: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+    """The trial's pattern with the selected voxels silenced (set to 0, the z-scored baseline)."""
+    out = np.array(pattern, dtype=np.float32, copy=True)
+    out[np.asarray(voxels, dtype=np.int64)] = 0.0
+    return out
+
+
+def boost(pattern: np.ndarray, voxels: np.ndarray, factor: float = DEFAULT_BOOST) -> np.ndarray:
+    """The trial's pattern with the selected voxels multiplied by ``factor``."""
+    out = np.array(pattern, dtype=np.float32, copy=True)
+    idx = np.asarray(voxels, dtype=np.int64)
+    out[idx] *= factor
+    return out
+
+
+def synthetic_tokens(model: BrainModel, mode: str, voxels: np.ndarray, *, stage: str = "stage2",
+                     scale: float = 11.0, pattern: np.ndarray | None = None,
+                     factor: float = DEFAULT_BOOST) -> np.ndarray:
+    """Query tokens for a selection in one of ``MODES``; lesion and boost need the trial's pattern."""
+    if mode == "roi":
+        return roi_tokens(model, voxels, scale=scale, stage=stage)
+    if pattern is None:
+        raise ValueError(f"mode {mode!r} starts from a real trial: pass its pattern")
+    if mode == "lesion":
+        return model.predict(lesion(pattern, voxels), stage=stage)
+    if mode == "boost":
+        return model.predict(boost(pattern, voxels, factor), stage=stage)
+    raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")

@@ -1,0 +1,99 @@
+"""Small, valid bundles built by the tests themselves (DESIGN.md §3), with known answers.
+
+``make_bundle`` plants an exact structure: stage-1 predictions of each trial equal its image
+targets, and the stage-2 projection of each trial's tokens points at its own captions, so every
+retrieval direction has top-1 = 1 unless a test perturbs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from brainview.bundle import make_manifest, write_bundle
+
+
+def icosphere(subdivisions: int = 2, radius: float = 50.0, center=(0.0, 0.0, 0.0)):
+    """Vertices (V, 3) float32 and faces (F, 3) int32 of a subdivided icosahedron."""
+    t = (1 + 5 ** 0.5) / 2
+    verts = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t), (0, 1, -t),
+             (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
+    faces = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4), (11, 10, 2),
+             (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8), (3, 8, 9), (4, 9, 5), (2, 4, 11),
+             (6, 2, 10), (8, 6, 7), (9, 8, 1)]
+    verts = [np.array(v, dtype=np.float64) / np.linalg.norm(v) for v in verts]
+    for _ in range(subdivisions):
+        cache: dict[tuple[int, int], int] = {}
+
+        def midpoint(a: int, b: int) -> int:
+            key = (min(a, b), max(a, b))
+            if key not in cache:
+                m = verts[a] + verts[b]
+                verts.append(m / np.linalg.norm(m))
+                cache[key] = len(verts) - 1
+            return cache[key]
+
+        new_faces = []
+        for a, b, c in faces:
+            ab, bc, ca = midpoint(a, b), midpoint(b, c), midpoint(c, a)
+            new_faces += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
+        faces = new_faces
+    v = np.array(verts) * radius + np.asarray(center)
+    return v.astype(np.float32), np.array(faces, dtype=np.int32)
+
+
+def sphere_mesh(subdivisions: int = 2) -> dict:
+    """Two spheres side by side standing in for the hemispheres."""
+    mesh = {}
+    for hemi, x in (("lh", -60.0), ("rh", 60.0)):
+        v, f = icosphere(subdivisions, 50.0, (x, 0.0, 0.0))
+        mesh[hemi] = {"inflated": v, "pial": v * 0.9, "faces": f, "sulc": np.sin(v[:, 2] / 8).astype(np.float32)}
+    return mesh
+
+
+def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: int = 4, query_dim: int = 8,
+                text_dim: int = 6, captions_per_trial: int = 2, seed: int = 0, subdivisions: int = 2,
+                vlm: dict | None = None, vlm_folders: dict | None = None, stages=("stage1", "stage2")):
+    """Write a consistent bundle with planted, exactly recoverable structure; return it opened."""
+    rng = np.random.default_rng(seed)
+    n_out = n_query * query_dim
+    fmri = rng.standard_normal((n_trials, n_voxels)).astype(np.float32)
+    w1 = (rng.standard_normal((n_out, n_voxels)) / np.sqrt(n_voxels)).astype(np.float32)
+    b1 = (0.1 * rng.standard_normal(n_out)).astype(np.float32)
+    targets = (fmri @ w1.T + b1).reshape(n_trials, n_query, query_dim).astype(np.float32)
+    w2, b2 = (w1 * 1.01).astype(np.float32), b1.copy()
+    proj_w = rng.standard_normal((text_dim, query_dim)).astype(np.float32)
+    proj_b = np.zeros(text_dim, dtype=np.float32)
+    stage2_tokens = (fmri @ w2.T + b2).reshape(n_trials, n_query, query_dim)
+    projected = stage2_tokens @ proj_w.T + proj_b
+    projected /= np.linalg.norm(projected, axis=-1, keepdims=True)
+    text, index, captions = [], [], []
+    for t in range(n_trials):
+        captions.append([f"caption {c} of trial {t}" for c in range(captions_per_trial)])
+        for c in range(captions_per_trial):
+            e = projected[t, c % n_query] + 0.01 * rng.standard_normal(text_dim)
+            text.append(e / np.linalg.norm(e))
+            index.append([t, c])
+    mesh = sphere_mesh(subdivisions)
+    n_vert = sum(m["inflated"].shape[0] for m in mesh.values())
+    rows = np.arange(n_vert)
+    cols = rows % n_voxels
+    vertex_voxel = sp.csr_matrix((np.ones(n_vert, dtype=np.float32), (rows, cols)), shape=(n_vert, n_voxels))
+    half = n_voxels // 2
+    rois = {"V1": {"group": "prf-visualrois", "voxels": list(range(0, max(1, half // 2)))},
+            "V2": {"group": "prf-visualrois", "voxels": list(range(half // 2, half))},
+            "FFA-1": {"group": "floc-faces", "voxels": list(range(half, n_voxels))}}
+    stimuli = rng.integers(0, 256, size=(n_trials, 16, 16, 3), dtype=np.uint8)
+    weights = {"stage1.weight": w1, "stage1.bias": b1}
+    if "stage2" in stages:
+        weights.update({"stage2.weight": w2, "stage2.bias": b2,
+                        "stage2.projection.weight": proj_w, "stage2.projection.bias": proj_b})
+    manifest = make_manifest(name="test bundle", dataset="synthetic", subject="s0", n_voxels=n_voxels,
+                             n_query=n_query, query_dim=query_dim, text_dim=text_dim, stages=stages, vlm=vlm)
+    return write_bundle(path, manifest=manifest, weights=weights, fmri=fmri, stimuli=stimuli, captions=captions,
+                        trials=[{"id": f"t{t:04d}", "nsd_id": t} for t in range(n_trials)],
+                        image_embeddings=targets, text_embeddings=np.array(text, dtype=np.float32),
+                        text_index=index, mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
+                        vlm_folders=vlm_folders, overwrite=True)
