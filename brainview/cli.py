@@ -1,0 +1,244 @@
+"""The ``brainview`` command: the app with no arguments, headless commands otherwise (DESIGN.md §5).
+
+Every user mistake ends with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from brainview.errors import UserError
+
+EXIT_USER_ERROR = 2
+EVAL_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
+DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "resources" / "demo"
+
+
+def demo_bundle_path() -> Path:
+    """The embedded demo bundle (``BRAINVIEW_DEMO`` overrides, e.g. for a packaged install)."""
+    return Path(os.environ.get("BRAINVIEW_DEMO", DEMO_BUNDLE))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brainview", description="Explore fMRI-to-language decoding bundles. "
+                                       "With no command, opens the app on the embedded demo bundle.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str, bundle: bool = True, json_flag: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if bundle:
+            p.add_argument("path", metavar="PATH", help="bundle directory")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+        return p
+
+    p = add("open", "open the app on a bundle", json_flag=False)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    add("info", "validate and summarize a bundle")
+    p = add("eval", "retrieval and caption metrics on the bundle's test set")
+    p.add_argument("--stage", type=int, choices=(1, 2), help="stage to evaluate (default: the last one)")
+    p.add_argument("--repeats", type=int, help="repeats for every direction (default: 30 image, 50 text)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-captions", action="store_true", help="retrieval only")
+    p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis)")
+    p.add_argument("--stage", type=int, choices=(1, 2))
+    p.add_argument("--scale", type=float, help="synthetic pattern scale (default: the bundle's)")
+    p.add_argument("--device", default="auto")
+    p = add("score", "caption metrics for predictions against references", bundle=False)
+    p.add_argument("--pred", required=True, metavar="FILE", help="predictions, one caption per line")
+    p.add_argument("--refs", required=True, metavar="FILE", help="references: JSON list of lists of captions")
+    p = add("screenshot", "render the main window on a bundle to a PNG and exit", json_flag=False)
+    p.add_argument("--out", required=True, metavar="PNG")
+    p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command is None:
+            return _run_app(None, "auto")
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"brainview: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("brainview: interrupted", file=sys.stderr)
+        return 130
+
+
+def _emit(args, payload: dict[str, Any], lines: list[str]) -> int:
+    print(json.dumps(payload, indent=2) if args.json else "\n".join(lines))
+    return 0
+
+
+def _stage_name(bundle, stage: int | None) -> str:
+    if stage is None:
+        return bundle.stages[-1]
+    name = f"stage{stage}"
+    if name not in bundle.stages:
+        raise UserError(f"the bundle has no {name}; it has {', '.join(bundle.stages)}")
+    return name
+
+
+def _open(path: str):
+    from brainview.bundle import open_bundle
+
+    return open_bundle(path)
+
+
+def cmd_info(args) -> int:
+    bundle = _open(args.path)
+    m = bundle.manifest
+    summary = {
+        "path": str(bundle.path), "valid": True, "name": m["name"], "dataset": m["dataset"], "subject": m["subject"],
+        "n_trials": bundle.n_trials, "n_voxels": bundle.n_voxels, "n_query": bundle.n_query,
+        "query_dim": bundle.query_dim, "text_dim": bundle.text_dim, "n_texts": int(bundle.text_embeddings.shape[0]),
+        "stages": bundle.stages, "stimulus_size": list(bundle.stimuli.shape[1:3]),
+        "n_vertices": bundle.n_vertices, "rois": {n: int(r["voxels"].size) for n, r in bundle.rois.items()},
+        "vlm": bundle.vlm, "metrics": m.get("metrics", {}),
+    }
+    lines = [f"{bundle.path}: valid brainview bundle (format version {m['version']})",
+             f"  name        {m['name']}", f"  dataset     {m['dataset']}, subject {m['subject']}",
+             f"  trials      {bundle.n_trials} test trials, {summary['n_texts']} reference captions",
+             f"  voxels      {bundle.n_voxels}", f"  tokens      {bundle.n_query} × {bundle.query_dim}, text {bundle.text_dim}",
+             f"  stages      {', '.join(bundle.stages)}",
+             f"  cortex      {bundle.n_vertices['lh']} + {bundle.n_vertices['rh']} vertices, {len(bundle.rois)} ROIs",
+             f"  captioner   {bundle.vlm.get('captioner')}", f"  retrieval   {bundle.vlm.get('retrieval')}"]
+    return _emit(args, summary, lines)
+
+
+def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True) -> dict:
+    """Retrieval and caption metrics of one stage on the test set (DESIGN.md §4)."""
+    from brainview.decoding.retrieval import IMAGE_REPEATS, TEXT_REPEATS, evaluate_retrieval
+
+    tokens = decoder.tokens_for_trials(range(bundle.n_trials), stage)
+    projected = decoder.model.project_text(tokens) if stage == "stage2" and decoder.model.has_text_projection else None
+    retrieval = evaluate_retrieval(
+        tokens, bundle.image_embeddings, projected, bundle.text_embeddings if projected is not None else None,
+        bundle.text_index, image_repeats=repeats or IMAGE_REPEATS, text_repeats=repeats or TEXT_REPEATS, seed=seed)
+    captioning: dict[str, float | None] = dict.fromkeys(EVAL_METRICS)
+    missing: dict[str, str] = {}
+    if not captions:
+        missing = dict.fromkeys(EVAL_METRICS, "captions were not requested (--no-captions)")
+    elif not decoder.can_caption:
+        missing = dict.fromkeys(EVAL_METRICS, f"no captions: {decoder.captions_missing}")
+    else:
+        from brainview.decoding.metrics import caption_metrics
+
+        predictions = decoder.captions(tokens)
+        report = caption_metrics(predictions, bundle.captions, metrics=list(EVAL_METRICS))
+        captioning.update({k: report.means.get(k) for k in EVAL_METRICS})
+        missing = {k: v for k, v in report.missing.items() if k in EVAL_METRICS}
+    return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "missing": missing}
+
+
+def cmd_eval(args) -> int:
+    from brainview.decoding.decoder import Decoder
+
+    bundle = _open(args.path)
+    stage = _stage_name(bundle, args.stage)
+    if args.repeats is not None and args.repeats < 1:
+        raise UserError("--repeats must be at least 1")
+    decoder = Decoder.load(bundle, device=args.device, load_language_models=not args.no_captions)
+    result = evaluate_bundle(bundle, decoder, stage, args.repeats, args.seed, captions=not args.no_captions)
+    lines = [f"{bundle.name}: {stage} on {bundle.n_trials} test trials", "", "retrieval (top-1)"]
+    for direction, r in result["retrieval"].items():
+        lines.append(f"  {direction:<18} {r['top1']:.3f}  [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+                     f"  {r['pool']}-way, {r['repeats']} repeats")
+    lines += ["", "captioning"]
+    for name, value in result["captioning"].items():
+        lines.append(f"  {name:<18} " + (f"{value:.3f}" if value is not None else f"missing: {result['missing'].get(name, '')}"))
+    return _emit(args, result, lines)
+
+
+def cmd_roi_table(args) -> int:
+    from brainview.decoding.decoder import Decoder
+
+    bundle = _open(args.path)
+    stage = _stage_name(bundle, args.stage)
+    if not bundle.rois:
+        raise UserError(f"{bundle.path} lists no ROIs in cortex/rois.json")
+    decoder = Decoder.load(bundle, device=args.device)
+    if not decoder.can_caption:
+        raise UserError(f"cannot caption ROIs: {decoder.captions_missing}")
+    names = list(bundle.rois)
+    import numpy as np
+
+    tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage, scale=args.scale) for n in names])
+    captions = decoder.captions(tokens)
+    rois = {n: {"caption": c, "n_voxels": int(bundle.roi_voxels(n).size), "group": bundle.rois[n]["group"]}
+            for n, c in zip(names, captions)}
+    width = max(len(n) for n in names)
+    lines = [f"{bundle.name}: {stage}, synthetic ROI patterns (scale {args.scale or bundle.synthetic_scale:g})", ""]
+    lines += [f"  {n:<{width}}  {r['n_voxels']:>6} voxels  {r['caption']}" for n, r in rois.items()]
+    return _emit(args, {"stage": int(stage[-1]), "rois": rois}, lines)
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{what} file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {what} file {path}: {exc}") from None
+
+
+def cmd_score(args) -> int:
+    predictions = _read_text(args.pred, "predictions").splitlines()
+    while predictions and not predictions[-1].strip():
+        predictions.pop()
+    try:
+        references = json.loads(_read_text(args.refs, "references"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"references file {args.refs} is not valid JSON: {exc}") from None
+    if not (isinstance(references, list) and all(
+            isinstance(r, list) and r and all(isinstance(s, str) for s in r) for r in references)):
+        raise UserError(f"references file {args.refs} must be a JSON list of non-empty lists of strings")
+    if len(predictions) != len(references):
+        raise UserError(f"{len(predictions)} predictions in {args.pred} but {len(references)} reference lists in {args.refs}")
+    if not predictions:
+        raise UserError(f"{args.pred} holds no predictions")
+    from brainview.decoding.metrics import caption_metrics
+
+    report = caption_metrics(predictions, references)
+    lines = [f"{len(predictions)} captions"]
+    lines += [f"  {k:<10} " + (f"{v:.4f}" if v is not None else f"missing: {report.missing.get(k, '')}")
+              for k, v in report.means.items()]
+    return _emit(args, {"n": len(predictions), "metrics": report.means, "missing": report.missing}, lines)
+
+
+def _run_app(path: str | None, device: str) -> int:
+    from brainview.qt.app import run_app
+
+    return run_app(path, device=device)
+
+
+def cmd_open(args) -> int:
+    if not Path(args.path).exists():
+        raise UserError(f"no bundle at {args.path}: the path does not exist")
+    return _run_app(args.path, args.device)
+
+
+def cmd_screenshot(args) -> int:
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size must look like 1600x1000, got {args.size!r}") from None
+    _open(args.path)  # a broken bundle is a user error before any window exists
+    from brainview.qt.app import screenshot
+
+    screenshot(args.path, args.out, size=(width, height))
+    print(args.out)
+    return 0
+
+
+COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "roi-table": cmd_roi_table,
+            "score": cmd_score, "screenshot": cmd_screenshot}

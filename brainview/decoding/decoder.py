@@ -1,0 +1,100 @@
+"""One decoding pipeline for the command line and the app: pattern → tokens → caption + retrievals.
+
+``Decoder`` joins a bundle's brain model with its BLIP-2 models. When the language models cannot
+be loaded it still retrieves, and says why captions are off (``captions_missing``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from brainview.bundle import Bundle
+from brainview.decoding.brain_model import BrainModel
+from brainview.decoding.retrieval import Ranked, image_scores, text_scores, top_k
+from brainview.decoding.synthetic import synthetic_tokens
+from brainview.errors import UserError
+
+
+@dataclass
+class Decoded:
+    """What one pattern decodes to: the caption (or why there is none) and the top-k retrievals."""
+
+    stage: str
+    caption: str | None
+    images: Ranked
+    texts: Ranked | None  # indices into the bundle's text embeddings (stage 2 only)
+    image_profile: np.ndarray = field(repr=False)  # similarity to every test image
+
+    def caption_text(self, bundle: Bundle, text_rank: int) -> str:
+        trial, caption = bundle.text_index[self.texts.indices[text_rank]]
+        return bundle.captions[trial][caption]
+
+
+class Decoder:
+    def __init__(self, bundle: Bundle, adapter=None, captions_missing: str | None = None):
+        self.bundle = bundle
+        self.model = BrainModel.from_bundle(bundle)
+        self.adapter = adapter
+        self.captions_missing = captions_missing if adapter is None or not adapter.has_captioner else None
+        if self.adapter is None and self.captions_missing is None:
+            self.captions_missing = "no language model was loaded"
+
+    @classmethod
+    def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True) -> "Decoder":
+        """Load the bundle's BLIP-2 models; a model that cannot be had turns captions off, with the reason."""
+        if not load_language_models:
+            return cls(bundle, None, "language models were not requested")
+        vlm = bundle.vlm
+        captioner = bundle.resolve_model(vlm.get("captioner"))
+        if captioner is None:
+            return cls(bundle, None, "the bundle names no captioner model")
+        from brainview.decoding.blip2 import Blip2Adapter
+
+        try:
+            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device)
+        except UserError as exc:
+            return cls(bundle, None, str(exc))
+        return cls(bundle, adapter)
+
+    @property
+    def stages(self) -> list[str]:
+        return list(self.model.stages)
+
+    @property
+    def can_caption(self) -> bool:
+        return self.captions_missing is None
+
+    def tokens_for_trials(self, trials, stage: str) -> np.ndarray:
+        return self.model.predict(self.bundle.fmri[np.asarray(trials)], stage=stage)
+
+    def synthetic(self, mode: str, voxels: np.ndarray, stage: str, *, scale: float | None = None,
+                  trial: int | None = None, factor: float = 3.0) -> np.ndarray:
+        pattern = None if trial is None else np.asarray(self.bundle.fmri[trial], dtype=np.float32)
+        return synthetic_tokens(self.model, mode, voxels, stage=stage,
+                                scale=self.bundle.synthetic_scale if scale is None else scale,
+                                pattern=pattern, factor=factor)
+
+    def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None) -> list[str]:
+        """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings."""
+        if not self.can_caption:
+            raise UserError(f"captions are off: {self.captions_missing}")
+        vlm = self.bundle.vlm
+        out: list[str] = []
+        for start in range(0, len(tokens), batch_size):
+            out += self.adapter.caption(np.asarray(tokens[start:start + batch_size]), prompt=vlm["prompt"] or "",
+                                        max_new_tokens=int(vlm["max_new_tokens"]), num_beams=int(vlm["num_beams"]))
+            if progress is not None:
+                progress(min(start + batch_size, len(tokens)), len(tokens))
+        return out
+
+    def decode(self, tokens: np.ndarray, stage: str, k: int = 5, caption: bool = True) -> Decoded:
+        """Caption and top-k image/caption retrieval for one set of query tokens (n_query, query_dim)."""
+        profile = image_scores(tokens[None], self.bundle.image_embeddings)[0]
+        texts = None
+        if stage == "stage2" and self.model.has_text_projection:
+            projected = self.model.project_text(tokens[None])
+            texts = top_k(text_scores(projected, self.bundle.text_embeddings)[0], k)
+        text = self.captions(tokens[None])[0] if caption and self.can_caption else None
+        return Decoded(stage, text, top_k(profile, k), texts, profile)
