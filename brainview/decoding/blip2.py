@@ -1,0 +1,580 @@
+"""BLIP-2 adapter: the four paths brainview needs from the real ``transformers`` BLIP-2 classes.
+
+* ``image_query_tokens``: images -> vision model -> Q-Former query output of the *captioner*
+  (``Blip2ForConditionalGeneration``), i.e. before ``language_projection``. These
+  (n_query, query_dim) tokens are the stage-1 regression targets (DESIGN.md §3/§4).
+* ``caption``: (predicted) query tokens -> ``language_projection`` -> prepended to the prompt's
+  token embeddings -> the language model's own ``generate`` (greedy or beam), exactly as
+  ``Blip2ForConditionalGeneration.generate`` does after its Q-Former step.
+* ``text_embeddings``: captions -> the retrieval model's (``Blip2ForImageTextRetrieval``) Q-Former
+  text path (text only, no queries) -> ``text_projection`` of the first ([CLS]) token ->
+  L2-normalized: the text side of BLIP-2's image-text contrastive (ITC) score.
+* ``project_image_tokens``: query tokens -> the retrieval model's ``vision_projection`` ->
+  L2-normalized per token: the image side of ITC.
+
+About the two models: the retrieval model has its own vision model and Q-Former, so its query
+tokens live in a different space from the captioner's. brainview regresses the *captioner's*
+tokens from fMRI (stage 1) and learns its own stage-2 projection (query_dim -> text_dim) onto
+the retrieval model's text space; it does not feed captioner tokens through the retrieval model's
+``vision_projection``. ``project_image_tokens`` and ``retrieval_query_tokens`` exist for the
+image-text alignment baseline and for the extract steps (NSD, demo world), where the retrieval
+model's own image tokens are needed.
+
+Models are loaded from a local folder (saved with ``save_pretrained``) or from a Hugging Face
+model id that is already in the local cache; brainview never downloads weights. The same code
+path loads the tiny random models of :mod:`brainview.decoding.tiny_vlm` and the real checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from brainview.decoding.device import default_dtype, resolve_device
+from brainview.errors import UserError
+
+__all__ = ["Blip2Adapter", "DeviceOutOfMemory", "resolve_model_reference"]
+
+# LAVIS' Blip2Qformer uses max_txt_len=32 for the contrastive text path.
+DEFAULT_MAX_TEXT_TOKENS = 32
+
+
+class DeviceOutOfMemory(UserError):
+    """The accelerator ran out of memory; the app can catch this and retry on the CPU."""
+
+    def __init__(self, device: torch.device | str, what: str):
+        self.device = torch.device(device) if not isinstance(device, torch.device) else device
+        super().__init__(
+            f"the {self.device.type.upper()} device ran out of memory while {what}; "
+            "close other programs using it, use a smaller batch size, or choose the CPU (device 'cpu')"
+        )
+
+
+def _is_oom(exc: BaseException) -> bool:
+    oom_types = tuple(
+        t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t
+    )
+    if oom_types and isinstance(exc, oom_types):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+@contextlib.contextmanager
+def _oom_guard(device: torch.device, what: str) -> Iterator[None]:
+    """Turn an accelerator out-of-memory error into :class:`DeviceOutOfMemory`."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - re-raised unchanged unless it is an OOM
+        if device.type != "cpu" and _is_oom(exc):
+            with contextlib.suppress(Exception):
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                elif device.type == "mps":
+                    torch.mps.empty_cache()
+            raise DeviceOutOfMemory(device, what) from exc
+        raise
+
+
+# --------------------------------------------------------------------------- model references
+
+
+def _looks_like_path(ref: str) -> bool:
+    return (
+        os.path.isabs(ref)
+        or ref.startswith((".", "~"))
+        or "\\" in ref
+        or ref.count("/") > 1
+        or ref.endswith("/")
+        or ref.endswith(os.sep)
+    )
+
+
+def resolve_model_reference(ref: str | os.PathLike, role: str) -> str:
+    """Return a local folder for ``ref`` (a folder, or a model id in the local Hugging Face cache).
+
+    Never touches the network. ``role`` ("captioner" or "retrieval") names the model in messages.
+    """
+    ref = os.fspath(ref)
+    if not ref or not ref.strip():
+        raise UserError(f"{role} model reference is empty; give a folder or a Hugging Face model id")
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{role} model {ref!r} is a file, not a model folder saved with save_pretrained")
+        if not (path / "config.json").is_file():
+            raise UserError(f"{role} model folder {str(path)!r} has no config.json; it is not a saved model")
+        return str(path)
+    if _looks_like_path(ref):
+        raise UserError(f"{role} model folder {ref!r} does not exist")
+    # A Hugging Face model id: resolve from the local cache only.
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(ref, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any failure means "not usable from the cache"
+        folder = None
+    if folder is None or not (Path(folder) / "config.json").is_file():
+        raise UserError(
+            f"{role} model {ref!r} is neither a local folder nor in the local Hugging Face cache, and "
+            f"brainview never downloads it; download it yourself (e.g. `hf download {ref}`) or give "
+            "the path of a folder saved with save_pretrained"
+        )
+    return folder
+
+
+def _read_config(folder: str, role: str, expected: str):
+    from transformers import AutoConfig, Blip2Config
+
+    cfg_path = Path(folder) / "config.json"
+    try:
+        json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{role} model: {cfg_path} is not valid JSON ({exc})") from None
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"{role} model: {cfg_path} is not a usable model configuration ({_short(exc)})") from None
+    if not isinstance(config, Blip2Config):
+        raise UserError(
+            f"{role} model: {cfg_path} describes a {getattr(config, 'model_type', '?')!r} model, "
+            f"not a BLIP-2 model ({expected})"
+        )
+    archs = getattr(config, "architectures", None) or []
+    if archs and expected not in archs and not (expected == "Blip2ForConditionalGeneration" and "Blip2Model" in archs):
+        raise UserError(f"{role} model: {cfg_path} holds a {archs[0]}, but the {role} must be a {expected}")
+    return config
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _load_processor(folder: str, role: str):
+    """The folder's Blip2Processor; or its tokenizer plus a BLIP image processor."""
+    from transformers import AutoTokenizer, Blip2Processor
+
+    try:
+        processor = Blip2Processor.from_pretrained(folder, local_files_only=True)
+        return processor.tokenizer, processor.image_processor
+    except Exception:  # noqa: BLE001 - fall back to the parts below
+        pass
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"{role} model folder {folder!r} has no usable tokenizer ({_short(exc)})") from None
+    image_processor = None
+    with contextlib.suppress(Exception):
+        image_processor = _blip_image_processor_class().from_pretrained(folder, local_files_only=True)
+    return tokenizer, image_processor
+
+
+def _blip_image_processor_class():
+    """BlipImageProcessor (torchvision backend) where torchvision exists, else its PIL twin."""
+    from transformers.utils import is_torchvision_available
+
+    if is_torchvision_available():
+        from transformers import BlipImageProcessor
+
+        return BlipImageProcessor
+    from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+    return BlipImageProcessorPil
+
+
+# Weights the adapter never uses: their absence from a checkpoint is harmless.
+_UNUSED_WEIGHTS = ("lm_head", "itm_head", "position_ids")
+
+
+def _load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.dtype):
+    try:
+        model, info = cls.from_pretrained(folder, local_files_only=True, dtype=dtype, output_loading_info=True)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        if _is_oom(exc):
+            raise DeviceOutOfMemory(device, f"loading the {role} model") from exc
+        raise UserError(f"{role} model in {folder!r} could not be loaded: {_short(exc)}") from None
+    missing = sorted(k for k in info.get("missing_keys", ()) if not any(u in k for u in _UNUSED_WEIGHTS))
+    mismatched = list(info.get("mismatched_keys", ()))
+    if missing or mismatched:
+        bad = missing or [str(m[0]) if isinstance(m, tuple) else str(m) for m in mismatched]
+        raise UserError(
+            f"{role} model in {folder!r} is not a complete {cls.__name__}: "
+            f"{len(bad)} weights are missing or of the wrong shape (e.g. {', '.join(bad[:3])})"
+        )
+    model.eval()
+    with _oom_guard(device, f"moving the {role} model to the device"):
+        model.to(device)
+    return model
+
+
+def _check_tokens(tokens: np.ndarray, n_query: int, query_dim: int, what: str) -> np.ndarray:
+    arr = np.asarray(tokens)
+    if arr.ndim == 2 and arr.shape[1] == n_query * query_dim:
+        arr = arr.reshape(arr.shape[0], n_query, query_dim)
+    if arr.ndim != 3 or arr.shape[1:] != (n_query, query_dim):
+        raise UserError(
+            f"{what}: query tokens of shape {tuple(arr.shape)} do not fit the model, "
+            f"which expects (n, {n_query}, {query_dim})"
+        )
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise UserError(f"{what}: query tokens must be floating point, not {arr.dtype}")
+    return arr
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    arr = np.asarray(images)
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise UserError(f"images must be an (n, height, width, 3) RGB array, not shape {tuple(arr.shape)}")
+    if arr.dtype != np.uint8:
+        raise UserError(f"images must be uint8 RGB, not {arr.dtype}")
+    return arr
+
+
+def _check_batch(batch_size: int) -> int:
+    if int(batch_size) < 1:
+        raise UserError(f"batch size must be at least 1, not {batch_size}")
+    return int(batch_size)
+
+
+def _batches(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+# --------------------------------------------------------------------------- the adapter
+
+
+class Blip2Adapter:
+    """Captioner (``Blip2ForConditionalGeneration``) and retrieval (``Blip2ForImageTextRetrieval``) models.
+
+    Build with :meth:`load`. Either model may be absent; the methods that need it then raise
+    :class:`~brainview.errors.UserError`. All methods run under ``torch.inference_mode()``, in
+    batches, and return numpy arrays (float32) or strings.
+    """
+
+    def __init__(
+        self,
+        device: torch.device,
+        captioner=None,
+        captioner_tokenizer=None,
+        captioner_image_processor=None,
+        retrieval=None,
+        retrieval_tokenizer=None,
+        retrieval_image_processor=None,
+        captioner_ref: str | None = None,
+        retrieval_ref: str | None = None,
+    ):
+        self._device = device
+        self.captioner = captioner
+        self.captioner_tokenizer = captioner_tokenizer
+        self.captioner_image_processor = captioner_image_processor
+        self.retrieval = retrieval
+        self.retrieval_tokenizer = retrieval_tokenizer
+        self.retrieval_image_processor = retrieval_image_processor
+        self.captioner_ref = captioner_ref
+        self.retrieval_ref = retrieval_ref
+
+    # ----------------------------------------------------------------- loading
+
+    @classmethod
+    def load(
+        cls,
+        captioner: str | os.PathLike | None,
+        retrieval: str | os.PathLike | None,
+        device: str | torch.device = "auto",
+    ) -> Blip2Adapter:
+        """Load the models from local folders or cached Hugging Face ids (never downloads).
+
+        ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps"; half precision on a
+        GPU (the Q-Former stays in float32, as transformers keeps it). Raises
+        :class:`UserError` for a missing folder, an id absent from the cache, a broken or
+        foreign config, or incomplete weights; :class:`DeviceOutOfMemory` when the GPU is full.
+        """
+        from transformers import Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval
+
+        if captioner is None and retrieval is None:
+            raise UserError("no BLIP-2 model given: name a captioner, a retrieval model, or both")
+        dev = resolve_device(device)
+        dtype = default_dtype(dev)
+        kwargs: dict = {"device": dev, "captioner_ref": None, "retrieval_ref": None}
+        if captioner is not None:
+            folder = resolve_model_reference(captioner, "captioner")
+            config = _read_config(folder, "captioner", "Blip2ForConditionalGeneration")
+            if config.text_config is None:
+                raise UserError(f"captioner model in {folder!r} has no language model configuration")
+            tokenizer, image_processor = _load_processor(folder, "captioner")
+            model = _load_model(Blip2ForConditionalGeneration, folder, "captioner", dev, dtype)
+            kwargs.update(
+                captioner=model,
+                captioner_tokenizer=tokenizer,
+                captioner_image_processor=image_processor,
+                captioner_ref=os.fspath(captioner),
+            )
+        if retrieval is not None:
+            folder = resolve_model_reference(retrieval, "retrieval")
+            config = _read_config(folder, "retrieval", "Blip2ForImageTextRetrieval")
+            if not getattr(config.qformer_config, "use_qformer_text_input", False):
+                raise UserError(
+                    f"retrieval model in {folder!r} has a Q-Former without a text path "
+                    "(qformer_config.use_qformer_text_input is false); it cannot embed texts"
+                )
+            tokenizer, image_processor = _load_processor(folder, "retrieval")
+            model = _load_model(Blip2ForImageTextRetrieval, folder, "retrieval", dev, dtype)
+            kwargs.update(
+                retrieval=model,
+                retrieval_tokenizer=tokenizer,
+                retrieval_image_processor=image_processor,
+                retrieval_ref=os.fspath(retrieval),
+            )
+        return cls(**kwargs)
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def has_captioner(self) -> bool:
+        return self.captioner is not None
+
+    @property
+    def has_retrieval(self) -> bool:
+        return self.retrieval is not None
+
+    def _main_config(self):
+        model = self.captioner if self.captioner is not None else self.retrieval
+        return model.config
+
+    @property
+    def n_query(self) -> int:
+        """Query tokens per image (of the captioner when loaded, else of the retrieval model)."""
+        return int(self._main_config().num_query_tokens)
+
+    @property
+    def query_dim(self) -> int:
+        """Width of a query token (Q-Former hidden size)."""
+        return int(self._main_config().qformer_config.hidden_size)
+
+    @property
+    def text_dim(self) -> int | None:
+        """Width of the image-text contrastive space (the retrieval model's); None without it."""
+        if self.retrieval is None:
+            return None
+        return int(self.retrieval.config.image_text_hidden_size)
+
+    def __repr__(self) -> str:
+        return (
+            f"Blip2Adapter(captioner={self.captioner_ref!r}, retrieval={self.retrieval_ref!r}, "
+            f"device={str(self._device)!r})"
+        )
+
+    def _need(self, which: str):
+        model = self.captioner if which == "captioner" else self.retrieval
+        if model is None:
+            what = "captioning" if which == "captioner" else "text embeddings and image-text projection"
+            raise UserError(f"no {which} model is loaded, so {what} is not available; load one with the bundle's 'vlm.{which}'")
+        return model
+
+    # ----------------------------------------------------------------- images -> query tokens
+
+    def _pixel_values(self, image_processor, images: np.ndarray, model) -> torch.Tensor:
+        if image_processor is None:
+            size = model.config.vision_config.image_size
+            image_processor = _blip_image_processor_class()(size={"height": size, "width": size})
+        out = image_processor(list(images), return_tensors="pt", input_data_format="channels_last")
+        return out["pixel_values"].to(self._device, dtype=model.vision_model.dtype)
+
+    @staticmethod
+    def _qformer_query_output(model, pixel_values: torch.Tensor) -> torch.Tensor:
+        """vision model -> Q-Former over the learned queries, as in transformers' BLIP-2 code."""
+        image_embeds = model.vision_model(pixel_values=pixel_values, return_dict=True).last_hidden_state
+        image_attention_mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)
+        query_tokens = model.query_tokens.expand(image_embeds.shape[0], -1, -1)
+        out = model.qformer(
+            query_embeds=query_tokens,
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=image_attention_mask,
+            return_dict=True,
+        )
+        return out.last_hidden_state
+
+    def _query_tokens(self, which: str, images: np.ndarray, batch_size: int) -> np.ndarray:
+        model = self._need(which)
+        processor = self.captioner_image_processor if which == "captioner" else self.retrieval_image_processor
+        images = _check_images(images)
+        batch_size = _check_batch(batch_size)
+        cfg = model.config
+        result = np.empty((len(images), cfg.num_query_tokens, cfg.qformer_config.hidden_size), dtype=np.float32)
+        with torch.inference_mode(), _oom_guard(self._device, f"computing {which} query tokens"):
+            for sl in _batches(len(images), batch_size):
+                pv = self._pixel_values(processor, images[sl], model)
+                result[sl] = self._qformer_query_output(model, pv).float().cpu().numpy()
+        return result
+
+    def image_query_tokens(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Captioner's Q-Former query output for uint8 images (n, H, W, 3) -> float32 (n, n_query, query_dim).
+
+        Taken before ``language_projection``: these are the stage-1 regression targets.
+        """
+        return self._query_tokens("captioner", images, batch_size)
+
+    def retrieval_query_tokens(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """The retrieval model's own Q-Former query output -> float32 (n, n_query, query_dim)."""
+        return self._query_tokens("retrieval", images, batch_size)
+
+    # ----------------------------------------------------------------- captioning
+
+    def caption(
+        self,
+        query_tokens: np.ndarray,
+        prompt: str = "",
+        max_new_tokens: int = 30,
+        num_beams: int = 1,
+        batch_size: int = 16,
+    ) -> list[str]:
+        """Caption (predicted) query tokens (n, n_query, query_dim); greedy by default, beam search if num_beams > 1.
+
+        The tokens go through ``language_projection`` and take the place of the image tokens
+        in front of the prompt (with its BOS token), then the language model's ``generate``
+        runs, as ``Blip2ForConditionalGeneration.generate`` does. Returns the generated text
+        only (without the prompt), stripped.
+        """
+        model = self._need("captioner")
+        tokenizer = self.captioner_tokenizer
+        cfg = model.config
+        tokens = _check_tokens(query_tokens, cfg.num_query_tokens, cfg.qformer_config.hidden_size, "caption")
+        batch_size = _check_batch(batch_size)
+        if int(max_new_tokens) < 1:
+            raise UserError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
+        if int(num_beams) < 1:
+            raise UserError(f"num_beams must be at least 1, not {num_beams}")
+        if len(tokens) == 0:
+            return []
+        lm = model.language_model
+        embed = model.get_input_embeddings()
+        proj_dtype = model.language_projection.weight.dtype
+        n_query = cfg.num_query_tokens
+        image_token = cfg.image_token_index
+        encoder_decoder = bool(lm.config.is_encoder_decoder)
+
+        prompt_ids = tokenizer(prompt or "", return_tensors="pt").input_ids.to(self._device)
+        if image_token is not None:
+            # transformers >= 4.47 layout: <image>*n_query + BOS + prompt, image embeddings scattered in.
+            image_ids = torch.full((1, n_query), image_token, dtype=torch.long, device=self._device)
+            template_ids = torch.cat([image_ids, prompt_ids], dim=1)
+        else:
+            # older BLIP-2 configs: projected queries simply concatenated before the prompt embeddings.
+            template_ids = prompt_ids
+
+        gen_kwargs = {
+            "max_new_tokens": int(max_new_tokens),
+            "num_beams": int(num_beams),
+            "do_sample": False,
+            "num_return_sequences": 1,
+        }
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = lm.generation_config.pad_token_id or lm.generation_config.eos_token_id
+        if pad is not None:
+            gen_kwargs["pad_token_id"] = pad
+        if num_beams == 1:
+            # greedy: neutralize beam-only settings a checkpoint's generation_config may carry
+            gen_kwargs.update(length_penalty=1.0, early_stopping=False)
+
+        captions: list[str] = []
+        with torch.inference_mode(), _oom_guard(self._device, "captioning"):
+            for sl in _batches(len(tokens), batch_size):
+                q = torch.from_numpy(np.ascontiguousarray(tokens[sl], dtype=np.float32)).to(self._device)
+                projected = model.language_projection(q.to(proj_dtype))
+                b = projected.shape[0]
+                input_ids = template_ids.repeat(b, 1)
+                inputs_embeds = embed(input_ids)
+                projected = projected.to(inputs_embeds.device, inputs_embeds.dtype)
+                if image_token is not None:
+                    mask = (input_ids == image_token).unsqueeze(-1).expand_as(inputs_embeds)
+                    inputs_embeds = inputs_embeds.masked_scatter(mask, projected)
+                    pass_ids = not encoder_decoder
+                else:
+                    inputs_embeds = torch.cat([projected, inputs_embeds], dim=1)
+                    pass_ids = False
+                attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=self._device)
+                inputs = {"inputs_embeds": inputs_embeds, "attention_mask": attention_mask}
+                if pass_ids:
+                    inputs["input_ids"] = input_ids
+                out = lm.generate(**inputs, **gen_kwargs)
+                if pass_ids:
+                    # decoder-only generate given input_ids returns them in front of the new tokens
+                    out = out[:, input_ids.shape[1] :]
+                texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+                captions.extend(t.strip() for t in texts)
+        return captions
+
+    # ----------------------------------------------------------------- text side
+
+    def text_embeddings(
+        self, texts: Sequence[str], batch_size: int = 64, max_length: int = DEFAULT_MAX_TEXT_TOKENS
+    ) -> np.ndarray:
+        """Retrieval model's ITC text embedding of each text -> float32 (n, text_dim), L2-normalized.
+
+        Text-only Q-Former forward (no queries, no image), ``text_projection`` of the first
+        ([CLS]) token, normalized: what ``Blip2ForImageTextRetrieval`` computes for ITC.
+        """
+        model = self._need("retrieval")
+        tokenizer = self.retrieval_tokenizer
+        if isinstance(texts, str):
+            raise UserError("text_embeddings expects a list of texts, not a single string")
+        texts = [str(t) for t in texts]
+        batch_size = _check_batch(batch_size)
+        max_pos = int(model.config.qformer_config.max_position_embeddings)
+        max_length = max(2, min(int(max_length), max_pos))
+        result = np.empty((len(texts), int(model.config.image_text_hidden_size)), dtype=np.float32)
+        with torch.inference_mode(), _oom_guard(self._device, "embedding texts"):
+            for sl in _batches(len(texts), batch_size):
+                enc = tokenizer(
+                    texts[sl],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                    return_token_type_ids=False,
+                )
+                input_ids = enc["input_ids"].to(self._device)
+                attention_mask = enc["attention_mask"].to(self._device)
+                query_embeds = model.embeddings(input_ids=input_ids)
+                out = model.qformer(
+                    query_embeds=query_embeds, query_length=0, attention_mask=attention_mask, return_dict=True
+                )
+                cls_token = out.last_hidden_state[:, 0, :].to(model.text_projection.weight.dtype)
+                emb = torch.nn.functional.normalize(model.text_projection(cls_token).float(), dim=-1)
+                result[sl] = emb.cpu().numpy()
+        return result
+
+    def project_image_tokens(self, query_tokens: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Retrieval model's ``vision_projection`` of query tokens, L2-normalized per token.
+
+        (n, n_query, query_dim) -> float32 (n, n_query, text_dim): the image side of ITC. The
+        score of an image and a text is the maximum over tokens of the dot product.
+        """
+        model = self._need("retrieval")
+        cfg = model.config
+        tokens = _check_tokens(query_tokens, cfg.num_query_tokens, cfg.qformer_config.hidden_size, "project_image_tokens")
+        batch_size = _check_batch(batch_size)
+        weight = model.vision_projection.weight
+        result = np.empty((len(tokens), tokens.shape[1], int(cfg.image_text_hidden_size)), dtype=np.float32)
+        with torch.inference_mode(), _oom_guard(self._device, "projecting image tokens"):
+            for sl in _batches(len(tokens), batch_size):
+                q = torch.from_numpy(np.ascontiguousarray(tokens[sl], dtype=np.float32)).to(self._device)
+                proj = model.vision_projection(q.to(weight.dtype)).float()
+                result[sl] = torch.nn.functional.normalize(proj, dim=-1).cpu().numpy()
+        return result
