@@ -1,0 +1,400 @@
+"""The state the app shows, without Qt: the bundle, its decoder, the current trial and stage, k,
+the synthetic-pattern settings, and the per-trial table used to hunt decoding failures.
+
+Widgets read from a :class:`Session` and change it through its setters; every change is
+announced through plain callbacks (:meth:`Session.connect`), so the same object drives the GUI
+and can be scripted or tested without a display. Long work (opening a bundle, loading the
+language models, captioning every test trial) is exposed as plain functions and generators
+that report progress, so the GUI can run them in a worker thread and hand the result back
+with a setter on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brainview.bundle import Bundle, open_bundle
+from brainview.decoding.decoder import Decoded, Decoder
+from brainview.decoding.retrieval import image_scores, rank_of
+from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
+
+#: per-trial caption scores shown in the trial table, in column order (names of ``caption_metrics``)
+CAPTION_SCORES = ("meteor", "rougeL", "sentence")
+#: every score a column can sort by; ranks are "higher is worse", caption metrics "lower is worse"
+SCORE_LABELS = {"meteor": "METEOR", "rougeL": "ROUGE-L", "sentence": "sentence sim", "image_rank": "image rank"}
+STAGE_LABELS = {"stage1": "stage 1", "stage2": "stage 2"}
+DEVICES = ("auto", "cpu", "cuda")
+EVENTS = ("bundle", "decoder", "trial", "stage", "k", "synthetic", "scores", "captions")
+
+Progress = Callable[[int, int, str], None]
+
+
+def higher_is_better(score: str) -> bool:
+    return score != "image_rank"
+
+
+@dataclass
+class Loaded:
+    """The result of :func:`load`: what the session needs, plus notes for the user."""
+
+    bundle: Bundle
+    decoder: Decoder
+    device: str  # the device the language models run on ("cpu", "cuda", ...), or "none"
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_out_of_memory(message: str | None) -> bool:
+    return bool(message) and "out of memory" in message.lower()
+
+
+def load(path: str | Path, device: str = "auto", load_language_models: bool = True,
+         progress: Progress | None = None) -> Loaded:
+    """Open and validate a bundle, then load its language models; a full GPU falls back to the CPU.
+
+    Raises :class:`~brainview.errors.UserError` (``BundleError``) for a broken bundle. Missing
+    language models do not raise: the decoder retrieves and says why captions are off.
+    """
+    report = progress or (lambda done, total, what: None)
+    report(0, 2, "opening the bundle")
+    bundle = open_bundle(path)
+    report(1, 2, "loading the language models")
+    decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models)
+    notes = []
+    if not decoder.can_caption and _is_out_of_memory(decoder.captions_missing) and device != "cpu":
+        notes.append(f"{decoder.captions_missing}; the models were loaded on the CPU instead")
+        decoder = Decoder.load(bundle, device="cpu", load_language_models=load_language_models)
+    if not decoder.can_caption:
+        notes.append(f"Captions are off: {decoder.captions_missing}. Retrieval still works.")
+    report(2, 2, "ready")
+    return Loaded(bundle, decoder, _device_name(decoder), notes)
+
+
+def _device_name(decoder: Decoder) -> str:
+    return str(decoder.adapter.device) if decoder.adapter is not None else "none"
+
+
+@dataclass
+class SyntheticSettings:
+    """How a selection becomes a synthetic pattern (DESIGN.md §4): the paper's ROI-only pattern,
+    or a lesion / boost of the current trial's pattern."""
+
+    mode: str = "roi"
+    scale: float = 11.0
+    factor: float = DEFAULT_BOOST
+    stage: str = "stage2"
+
+
+@dataclass
+class SyntheticResult:
+    """A decoded synthetic pattern, with what produced it so the GUI can label it."""
+
+    decoded: Decoded
+    settings: SyntheticSettings
+    n_voxels: int
+    trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
+
+
+@dataclass
+class CaptionScores:
+    """Captions of every test trial per stage and their per-trial metrics (computed in a worker)."""
+
+    captions: dict[str, list[str]]  # stage -> caption per trial
+    scores: dict[str, dict[str, np.ndarray]]  # stage -> metric -> value per trial
+    missing: dict[str, str]  # metric -> why it is absent
+
+
+class Session:
+    """What the app shows. Setters validate, update and then notify the connected callbacks."""
+
+    def __init__(self):
+        self.bundle: Bundle | None = None
+        self.decoder: Decoder | None = None
+        self.device = "auto"
+        self.loaded_device = "none"
+        self.trial = 0
+        self.stage = "stage2"
+        self.k = 5
+        self.synthetic = SyntheticSettings()
+        self.notes: list[str] = []
+        self.captions: dict[str, dict[int, str]] = {}  # stage -> trial -> caption, filled as they come
+        self.scores: dict[str, dict[str, np.ndarray]] = {}  # stage -> score -> per-trial values
+        self.missing_scores: dict[str, str] = {}
+        self._similarity: dict[str, np.ndarray] = {}  # stage -> (n_trials, n_trials) brain x image cosine
+        self._listeners: dict[str, list[Callable]] = defaultdict(list)
+        # one language model, several workers: generation runs one call at a time
+        self.model_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ events
+
+    def connect(self, event: str, callback: Callable) -> None:
+        """Call ``callback(session)`` after ``event`` (one of :data:`EVENTS`)."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown session event {event!r}; choose from {EVENTS}")
+        self._listeners[event].append(callback)
+
+    def disconnect(self, event: str, callback: Callable) -> None:
+        self._listeners[event].remove(callback)
+
+    def _emit(self, event: str) -> None:
+        for callback in list(self._listeners[event]):
+            callback(self)
+
+    # ------------------------------------------------------------------ bundle
+
+    @property
+    def has_bundle(self) -> bool:
+        return self.bundle is not None
+
+    @property
+    def n_trials(self) -> int:
+        return self.bundle.n_trials if self.bundle is not None else 0
+
+    @property
+    def stages(self) -> list[str]:
+        return self.bundle.stages if self.bundle is not None else []
+
+    def set_loaded(self, loaded: Loaded) -> None:
+        """Show a newly loaded bundle: ranks are computed here (instant), captions later."""
+        self.bundle, self.decoder = loaded.bundle, loaded.decoder
+        self.loaded_device = loaded.device
+        self.notes = list(loaded.notes)
+        self.trial = 0
+        self.stage = "stage2" if "stage2" in self.bundle.stages else self.bundle.stages[0]
+        self.synthetic = SyntheticSettings(scale=self.bundle.synthetic_scale, stage=self.stage)
+        self.captions = {s: {} for s in self.bundle.stages}
+        self.missing_scores = {}
+        self._similarity = {}
+        self.scores = {s: {"image_rank": self._image_ranks(s)} for s in self.bundle.stages}
+        self._emit("bundle")
+
+    def set_decoder(self, decoder: Decoder, device: str, notes: list[str] | None = None) -> None:
+        """Swap the language models (another device); captions already made stay valid."""
+        self.decoder = decoder
+        self.loaded_device = device
+        self.notes = list(notes or [])
+        self._emit("decoder")
+
+    @property
+    def can_caption(self) -> bool:
+        return self.decoder is not None and self.decoder.can_caption
+
+    @property
+    def captions_missing(self) -> str | None:
+        return None if self.decoder is None else self.decoder.captions_missing
+
+    # ------------------------------------------------------------------ navigation
+
+    def set_trial(self, trial: int) -> None:
+        trial = int(trial)
+        if not 0 <= trial < self.n_trials:
+            raise IndexError(f"trial {trial} is outside 0..{self.n_trials - 1}")
+        if trial != self.trial:
+            self.trial = trial
+            self._emit("trial")
+
+    def set_stage(self, stage: str) -> None:
+        if stage not in self.stages:
+            raise ValueError(f"this bundle has no {stage}; it has {', '.join(self.stages)}")
+        if stage != self.stage:
+            self.stage = stage
+            self._emit("stage")
+
+    def set_k(self, k: int) -> None:
+        k = max(1, min(int(k), max(self.n_trials, 1)))
+        if k != self.k:
+            self.k = k
+            self._emit("k")
+
+    def set_synthetic(self, **changes) -> None:
+        """Change the synthetic settings (``mode``, ``scale``, ``factor``, ``stage``)."""
+        if "mode" in changes and changes["mode"] not in MODES:
+            raise ValueError(f"unknown mode {changes['mode']!r}; choose one of {MODES}")
+        if "stage" in changes and changes["stage"] not in self.stages:
+            raise ValueError(f"this bundle has no {changes['stage']}")
+        updated = SyntheticSettings(**{**self.synthetic.__dict__, **changes})
+        if updated != self.synthetic:
+            self.synthetic = updated
+            self._emit("synthetic")
+
+    # ------------------------------------------------------------------ trial data
+
+    def trial_id(self, trial: int | None = None) -> str:
+        return self.bundle.trials[self.trial if trial is None else trial]["id"]
+
+    def references(self, trial: int | None = None) -> list[str]:
+        return list(self.bundle.captions[self.trial if trial is None else trial])
+
+    def stimulus(self, trial: int | None = None) -> np.ndarray:
+        return np.asarray(self.bundle.stimuli[self.trial if trial is None else trial])
+
+    def pattern(self, trial: int | None = None) -> np.ndarray:
+        """The trial's fMRI pattern (n_voxels,), float32."""
+        return np.asarray(self.bundle.fmri[self.trial if trial is None else trial], dtype=np.float32)
+
+    def caption(self, stage: str, trial: int | None = None) -> str | None:
+        return self.captions.get(stage, {}).get(self.trial if trial is None else trial)
+
+    def retrieve(self, trial: int | None = None, stage: str | None = None, k: int | None = None) -> Decoded:
+        """Top-k images and captions of a trial's brain pattern (instant: no caption generated)."""
+        trial = self.trial if trial is None else trial
+        stage = stage or self.stage
+        tokens = self.decoder.tokens_for_trials([trial], stage)[0]
+        return self.decoder.decode(tokens, stage, k or self.k, caption=False)
+
+    def true_texts(self, trial: int | None = None) -> np.ndarray:
+        """Indices into the text embeddings that are this trial's own reference captions."""
+        trial = self.trial if trial is None else trial
+        return np.flatnonzero(self.bundle.text_index[:, 0] == trial)
+
+    def caption_trial(self, trial: int | None = None, stages: list[str] | None = None) -> dict[str, str]:
+        """Caption one trial on each stage (slow: the language model runs); results are cached."""
+        trial = self.trial if trial is None else trial
+        out = {}
+        for stage in stages or self.stages:
+            cached = self.caption(stage, trial)
+            if cached is None:
+                tokens = self.decoder.tokens_for_trials([trial], stage)
+                with self.model_lock:
+                    cached = self.decoder.captions(tokens)[0]
+            out[stage] = cached
+        return out
+
+    def store_captions(self, trial: int, captions: dict[str, str]) -> None:
+        """Keep captions made in a worker (GUI thread) and tell the views."""
+        for stage, text in captions.items():
+            self.captions.setdefault(stage, {})[trial] = text
+        self._emit("captions")
+
+    # ------------------------------------------------------------------ scores
+
+    def _image_ranks(self, stage: str) -> np.ndarray:
+        similarity = self.similarity(stage)
+        return np.array([rank_of(similarity[t], t) for t in range(len(similarity))], dtype=np.float64)
+
+    def similarity(self, stage: str) -> np.ndarray:
+        """Brain × image cosine similarity of every test trial to every test image, cached per stage."""
+        if stage not in self._similarity:
+            tokens = self.decoder.tokens_for_trials(np.arange(self.n_trials), stage)
+            self._similarity[stage] = image_scores(tokens, self.bundle.image_embeddings)
+        return self._similarity[stage]
+
+    def available_scores(self) -> list[str]:
+        """Scores that have values for the current stage, in display order."""
+        have = self.scores.get(self.stage, {})
+        return [s for s in (*CAPTION_SCORES, "image_rank") if s in have]
+
+    def score(self, name: str, trial: int | None = None, stage: str | None = None) -> float | None:
+        values = self.scores.get(stage or self.stage, {}).get(name)
+        if values is None:
+            return None
+        value = float(values[self.trial if trial is None else trial])
+        return None if math.isnan(value) else value
+
+    def iter_caption_scores(self, metrics: tuple[str, ...] = CAPTION_SCORES, batch_size: int = 16
+                            ) -> Iterator[tuple[int, int, str]]:
+        """Caption every test trial on every stage and score the captions: long work for a worker.
+
+        Yields ``(done, total, what)`` progress; returns a :class:`CaptionScores` (the
+        generator's return value) to be applied with :meth:`set_caption_scores` on the GUI thread.
+        Captions already made are reused. Reads the session, never changes it.
+        """
+        bundle, decoder = self.bundle, self.decoder
+        n = bundle.n_trials
+        total = n * len(bundle.stages) + 1
+        done = 0
+        captions: dict[str, list[str]] = {}
+        for stage in bundle.stages:
+            known = dict(self.captions.get(stage, {}))
+            todo = [t for t in range(n) if t not in known]
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start:start + batch_size]
+                tokens = decoder.tokens_for_trials(chunk, stage)
+                with self.model_lock:
+                    known.update(zip(chunk, decoder.captions(tokens, batch_size=batch_size)))
+                yield done + n - len(todo) + start + len(chunk), total, f"captioning {STAGE_LABELS[stage]}"
+            captions[stage] = [known[t] for t in range(n)]
+            done += n
+        yield done, total, "scoring captions"
+        scores, missing = {}, {}
+        try:
+            from brainview.decoding.metrics import caption_metrics
+        except ImportError as exc:  # the metrics module is optional for the app
+            missing = {m: f"caption metrics are unavailable ({exc})" for m in metrics}
+            scores = {s: {} for s in bundle.stages}
+        else:
+            for stage in bundle.stages:
+                report = caption_metrics(captions[stage], bundle.captions, metrics=list(metrics))
+                scores[stage] = {m: np.asarray(v, dtype=np.float64) for m, v in report.per_caption.items()}
+                missing.update(report.missing)
+        yield total, total, "done"
+        return CaptionScores(captions, scores, missing)
+
+    def set_caption_scores(self, result: CaptionScores) -> None:
+        for stage, texts in result.captions.items():
+            self.captions[stage] = dict(enumerate(texts))
+            self.scores.setdefault(stage, {}).update(result.scores.get(stage, {}))
+        self.missing_scores = dict(result.missing)
+        self._emit("scores")
+
+    def worst_first(self, score: str, stage: str | None = None) -> np.ndarray:
+        """Trial indices ordered from the worst to the best value of ``score``."""
+        values = self.scores[stage or self.stage][score]
+        order = np.argsort(-values if not higher_is_better(score) else values, kind="stable")
+        return order
+
+    # ------------------------------------------------------------------ synthetic patterns
+
+    def synthetic_tokens(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
+                         trial: int | None = None) -> np.ndarray:
+        settings = settings or self.synthetic
+        trial = self.trial if trial is None else trial
+        return self.decoder.synthetic(settings.mode, np.asarray(voxels, dtype=np.int64), settings.stage,
+                                      scale=settings.scale, trial=None if settings.mode == "roi" else trial,
+                                      factor=settings.factor)
+
+    def decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
+                         trial: int | None = None, k: int | None = None) -> SyntheticResult:
+        """Decode the selection's synthetic pattern (slow when captioning: run it in a worker).
+
+        Pass ``settings``, ``trial`` and ``k`` captured on the GUI thread so a later change
+        cannot mix into a running decode.
+        """
+        settings = settings or self.synthetic
+        trial = self.trial if trial is None else trial
+        tokens = self.synthetic_tokens(voxels, settings, trial)
+        with self.model_lock:
+            decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=self.can_caption)
+        return SyntheticResult(decoded, settings, int(np.unique(voxels).size),
+                               None if settings.mode == "roi" else trial)
+
+    def synthetic_pattern(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
+                          trial: int | None = None) -> np.ndarray:
+        """The voxel pattern the selection stands for, to show on the cortex."""
+        settings = settings or self.synthetic
+        voxels = np.asarray(voxels, dtype=np.int64)
+        if settings.mode == "roi":
+            return roi_indicator(voxels, self.bundle.n_voxels) * settings.scale
+        pattern = self.pattern(trial)
+        return lesion(pattern, voxels) if settings.mode == "lesion" else boost(pattern, voxels, settings.factor)
+
+    # ------------------------------------------------------------------ rois
+
+    def roi_groups(self) -> dict[str, list[str]]:
+        """ROI names of the bundle by group, in the bundle's order."""
+        groups: dict[str, list[str]] = {}
+        for name, spec in self.bundle.rois.items():
+            groups.setdefault(spec["group"], []).append(name)
+        return groups
+
+    def roi_voxels(self, names) -> np.ndarray:
+        names = list(names)
+        if not names:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate([self.bundle.roi_voxels(n) for n in names]))
