@@ -1,0 +1,241 @@
+"""Cortical surfaces and the vertex<->voxel map of a bundle (DESIGN.md §3), Qt-free.
+
+Vertex ids come in two kinds. *Local* ids index one hemisphere's mesh (what a picker on that
+mesh returns). *Global* ids index the rows of ``vertex_voxel``: the left hemisphere's vertices
+first, then the right's. Cortex-level methods take and return global ids unless they take a
+``hemi`` argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
+from brainview.errors import UserError
+
+HEMISPHERES = ("lh", "rh")
+SURFACES = ("inflated", "pial")
+
+
+@dataclass(eq=False)
+class Hemisphere:
+    """One hemisphere's meshes (inflated and pial share faces), sulcal depth and row offset."""
+
+    name: str
+    inflated: np.ndarray
+    pial: np.ndarray
+    faces: np.ndarray
+    sulc: np.ndarray
+    offset: int
+    _graphs: dict = field(default_factory=dict, repr=False)
+    _trees: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.inflated.shape[0])
+
+    def coords(self, surface: str = "inflated") -> np.ndarray:
+        if surface not in SURFACES:
+            raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
+        return self.inflated if surface == "inflated" else self.pial
+
+    @cached_property
+    def edges(self) -> np.ndarray:
+        """Unique undirected mesh edges (E, 2), smaller id first."""
+        pairs = self.faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2).astype(np.int64)
+        pairs.sort(axis=1)
+        keys = np.unique(pairs[:, 0] * self.n_vertices + pairs[:, 1])
+        return np.stack([keys // self.n_vertices, keys % self.n_vertices], axis=1)
+
+    @cached_property
+    def adjacency(self) -> sp.csr_matrix:
+        """Symmetric 0/1 vertex adjacency (neighbours along mesh edges)."""
+        return self._symmetric(np.ones(len(self.edges), dtype=np.float32))
+
+    def edge_graph(self, surface: str = "inflated") -> sp.csr_matrix:
+        """Symmetric sparse graph whose entries are edge lengths in mm on ``surface`` (cached)."""
+        if surface not in self._graphs:
+            xyz = self.coords(surface).astype(np.float64)
+            lengths = np.linalg.norm(xyz[self.edges[:, 0]] - xyz[self.edges[:, 1]], axis=1)
+            # a zero-length edge would vanish from a sparse matrix and cut the graph
+            self._graphs[surface] = self._symmetric(np.maximum(lengths, 1e-9))
+        return self._graphs[surface]
+
+    def _symmetric(self, weights: np.ndarray) -> sp.csr_matrix:
+        i, j = self.edges[:, 0], self.edges[:, 1]
+        n = self.n_vertices
+        graph = sp.csr_matrix((np.concatenate([weights, weights]), (np.concatenate([i, j]), np.concatenate([j, i]))),
+                              shape=(n, n))
+        graph.sort_indices()
+        return graph
+
+    def _tree(self, surface: str) -> cKDTree:
+        if surface not in self._trees:
+            self._trees[surface] = cKDTree(self.coords(surface))
+        return self._trees[surface]
+
+    def geodesic_ball(self, center: int, radius_mm: float, surface: str = "inflated") -> tuple[np.ndarray, np.ndarray]:
+        """Local ids and distances of the vertices within ``radius_mm`` of ``center`` along the mesh edges.
+
+        Dijkstra runs only on the vertices inside the Euclidean ball of the same radius: a path
+        no longer than the radius never leaves that ball, so the result is exact and the cost
+        scales with the brush, not the mesh.
+        """
+        if not 0 <= center < self.n_vertices:
+            raise IndexError(f"vertex {center} is outside 0..{self.n_vertices - 1} of {self.name}")
+        xyz = self.coords(surface)
+        candidates = np.asarray(self._tree(surface).query_ball_point(xyz[center], radius_mm), dtype=np.int64)
+        candidates = np.union1d(candidates, [center])
+        graph = self.edge_graph(surface)
+        local = graph[candidates][:, candidates]
+        distances = dijkstra(local, directed=True, indices=int(np.searchsorted(candidates, center)), limit=radius_mm)
+        inside = np.isfinite(distances)
+        return candidates[inside], distances[inside]
+
+    def boundary(self, mask: np.ndarray) -> np.ndarray:
+        """Vertices of ``mask`` (bool, local) with at least one neighbour outside it: the outline."""
+        mask = np.asarray(mask, dtype=bool)
+        outside_neighbours = self.adjacency @ (~mask).astype(np.float32)
+        return mask & (outside_neighbours > 0)
+
+    def vertex_normals(self, surface: str = "inflated") -> np.ndarray:
+        """Unit area-weighted vertex normals (V, 3) float32, for shading."""
+        xyz = self.coords(surface).astype(np.float64)
+        a, b, c = (xyz[self.faces[:, k]] for k in range(3))
+        face_normals = np.cross(b - a, c - a)
+        normals = np.stack([np.bincount(self.faces.ravel(), weights=np.repeat(face_normals[:, k], 3),
+                                        minlength=self.n_vertices) for k in range(3)], axis=1)
+        length = np.linalg.norm(normals, axis=1, keepdims=True)
+        return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
+
+
+class Cortex:
+    """Both hemispheres, the vertex->voxel map and the atlas ROIs of one bundle."""
+
+    def __init__(self, mesh: Mapping[str, Mapping[str, np.ndarray]], vertex_voxel: sp.spmatrix,
+                 rois: Mapping[str, Mapping] | None = None):
+        offset = 0
+        self.hemis: dict[str, Hemisphere] = {}
+        for name in HEMISPHERES:
+            part = mesh[name]
+            hemi = Hemisphere(name, np.asarray(part["inflated"], dtype=np.float32),
+                              np.asarray(part["pial"], dtype=np.float32), np.asarray(part["faces"], dtype=np.int32),
+                              np.asarray(part["sulc"], dtype=np.float32), offset)
+            self.hemis[name] = hemi
+            offset += hemi.n_vertices
+        self.vertex_voxel = sp.csr_matrix(vertex_voxel, dtype=np.float32)
+        if self.vertex_voxel.shape[0] != offset:
+            raise ValueError(f"vertex_voxel has {self.vertex_voxel.shape[0]} rows but the meshes have {offset} vertices")
+        self.vertex_voxel.eliminate_zeros()
+        self.vertex_voxel.sort_indices()
+        self.rois: dict[str, np.ndarray] = {}
+        self.roi_groups: dict[str, str] = {}
+        for name, spec in (rois or {}).items():
+            self.rois[name] = np.unique(np.asarray(spec["voxels"], dtype=np.int64))
+            self.roi_groups[name] = str(spec.get("group", ""))
+
+    @classmethod
+    def from_bundle(cls, bundle) -> "Cortex":
+        return cls(bundle.mesh, bundle.vertex_voxel, bundle.rois)
+
+    @property
+    def n_vertices(self) -> int:
+        return int(self.vertex_voxel.shape[0])
+
+    @property
+    def n_voxels(self) -> int:
+        return int(self.vertex_voxel.shape[1])
+
+    @cached_property
+    def _row_weight(self) -> np.ndarray:
+        return np.asarray(self.vertex_voxel.sum(axis=1)).ravel()
+
+    @cached_property
+    def main_voxel(self) -> np.ndarray:
+        """For each global vertex the voxel with the largest weight, -1 where it maps to none (for hover)."""
+        matrix = self.vertex_voxel
+        counts = np.diff(matrix.indptr)
+        order = np.lexsort((-matrix.data, np.repeat(np.arange(self.n_vertices), counts)))
+        best = np.full(self.n_vertices, -1, dtype=np.int64)
+        rows = np.flatnonzero(counts)
+        best[rows] = matrix.indices[order[matrix.indptr[rows]]]
+        return best
+
+    def hemi_slice(self, hemi: str) -> slice:
+        h = self.hemis[hemi]
+        return slice(h.offset, h.offset + h.n_vertices)
+
+    def to_global(self, hemi: str, local_ids) -> np.ndarray:
+        return np.asarray(local_ids, dtype=np.int64) + self.hemis[hemi].offset
+
+    def to_local(self, global_ids) -> dict[str, np.ndarray]:
+        """Split global ids into local ids per hemisphere."""
+        ids = np.asarray(global_ids, dtype=np.int64)
+        out = {}
+        for name, h in self.hemis.items():
+            inside = (ids >= h.offset) & (ids < h.offset + h.n_vertices)
+            out[name] = ids[inside] - h.offset
+        return out
+
+    def locate(self, global_id: int) -> tuple[str, int]:
+        """The hemisphere and local id of a global vertex id."""
+        for name, h in self.hemis.items():
+            if h.offset <= global_id < h.offset + h.n_vertices:
+                return name, int(global_id - h.offset)
+        raise IndexError(f"vertex {global_id} is outside 0..{self.n_vertices - 1}")
+
+    def voxels_to_vertices(self, values) -> np.ndarray:
+        """Per-vertex values (n_vertices,) float32: the weighted average of each vertex's voxels, NaN where none."""
+        values = np.asarray(values, dtype=np.float32).ravel()
+        if values.shape != (self.n_voxels,):
+            raise UserError(f"expected {self.n_voxels} voxel values, got {values.shape[0]}")
+        out = (self.vertex_voxel @ values).astype(np.float32)
+        out[self._row_weight == 0] = np.nan
+        return out
+
+    def vertices_to_voxels(self, vertex_ids) -> np.ndarray:
+        """Sorted unique voxels that any of the given global vertices maps to (the voxels a brush reaches)."""
+        ids = np.asarray(vertex_ids, dtype=np.int64).ravel()
+        if ids.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        m = self.vertex_voxel
+        starts, stops = m.indptr[ids], m.indptr[ids + 1]
+        counts = stops - starts
+        if counts.sum() == 0:
+            return np.zeros(0, dtype=np.int64)
+        # gather the column indices of all rows at once, without a Python loop over rows
+        positions = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        return np.unique(m.indices[positions].astype(np.int64))
+
+    def voxel_mask(self, voxels) -> np.ndarray:
+        """Boolean (n_voxels,) mask of a voxel id list; ids must be in range."""
+        voxels = np.asarray(voxels, dtype=np.int64).ravel()
+        if voxels.size and (voxels.min() < 0 or voxels.max() >= self.n_voxels):
+            raise UserError(f"voxel ids must lie in 0..{self.n_voxels - 1}")
+        mask = np.zeros(self.n_voxels, dtype=bool)
+        mask[voxels] = True
+        return mask
+
+    def roi_weight(self, voxels) -> np.ndarray:
+        """Per global vertex, the share of its weight that falls on ``voxels`` (0..1)."""
+        return self.vertex_voxel @ self.voxel_mask(voxels).astype(np.float32)
+
+    def roi_vertex_mask(self, voxels, min_weight: float = 0.5) -> np.ndarray:
+        """Global vertices that take at least ``min_weight`` of their value from ``voxels`` (bool, n_vertices)."""
+        return self.roi_weight(voxels) >= min_weight
+
+    def roi_outline(self, voxels, min_weight: float = 0.5) -> np.ndarray:
+        """Global vertices on the boundary of an ROI's vertex set (bool, n_vertices), for drawing outlines."""
+        mask = self.roi_vertex_mask(voxels, min_weight)
+        return np.concatenate([h.boundary(mask[self.hemi_slice(name)]) for name, h in self.hemis.items()])
+
+    def brush_vertices(self, hemi: str, center_vertex: int, radius_mm: float, surface: str = "inflated") -> np.ndarray:
+        """Global ids of the vertices within a geodesic ``radius_mm`` of a local ``center_vertex`` on ``hemi``."""
+        local, _ = self.hemis[hemi].geodesic_ball(int(center_vertex), float(radius_mm), surface)
+        return local + self.hemis[hemi].offset

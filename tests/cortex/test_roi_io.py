@@ -1,0 +1,138 @@
+import json
+import os
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from brainview.cortex import (Cortex, RoiSelection, export_gifti_label, export_label, import_surface_roi, load_roi,
+                              save_roi, selection_vertices)
+from brainview.errors import UserError
+from tests.factories import make_bundle
+
+
+@pytest.fixture(scope="module")
+def cortex(tmp_path_factory):
+    return Cortex.from_bundle(make_bundle(tmp_path_factory.mktemp("b") / "bundle", n_voxels=60))
+
+
+@pytest.fixture
+def selection(cortex):
+    selection = RoiSelection(cortex)
+    selection.set_atlas_rois(["V1"])
+    selection.paint(cortex.brush_vertices("rh", 3, 25.0))
+    selection.paint([0], erase=True)
+    return selection
+
+
+def test_json_roundtrip_is_exact_and_leaves_no_temporary_file(tmp_path, cortex, selection):
+    path = save_roi(tmp_path / "roi.json", selection, "test bundle")
+    assert os.listdir(tmp_path) == ["roi.json"]
+    document = json.loads(path.read_text())
+    assert document["format"] == "brainview-roi" and document["version"] == 1 and document["n_voxels"] == 60
+    assert document["bundle"] == "test bundle" and document["voxels"] == selection.voxels().tolist()
+    assert document["vertices"]["lh"] == [] and len(document["vertices"]["rh"]) > 0
+    roi = load_roi(path, cortex)
+    fresh = RoiSelection(cortex)
+    roi.apply_to(fresh)
+    np.testing.assert_array_equal(fresh.voxels(), selection.voxels())
+    np.testing.assert_array_equal(fresh.painted_vertices(), selection.painted_vertices())
+    assert roi.bundle == "test bundle"
+    fresh.undo()
+    assert fresh.is_empty()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_voxels": 61}, "with 61 voxels, but this bundle has 60"),
+    ({"voxels": [1, 60]}, "outside 0..59"),
+    ({"voxels": [-1]}, "outside 0..59"),
+    ({"voxels": [1.5]}, "list of integers"),
+    ({"vertices": {"lh": [162]}}, "outside 0..161"),
+    ({"vertices": {"xx": []}}, "keys"),
+    ({"format": "other"}, "not a brainview ROI file"),
+    ({"version": 9}, "unknown version 9"),
+])
+def test_invalid_json_is_a_user_error(tmp_path, cortex, selection, change, message):
+    path = save_roi(tmp_path / "roi.json", selection, "b")
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(UserError, match=message):
+        load_roi(path, cortex)
+
+
+def test_unreadable_files_are_user_errors(tmp_path, cortex):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(UserError, match="not a readable ROI file"):
+        load_roi(tmp_path / "bad.json", cortex)
+    with pytest.raises(UserError, match="no ROI file"):
+        load_roi(tmp_path / "missing.json", cortex)
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch, selection):
+    path = tmp_path / "roi.json"
+    path.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(UserError, match="cannot write .*No space left"):
+        save_roi(path, selection, "b")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["roi.json"]
+
+
+def test_freesurfer_label_roundtrip_through_nibabel(tmp_path, cortex, selection):
+    path = export_label(tmp_path / "rh.brainview.label", selection, "rh")
+    vertices, values = nib.freesurfer.io.read_label(str(path), read_scalars=True)
+    expected = selection_vertices(selection, "rh")
+    np.testing.assert_array_equal(vertices, expected)
+    assert (values == 1).all()
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("#!ascii label") and int(lines[1]) == len(expected)
+    x, y, z = map(float, lines[2].split()[1:4])
+    np.testing.assert_allclose([x, y, z], cortex.hemis["rh"].pial[expected[0]], atol=1e-3)
+    roi = import_surface_roi(path, cortex)
+    np.testing.assert_array_equal(roi.vertices["rh"], expected)
+    np.testing.assert_array_equal(roi.voxels, cortex.vertices_to_voxels(cortex.to_global("rh", expected)))
+
+
+def test_gifti_label_roundtrip_through_nibabel(tmp_path, cortex, selection):
+    path = export_gifti_label(tmp_path / "roi.lh.label.gii", selection, "lh")
+    image = nib.load(str(path))
+    array = image.darrays[0]
+    assert array.intent == nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]
+    assert array.data.shape == (162,) and array.data.dtype == np.int32
+    np.testing.assert_array_equal(np.flatnonzero(array.data), selection_vertices(selection, "lh"))
+    assert image.labeltable.get_labels_as_dict() == {0: "???", 1: "brainview ROI"}
+    assert image.meta["AnatomicalStructurePrimary"] == "CortexLeft"
+    renamed = path.rename(tmp_path / "no_hemisphere_in_name.label.gii")  # the hemisphere comes from the metadata
+    roi = import_surface_roi(renamed, cortex)
+    np.testing.assert_array_equal(roi.vertices["lh"], selection_vertices(selection, "lh"))
+
+
+def test_surface_import_validation(tmp_path, cortex, selection):
+    path = export_label(tmp_path / "roi.label", selection, "rh")
+    with pytest.raises(UserError, match="cannot tell the hemisphere"):
+        import_surface_roi(path, cortex)
+    assert import_surface_roi(path, cortex, hemi="rh").vertices["rh"].size > 0
+    with pytest.raises(UserError, match="hemisphere must be one of"):
+        import_surface_roi(path, cortex, hemi="left")
+    wrong = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(np.ones(10, dtype=np.float32))])
+    nib.save(wrong, str(tmp_path / "lh.wrong.shape.gii"))
+    with pytest.raises(UserError, match="has 10 values but lh has 162 vertices"):
+        import_surface_roi(tmp_path / "lh.wrong.shape.gii", cortex)
+    (tmp_path / "lh.broken.label").write_text("garbage\n")
+    with pytest.raises(UserError, match="not a readable label file"):
+        import_surface_roi(tmp_path / "lh.broken.label", cortex)
+    (tmp_path / "lh.roi.txt").write_text("1")
+    with pytest.raises(UserError, match="expected a FreeSurfer .label"):
+        import_surface_roi(tmp_path / "lh.roi.txt", cortex)
+    big = tmp_path / "lh.big.label"
+    big.write_text("#!ascii label\n1\n500 0 0 0 1\n")
+    with pytest.raises(UserError, match="outside 0..161"):
+        import_surface_roi(big, cortex)
+
+
+def test_an_empty_selection_exports_and_imports_empty(tmp_path, cortex):
+    empty = RoiSelection(cortex)
+    roi = import_surface_roi(export_label(tmp_path / "lh.empty.label", empty, "lh"), cortex)
+    assert roi.vertices["lh"].size == 0 and roi.voxels.size == 0
+    assert load_roi(save_roi(tmp_path / "e.json", empty, "b"), cortex).voxels.size == 0

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from brainview.cortex import Cortex
+from brainview.errors import UserError
+from tests.factories import make_bundle, sphere_mesh
+
+
+def identity_cortex(subdivisions=3):
+    """Two spheres of radius 50 mm where every vertex is its own voxel."""
+    mesh = sphere_mesh(subdivisions)
+    n = sum(m["inflated"].shape[0] for m in mesh.values())
+    return Cortex(mesh, sp.identity(n, format="csr", dtype=np.float32))
+
+
+def great_circle(hemi, center):
+    xyz = hemi.inflated - hemi.inflated.mean(axis=0)
+    unit = xyz / np.linalg.norm(xyz, axis=1, keepdims=True)
+    return 50.0 * np.arccos(np.clip(unit @ unit[center], -1, 1))
+
+
+def test_from_bundle_matches_the_bundle(tmp_path):
+    bundle = make_bundle(tmp_path / "b", n_voxels=60)
+    cortex = Cortex.from_bundle(bundle)
+    assert cortex.n_voxels == 60
+    assert cortex.n_vertices == 2 * 162
+    assert cortex.hemis["rh"].offset == 162
+    np.testing.assert_array_equal(cortex.rois["V2"], bundle.roi_voxels("V2"))
+    assert cortex.roi_groups["FFA-1"] == "floc-faces"
+    assert cortex.locate(170) == ("rh", 8)
+    local = cortex.to_local([3, 170])
+    assert local["lh"].tolist() == [3] and local["rh"].tolist() == [8]
+    np.testing.assert_array_equal(cortex.main_voxel, np.arange(324) % 60)
+
+
+def test_voxels_to_vertices_is_a_weighted_average_with_nan_for_unmapped_vertices():
+    mesh = sphere_mesh(1)
+    n = sum(m["inflated"].shape[0] for m in mesh.values())
+    rows = [0, 0, 1]
+    matrix = sp.csr_matrix(([0.25, 0.75, 1.0], (rows, [0, 1, 2])), shape=(n, 3))
+    cortex = Cortex(mesh, matrix)
+    values = cortex.voxels_to_vertices(np.array([4.0, 8.0, -1.0]))
+    assert values.shape == (n,) and values.dtype == np.float32
+    assert values[0] == pytest.approx(7.0)
+    assert values[1] == pytest.approx(-1.0)
+    assert np.isnan(values[2:]).all()
+    assert cortex.main_voxel[:3].tolist() == [1, 2, -1]
+    with pytest.raises(UserError, match="expected 3 voxel values"):
+        cortex.voxels_to_vertices(np.zeros(4))
+
+
+def test_vertices_to_voxels_collects_every_voxel_a_vertex_reaches():
+    mesh = sphere_mesh(1)
+    n = sum(m["inflated"].shape[0] for m in mesh.values())
+    matrix = sp.csr_matrix(([0.5, 0.5, 1.0, 1.0], ([0, 0, 5, 7], [3, 1, 1, 2])), shape=(n, 4))
+    cortex = Cortex(mesh, matrix)
+    assert cortex.vertices_to_voxels([7, 0, 5, 9]).tolist() == [1, 2, 3]
+    assert cortex.vertices_to_voxels([9]).size == 0
+    assert cortex.vertices_to_voxels([]).size == 0
+
+
+def test_roi_mask_and_outline():
+    cortex = identity_cortex(3)
+    lh = cortex.hemis["lh"]
+    roi = cortex.brush_vertices("lh", 0, 20.0)
+    mask = cortex.roi_vertex_mask(roi)
+    assert mask.sum() == len(roi) and mask[roi].all()
+    outline = cortex.roi_outline(roi)
+    assert outline[mask].any() and not outline[~mask].any()
+    # an outline vertex touches the outside; an interior vertex does not
+    outside = ~mask[: lh.n_vertices]
+    for v in np.flatnonzero(mask[: lh.n_vertices]):
+        neighbours = lh.adjacency[v].indices
+        assert outline[v] == bool(outside[neighbours].any())
+    assert not cortex.roi_outline([]).any()
+    with pytest.raises(UserError):
+        cortex.roi_vertex_mask([cortex.n_voxels])
+
+
+def test_brush_is_geodesic_not_euclidean():
+    cortex = identity_cortex(4)
+    lh = cortex.hemis["lh"]
+    radius = 75.0  # 1.5 sphere radii: the Euclidean ball reaches 97 degrees round, the geodesic one 86
+    brushed = cortex.brush_vertices("lh", 0, radius)
+    arc = great_circle(lh, 0)
+    assert (arc[brushed] <= radius + 1e-3).all()
+    assert np.isin(np.flatnonzero(arc <= 0.85 * radius), brushed).all()
+    euclid = np.flatnonzero(np.linalg.norm(lh.inflated - lh.inflated[0], axis=1) <= radius)
+    assert len(euclid) > len(brushed) + 50
+
+
+def test_brush_restricted_to_the_euclidean_ball_equals_dijkstra_on_the_whole_mesh():
+    cortex = identity_cortex(4)
+    rh = cortex.hemis["rh"]
+    for center, radius in ((0, 8.0), (1234, 15.0), (2000, 3.0)):
+        full = dijkstra(rh.edge_graph("pial"), indices=center, limit=radius)
+        local, distances = rh.geodesic_ball(center, radius, "pial")
+        np.testing.assert_array_equal(local, np.flatnonzero(np.isfinite(full)))
+        np.testing.assert_allclose(distances, full[local], rtol=1e-6)
+    brushed = cortex.brush_vertices("rh", 5, 10.0, surface="pial")
+    assert brushed.min() >= rh.offset and 5 + rh.offset in brushed
+
+
+def test_brush_of_zero_radius_is_the_centre_and_bad_input_fails():
+    cortex = identity_cortex(2)
+    assert cortex.brush_vertices("lh", 7, 0.0).tolist() == [7]
+    with pytest.raises(IndexError):
+        cortex.brush_vertices("lh", 10_000, 5.0)
+    with pytest.raises(ValueError):
+        cortex.hemis["lh"].coords("white")
+
+
+def test_vertex_normals_point_outward_on_a_sphere():
+    cortex = identity_cortex(2)
+    lh = cortex.hemis["lh"]
+    radial = lh.inflated - lh.inflated.mean(axis=0)
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    normals = lh.vertex_normals()
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1, atol=1e-5)
+    assert (np.abs((normals * radial).sum(axis=1)) > 0.95).all()
