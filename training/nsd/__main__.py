@@ -1,0 +1,122 @@
+"""``python -m training.nsd STEP ...``: the NSD pipeline, one resumable step at a time (README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from brainview.errors import UserError
+
+STEPS = ("prepare", "extract", "fit", "contrast", "evaluate", "roi", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.nsd", description=__doc__)
+    steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+
+    p = steps.add_parser("prepare", help="betas → normalized, repeat-averaged patterns; splits, captions, ROIs")
+    p.add_argument("nsd_root", help="the NSD download (holds nsddata/, nsddata_betas/, nsddata_stimuli/)")
+    p.add_argument("--subject", type=int, required=True, help="NSD subject 1-8")
+    p.add_argument("--out", required=True, help="work folder of this subject's run")
+    p.add_argument("--sessions", type=int, default=None, help="use sessions 1..N (37 as older work, 40 = all); "
+                   "default: every session on disk")
+    p.add_argument("--normalize", choices=("session", "pooled"), default="session",
+                   help="z-score each voxel per session (default) or over all sessions (the paper); "
+                        "statistics from training trials only")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of training images held out")
+    p.add_argument("--seed", type=int, default=0, help="seed of the validation draw")
+    p.add_argument("--beta-format", choices=("auto", "nii.gz", "hdf5"), default="auto")
+    p.add_argument("--coco-annotations", default=None,
+                   help="folder with COCO captions_{train,val}2017.json (default: NSD's nsddata_stimuli/.../annotations)")
+
+    p = steps.add_parser("extract", help="BLIP-2 query tokens of every stimulus, text embeddings of every caption")
+    p.add_argument("work")
+    p.add_argument("--captioner", required=True, help="Blip2ForConditionalGeneration: model id or folder")
+    p.add_argument("--retrieval", required=True, help="Blip2ForImageTextRetrieval: model id or folder")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (per process under a distributed launch)")
+    p.add_argument("--devices", default="1", help="devices for Lightning Fabric (e.g. 4, or -1 for all GPUs)")
+    p.add_argument("--num-nodes", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--chunk-batches", type=int, default=8, help="batches per chunk file (the unit of resumption)")
+    p.add_argument("--max-chunks", type=int, default=None, help="stop after this many new chunks (for testing)")
+
+    p = steps.add_parser("fit", help="stage 1: ridge, alpha chosen on the validation images")
+    p.add_argument("work")
+    p.add_argument("--alphas", type=float, nargs="+", default=None)
+    p.add_argument("--alpha-per", choices=("global", "token", "output"), default="token")
+    p.add_argument("--device", default="auto")
+
+    p = steps.add_parser("contrast", help="stage 2: contrastive tuning, selected on the validation images")
+    p.add_argument("work")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+
+    for name, text in (("evaluate", "Tables 1 and 2 on the test images"), ("roi", "Table 3: a caption per ROI")):
+        p = steps.add_parser(name, help=text)
+        p.add_argument("work")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--batch-size", type=int, default=16)
+        if name == "evaluate":
+            p.add_argument("--repeats", type=int, default=None, help="retrieval repeats (default 30 image, 50 text)")
+            p.add_argument("--seed", type=int, default=42)
+            p.add_argument("--no-captions", action="store_true", help="retrieval only (no language model)")
+        else:
+            p.add_argument("--stage", choices=("stage1", "stage2"), default="stage1",
+                           help="the paper's Table 3 uses stage 1")
+            p.add_argument("--scale", type=float, default=11.0)
+
+    p = steps.add_parser("export", help="write the app's bundle")
+    p.add_argument("work")
+    p.add_argument("--out", required=True, help="bundle folder to write")
+    p.add_argument("--image-size", type=int, default=224, help="test stimuli are downsized to this (px)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.step == "prepare":
+            from training.nsd.prepare import prepare
+
+            prepare(args.nsd_root, args.subject, args.out, sessions=args.sessions, normalize=args.normalize,
+                    val_fraction=args.val_fraction, seed=args.seed, beta_format_choice=args.beta_format,
+                    coco_annotations=args.coco_annotations)
+        elif args.step == "extract":
+            from training.nsd.extract import extract
+
+            extract(args.work, captioner=args.captioner, retrieval=args.retrieval, device=args.device,
+                    devices=args.devices, num_nodes=args.num_nodes, batch_size=args.batch_size,
+                    chunk_batches=args.chunk_batches, max_chunks=args.max_chunks)
+        elif args.step == "fit":
+            from training.nsd.fit import fit
+
+            fit(args.work, alphas=args.alphas, alpha_per=args.alpha_per, device=args.device)
+        elif args.step == "contrast":
+            from training.nsd.contrast import contrast
+
+            contrast(args.work, device=args.device, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+        elif args.step == "evaluate":
+            from training.nsd.evaluate import evaluate
+
+            evaluate(args.work, device=args.device, batch_size=args.batch_size, repeats=args.repeats,
+                     seed=args.seed, captions=not args.no_captions)
+        elif args.step == "roi":
+            from training.nsd.roi import roi_table
+
+            roi_table(args.work, device=args.device, batch_size=args.batch_size, stage=args.stage, scale=args.scale)
+        elif args.step == "export":
+            from training.nsd.export import export
+
+            export(args.work, args.out, image_size=args.image_size, name=args.name, overwrite=args.overwrite)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
