@@ -28,6 +28,7 @@ path loads the tiny random models of :mod:`brainview.decoding.tiny_vlm` and the 
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -300,13 +301,29 @@ class Blip2Adapter:
         :class:`UserError` for a missing folder, an id absent from the cache, a broken or
         foreign config, or incomplete weights; :class:`DeviceOutOfMemory` when the GPU is full.
         """
-        from transformers import Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval
-
         if captioner is None and retrieval is None:
             raise UserError("no BLIP-2 model given: name a captioner, a retrieval model, or both")
         dev = resolve_device(device)
         dtype = default_dtype(dev)
         kwargs: dict = {"device": dev, "captioner_ref": None, "retrieval_ref": None}
+        try:
+            cls._load_parts(kwargs, captioner, retrieval, dev, dtype)
+        except DeviceOutOfMemory:
+            # free what was already placed on the device before the caller retries on the CPU
+            kwargs.clear()
+            gc.collect()
+            with contextlib.suppress(Exception):
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
+                elif dev.type == "mps":
+                    torch.mps.empty_cache()
+            raise
+        return cls(**kwargs)
+
+    @staticmethod
+    def _load_parts(kwargs: dict, captioner, retrieval, dev: torch.device, dtype: torch.dtype) -> None:
+        from transformers import Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval
+
         if captioner is not None:
             folder = resolve_model_reference(captioner, "captioner")
             config = _read_config(folder, "captioner", "Blip2ForConditionalGeneration")
@@ -336,7 +353,6 @@ class Blip2Adapter:
                 retrieval_image_processor=image_processor,
                 retrieval_ref=os.fspath(retrieval),
             )
-        return cls(**kwargs)
 
     # ----------------------------------------------------------------- properties
 
@@ -488,9 +504,6 @@ class Blip2Adapter:
             pad = lm.generation_config.pad_token_id or lm.generation_config.eos_token_id
         if pad is not None:
             gen_kwargs["pad_token_id"] = pad
-        if num_beams == 1:
-            # greedy: neutralize beam-only settings a checkpoint's generation_config may carry
-            gen_kwargs.update(length_penalty=1.0, early_stopping=False)
 
         captions: list[str] = []
         with torch.inference_mode(), _oom_guard(self._device, "captioning"):

@@ -92,12 +92,16 @@ def tiny_blip2_configs(
     lm_layers: int = 2,
     num_heads: int = 2,
     max_text_positions: int = 128,
+    init_range: float = 0.2,
 ) -> TinyBlip2Configs:
     """Small ``Blip2Config``s: one for the captioner (OPT language model), one for retrieval.
 
     Both use the tokenizer's vocabulary (OPT side and Q-Former text side), its special token
     ids, and ``image_token_index`` = the ``<image>`` token, as current BLIP-2 checkpoints do.
     ``query_dim`` is the Q-Former width, ``text_dim`` the image-text contrastive width.
+    ``init_range`` is the std of the random weights (BLIP-2's 0.02 lets almost nothing of the
+    image through an untrained Q-Former: query tokens would differ across images ~300x less
+    than across queries; at 0.2 the two are comparable, so random models give usable targets).
     """
     from transformers import Blip2Config, OPTConfig
 
@@ -129,6 +133,7 @@ def tiny_blip2_configs(
         cross_attention_frequency=1,
         max_position_embeddings=max_text_positions,
         pad_token_id=pad,
+        initializer_range=init_range,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
     )
@@ -160,6 +165,7 @@ def tiny_blip2_configs(
             num_query_tokens=n_query,
             image_text_hidden_size=text_dim,
             image_token_index=image_token,
+            initializer_range=init_range,
         )
 
     return TinyBlip2Configs(captioner=make(False), retrieval=make(True))
