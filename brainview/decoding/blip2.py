@@ -398,8 +398,15 @@ class Blip2Adapter:
     def _need(self, which: str):
         model = self.captioner if which == "captioner" else self.retrieval
         if model is None:
-            what = "captioning" if which == "captioner" else "text embeddings and image-text projection"
-            raise UserError(f"no {which} model is loaded, so {what} is not available; load one with the bundle's 'vlm.{which}'")
+            what = (
+                "captioning and image query tokens"
+                if which == "captioner"
+                else "text embeddings, image-text projection and retrieval query tokens"
+            )
+            raise UserError(
+                f"no {which} model is loaded, so {what} are not available; "
+                f"name one in the bundle's manifest (vlm.{which}) or load it explicitly"
+            )
         return model
 
     # ----------------------------------------------------------------- images -> query tokens
