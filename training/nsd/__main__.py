@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--repeats", type=int, default=None, help="retrieval repeats (default 30 image, 50 text)")
             p.add_argument("--seed", type=int, default=42)
             p.add_argument("--no-captions", action="store_true", help="retrieval only (no language model)")
+            p.add_argument("--metrics", nargs="+", default=None,
+                           help="caption metrics (default: all of brainview.decoding.metrics.METRIC_NAMES)")
         else:
             p.add_argument("--stage", choices=("stage1", "stage2"), default="stage1",
                            help="the paper's Table 3 uses stage 1")
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=224, help="test stimuli are downsized to this (px)")
     p.add_argument("--name", default=None)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--copy-vlm", action="store_true",
+                   help="copy the BLIP-2 model folders into the bundle (small models only; default: reference them)")
     return parser
 
 
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
             from training.nsd.evaluate import evaluate
 
             evaluate(args.work, device=args.device, batch_size=args.batch_size, repeats=args.repeats,
-                     seed=args.seed, captions=not args.no_captions)
+                     seed=args.seed, captions=not args.no_captions, metrics=args.metrics)
         elif args.step == "roi":
             from training.nsd.roi import roi_table
 
@@ -111,7 +115,8 @@ def main(argv=None) -> int:
         elif args.step == "export":
             from training.nsd.export import export
 
-            export(args.work, args.out, image_size=args.image_size, name=args.name, overwrite=args.overwrite)
+            export(args.work, args.out, image_size=args.image_size, name=args.name, overwrite=args.overwrite,
+                   copy_vlm=args.copy_vlm)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

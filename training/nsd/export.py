@@ -1,0 +1,118 @@
+"""Step 7: the decoding bundle (DESIGN.md §3) that the app opens, through ``brainview.bundle.write_bundle``.
+
+Contents: the brain model (stage 1 and, when fitted, stage 2), the test images' patterns,
+stimuli and captions, their BLIP-2 targets, the subject's native inflated and pial surfaces with
+sulcal depth, the vertex↔voxel map from NSD's layer transforms (``surfaces.py``), the ROI voxel
+sets, and a manifest that names the BLIP-2 models given to ``extract`` (or, with ``copy_vlm``,
+copies them into ``vlm/``) and records how everything was made: normalization, sessions, splits,
+alphas, the stage-2 epoch, the vertex map report, the stimulus size.
+
+Stimuli are stored downsized to ``image_size`` (224 px by default, BLIP-2's input size: the
+982 test images of subject 1 take 148 MB instead of 532 MB at NSD's 425 px).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from brainview.errors import UserError
+from training.nsd.data import GENERATION, load_brain_model, split_data
+from training.nsd.extract import StimulusReader
+from training.nsd.layout import NsdLayout, WorkDir, progress, read_json
+from training.nsd.prepare import load_mask
+from training.nsd.surfaces import read_surfaces, vertex_voxel_map
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+    """Square images downsized to ``size`` px (Lanczos); images already that small are kept."""
+    from PIL import Image
+
+    if images.shape[1] <= size and images.shape[2] <= size:
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.LANCZOS)) for im in images])
+
+
+def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: str | None = None,
+           overwrite: bool = False, copy_vlm: bool = False):
+    """Write the bundle to ``out`` and return it opened; an existing bundle of this work is kept unless ``overwrite``."""
+    from brainview.bundle import make_manifest, open_bundle, write_bundle
+
+    work, out = WorkDir(work), Path(out).expanduser()
+    if out.exists() and not overwrite:
+        bundle = open_bundle(out)
+        if bundle.manifest["provenance"].get("work") == str(work.path.resolve()):
+            progress(f"export: {out} is already a bundle of this work folder, nothing to do (--overwrite to redo)")
+            return bundle
+        raise UserError(f"{out} exists and was not exported from {work.path}; choose another --out or --overwrite")
+    prepared, extracted = work.read_log("prepare"), work.read_log("extract")
+    settings = prepared["settings"]
+    layout = NsdLayout(Path(settings["nsd_root"]), settings["subject"])
+    model = load_brain_model(work)
+    test = split_data(work, "test")
+
+    mask, ijk = load_mask(layout)
+    if not np.array_equal(ijk, np.load(work / "voxel_ijk.npy")):
+        raise UserError(f"{layout.nsdgeneral} is not the mask {work.path} was prepared with")
+    mesh = read_surfaces(layout)
+    vertex_voxel, surface_report = vertex_voxel_map(layout, mask, mesh)
+    progress(f"export: vertex map of {surface_report['n_vertices']} vertices; "
+             f"{surface_report['unreached_voxels_attached']} voxels reached by no layer sample were attached "
+             f"to their nearest vertex (at most {surface_report['max_attach_distance_voxels']:.1f} voxels away)")
+
+    reader = StimulusReader(layout.stimuli)
+    try:
+        originals = reader([r["nsd_id"] for r in test.records])
+    finally:
+        reader.close()
+    stimuli = resize_images(originals, image_size)
+
+    vlm_refs = {"captioner": extracted["settings"]["captioner"], "retrieval": extracted["settings"]["retrieval"]}
+    vlm_folders = None
+    if copy_vlm:
+        for role, ref in vlm_refs.items():
+            if not Path(ref).is_dir():
+                raise UserError(f"--copy-vlm needs model folders, but the {role} is {ref!r}")
+        vlm_folders = dict(vlm_refs)
+        vlm_refs = {role: f"vlm/{role}" for role in vlm_refs}
+    evaluation = read_json(work / "evaluation.json") if (work / "evaluation.json").exists() else None
+    subject = f"subj{settings['subject']:02d}"
+    provenance = {
+        "pipeline": "training/nsd", "work": str(work.path.resolve()), "nsd_root": settings["nsd_root"],
+        "subject": subject, "sessions": settings["sessions"], "trials_per_session": prepared["trials_per_session"],
+        "normalization": {"mode": settings["normalize"], "beta_scale": settings["beta_scale"],
+                          "statistics_from": "training trials only",
+                          "then": "repeats of an image averaged"},
+        "beta_formats": prepared["beta_formats"], "splits": {"images": prepared["n_images"],
+                                                             "trials": prepared["n_trials"],
+                                                             "val_fraction": settings["val_fraction"],
+                                                             "val_seed": settings["seed"]},
+        "extract": extracted["settings"],
+        "stage1": {k: v for k, v in work.read_log("fit").items() if k in ("settings", "chosen_alphas")},
+        "vertex_voxel": surface_report | {"method": "func1pt8-to-layerB{1,2,3} nearest voxel, equal weight per depth"},
+        "stimuli": {"source_size": list(originals.shape[1:3]), "stored_size": list(stimuli.shape[1:3])},
+    }
+    if "stage2" in model.stages:
+        log = work.read_log("contrast")
+        provenance["stage2"] = {"settings": log["settings"], "best_epoch": log["best_epoch"],
+                                "temperature": log["temperature"]}
+    if (work / "roi_table.json").exists():
+        provenance["roi_table"] = read_json(work / "roi_table.json")
+    manifest = make_manifest(
+        name=name or f"NSD {subject}, BLIP-2 ({Path(vlm_refs['captioner']).name})", dataset="nsd", subject=subject,
+        n_voxels=int(mask.sum()), n_query=model.n_query, query_dim=model.query_dim,
+        text_dim=int(test.texts.shape[1]), stages=list(model.stages), vlm={**vlm_refs, **GENERATION},
+        synthetic={"scale": 11.0}, provenance=provenance,
+        metrics={} if evaluation is None else {"test": evaluation["stages"], "n_test_images": evaluation["n_test_images"]})
+    trials = [{"id": f"nsd{r['nsd_id']:05d}", "nsd_id": r["nsd_id"], "coco_id": r["coco_id"],
+               "coco_split": r["coco_split"], "repeats": r["repeats"], "trials": r["trials"]} for r in test.records]
+    rois = {n: {"group": spec["group"], "labels": spec["labels"], "voxels": spec["voxels"]}
+            for n, spec in read_json(work / "rois.json").items()}
+    bundle = write_bundle(out, manifest=manifest, weights=model.to_tensors(), fmri=test.fmri, stimuli=stimuli,
+                          captions=[r["captions"] for r in test.records], trials=trials,
+                          image_embeddings=test.tokens, text_embeddings=test.texts,
+                          text_index=test.text_index.tolist(), mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
+                          vlm_folders=vlm_folders, overwrite=overwrite)
+    progress(f"export: wrote {out} ({bundle.n_trials} test images, stages {', '.join(bundle.stages)})")
+    return bundle
