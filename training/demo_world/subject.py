@@ -1,0 +1,402 @@
+"""The virtual subject: a posterior visual cortex on nilearn's fsaverage5 with a known encoding model.
+
+Why: the ROI analysis of the paper can only be checked where the right answer is known. Here the
+"voxels" are vertices of a real cortical mesh, the ROIs sit at published locations, and every
+voxel's response is a written-down function of the scene, so each ROI's preferred content is
+ground truth (see ``README.md`` in this folder).
+
+Anatomy (all on the fsaverage5 pial surface, whose coordinates are MNI305-like, in mm):
+
+- voxels: every vertex of both hemispheres with y < -40 and z < 30 (4,136 vertices: occipital,
+  ventral and lateral occipito-temporal cortex); each maps to its own voxel with weight 1.
+- V1 / V2 / V3: geodesic bands around the calcarine sulcus (a polyline from the occipital pole
+  forward, ``CALCARINE``): V1 within 10 mm, V2 10-18 mm, V3 18-25 mm, posterior to y = -60.
+  Retinotopy: eccentricity grows from the pole forward, the upper bank (cuneus) maps the lower
+  visual field, the lower bank (lingual gyrus) the upper field, each hemisphere the opposite
+  hemifield; the V1/V2 border is the vertical meridian, the V2/V3 border the horizontal one.
+- hV4, floc-faces, floc-bodies, floc-places, floc-words: geodesic discs (``DISC_RADIUS_MM``)
+  around the vertex nearest to the published MNI coordinates in ``AREA_CENTRES`` (sources there);
+  a vertex claimed by two discs goes to the nearer centre; early areas win over later ones.
+
+Encoding model (per voxel, the weights are smooth functions of position on the cortex):
+
+- early areas: Gaussian receptive fields on the image (size grows with eccentricity and from V1
+  to V3), responding to local edge energy (gradient magnitude) and, weakly, to local luminance;
+- hV4: a large foveal-contralateral receptive field and a preferred hue (a smooth map over
+  hV4), responding to saturated colour of that hue;
+- category areas: the presence of their category (faces: faces, weakly animals; bodies:
+  people, weakly animals; places: empty scenes with a landmark, weakly every background, plus
+  which place it is; words: signs, plus which word), more for two objects and for large ones,
+  more in the contralateral hemifield;
+- every voxel also carries a weak, spatially smooth random mixture of the scene's attributes
+  (category, place, colour, position, size, count), as distributed ventral-stream codes do.
+
+Noise: per voxel, signal and noise standard deviations set a noise-ceiling SNR (signal sd /
+noise sd, NSD's ``ncsnr``) of about 0.8 in ROI cores down to 0.2 between areas (median ~0.35,
+comparable to NSD's nsdgeneral); noise is half independent, half spatially smooth; each image
+is seen ``repeats`` times and the repeats are averaged, as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from brainview.cortex.surface import Hemisphere
+from training.demo_world.scenes import CATEGORIES, COLOURS, PLACES, POSITIONS, WORDS, SceneSet, generate_scenes
+
+HEMIS = ("lh", "rh")
+MASK_Y_MAX, MASK_Z_MAX = -40.0, 30.0
+INFLATED_OFFSET_MM = 45.0  # each inflated hemisphere is centred on x = 0; shift them apart for display
+
+#: calcarine sulcus fundus, occipital pole first (x is mirrored for the left hemisphere)
+CALCARINE = np.array([(8.0, -102.0, 2.0), (10.0, -90.0, 4.0), (10.0, -78.0, 6.0), (10.0, -66.0, 10.0)])
+EARLY_BANDS_MM = {"V1": (0.0, 10.0), "V2": (10.0, 18.0), "V3": (18.0, 25.0)}
+EARLY_Y_MAX = -60.0
+DISC_RADIUS_MM = 11.0
+
+#: (ROI, area, hemispheres, MNI x (right hemisphere; mirrored for left), y, z, source)
+AREA_CENTRES = (
+    ("hV4", "hV4", HEMIS, 30.0, -80.0, -12.0, "Brewer et al. 2005 J Vis; Wandell & Winawer 2011"),
+    ("floc-faces", "FFA", ("rh",), 40.0, -55.0, -10.0, "Kanwisher, McDermott & Chun 1997 J Neurosci (right)"),
+    ("floc-faces", "lFFA", ("lh",), 35.0, -63.0, -10.0, "Kanwisher, McDermott & Chun 1997 J Neurosci (left)"),
+    ("floc-faces", "OFA", HEMIS, 40.0, -78.0, -10.0, "Gauthier et al. 2000; Pitcher et al. 2011"),
+    ("floc-bodies", "EBA", HEMIS, 47.0, -71.0, 4.0, "Downing, Jiang, Shuman & Kanwisher 2001 Science"),
+    ("floc-places", "PPA", HEMIS, 26.0, -44.0, -8.0, "Epstein & Kanwisher 1998 Nature"),
+    ("floc-places", "OPA", HEMIS, 34.0, -80.0, 20.0, "Dilks, Julian, Paunov & Kanwisher 2013 J Neurosci"),
+    ("floc-words", "VWFA", ("lh",), 43.0, -54.0, -12.0, "Cohen et al. 2000 Brain (left only)"),
+)
+ROI_GROUPS = {"V1": "prf-visualrois", "V2": "prf-visualrois", "V3": "prf-visualrois", "hV4": "prf-visualrois",
+              "floc-faces": "floc-faces", "floc-bodies": "floc-bodies", "floc-places": "floc-places",
+              "floc-words": "floc-words"}
+ROI_NAMES = tuple(ROI_GROUPS)
+
+GRID = 32  # feature maps are computed on a 32x32 grid of the image
+HUE_BINS = 8
+AREA_SIGMA_MM = 9.0  # tuning of category areas falls off with this geodesic sigma around the centres
+SNR_FLOOR, SNR_PEAK = 0.2, 0.8
+WARM_HUE_SPREAD_DEG = 30.0
+
+
+def load_fsaverage5() -> dict[str, dict[str, np.ndarray]]:
+    """fsaverage5 from the files shipped inside nilearn (no download): pial, inflated, faces, sulc."""
+    from nilearn import datasets
+
+    meshes = datasets.load_fsaverage("fsaverage5")
+    sulc = datasets.load_fsaverage_data(mesh="fsaverage5", mesh_type="pial", data_type="sulcal")
+    out = {}
+    for hemi, part in zip(HEMIS, ("left", "right")):
+        inflated = np.asarray(meshes["inflated"].parts[part].coordinates, dtype=np.float32).copy()
+        inflated[:, 0] += -INFLATED_OFFSET_MM if hemi == "lh" else INFLATED_OFFSET_MM
+        out[hemi] = {"inflated": inflated,
+                     "pial": np.asarray(meshes["pial"].parts[part].coordinates, dtype=np.float32),
+                     "faces": np.asarray(meshes["pial"].parts[part].faces, dtype=np.int32),
+                     "sulc": np.asarray(sulc.data.parts[part], dtype=np.float32)}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# image features
+
+
+def image_feature_maps(images: np.ndarray) -> dict[str, np.ndarray]:
+    """Edge energy, luminance (n, GRID²) and saturation-weighted hue channels (n, HUE_BINS, GRID²)."""
+    rgb = np.asarray(images, dtype=np.float32) / 255.0
+    n, size = rgb.shape[0], rgb.shape[1]
+    gray = rgb.mean(-1)
+    gy, gx = np.gradient(gray, axis=(1, 2))
+    edges = np.sqrt(gx ** 2 + gy ** 2)
+    hi, lo = rgb.max(-1), rgb.min(-1)
+    saturation = (hi - lo) * hi / np.maximum(hi, 1e-6)  # chroma weighted by value
+    hue = _hue(rgb, hi, lo)
+    centres = np.arange(HUE_BINS) * 2 * np.pi / HUE_BINS
+    hue_weights = np.exp(2.0 * (np.cos(hue[..., None] - centres) - 1.0)) * saturation[..., None]
+    pool = size // GRID
+
+    def downsample(a):
+        shape = a.shape
+        a = a.reshape(n, GRID, pool, GRID, pool, *shape[3:]).mean(axis=(2, 4))
+        return a.reshape(n, GRID * GRID, *shape[3:])
+
+    return {"edges": downsample(edges), "luminance": downsample(gray),
+            "hue": np.moveaxis(downsample(hue_weights), 2, 1)}
+
+
+def _hue(rgb, hi, lo):
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    delta = np.maximum(hi - lo, 1e-6)
+    hue = np.where(hi == r, (g - b) / delta % 6, np.where(hi == g, (b - r) / delta + 2, (r - g) / delta + 4))
+    return hue * (np.pi / 3)
+
+
+def attribute_matrix(scenes: SceneSet) -> np.ndarray:
+    """One-hot scene attributes (category, place, colour, position, size, count, word), (n, A)."""
+    rows = []
+    for a in scenes.attributes:
+        row = [a["category"] == c for c in CATEGORIES] + [a["place"] == p for p in PLACES]
+        row += [a["colour"] == c for c in COLOURS] + [a["position"] == p for p in POSITIONS]
+        row += [a["size"] == "large", a["count"] == 2] + [a["text"] == w for w in WORDS]
+        rows.append(row)
+    return np.asarray(rows, dtype=np.float32)
+
+
+def category_drives(scenes: SceneSet) -> dict[str, np.ndarray]:
+    """Drive of each category area per scene (n,), and the horizontal side of the object (-1..1)."""
+    n = len(scenes)
+    drive = {k: np.zeros(n, dtype=np.float32) for k in ("faces", "bodies", "places", "words")}
+    side = np.zeros(n, dtype=np.float32)
+    for i, a in enumerate(scenes.attributes):
+        gain = (1.0 + 0.25 * (a["count"] == 2)) * (1.0 + 0.2 * (a["size"] == "large"))
+        c = a["category"]
+        drive["faces"][i] = gain * (1.0 if c == "face" else 0.25 if c == "animal" else 0.0)
+        drive["bodies"][i] = gain * (1.0 if c == "person" else 0.45 if c == "animal" else 0.0)
+        drive["words"][i] = gain * (c == "sign")
+        drive["places"][i] = 1.0 if c == "place" else 0.3 * (1.0 - 0.3 * (a["size"] == "large"))
+        side[i] = {"left": -1.0, "middle": 0.0, "right": 1.0}[a["position"]]
+    return {**drive, "side": side}
+
+
+# ---------------------------------------------------------------------------------------------
+# the subject
+
+
+@dataclass
+class VirtualSubject:
+    """A seeded virtual subject; build it with :meth:`create`.
+
+    ``mesh``: {"lh"|"rh": {"inflated", "pial", "faces", "sulc"}} (bundle layout, DESIGN.md §3);
+    ``rois``: {name: {"group", "voxels"}}; ``vertex_voxel``: CSR (n_vertices, n_voxels);
+    ``respond(scenes, repeats, rng)``: (n, n_voxels) float32, the average of ``repeats`` noisy
+    trials per image (not yet z-scored: z-score with the training split's statistics).
+    """
+
+    seed: int
+    mesh: dict
+    voxel_vertices: np.ndarray  # global vertex id (lh first) of each voxel
+    voxel_hemi: np.ndarray  # +1 for lh (prefers the right visual field), -1 for rh
+    rois: dict
+    tuning: dict  # per-voxel encoding parameters, see _encoding_tuning
+    smoother: sp.csr_matrix  # one step of neighbour averaging among voxels
+
+    @property
+    def n_voxels(self) -> int:
+        return int(len(self.voxel_vertices))
+
+    @cached_property
+    def vertex_voxel(self) -> sp.csr_matrix:
+        n_vertices = sum(len(self.mesh[h]["pial"]) for h in HEMIS)
+        return sp.csr_matrix((np.ones(self.n_voxels, dtype=np.float32), (self.voxel_vertices, np.arange(self.n_voxels))),
+                             shape=(n_vertices, self.n_voxels))
+
+    @classmethod
+    def create(cls, seed: int) -> "VirtualSubject":
+        mesh = load_fsaverage5()
+        hemis = {}
+        offset = 0
+        for h in HEMIS:
+            hemis[h] = Hemisphere(h, mesh[h]["inflated"], mesh[h]["pial"], mesh[h]["faces"], mesh[h]["sulc"], offset)
+            offset += len(mesh[h]["pial"])
+        geometry = [_hemisphere_geometry(hemis[h]) for h in HEMIS]
+        voxel_vertices = np.concatenate([g["vertices"] + hemis[h].offset for g, h in zip(geometry, HEMIS)])
+        fields = {k: np.concatenate([g[k] for g in geometry]) for k in geometry[0] if k != "vertices"}
+        voxel_hemi = np.concatenate([np.full(len(g["vertices"]), 1.0 if h == "lh" else -1.0)
+                                     for g, h in zip(geometry, HEMIS)]).astype(np.float32)
+        smoother = _neighbour_average(hemis, voxel_vertices)
+        rois = _assign_rois(fields)
+        rng = np.random.default_rng([seed, 101])
+        tuning = _encoding_tuning(fields, voxel_hemi, smoother, rng, seed)
+        return cls(seed, mesh, voxel_vertices, voxel_hemi, rois, tuning, smoother)
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def signal(self, scenes: SceneSet) -> np.ndarray:
+        """Noise-free response (n, n_voxels), each voxel scaled to its signal sd (ncsnr units)."""
+        t = self.tuning
+        raw = self._raw_signal(scenes)
+        return ((raw - t["signal_mean"]) / t["signal_sd"] * t["ncsnr"]).astype(np.float32)
+
+    def respond(self, scenes: SceneSet, repeats: int = 3, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Average of ``repeats`` noisy trials per scene, (n, n_voxels) float32 (noise sd 1 per trial)."""
+        rng = rng if rng is not None else np.random.default_rng([self.seed, 202])
+        signal = self.signal(scenes)
+        total = np.zeros_like(signal)
+        for _ in range(repeats):
+            total += signal + self.noise(len(scenes), rng)
+        return (total / repeats).astype(np.float32)
+
+    def noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Unit-variance trial noise, half independent and half spatially smooth."""
+        white = rng.standard_normal((n, self.n_voxels)).astype(np.float32)
+        smooth = rng.standard_normal((n, self.n_voxels)).astype(np.float32)
+        for _ in range(4):
+            smooth = smooth @ self.smoother.T
+        smooth /= self.tuning["smooth_noise_sd"]
+        return np.sqrt(0.5) * white + np.sqrt(0.5) * smooth
+
+    def _raw_signal(self, scenes: SceneSet) -> np.ndarray:
+        t = self.tuning
+        maps = image_feature_maps(scenes.images)
+        early = maps["edges"] @ t["rf"].T * t["w_edges"] + maps["luminance"] @ t["rf"].T * t["w_luminance"]
+        colour = _colour_drive(maps["hue"], t["rf"], t["hue_pref"], t["w_colour"])
+        drives = category_drives(scenes)
+        contra = 1.0 + 0.3 * drives["side"][:, None] * self.voxel_hemi[None, :]
+        category = sum(drives[k][:, None] * t[f"w_{k}"][None, :] for k in ("faces", "bodies", "places", "words"))
+        attributes = attribute_matrix(scenes)
+        category = category * contra + attributes @ t["w_identity"]
+        mixture = attributes @ t["w_mixture"]
+        return early / t["scale_early"] + colour / t["scale_colour"] + category + mixture
+
+
+def _colour_drive(hue_maps: np.ndarray, rf: np.ndarray, hue_pref: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Saturated colour of each voxel's preferred hue inside its receptive field, times ``weight``.
+
+    Only voxels with a non-negligible colour weight are computed (the rest stay 0).
+    """
+    n, bins, pixels = hue_maps.shape
+    active = np.flatnonzero(weight > 1e-3)
+    per_bin = (hue_maps.reshape(n * bins, pixels) @ rf[active].T).reshape(n, bins, -1)
+    out = np.zeros((n, len(weight)), dtype=np.float32)
+    out[:, active] = np.einsum("nkv,vk->nv", per_bin, hue_pref[active]) * weight[active]
+    return out
+
+
+def _hemisphere_geometry(hemi: Hemisphere) -> dict[str, np.ndarray]:
+    """Voxel mask and per-voxel distances that place areas and retinotopy on one hemisphere."""
+    pial = hemi.pial.astype(np.float64)
+    mirror = -1.0 if hemi.name == "lh" else 1.0
+    graph = hemi.edge_graph("pial")
+    calcarine = CALCARINE * [mirror, 1, 1]
+    # seeds: vertices close to the calcarine polyline, with their position along it (0 = pole)
+    segment_distance, along = _polyline_distance(pial, calcarine)
+    seeds = np.flatnonzero(segment_distance < 4.0)
+    dist_calc, _, nearest_seed = dijkstra(graph, indices=seeds, min_only=True, return_predecessors=True)
+    seed_along = np.zeros(len(pial))
+    seed_along[seeds] = along[seeds]
+    mask = (pial[:, 1] < MASK_Y_MAX) & (pial[:, 2] < MASK_Z_MAX)
+    vertices = np.flatnonzero(mask)
+    near = nearest_seed[vertices]
+    out = {"vertices": vertices, "calcarine_mm": dist_calc[vertices], "eccentricity": seed_along[near],
+           "dorsal": np.sign(pial[vertices, 2] - pial[near, 2]) >= 0, "y": pial[vertices, 1]}
+    for area in {a[1] for a in AREA_CENTRES}:
+        entries = [a for a in AREA_CENTRES if a[1] == area]
+        if hemi.name not in entries[0][2]:
+            out[f"dist_{area}"] = np.full(len(vertices), np.inf)
+            continue
+        _, _, _, x, y, z, _ = entries[0]
+        centre = int(np.argmin(np.linalg.norm(pial - [mirror * x, y, z], axis=1)))
+        out[f"dist_{area}"] = dijkstra(graph, indices=centre)[vertices]
+    return out
+
+
+def _polyline_distance(points: np.ndarray, line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of each point to a polyline and its normalized arc position (0..1) along it."""
+    lengths = np.linalg.norm(np.diff(line, axis=0), axis=1)
+    starts = np.concatenate([[0.0], np.cumsum(lengths)])
+    best = np.full(len(points), np.inf)
+    along = np.zeros(len(points))
+    for i, (a, b) in enumerate(zip(line[:-1], line[1:])):
+        t = np.clip(((points - a) @ (b - a)) / lengths[i] ** 2, 0, 1)
+        d = np.linalg.norm(points - (a + t[:, None] * (b - a)), axis=1)
+        closer = d < best
+        best[closer] = d[closer]
+        along[closer] = (starts[i] + t[closer] * lengths[i]) / starts[-1]
+    return best, along
+
+
+def _neighbour_average(hemis: dict, voxel_vertices: np.ndarray) -> sp.csr_matrix:
+    """Row-normalized (adjacency + identity) among voxels: one smoothing step on the surface."""
+    adjacency = sp.block_diag([hemis[h].adjacency for h in HEMIS], format="csr")
+    sub = adjacency[voxel_vertices][:, voxel_vertices] + sp.identity(len(voxel_vertices), format="csr")
+    return sp.csr_matrix(sp.diags(1.0 / np.asarray(sub.sum(1)).ravel()) @ sub, dtype=np.float32)
+
+
+def _assign_rois(fields: dict) -> dict:
+    """Disjoint ROIs: early bands first, then discs, a contested vertex going to the nearer centre."""
+    n = len(fields["calcarine_mm"])
+    label = np.full(n, "", dtype=object)
+    posterior = fields["y"] < EARLY_Y_MAX
+    for name, (lo, hi) in EARLY_BANDS_MM.items():
+        label[(label == "") & posterior & (fields["calcarine_mm"] >= lo) & (fields["calcarine_mm"] < hi)] = name
+    areas = sorted({(a[0], a[1]) for a in AREA_CENTRES})
+    distances = np.stack([fields[f"dist_{area}"] for _, area in areas], axis=1)
+    nearest = np.argmin(distances, axis=1)
+    free = (label == "") & (distances.min(1) <= DISC_RADIUS_MM)
+    for i in np.flatnonzero(free):
+        label[i] = areas[nearest[i]][0]
+    return {name: {"group": ROI_GROUPS[name], "voxels": np.flatnonzero(label == name).tolist()} for name in ROI_NAMES}
+
+
+def _smooth_field(rng, smoother, n_fields: int, steps: int = 6) -> np.ndarray:
+    """Spatially smooth random fields (n_voxels, n_fields), unit sd per field."""
+    field = rng.standard_normal((smoother.shape[0], n_fields)).astype(np.float32)
+    for _ in range(steps):
+        field = smoother @ field
+    return field / field.std(0, keepdims=True)
+
+
+def _encoding_tuning(fields: dict, voxel_hemi: np.ndarray, smoother, rng, seed: int) -> dict:
+    """Per-voxel weights of the encoding model (see the module docstring), then signal scaling."""
+    def falloff(distance):
+        return np.exp(-0.5 * (np.minimum(distance, 1e3) / AREA_SIGMA_MM) ** 2).astype(np.float32)
+
+    calc = fields["calcarine_mm"]
+    # early visual: weight fades beyond the V3 band and forward of the posterior occipital lobe
+    w_early = falloff(np.maximum(calc - 25.0, 0.0) * 1.5) * falloff(np.maximum(fields["y"] - EARLY_Y_MAX, 0.0))
+    eccentricity = 1.0 + 14.0 * fields["eccentricity"] ** 1.3  # grid cells from the image centre
+    angle = np.where(calc < 10, calc / 10, np.where(calc < 18, 1 - (calc - 10) / 8, np.minimum((calc - 18) / 7, 1)))
+    angle = angle * np.pi / 2
+    vertical = np.where(fields["dorsal"], 1.0, -1.0)  # dorsal bank: lower field (image rows grow downward)
+    centre = (GRID - 1) / 2
+    rf_x = centre + voxel_hemi * eccentricity * np.cos(angle)
+    rf_y = centre + vertical * eccentricity * np.sin(angle)
+    rf_sigma = (0.6 + 0.2 * eccentricity) * (1.0 + calc / 15.0)
+    # hV4: large receptive fields near the fovea in the contralateral upper field
+    w_v4 = falloff(fields["dist_hV4"])
+    v4_mix = w_v4 / np.maximum(w_v4 + w_early, 1e-6)
+    rf_x = (1 - v4_mix) * rf_x + v4_mix * (centre + voxel_hemi * 5.0)
+    rf_y = (1 - v4_mix) * rf_y + v4_mix * (centre - 2.0)
+    rf_sigma = (1 - v4_mix) * rf_sigma + v4_mix * 9.0
+    gy, gx = np.mgrid[0:GRID, 0:GRID]
+    rf = np.exp(-0.5 * ((gx.ravel()[None] - rf_x[:, None]) ** 2 + (gy.ravel()[None] - rf_y[:, None]) ** 2)
+                / rf_sigma[:, None] ** 2)
+    rf = (rf / rf.sum(1, keepdims=True)).astype(np.float32)
+    # hV4 voxels prefer warm hues: red on average, spread smoothly over about +-30 degrees
+    preferred_hue = np.deg2rad(WARM_HUE_SPREAD_DEG) * _smooth_field(rng, smoother, 1)[:, 0]
+    bins = np.arange(HUE_BINS) * 2 * np.pi / HUE_BINS
+    hue_pref = np.exp(2.0 * (np.cos(bins[None] - preferred_hue[:, None]) - 1.0)).astype(np.float32)
+    w_faces = np.maximum.reduce([falloff(fields[f"dist_{a}"]) for a in ("FFA", "lFFA", "OFA")])
+    w_places = np.maximum(falloff(fields["dist_PPA"]), falloff(fields["dist_OPA"]))
+    w_bodies, w_words = falloff(fields["dist_EBA"]), falloff(fields["dist_VWFA"])
+    n_attr = len(CATEGORIES) + len(PLACES) + len(COLOURS) + len(POSITIONS) + 2 + len(WORDS)
+    place_slice = slice(len(CATEGORIES), len(CATEGORIES) + len(PLACES))
+    word_slice = slice(n_attr - len(WORDS), n_attr)
+    # within-area identity codes: which place (places area), which word (words area)
+    identity = np.zeros((n_attr, len(calc)), dtype=np.float32)
+    identity[place_slice] = 0.5 * _smooth_field(rng, smoother, len(PLACES)).T * w_places
+    identity[word_slice] = 0.4 * _smooth_field(rng, smoother, len(WORDS)).T * w_words
+    mixture = 0.35 * _smooth_field(rng, smoother, n_attr).T
+    tuning = {"rf": rf, "w_edges": w_early, "w_luminance": 0.25 * w_early, "hue_pref": hue_pref,
+              "w_colour": 1.2 * w_v4, "w_faces": 1.5 * w_faces, "w_bodies": 1.5 * w_bodies,
+              "w_places": 1.5 * w_places, "w_words": 1.5 * w_words, "w_identity": identity, "w_mixture": mixture}
+    # scale each feature family to unit variance on a reference set, then each voxel's signal
+    reference = generate_scenes(300, seed=seed + 7919)
+    maps = image_feature_maps(reference.images)
+    tuning["scale_early"] = float((maps["edges"] @ rf.T).std() + 1e-6)
+    tuning["scale_colour"] = float(_colour_drive(maps["hue"], rf, hue_pref, tuning["w_colour"]).std() + 1e-6)
+    tuning.update(signal_mean=np.zeros(len(calc), np.float32), signal_sd=np.ones(len(calc), np.float32),
+                  ncsnr=np.ones(len(calc), np.float32), smooth_noise_sd=1.0)
+    probe = VirtualSubject(seed, {}, np.zeros(len(calc), np.int64), voxel_hemi, {}, tuning, smoother)
+    raw = probe._raw_signal(reference)
+    tuning["signal_mean"] = raw.mean(0).astype(np.float32)
+    tuning["signal_sd"] = (raw.std(0) + 1e-6).astype(np.float32)
+    drive = np.maximum.reduce([w_early, w_v4, w_faces, w_places, w_bodies, w_words])
+    tuning["ncsnr"] = (SNR_FLOOR + (SNR_PEAK - SNR_FLOOR) * drive).astype(np.float32)
+    smooth = rng.standard_normal((512, len(calc))).astype(np.float32)
+    for _ in range(4):
+        smooth = smooth @ smoother.T
+    tuning["smooth_noise_sd"] = smooth.std(0).astype(np.float32)
+    return tuning
