@@ -10,8 +10,8 @@ stays while the ROI is checked (or re-checked) until it is painted again, undone
 
 Undo/redo steps: one per brush stroke (``begin_stroke`` … ``end_stroke``), one per change of
 the checked atlas ROIs, one per ``clear`` or ``replace``. Listeners registered with
-``on_change`` are called with the selection after every change, including each dab of a stroke,
-so a view can repaint while the user paints; a view that shows checkboxes should read
+``on_change`` are called with the selection after every change, including each dab of a stroke
+(so a view can repaint while the user paints) and the end of a stroke (the undo history changed); a view that shows checkboxes should read
 ``atlas_rois`` in its listener, since undo can change them.
 """
 
@@ -123,28 +123,30 @@ class RoiSelection:
 
     def paint(self, vertices, erase: bool = False) -> None:
         """Paint (or erase) global vertex ids and the voxels they map to; outside a stroke, one step of its own."""
-        if not self.in_stroke:
-            self.begin_stroke()
-            self.paint(vertices, erase)
-            self.end_stroke()
-            return
         ids = np.asarray(vertices, dtype=np.int64).ravel()
-        if ids.size == 0:
-            return
-        if ids.min() < 0 or ids.max() >= self.cortex.n_vertices:
+        if ids.size and (ids.min() < 0 or ids.max() >= self.cortex.n_vertices):
             raise IndexError(f"vertex ids must lie in 0..{self.cortex.n_vertices - 1}")
         value = ERASED if erase else PAINTED
-        self._vertex_edit[ids] = value
-        self._voxel_edit[self.cortex.vertices_to_voxels(ids)] = value
-        self._notify()
+
+        def mark():
+            self._vertex_edit[ids] = value
+            self._voxel_edit[self.cortex.vertices_to_voxels(ids)] = value
+        if not self.in_stroke:
+            self._edit(mark)
+        elif ids.size:
+            mark()
+            self._notify()
 
     def end_stroke(self) -> None:
-        """Finish the stroke; it becomes an undo step if it changed anything."""
+        """Finish the stroke; if it changed anything it becomes an undo step and listeners hear of it."""
         if self._stroke_start is None:
             return
         atlas, voxel_edit, vertex_edit = self._stroke_start
         self._stroke_start = None
-        self._push(self._diff(atlas, voxel_edit, vertex_edit))
+        step = self._diff(atlas, voxel_edit, vertex_edit)
+        if step is not None:
+            self._push(step)
+            self._notify()
 
     def clear(self) -> None:
         """Uncheck every atlas ROI and forget all painting and erasing (one undo step)."""

@@ -37,8 +37,9 @@ def test_a_stroke_of_several_dabs_is_one_undo_step(cortex):
     selection.end_stroke()
     assert selection.voxels().tolist() == [50, 51]
     assert selection.painted_vertices().tolist() == [100, 101, 102]
-    assert seen == [1, 2]  # one notification per dab, so a view repaints while painting
-    selection.paint([200])  # outside a stroke: its own step
+    assert seen == [1, 2, 2]  # one per dab, so a view repaints while painting, and one at the end of the stroke
+    selection.paint([200])  # outside a stroke: its own step, one notification
+    assert seen == [1, 2, 2, 3]
     assert selection.voxels().tolist() == [50, 51, 100]
     assert selection.undo()
     assert selection.voxels().tolist() == [50, 51]

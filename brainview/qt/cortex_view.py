@@ -1,0 +1,656 @@
+"""The cortex view: both hemispheres in VTK, an overlay, ROI outlines, picking and an ROI brush.
+
+Colouring follows MNE's ``Brain``: underlay (sulcal depth as grey), overlay (a per-vertex value
+through a colormap), selection fill and ROI outlines are composed on the CPU into one RGB
+uint8 array per hemisphere that VTK uses directly as point scalars. A change recomposes only
+the vertices it touches and marks the array ``Modified()``; nothing is rebuilt.
+
+Mouse: without the brush, left-drag rotates (VTK trackball), a click without drag picks a vertex
+(``vertex_picked``), hovering reports vertex, voxel and value (``hovered``). With the brush on,
+left-drag paints and right-drag (or Shift+left) erases, along the surface within the brush radius;
+those events never reach VTK, so the camera stays put while painting. Each drag is one stroke
+of the :class:`~brainview.cortex.RoiSelection`, so undo removes it whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
+                               QVBoxLayout, QWidget)
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
+from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR, vtkLookupTable, vtkPoints
+from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData, vtkStaticCellLocator
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
+from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
+from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapper, vtkRenderer, vtkWindowToImageFilter
+
+import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL implementations)
+from brainview.cortex import HEMISPHERES, SURFACES, Cortex, RoiSelection
+from brainview.qt.vtk_offscreen import make_render_window
+
+#: per preset and hemisphere: direction the camera looks in, and the screen's up direction
+VIEWS = {
+    "lateral": {"lh": ((1, 0, 0), (0, 0, 1)), "rh": ((-1, 0, 0), (0, 0, 1))},
+    "medial": {"lh": ((-1, 0, 0), (0, 0, 1)), "rh": ((1, 0, 0), (0, 0, 1))},
+    "ventral": {"lh": ((0, 0, 1), (0, -1, 0)), "rh": ((0, 0, 1), (0, -1, 0))},
+    "posterior": {"lh": ((0, 1, 0), (0, 0, 1)), "rh": ((0, 1, 0), (0, 0, 1))},
+}
+COLORMAPS = ("RdBu_r", "coolwarm", "seismic", "viridis", "inferno", "hot", "cividis")
+BACKGROUND = (0.11, 0.11, 0.13)
+SELECTION_RGB = np.array([0, 230, 120], dtype=np.float32)
+SELECTION_ALPHA = 0.6
+OUTLINE_PALETTE = np.array([[31, 119, 180], [255, 127, 14], [214, 39, 40], [148, 103, 189], [140, 86, 75],
+                            [227, 119, 194], [188, 189, 34], [23, 190, 207], [255, 255, 255]], dtype=np.uint8)
+BAR_STRIP = 0.1  # share of the height kept for the colour bar
+CLICK_SLOP_PX = 3
+DAB_SPACING_PX = 8
+
+
+class _HemiScene:
+    """VTK objects and colour layers of one hemisphere, in its own half of the window."""
+
+    def __init__(self, cortex: Cortex, hemi: str, surface: str):
+        self.hemi = hemi
+        self.mesh = cortex.hemis[hemi]
+        n = self.mesh.n_vertices
+        self.polydata = vtkPolyData()
+        faces = self.mesh.faces.astype(np.int64)
+        cells = vtkCellArray()
+        cells.SetData(numpy_to_vtkIdTypeArray(np.arange(0, faces.size + 1, 3, dtype=np.int64), deep=True),
+                      numpy_to_vtkIdTypeArray(faces.ravel(), deep=True))
+        self.polydata.SetPolys(cells)
+        self.underlay = _sulcal_grey(self.mesh.sulc)
+        self.base = self.underlay.copy()  # underlay with the overlay on top
+        self.fill = np.zeros(n, dtype=bool)
+        self.outline = np.full(n, -1, dtype=np.int16)  # index into outline_colors, -1: none
+        self.outline_colors = OUTLINE_PALETTE
+        self.colors = self.base.copy()
+        self.color_array = numpy_to_vtk(self.colors, deep=False, array_type=VTK_UNSIGNED_CHAR)
+        self.color_array.SetName("colors")
+        self.polydata.GetPointData().SetScalars(self.color_array)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputData(self.polydata)
+        mapper.SetColorModeToDirectScalars()
+        mapper.ScalarVisibilityOn()
+        self.actor = vtkActor()
+        self.actor.SetMapper(mapper)
+        prop = self.actor.GetProperty()
+        prop.SetAmbient(0.25)
+        prop.SetDiffuse(0.75)
+        prop.SetSpecular(0.05)
+        self.renderer = vtkRenderer()
+        self.renderer.SetBackground(*BACKGROUND)
+        self.renderer.AddActor(self.actor)
+        self.locator = vtkStaticCellLocator()
+        self.set_surface(surface)
+
+    def set_surface(self, surface: str) -> None:
+        points = vtkPoints()
+        points.SetData(numpy_to_vtk(self.mesh.coords(surface), deep=True))
+        self.polydata.SetPoints(points)
+        self.polydata.GetPointData().SetNormals(numpy_to_vtk(self.mesh.vertex_normals(surface), deep=True))
+        self.polydata.Modified()
+        self.locator.SetDataSet(self.polydata)
+        self.locator.BuildLocator()
+
+    def compose(self, vertices=slice(None)) -> None:
+        """Recompute the displayed colours of ``vertices`` from the layers, in place."""
+        rgb = self.base[vertices].astype(np.float32)
+        fill = self.fill[vertices]
+        rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
+        out = rgb.astype(np.uint8)
+        outline = self.outline[vertices]
+        drawn = outline >= 0
+        out[drawn] = self.outline_colors[outline[drawn]]
+        self.colors[vertices] = out
+        self.color_array.Modified()
+
+    def nearest_vertex(self, cell: int, position) -> int:
+        corners = self.mesh.faces[cell]
+        xyz = np.asarray(self.polydata.GetPoints().GetData())  # numpy view of the current surface
+        return int(corners[np.argmin(np.linalg.norm(xyz[corners] - np.asarray(position), axis=1))])
+
+
+def _sulcal_grey(sulc: np.ndarray) -> np.ndarray:
+    """Grey underlay: gyri (negative sulcal depth) light, sulci dark, smoothly."""
+    scale = float(np.std(sulc)) or 1.0
+    grey = 165 - 55 * np.tanh(sulc / scale)
+    return np.repeat(grey.astype(np.uint8)[:, None], 3, axis=1)
+
+
+class QtCortexControls(QWidget):
+    """A one-line toolbar for a :class:`QtCortexView`: surface, view, colormap, range, brush, undo."""
+
+    def __init__(self, view: "QtCortexView"):
+        super().__init__(view)
+        self.view = view
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        self.surface = QComboBox(toolTip="surface")
+        self.surface.addItems(SURFACES)
+        self.view_preset = QComboBox(toolTip="camera preset")
+        self.view_preset.addItems(VIEWS)
+        self.cmap = QComboBox(toolTip="overlay colormap")
+        self.cmap.addItems(COLORMAPS)
+        self.threshold = QDoubleSpinBox(toolTip="hide overlay values whose magnitude is below this",
+                                        decimals=3, maximum=1e6, singleStep=0.1, prefix="thr ")
+        self.vmax = QDoubleSpinBox(toolTip="top of the colour range (auto: the largest magnitude)",
+                                   decimals=3, maximum=1e6, singleStep=0.1, specialValueText="max auto")
+        self.symmetric = QCheckBox("±", toolTip="symmetric colour range around zero", checked=True)
+        self.brush = QToolButton(text="Brush", checkable=True,
+                                 toolTip="paint with left drag, erase with right drag or Shift")
+        self.radius = QDoubleSpinBox(toolTip="brush radius along the surface", decimals=1, minimum=0.5,
+                                     maximum=50.0, value=view.brush_radius, suffix=" mm")
+        self.undo = QToolButton(text="Undo", toolTip="undo the last stroke or ROI change (Ctrl+Z)")
+        self.redo = QToolButton(text="Redo", toolTip="redo (Ctrl+Shift+Z)")
+        for widget in (self.surface, self.view_preset, self.cmap, self.threshold, self.vmax, self.symmetric,
+                       self.brush, self.radius, self.undo, self.redo):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self.surface.currentTextChanged.connect(view.set_surface)
+        self.view_preset.currentTextChanged.connect(view.set_view)
+        self.cmap.currentTextChanged.connect(lambda name: view.update_overlay_style(cmap=name))
+        self.threshold.valueChanged.connect(lambda value: view.update_overlay_style(threshold=value))
+        self.vmax.valueChanged.connect(lambda value: view.update_overlay_style(vmax=value or None))
+        self.symmetric.toggled.connect(lambda on: view.update_overlay_style(symmetric=on))
+        self.brush.toggled.connect(view.set_brush_enabled)
+        self.radius.valueChanged.connect(view.set_brush_radius)
+        self.undo.clicked.connect(view.undo)
+        self.redo.clicked.connect(view.redo)
+
+    def sync(self) -> None:
+        """Show the view's state without echoing changes back to it."""
+        view = self.view
+        style = view.overlay_style
+        for widget, setter, value in (
+                (self.surface, self.surface.setCurrentText, view.surface),
+                (self.view_preset, self.view_preset.setCurrentText, view.view),
+                (self.cmap, self.cmap.setCurrentText, style["cmap"]),
+                (self.threshold, self.threshold.setValue, style["threshold"] or 0.0),
+                (self.vmax, self.vmax.setValue, style["vmax"] or 0.0),
+                (self.symmetric, self.symmetric.setChecked, style["symmetric"]),
+                (self.brush, self.brush.setChecked, view.brush_enabled),
+                (self.radius, self.radius.setValue, view.brush_radius)):
+            widget.blockSignals(True)
+            setter(value)
+            widget.blockSignals(False)
+        selection = view.selection
+        self.undo.setEnabled(bool(selection and selection.can_undo))
+        self.redo.setEnabled(bool(selection and selection.can_redo))
+
+
+class QtCortexView(QWidget):
+    """Both hemispheres of a :class:`Cortex` with overlay, ROI outlines, selection fill, picking and brush."""
+
+    hovered = Signal(str)
+    vertex_picked = Signal(str, int)
+    selection_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.cortex: Cortex | None = None
+        self.selection: RoiSelection | None = None
+        self.surface = "inflated"
+        self.view = "lateral"
+        self.brush_enabled = False
+        self.brush_radius = 5.0
+        self.hover_info = ""
+        self.overlay_style = {"cmap": "RdBu_r", "threshold": None, "vmin": None, "vmax": None, "symmetric": True}
+        self._overlay: np.ndarray | None = None
+        self._outline_colors: dict[str, tuple[int, int, int]] = {}
+        self._scenes: dict[str, _HemiScene] = {}
+        self._press: tuple[QPoint, Qt.MouseButton] | None = None
+        self._dragged = False
+        self._stroke_erase: bool | None = None
+        self._last_dab: QPoint | None = None
+        self._closed = False
+        self._initialized = False
+
+        self._rw = make_render_window()
+        self._vtk = QVTKRenderWindowInteractor(self, rw=self._rw)
+        self._vtk.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        self._vtk.RemoveObservers("CharEvent")  # VTK's key bindings ('e' exits, '3' stereo, ...) have no place here
+        self._vtk.installEventFilter(self)
+        self._bar_renderer = vtkRenderer()
+        self._bar_renderer.SetBackground(*BACKGROUND)
+        self._bar_renderer.InteractiveOff()
+        self._rw.AddRenderer(self._bar_renderer)
+        self._scalar_bar = _make_scalar_bar()
+        self._bar_renderer.AddViewProp(self._scalar_bar)
+        self._preset_cameras: list[tuple] = []
+        self._picker = vtkCellPicker()
+        self._picker.SetTolerance(0.0005)
+        self._picker.PickFromListOn()
+
+        self._render_timer = QTimer(self, singleShot=True, interval=0)
+        self._render_timer.timeout.connect(self.render)
+        self._refit_timer = QTimer(self, singleShot=True, interval=0)
+        self._refit_timer.timeout.connect(self._refit)
+        self.controls = QtCortexControls(self)
+        self.status = QLabel(" ", self)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.controls)
+        layout.addWidget(self._vtk, 1)
+        layout.addWidget(self.status)
+        self.hovered.connect(self.status.setText)
+        for keys, slot in ((QKeySequence.StandardKey.Undo, self.undo), (QKeySequence.StandardKey.Redo, self.redo)):
+            QShortcut(keys, self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.controls.sync()
+
+    # -- model -----------------------------------------------------------------------------------
+    def set_cortex(self, cortex: Cortex | None) -> None:
+        """Show ``cortex`` (or nothing); drops the overlay, the outlines and the selection model."""
+        self.set_selection_model(None)
+        for scene in self._scenes.values():
+            self._rw.RemoveRenderer(scene.renderer)
+        self._scenes.clear()
+        self._picker.InitializePickList()
+        self._picker.RemoveAllLocators()
+        self._overlay = None
+        self._outline_colors = {}
+        self._scalar_bar.SetVisibility(False)
+        self.cortex = cortex
+        if cortex is not None:
+            for i, hemi in enumerate(HEMISPHERES):
+                scene = _HemiScene(cortex, hemi, self.surface)
+                self._rw.AddRenderer(scene.renderer)
+                self._picker.AddPickList(scene.actor)
+                self._picker.AddLocator(scene.locator)
+                self._scenes[hemi] = scene
+            self._layout_viewports()
+            self._apply_view()
+        self._request_render()
+
+    def set_selection_model(self, selection: RoiSelection | None) -> None:
+        """Show and edit ``selection`` (which must belong to the current cortex)."""
+        if self.selection is not None:
+            self.selection.disconnect(self._on_selection_changed)
+        if selection is not None and selection.cortex is not self.cortex:
+            raise ValueError("the selection belongs to another cortex; call set_cortex first")
+        self.selection = selection
+        if selection is not None:
+            selection.on_change(self._on_selection_changed)
+        self._on_selection_changed(selection)
+
+    def _on_selection_changed(self, selection: RoiSelection | None) -> None:
+        fill = (self.cortex.roi_vertex_mask(selection.voxels()) if selection is not None and self.cortex is not None
+                else None)
+        for hemi, scene in self._scenes.items():
+            new = fill[self.cortex.hemi_slice(hemi)] if fill is not None else np.zeros_like(scene.fill)
+            changed = np.flatnonzero(new != scene.fill)
+            if changed.size:
+                scene.fill[changed] = new[changed]
+                scene.compose(changed)
+        self.controls.sync()
+        self._request_render()
+        self.selection_changed.emit()
+
+    # -- overlay and outlines --------------------------------------------------------------------
+    def set_overlay(self, values, cmap: str = "RdBu_r", threshold: float | None = None, vmin: float | None = None,
+                    vmax: float | None = None, symmetric: bool = True) -> None:
+        """Colour the surface with per-vertex ``values`` (n_vertices, lh then rh); None removes the overlay.
+
+        With ``symmetric`` the range is ±``vmax`` (default: the largest magnitude) and values whose
+        magnitude is below ``threshold`` stay transparent; otherwise ``vmin``..``vmax`` (default:
+        the data range) and values below ``threshold`` stay transparent.
+        """
+        if values is not None:
+            values = np.asarray(values, dtype=np.float32).ravel()
+            if self.cortex is None or values.shape != (self.cortex.n_vertices,):
+                expected = self.cortex.n_vertices if self.cortex is not None else "?"
+                raise ValueError(f"expected one value per vertex ({expected}), got {values.shape[0]}")
+        self._overlay = values
+        self.update_overlay_style(cmap=cmap, threshold=threshold, vmin=vmin, vmax=vmax, symmetric=symmetric)
+
+    def set_voxel_overlay(self, values, **style) -> None:
+        """Like :meth:`set_overlay` for per-voxel values (a brain pattern), mapped through the bundle's map."""
+        self.set_overlay(None if values is None else self.cortex.voxels_to_vertices(values), **style)
+
+    def update_overlay_style(self, **style) -> None:
+        """Change some of cmap, threshold, vmin, vmax, symmetric and recolour the current overlay."""
+        unknown = set(style) - set(self.overlay_style)
+        if unknown:
+            raise TypeError(f"unknown overlay style {sorted(unknown)}")
+        if "cmap" in style and style["cmap"] not in colormaps:
+            raise ValueError(f"unknown colormap {style['cmap']!r}")
+        self.overlay_style.update(style)
+        vmin, vmax, table = self._color_range()
+        for hemi, scene in self._scenes.items():
+            scene.base[:] = scene.underlay
+            if self._overlay is not None:
+                values = self._overlay[self.cortex.hemi_slice(hemi)]
+                shown = self._visible(values)
+                index = np.clip((values[shown] - vmin) / (vmax - vmin) * 255, 0, 255).astype(np.int64)
+                scene.base[shown] = table[index, :3]
+            scene.compose()
+        if self._overlay is not None:
+            lut = vtkLookupTable()
+            lut.SetNumberOfTableValues(256)
+            lut.SetTable(numpy_to_vtk(table, deep=True, array_type=VTK_UNSIGNED_CHAR))
+            lut.SetRange(vmin, vmax)
+            self._scalar_bar.SetLookupTable(lut)
+        self._scalar_bar.SetVisibility(self._overlay is not None)
+        self._layout_viewports()
+        self.controls.sync()
+        self._request_render()
+
+    def _visible(self, values: np.ndarray) -> np.ndarray:
+        threshold = self.overlay_style["threshold"]
+        shown = np.isfinite(values)
+        if threshold:
+            with np.errstate(invalid="ignore"):
+                shown &= (np.abs(values) if self.overlay_style["symmetric"] else values) >= threshold
+        return shown
+
+    def _color_range(self) -> tuple[float, float, np.ndarray]:
+        """(vmin, vmax, RGBA uint8 table of 256 colours) for the current overlay and style."""
+        style = self.overlay_style
+        table = (colormaps[style["cmap"]](np.linspace(0, 1, 256)) * 255).round().astype(np.uint8)
+        finite = self._overlay[np.isfinite(self._overlay)] if self._overlay is not None else np.zeros(0)
+        if style["symmetric"]:
+            top = style["vmax"] or (float(np.abs(finite).max()) if finite.size else 1.0)
+            vmin, vmax = -top, top
+        else:
+            vmin = style["vmin"] if style["vmin"] is not None else (float(finite.min()) if finite.size else 0.0)
+            vmax = style["vmax"] if style["vmax"] is not None else (float(finite.max()) if finite.size else 1.0)
+        if not vmax > vmin:
+            vmax = vmin + 1.0
+        return vmin, vmax, table
+
+    def set_roi_outlines(self, rois: dict[str, np.ndarray], colors: dict[str, tuple[int, int, int]] | None = None):
+        """Draw the boundary of each ROI (name -> voxel ids) on the surface, each in its own colour."""
+        self._outline_colors = {}
+        labels = np.full(self.cortex.n_vertices, -1, dtype=np.int16) if self.cortex is not None else None
+        palette = [tuple(int(c) for c in rgb) for rgb in OUTLINE_PALETTE]
+        for i, (name, voxels) in enumerate(rois.items()):
+            rgb = tuple((colors or {}).get(name, palette[i % len(palette)]))
+            self._outline_colors[name] = rgb
+            if labels is not None:
+                labels[self.cortex.roi_outline(voxels)] = i
+        outline_colors = np.array(list(self._outline_colors.values()) or palette, dtype=np.uint8)
+        for hemi, scene in self._scenes.items():
+            scene.outline[:] = labels[self.cortex.hemi_slice(hemi)]
+            scene.outline_colors = outline_colors
+            scene.compose()
+        self._request_render()
+
+    @property
+    def roi_outline_colors(self) -> dict[str, tuple[int, int, int]]:
+        """The RGB colour of each outlined ROI, for a legend."""
+        return dict(self._outline_colors)
+
+    # -- camera, surface, brush ------------------------------------------------------------------
+    def set_surface(self, surface: str) -> None:
+        if surface not in SURFACES:
+            raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
+        self.surface = surface
+        for scene in self._scenes.values():
+            scene.set_surface(surface)
+        self._apply_view()
+        self.controls.sync()
+        self._request_render()
+
+    def set_view(self, view: str) -> None:
+        """Camera preset: lateral, medial, ventral or posterior (each hemisphere in its half)."""
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {list(VIEWS)}, got {view!r}")
+        self.view = view
+        self._apply_view()
+        self.controls.sync()
+        self._request_render()
+
+    def _apply_view(self) -> None:
+        """Point each hemisphere's camera along the preset and fit the mesh snugly in its viewport."""
+        width, height = self._rw.GetSize()
+        for hemi, scene in self._scenes.items():
+            direction, up = (np.asarray(v, dtype=float) for v in VIEWS[self.view][hemi])
+            right = np.cross(direction, up)
+            xyz = scene.mesh.coords(self.surface).astype(float)
+            x0, y0, x1, y1 = scene.renderer.GetViewport()
+            aspect = max(width * (x1 - x0), 1) / max(height * (y1 - y0), 1)
+            across, along, depth = xyz @ right, xyz @ up, xyz @ direction
+            center = (right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2 + direction * depth.mean()
+            camera = scene.renderer.GetActiveCamera()
+            half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
+            distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
+            camera.SetFocalPoint(*center)
+            camera.SetPosition(*(center - distance * direction))
+            camera.SetViewUp(*up)
+            scene.renderer.ResetCameraClippingRange()
+        self._preset_cameras = self._camera_states()
+
+    def _camera_states(self) -> list[tuple]:
+        return [scene.renderer.GetActiveCamera().GetPosition() + scene.renderer.GetActiveCamera().GetFocalPoint()
+                for scene in self._scenes.values()]
+
+    def _layout_viewports(self) -> None:
+        """Hemispheres side by side; a strip at the bottom for the colour bar when there is an overlay."""
+        bottom = BAR_STRIP if self._overlay is not None else 0.0
+        untouched = self._camera_states() == self._preset_cameras
+        for i, scene in enumerate(self._scenes.values()):
+            scene.renderer.SetViewport(0.5 * i, bottom, 0.5 * (i + 1), 1.0)
+        self._bar_renderer.SetViewport(0.0, 0.0, 1.0, max(bottom, 1e-3))
+        self._bar_renderer.SetDraw(bottom > 0)
+        if untouched and self._scenes:
+            self._apply_view()
+
+    def set_brush_enabled(self, enabled: bool) -> None:
+        self.brush_enabled = bool(enabled)
+        self._vtk.setCursor(Qt.CursorShape.CrossCursor if enabled else Qt.CursorShape.ArrowCursor)
+        self.controls.sync()
+
+    def set_brush_radius(self, radius_mm: float) -> None:
+        self.brush_radius = float(radius_mm)
+        self.controls.sync()
+
+    def undo(self) -> None:
+        if self.selection is not None:
+            self.selection.undo()
+
+    def redo(self) -> None:
+        if self.selection is not None:
+            self.selection.redo()
+
+    # -- picking ---------------------------------------------------------------------------------
+    def pick(self, position: QPoint) -> tuple[str, int] | None:
+        """(hemisphere, local vertex) under a widget position of the VTK area, or None."""
+        if not self._scenes:
+            return None
+        scale = self._vtk._getPixelRatio()
+        x, y = int(round(position.x() * scale)), int(round((self._vtk.height() - position.y() - 1) * scale))
+        renderer = self._vtk.FindPokedRenderer(x, y)
+        if not self._picker.Pick(x, y, 0, renderer) or self._picker.GetCellId() < 0:
+            return None
+        actor = self._picker.GetActor()
+        for hemi, scene in self._scenes.items():
+            if scene.actor is actor:
+                return hemi, scene.nearest_vertex(self._picker.GetCellId(), self._picker.GetPickPosition())
+        return None
+
+    def describe_vertex(self, hemi: str, vertex: int) -> str:
+        """Hover text: vertex, its main voxel, the overlay value and the atlas ROIs holding the voxel."""
+        index = self.cortex.hemis[hemi].offset + vertex
+        voxel = int(self.cortex.main_voxel[index])
+        parts = [f"{hemi} vertex {vertex}", f"voxel {voxel}" if voxel >= 0 else "no voxel"]
+        if self._overlay is not None and np.isfinite(self._overlay[index]):
+            parts.append(f"value {self._overlay[index]:.4g}")
+        names = [name for name, voxels in self.cortex.rois.items() if voxel >= 0 and _contains(voxels, voxel)]
+        if names:
+            parts.append(", ".join(names))
+        if self.selection is not None and voxel >= 0 and self.selection.voxel_mask()[voxel]:
+            parts.append("selected")
+        return " · ".join(parts)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is not self._vtk or self.cortex is None:
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress:
+            return self._mouse_press(event)
+        if kind == QEvent.Type.MouseMove:
+            return self._mouse_move(event)
+        if kind == QEvent.Type.MouseButtonRelease:
+            return self._mouse_release(event)
+        if kind == QEvent.Type.Leave:
+            self._set_hover("")
+        if kind == QEvent.Type.Resize and self._camera_states() == self._preset_cameras:
+            self._refit_timer.start()  # after the render window has taken the new size
+        return False
+
+    def _refit(self) -> None:
+        if not self._closed and self._scenes:
+            self._apply_view()
+            self._request_render()
+
+    def _mouse_press(self, event) -> bool:
+        position, button = event.position().toPoint(), event.button()
+        self._press, self._dragged = (position, button), False
+        if self.brush_enabled and self.selection is not None and button in (Qt.MouseButton.LeftButton,
+                                                                             Qt.MouseButton.RightButton):
+            self._stroke_erase = (button == Qt.MouseButton.RightButton
+                                  or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
+            self.selection.begin_stroke()
+            self._dab(position)
+            return True  # VTK never sees it: the camera stays fixed while painting
+        return False
+
+    def _mouse_move(self, event) -> bool:
+        position = event.position().toPoint()
+        if self._stroke_erase is not None:
+            self._dab_along(position)
+            return True
+        if self._press is not None:
+            if (position - self._press[0]).manhattanLength() > CLICK_SLOP_PX:
+                self._dragged = True
+            return False
+        hit = self.pick(position)
+        self._set_hover(self.describe_vertex(*hit) if hit else "")
+        return False
+
+    def _mouse_release(self, event) -> bool:
+        press, self._press = self._press, None
+        if self._stroke_erase is not None:
+            self._stroke_erase, self._last_dab = None, None
+            self.selection.end_stroke()
+            return True
+        if press is not None and not self._dragged and press[1] == Qt.MouseButton.LeftButton:
+            hit = self.pick(event.position().toPoint())
+            if hit is not None:
+                self.vertex_picked.emit(*hit)
+        return False
+
+    def _dab_along(self, position: QPoint) -> None:
+        """Dab at ``position`` and at even steps from the previous dab, so a fast drag leaves no gaps."""
+        last = self._last_dab or position
+        steps = max(1, min(16, int(np.ceil((position - last).manhattanLength() / DAB_SPACING_PX))))
+        for k in range(1, steps + 1):
+            self._dab(last + (position - last) * (k / steps))
+
+    def _dab(self, position: QPoint) -> None:
+        self._last_dab = QPoint(position)
+        hit = self.pick(position)
+        if hit is not None:
+            self.selection.paint(self.cortex.brush_vertices(*hit, self.brush_radius, self.surface),
+                                 erase=bool(self._stroke_erase))
+
+    def _set_hover(self, text: str) -> None:
+        if text != self.hover_info:
+            self.hover_info = text
+            self.hovered.emit(text)
+
+    # -- rendering -------------------------------------------------------------------------------
+    def _request_render(self) -> None:
+        """Render once control returns to the event loop, however many changes came before."""
+        if not self._closed:
+            self._render_timer.start()
+
+    def render(self) -> None:
+        """Render now."""
+        self._render_timer.stop()
+        if not self._closed:
+            self._rw.Render()
+
+    def render_to_image(self) -> np.ndarray:
+        """The rendered surface as an (H, W, 3) uint8 array (``QWidget.grab`` cannot see VTK)."""
+        if self._closed:
+            raise RuntimeError("the cortex view is closed")
+        self.render()
+        grabber = vtkWindowToImageFilter()
+        grabber.SetInput(self._rw)
+        grabber.SetInputBufferTypeToRGB()
+        grabber.ReadFrontBufferOff()
+        grabber.Update()
+        image = grabber.GetOutput()
+        width, height, _ = image.GetDimensions()
+        pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, 3)
+        return np.ascontiguousarray(pixels[::-1])
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if not self._initialized:
+            self._initialized = True
+            self._vtk.Initialize()
+        self._request_render()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop listening to the selection and release the render window (also done on close)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._render_timer.stop()
+        self._refit_timer.stop()
+        if self.selection is not None:
+            self.selection.disconnect(self._on_selection_changed)
+        self._vtk.removeEventFilter(self)
+        self._vtk.Finalize()
+
+
+def _contains(sorted_ids: np.ndarray, value: int) -> bool:
+    position = np.searchsorted(sorted_ids, value)
+    return bool(position < sorted_ids.size and sorted_ids[position] == value)
+
+
+def _make_scalar_bar() -> vtkScalarBarActor:
+    bar = vtkScalarBarActor()
+    bar.SetOrientationToHorizontal()
+    bar.SetPosition(0.3, 0.05)
+    bar.SetWidth(0.4)
+    bar.SetHeight(0.9)
+    bar.SetNumberOfLabels(5)
+    bar.SetLabelFormat("%.3g")
+    bar.UnconstrainedFontSizeOn()
+    text = bar.GetLabelTextProperty()
+    text.SetFontSize(12)
+    text.SetColor(0.95, 0.95, 0.95)
+    text.ShadowOff()
+    text.ItalicOff()
+    text.BoldOff()
+    bar.SetVisibility(False)
+    return bar
+
+
+def grab_with_cortex(widget: QWidget) -> QImage:
+    """``widget.grab()`` with every visible :class:`QtCortexView` inside painted in (for screenshots)."""
+    image = widget.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    views = widget.findChildren(QtCortexView) + ([widget] if isinstance(widget, QtCortexView) else [])
+    painter = QPainter(image)
+    for view in views:
+        if not view.isVisible() or view._closed:
+            continue
+        pixels = view.render_to_image()
+        height, width, _ = pixels.shape
+        shot = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+        painter.drawImage(QRect(view._vtk.mapTo(widget, QPoint(0, 0)), view._vtk.size()), shot)
+    painter.end()
+    return image

@@ -1,0 +1,35 @@
+"""A VTK render window that works under Qt's ``offscreen`` platform (DESIGN.md §9).
+
+The stock ``QVTKRenderWindowInteractor`` hands Qt's window id to VTK with ``SetWindowInfo``.
+Under ``QT_QPA_PLATFORM=offscreen`` that id is no X window, and VTK fails. An EGL render window
+that ignores the id and renders off screen works; under a real display (or Xvfb) the normal
+window is used.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QGuiApplication
+from vtkmodules.vtkRenderingCore import vtkRenderWindow
+from vtkmodules.vtkRenderingOpenGL2 import vtkEGLRenderWindow
+
+OFFSCREEN_PLATFORMS = ("offscreen", "minimal")
+
+
+class OffscreenEGLRenderWindow(vtkEGLRenderWindow):
+    """EGL window rendering off screen; Qt's window id is meaningless to it, so it is ignored."""
+
+    def __init__(self):
+        super().__init__()
+        self.SetOffScreenRendering(1)
+
+    def SetWindowInfo(self, info):  # noqa: N802 (VTK's name)
+        """Ignore Qt's window id: there is no native window to draw into."""
+
+
+def qt_is_offscreen() -> bool:
+    return QGuiApplication.platformName() in OFFSCREEN_PLATFORMS
+
+
+def make_render_window() -> vtkRenderWindow:
+    """The render window a ``QVTKRenderWindowInteractor`` should use on the current Qt platform."""
+    return OffscreenEGLRenderWindow() if qt_is_offscreen() else vtkRenderWindow()
