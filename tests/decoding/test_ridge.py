@@ -1,0 +1,56 @@
+"""Stage-1 ridge: equal to scikit-learn's Ridge at the chosen alpha, alpha chosen on validation only."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from brainview.decoding.ridge import StageOneRidge
+
+
+def _problem(n, p, n_query=4, dim=8, noise=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((p, n_query * dim))
+    X = rng.standard_normal((n, p))
+    Y = X @ W + noise * rng.standard_normal((n, n_query * dim)) + 2.0
+    Xv = rng.standard_normal((60, p))
+    Yv = Xv @ W + 2.0
+    return X, Y.reshape(n, n_query, dim), Xv, Yv.reshape(60, n_query, dim)
+
+
+@pytest.mark.parametrize("n,p", [(120, 300), (300, 80)])  # kernel form and primal form
+@pytest.mark.parametrize("alpha_per", ["token", "output", "global"])
+def test_weights_equal_scikit_learn_at_chosen_alpha(n, p, alpha_per):
+    X, Y, Xv, Yv = _problem(n, p)
+    model = StageOneRidge(alphas=(0.1, 10, 100, 1e4), alpha_per=alpha_per, device="cpu").fit(X, Y, Xv, Yv)
+    flat = Y.reshape(n, -1)
+    for out in range(flat.shape[1]):
+        ref = Ridge(alpha=float(model.alpha_[out])).fit(X, flat[:, out])
+        rel = np.abs(ref.coef_ - model.weight_[out]).max() / np.abs(ref.coef_).max()
+        assert rel < 1e-4
+        assert abs(ref.intercept_ - model.bias_[out]) < 1e-4 * max(1.0, abs(ref.intercept_))
+    assert model.predict(X[:3]).shape == (3, 4, 8)
+
+
+def test_token_granularity_shares_alpha_within_a_token():
+    X, Y, Xv, Yv = _problem(100, 200)
+    model = StageOneRidge(alphas=(1, 100, 1e4), alpha_per="token", device="cpu").fit(X, Y, Xv, Yv)
+    per_token = model.alpha_.reshape(4, 8)
+    assert (per_token == per_token[:, :1]).all()
+
+
+def test_alpha_follows_the_validation_set():
+    """Alpha is picked by validation error: a noiseless validation set prefers the least shrinkage."""
+    X, Y, Xv, Yv = _problem(300, 50, noise=0.01)
+    model = StageOneRidge(alphas=(1e-3, 1e5), alpha_per="global", device="cpu").fit(X, Y, Xv, Yv)
+    assert model.alpha_[0] == 1e-3
+    assert model.validation_mse_.shape == (2, 32)
+    # validation targets of pure noise: the strongest shrinkage wins
+    rng = np.random.default_rng(1)
+    model = StageOneRidge(alphas=(1e-3, 1e5), alpha_per="global", device="cpu").fit(
+        X, Y, Xv, rng.standard_normal(Yv.shape) * 0.01 + Y.mean(0))
+    assert model.alpha_[0] == 1e5
+
+
+def test_rejects_unknown_granularity():
+    with pytest.raises(ValueError, match="alpha_per"):
+        StageOneRidge(alpha_per="voxel")
