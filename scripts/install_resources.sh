@@ -116,6 +116,8 @@ EOF
     then say "nltk reads WordNet 3.0 from $WN_DEST"
     else warn "nltk could not read $WN_DEST; METEOR will be reported missing"
     fi
+elif wn_complete; then
+    say "skipped the nltk read check: $PY cannot import nltk (pass the project's python as \$1)"
 fi
 if command -v java >/dev/null 2>&1; then say "java: $(command -v java)"; else warn "no java: pycocoevalcap METEOR 1.5 will be reported missing"; fi
 exit 0
