@@ -1,0 +1,77 @@
+"""The demo world's tiny BLIP-2 models: the reduced ("small") training produces folders that the
+app's adapter opens exactly like real checkpoints. Quality is not checked here (the full build
+reports METEOR); this checks the plumbing, the shapes and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from brainview.decoding.blip2 import Blip2Adapter
+from brainview.decoding.tiny_vlm import train_tokenizer
+from training.demo_world.scenes import generate_scenes
+from training.demo_world.vlm import N_QUERY, RECIPES, train_demo_vlm
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    all_scenes = generate_scenes(80, seed=3)
+    return all_scenes.subset(np.arange(64)), all_scenes.subset(np.arange(64, 80))
+
+
+@pytest.fixture(scope="module")
+def trained(scenes, tmp_path_factory):
+    train, val = scenes
+    return train_demo_vlm(train, val, tmp_path_factory.mktemp("vlm"), seed=5, size="small")
+
+
+def test_saved_models_open_with_the_adapter_and_caption(trained, scenes):
+    train, val = scenes
+    assert set(trained) == {"captioner", "retrieval"}
+    adapter = Blip2Adapter.load(trained["captioner"], trained["retrieval"], device="cpu")
+    query_dim = RECIPES["small"].model["query_dim"]
+    tokens = adapter.image_query_tokens(val.images[:4])
+    assert tokens.shape == (4, N_QUERY, query_dim) and np.isfinite(tokens).all()
+    captions = adapter.caption(tokens, max_new_tokens=8)
+    assert len(captions) == 4 and all(isinstance(c, str) for c in captions)
+    texts = adapter.text_embeddings([c[0] for c in val.captions[:3]])
+    assert texts.shape == (3, RECIPES["small"].model["text_dim"])
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+
+
+def test_captioner_starts_from_the_retrieval_representation(trained):
+    """The vision model is frozen in the generative stage, so it stays the contrastively trained one."""
+    captioner = load_file(str(trained["captioner"] / "model.safetensors"))
+    retrieval = load_file(str(trained["retrieval"] / "model.safetensors"))
+    vision = [k for k in retrieval if k.startswith("vision_model.")]
+    assert vision
+    for key in vision:
+        np.testing.assert_array_equal(captioner[key], retrieval[key])
+
+
+def test_tokenizer_is_deterministic_and_saved_with_the_models(trained, scenes):
+    from transformers import AutoTokenizer
+
+    corpus = [c for caps in scenes[0].captions for c in caps]
+    first, second = train_tokenizer(corpus), train_tokenizer(corpus)
+    assert first.get_vocab() == second.get_vocab()
+    saved = AutoTokenizer.from_pretrained(trained["captioner"], local_files_only=True)
+    assert saved.get_vocab() == first.get_vocab()
+    assert saved(corpus[:5])["input_ids"] == first(corpus[:5])["input_ids"]
+
+
+def test_training_is_deterministic(scenes, tmp_path):
+    train, val = scenes[0].subset(np.arange(32)), scenes[1]
+    first = train_demo_vlm(train, val, tmp_path / "a", seed=1, size="small")
+    second = train_demo_vlm(train, val, tmp_path / "b", seed=1, size="small")
+    for role in ("captioner", "retrieval"):
+        a, b = (load_file(str(p[role] / "model.safetensors")) for p in (first, second))
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{role} {key}")
+
+
+def test_unknown_size_is_refused(scenes, tmp_path):
+    with pytest.raises(ValueError, match="size"):
+        train_demo_vlm(*scenes, tmp_path, seed=0, size="huge")

@@ -1,0 +1,311 @@
+"""Tiny BLIP-2 models of the demo world, trained here on the scenes, BLIP-2 style.
+
+1. Tokenizer: byte-level BPE trained with ``tokenizers`` on the training captions
+   (:func:`brainview.decoding.tiny_vlm.train_tokenizer`).
+2. Representation stage: the vision model and Q-Former (32 learned queries) of a
+   ``Blip2ForImageTextRetrieval`` are trained from scratch with BLIP-2's image-text contrastive
+   (ITC) loss: query tokens -> ``vision_projection``, caption -> Q-Former text path ->
+   ``text_projection`` of the first token, both L2-normalized, score = maximum over queries,
+   symmetric in-batch InfoNCE with a learnable temperature (BLIP-2 starts at 0.07). This is the
+   computation of ``Blip2Adapter.text_embeddings`` / ``project_image_tokens``. ITM is left out:
+   on this budget it buys nothing the captioner needs.
+3. Generative stage: a ``Blip2ForConditionalGeneration`` of the same vision / Q-Former
+   configuration starts from the stage-2 vision model, Q-Former and queries (state dicts
+   copied), and is trained with the captioning LM loss on the sequence the adapter generates
+   from, ``<image>×32, BOS, caption, EOS``, with the projected query tokens in place of the image
+   tokens. As in BLIP-2's generative stage the image encoder is frozen (so its features are
+   computed once), while the Q-Former, the queries, ``language_projection`` and the OPT
+   language model are trained: the Q-Former keeps learning what the captions need (colour,
+   count, position), which contrastive training alone captures only partly. The captioner's
+   Q-Former outputs are the stage-1 regression targets, so the captioner captions from exactly
+   the tokens the brain model predicts.
+
+The captioner also learns from slightly perturbed query tokens (Gaussian noise on the Q-Former
+output before ``language_projection``, a fraction ``token_noise`` of each channel's spread across
+images): brain-predicted tokens are always noisy, and a captioner that has only seen exact
+tokens degrades abruptly off them.
+
+Plain torch loops rather than Lightning: two short fixed schedules over different models and
+parameter groups, no validation-based selection (validation is reported only), and on two
+shared CPU cores Lightning's per-step bookkeeping is a measurable share of a ~10 ms step.
+Everything is seeded; ``torch.set_num_threads(2)`` for the duration (restored afterwards).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from brainview.decoding.tiny_vlm import IMAGE_TOKEN, build_tiny_blip2, save_tiny_blip2, train_tokenizer
+from training.demo_world.scenes import SceneSet
+
+N_QUERY = 32
+
+
+@dataclass(frozen=True)
+class VlmRecipe:
+    """Model sizes (``tiny_blip2_configs`` arguments) and the two training schedules."""
+
+    model: dict = field(default_factory=dict)
+    itc_epochs: int = 1
+    itc_batch: int = 64
+    itc_lr: float = 1e-3
+    lm_epochs: int = 1
+    lm_batch: int = 64
+    lm_lr: float = 1e-3
+    token_noise: float = 0.1
+    shift: int = 3  # random translation (pixels) of training images in the representation stage
+
+
+RECIPES = {
+    "full": VlmRecipe(
+        model=dict(image_size=64, patch_size=8, vision_hidden=96, vision_layers=3, query_dim=96,
+                   qformer_layers=2, lm_hidden=128, lm_layers=2, num_heads=4, text_dim=64, init_range=0.02),
+        itc_epochs=12, itc_batch=100, itc_lr=1e-3, lm_epochs=6, lm_batch=100, lm_lr=1e-3),
+    "small": VlmRecipe(
+        model=dict(image_size=64, patch_size=16, vision_hidden=32, vision_layers=1, query_dim=32,
+                   qformer_layers=1, lm_hidden=32, lm_layers=1, num_heads=2, text_dim=16, init_range=0.02),
+        itc_epochs=1, itc_batch=32, lm_epochs=1, lm_batch=32),
+}
+
+
+def _log(message: str) -> None:
+    print(f"[vlm] {message}", file=sys.stderr, flush=True)
+
+
+def _pixel_values(model, tokenizer, images: np.ndarray) -> torch.Tensor:
+    """The saved processor's preprocessing (as ``Blip2Adapter`` applies it), for all images at once."""
+    from brainview.decoding.tiny_vlm import _processor
+
+    size = model.config.vision_config.image_size
+    processor = _processor(tokenizer, size, model.config.num_query_tokens).image_processor
+    return processor(list(images), return_tensors="pt", input_data_format="channels_last")["pixel_values"]
+
+
+def _shifted(pixels: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Random translation by up to ``shift`` pixels (edge-replicated), one offset per image."""
+    if shift <= 0:
+        return pixels
+    n, _, h, w = pixels.shape
+    padded = F.pad(pixels, (shift, shift, shift, shift), mode="replicate")
+    dy, dx = (torch.randint(0, 2 * shift + 1, (2, n), generator=generator)).tolist()
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
+def _query_output(model, image_embeds: torch.Tensor) -> torch.Tensor:
+    """Q-Former over the learned queries (the adapter's ``_qformer_query_output`` after the vision model)."""
+    mask = torch.ones(image_embeds.shape[:-1], dtype=torch.long)
+    queries = model.query_tokens.expand(len(image_embeds), -1, -1)
+    return model.qformer(query_embeds=queries, encoder_hidden_states=image_embeds, encoder_attention_mask=mask,
+                         return_dict=True).last_hidden_state
+
+
+def _text_features(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """ITC text side (``Blip2Adapter.text_embeddings``): Q-Former text path, first token, projected, normalized."""
+    out = model.qformer(query_embeds=model.embeddings(input_ids=input_ids), query_length=0,
+                        attention_mask=attention_mask, return_dict=True).last_hidden_state
+    return F.normalize(model.text_projection(out[:, 0]), dim=-1)
+
+
+def _itc_scores(model, image_embeds, input_ids, attention_mask) -> torch.Tensor:
+    image_feats = F.normalize(model.vision_projection(_query_output(model, image_embeds)), dim=-1)
+    text_feats = _text_features(model, input_ids, attention_mask)
+    return torch.einsum("bqt,mt->bmq", image_feats, text_feats).amax(dim=-1)
+
+
+def _cosine_schedule(optimizer, total_steps: int, warmup: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _encode(tokenizer, texts: list[str], add_eos: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    enc = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    if add_eos:
+        enc = [ids + [tokenizer.eos_token_id] for ids in enc]
+    width = max(len(ids) for ids in enc)
+    ids = torch.full((len(enc), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(enc), width), dtype=torch.long)
+    for i, row in enumerate(enc):
+        ids[i, :len(row)] = torch.tensor(row)
+        mask[i, :len(row)] = 1
+    return ids, mask
+
+
+def _pick_captions(captions: list[list[str]], index: torch.Tensor, generator: torch.Generator) -> list[str]:
+    choice = torch.randint(0, 5, (len(index),), generator=generator).tolist()
+    return [captions[i][c % len(captions[i])] for i, c in zip(index.tolist(), choice)]
+
+
+def train_retrieval_stage(model, tokenizer, pixels: torch.Tensor, captions: list[list[str]], recipe: VlmRecipe,
+                          generator: torch.Generator, val: tuple[torch.Tensor, list[list[str]]] | None = None):
+    """Vision model + Q-Former + text path of ``Blip2ForImageTextRetrieval`` with the ITC loss."""
+    model.train()
+    log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+    params = [p for n, p in model.named_parameters() if not n.startswith(("itm_head",))] + [log_scale]
+    optimizer = torch.optim.AdamW(params, lr=recipe.itc_lr, weight_decay=0.05)
+    batch = min(recipe.itc_batch, len(pixels))
+    steps_per_epoch = len(pixels) // batch
+    total = steps_per_epoch * recipe.itc_epochs
+    scheduler = _cosine_schedule(optimizer, total, warmup=max(1, total // 20))
+    for epoch in range(recipe.itc_epochs):
+        start, losses = time.perf_counter(), []
+        order = torch.randperm(len(pixels), generator=generator)
+        for step in range(steps_per_epoch):
+            index = order[step * batch:(step + 1) * batch]
+            ids, mask = _encode(tokenizer, _pick_captions(captions, index, generator), add_eos=False)
+            image_embeds = model.vision_model(pixel_values=_shifted(pixels[index], recipe.shift, generator)
+                                              ).last_hidden_state
+            logits = _itc_scores(model, image_embeds, ids, mask) * log_scale.exp().clamp(max=100)
+            target = torch.arange(len(index))
+            loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+        report = ""
+        if val is not None:
+            report = f", val image->text top-1 (5-way captions of {len(val[0])} images) {_itc_val_top1(model, tokenizer, *val):.3f}"
+        _log(f"ITC epoch {epoch + 1}/{recipe.itc_epochs}: loss {np.mean(losses):.3f}{report} "
+             f"({time.perf_counter() - start:.0f} s)")
+    model.eval()
+
+
+@torch.no_grad()
+def _itc_val_top1(model, tokenizer, pixels, captions) -> float:
+    """Image -> text top-1 among the first captions of the validation images."""
+    was_training = model.training
+    model.eval()
+    ids, mask = _encode(tokenizer, [c[0] for c in captions], add_eos=False)
+    scores = _itc_scores(model, model.vision_model(pixel_values=pixels).last_hidden_state, ids, mask)
+    model.train(was_training)
+    return float((scores.argmax(1) == torch.arange(len(scores))).float().mean())
+
+
+def _copy_representation(retrieval, captioner) -> None:
+    """Vision model, queries and the Q-Former's query path from the retrieval model into the captioner."""
+    captioner.vision_model.load_state_dict(retrieval.vision_model.state_dict())
+    with torch.no_grad():
+        captioner.query_tokens.copy_(retrieval.query_tokens)
+    missing, _unused_text_path = captioner.qformer.load_state_dict(retrieval.qformer.state_dict(), strict=False)
+    if missing:
+        raise RuntimeError(f"captioner Q-Former weights not in the retrieval Q-Former: {missing[:3]}")
+
+
+def _lm_batch(model, tokenizer, query_output: torch.Tensor, texts: list[str]):
+    """Inputs and labels for ``<image>×n_query, BOS, caption, EOS`` with projected queries scattered in."""
+    ids, mask = _encode(tokenizer, texts, add_eos=True)
+    n, n_query = len(texts), query_output.shape[1]
+    image_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    input_ids = torch.cat([torch.full((n, n_query), image_id, dtype=torch.long), ids], dim=1)
+    attention = torch.cat([torch.ones((n, n_query), dtype=torch.long), mask], dim=1)
+    labels = input_ids.masked_fill(attention == 0, -100)
+    labels[:, :n_query + 1] = -100  # predict the caption and EOS, not the image slots or BOS
+    embeds = model.get_input_embeddings()(input_ids)
+    projected = model.language_projection(query_output).to(embeds.dtype)
+    slots = (input_ids == image_id).unsqueeze(-1).expand_as(embeds)
+    return embeds.masked_scatter(slots, projected), attention, labels
+
+
+def train_caption_stage(model, tokenizer, image_embeds: torch.Tensor, captions: list[list[str]], recipe: VlmRecipe,
+                        generator: torch.Generator):
+    """Q-Former, queries, language projection and OPT with the captioning loss; vision model frozen."""
+    model.train()
+    for p in model.vision_model.parameters():
+        p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lm_lr, weight_decay=0.05)
+    with torch.no_grad():
+        spread = _query_output(model, image_embeds[:256]).std(dim=0, keepdim=True)
+    batch = min(recipe.lm_batch, len(image_embeds))
+    steps_per_epoch = len(image_embeds) // batch
+    total = steps_per_epoch * recipe.lm_epochs
+    scheduler = _cosine_schedule(optimizer, total, warmup=max(1, total // 20))
+    for epoch in range(recipe.lm_epochs):
+        start, losses = time.perf_counter(), []
+        order = torch.randperm(len(image_embeds), generator=generator)
+        for step in range(steps_per_epoch):
+            index = order[step * batch:(step + 1) * batch]
+            query_output = _query_output(model, image_embeds[index])
+            noise = torch.randn(query_output.shape, generator=generator) * spread * recipe.token_noise
+            embeds, attention, labels = _lm_batch(model, tokenizer, query_output + noise,
+                                                  _pick_captions(captions, index, generator))
+            loss = model.language_model(inputs_embeds=embeds, attention_mask=attention, labels=labels).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+        _log(f"caption epoch {epoch + 1}/{recipe.lm_epochs}: loss {np.mean(losses):.3f} "
+             f"({time.perf_counter() - start:.0f} s)")
+    for p in model.vision_model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+
+
+@torch.no_grad()
+def _vision_features(model, pixels: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([model.vision_model(pixel_values=pixels[i:i + batch]).last_hidden_state
+                      for i in range(0, len(pixels), batch)])
+
+
+def _save_quietly(out_dir: Path, tokenizer, captioner, retrieval) -> dict[str, Path]:
+    """``save_tiny_blip2`` without transformers' per-shard progress bars."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return save_tiny_blip2(out_dir, tokenizer, captioner=captioner, retrieval=retrieval)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def train_demo_vlm(train: SceneSet, val: SceneSet, out_dir: Path, seed: int, size: str = "full") -> dict[str, Path]:
+    """Train the tokenizer, the retrieval model and the captioner; save them under ``out_dir``.
+
+    Returns ``{"captioner": Path, "retrieval": Path}``, folders written with ``save_pretrained``
+    (model + ``Blip2Processor``) that ``Blip2Adapter.load`` opens like real checkpoints. ``val``
+    is only reported on (ITC top-1 per epoch), never used for fitting. ``size``: "full" (the
+    demo bundle) or "small" (seconds; for tests of the reduced build).
+    """
+    if size not in RECIPES:
+        raise ValueError(f"size must be one of {sorted(RECIPES)}, got {size!r}")
+    recipe = RECIPES[size]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            tokenizer = train_tokenizer(c for caps in train.captions for c in caps)
+            captioner, retrieval = build_tiny_blip2(tokenizer, seed=seed, n_query=N_QUERY, **recipe.model)
+            pixels = _pixel_values(retrieval, tokenizer, train.images)
+            val_pixels = _pixel_values(retrieval, tokenizer, val.images)
+            _log(f"{size}: tokenizer of {len(tokenizer)} tokens; {len(train)} training images; "
+                 f"retrieval model {sum(p.numel() for p in retrieval.parameters()) / 1e6:.2f} M parameters")
+            train_retrieval_stage(retrieval, tokenizer, pixels, train.captions, recipe, generator,
+                                  val=(val_pixels, val.captions))
+            _copy_representation(retrieval, captioner)
+            features = _vision_features(captioner, pixels)
+            train_caption_stage(captioner, tokenizer, features, train.captions, recipe, generator)
+            paths = _save_quietly(Path(out_dir), tokenizer, captioner, retrieval)
+        _log(f"{size}: trained and saved in {time.perf_counter() - started:.0f} s")
+        return paths
+    finally:
+        torch.set_num_threads(threads)
