@@ -7,8 +7,14 @@ ground truth (see ``README.md`` in this folder).
 
 Anatomy (all on the fsaverage5 pial surface, whose coordinates are MNI305-like, in mm):
 
-- voxels: every vertex of both hemispheres with y < -40 and z < 30 (4,136 vertices: occipital,
-  ventral and lateral occipito-temporal cortex); each maps to its own voxel with weight 1.
+- cortex: every vertex of both hemispheres with y < -40 and z < 30 (4,136 vertices: occipital,
+  ventral and lateral occipito-temporal cortex). The encoding model runs on these vertices.
+- voxels: a regular grid of ``VOXEL_MM`` cubes over the pial surface; a voxel is every grid cell
+  that contains such vertices (1,039 at 6 mm), its response the mean of its vertices (partial
+  volume, as a real voxel averages the cortex it contains, sometimes both banks of a sulcus).
+  Each of those vertices maps to its voxel with weight 1 in ``vertex_voxel``; the rest map to
+  nothing. (6 mm rather than NSD's 1.8 mm keeps the two stages' weights, n_query x query_dim x
+  n_voxels each, inside the bundle's 30 MB.)
 - V1 / V2 / V3: geodesic bands around the calcarine sulcus (a polyline from the occipital pole
   forward, ``CALCARINE``): V1 within 10 mm, V2 10-18 mm, V3 18-25 mm, posterior to y = -60.
   Retinotopy: eccentricity grows from the pole forward, the upper bank (cuneus) maps the lower
@@ -16,9 +22,10 @@ Anatomy (all on the fsaverage5 pial surface, whose coordinates are MNI305-like, 
   hemifield; the V1/V2 border is the vertical meridian, the V2/V3 border the horizontal one.
 - hV4, floc-faces, floc-bodies, floc-places, floc-words: geodesic discs (``DISC_RADIUS_MM``)
   around the vertex nearest to the published MNI coordinates in ``AREA_CENTRES`` (sources there);
-  a vertex claimed by two discs goes to the nearer centre; early areas win over later ones.
+  a vertex claimed by two discs goes to the nearer centre; early areas win over later ones. A
+  voxel belongs to the ROI most of its vertices belong to.
 
-Encoding model (per voxel, the weights are smooth functions of position on the cortex):
+Encoding model (per vertex, the weights are smooth functions of position on the cortex):
 
 - early areas: Gaussian receptive fields on the image (size grows with eccentricity and from V1
   to V3), responding to local edge energy (gradient magnitude) and, weakly, to local luminance;
@@ -51,13 +58,14 @@ from training.demo_world.scenes import CATEGORIES, COLOURS, PLACES, POSITIONS, W
 
 HEMIS = ("lh", "rh")
 MASK_Y_MAX, MASK_Z_MAX = -40.0, 30.0
+VOXEL_MM = 6.0
 INFLATED_OFFSET_MM = 45.0  # each inflated hemisphere is centred on x = 0; shift them apart for display
 
 #: calcarine sulcus fundus, occipital pole first (x is mirrored for the left hemisphere)
 CALCARINE = np.array([(8.0, -102.0, 2.0), (10.0, -90.0, 4.0), (10.0, -78.0, 6.0), (10.0, -66.0, 10.0)])
 EARLY_BANDS_MM = {"V1": (0.0, 10.0), "V2": (10.0, 18.0), "V3": (18.0, 25.0)}
 EARLY_Y_MAX = -60.0
-DISC_RADIUS_MM = 11.0
+DISC_RADIUS_MM = 12.0
 
 #: (ROI, area, hemispheres, MNI x (right hemisphere; mirrored for left), y, z, source)
 AREA_CENTRES = (
@@ -172,51 +180,68 @@ class VirtualSubject:
     ``rois``: {name: {"group", "voxels"}}; ``vertex_voxel``: CSR (n_vertices, n_voxels);
     ``respond(scenes, repeats, rng)``: (n, n_voxels) float32, the average of ``repeats`` noisy
     trials per image (not yet z-scored: z-score with the training split's statistics).
+    The encoding model runs on cortical *units* (the mask's vertices); a voxel averages its units.
     """
 
     seed: int
     mesh: dict
-    voxel_vertices: np.ndarray  # global vertex id (lh first) of each voxel
-    voxel_hemi: np.ndarray  # +1 for lh (prefers the right visual field), -1 for rh
+    unit_vertices: np.ndarray  # global vertex id (lh first) of each cortical unit
+    unit_voxel: np.ndarray  # the voxel each unit lies in
+    unit_hemi: np.ndarray  # +1 for lh (prefers the right visual field), -1 for rh
     rois: dict
-    tuning: dict  # per-voxel encoding parameters, see _encoding_tuning
-    smoother: sp.csr_matrix  # one step of neighbour averaging among voxels
+    tuning: dict  # encoding parameters, see _encoding_tuning
+    unit_smoother: sp.csr_matrix  # one step of neighbour averaging among units
+    voxel_smoother: sp.csr_matrix  # the same among voxels
 
     @property
     def n_voxels(self) -> int:
-        return int(len(self.voxel_vertices))
+        return int(self.unit_voxel.max()) + 1
+
+    @cached_property
+    def pooling(self) -> sp.csr_matrix:
+        """(n_voxels, n_units): the mean over a voxel's units."""
+        counts = np.bincount(self.unit_voxel, minlength=self.n_voxels).astype(np.float32)
+        return sp.csr_matrix((1.0 / counts[self.unit_voxel], (self.unit_voxel, np.arange(len(self.unit_voxel)))),
+                             shape=(self.n_voxels, len(self.unit_voxel)))
+
+    @cached_property
+    def voxel_hemi(self) -> np.ndarray:
+        return np.sign(self.pooling @ self.unit_hemi).astype(np.float32)  # a voxel lies in one hemisphere
 
     @cached_property
     def vertex_voxel(self) -> sp.csr_matrix:
         n_vertices = sum(len(self.mesh[h]["pial"]) for h in HEMIS)
-        return sp.csr_matrix((np.ones(self.n_voxels, dtype=np.float32), (self.voxel_vertices, np.arange(self.n_voxels))),
+        return sp.csr_matrix((np.ones(len(self.unit_vertices), dtype=np.float32), (self.unit_vertices, self.unit_voxel)),
                              shape=(n_vertices, self.n_voxels))
 
     @classmethod
     def create(cls, seed: int) -> "VirtualSubject":
         mesh = load_fsaverage5()
-        hemis = {}
-        offset = 0
+        hemis, offset = {}, 0
         for h in HEMIS:
             hemis[h] = Hemisphere(h, mesh[h]["inflated"], mesh[h]["pial"], mesh[h]["faces"], mesh[h]["sulc"], offset)
             offset += len(mesh[h]["pial"])
         geometry = [_hemisphere_geometry(hemis[h]) for h in HEMIS]
-        voxel_vertices = np.concatenate([g["vertices"] + hemis[h].offset for g, h in zip(geometry, HEMIS)])
+        unit_vertices = np.concatenate([g["vertices"] + hemis[h].offset for g, h in zip(geometry, HEMIS)])
         fields = {k: np.concatenate([g[k] for g in geometry]) for k in geometry[0] if k != "vertices"}
-        voxel_hemi = np.concatenate([np.full(len(g["vertices"]), 1.0 if h == "lh" else -1.0)
-                                     for g, h in zip(geometry, HEMIS)]).astype(np.float32)
-        smoother = _neighbour_average(hemis, voxel_vertices)
-        rois = _assign_rois(fields)
-        rng = np.random.default_rng([seed, 101])
-        tuning = _encoding_tuning(fields, voxel_hemi, smoother, rng, seed)
-        return cls(seed, mesh, voxel_vertices, voxel_hemi, rois, tuning, smoother)
+        unit_hemi = np.concatenate([np.full(len(g["vertices"]), 1.0 if h == "lh" else -1.0)
+                                    for g, h in zip(geometry, HEMIS)]).astype(np.float32)
+        unit_voxel = _voxel_grid(fields["pial"], unit_hemi)
+        unit_smoother = _neighbour_average(sp.block_diag([hemis[h].adjacency for h in HEMIS], format="csr")
+                                           [unit_vertices][:, unit_vertices])
+        membership = sp.csr_matrix((np.ones(len(unit_voxel)), (unit_voxel, np.arange(len(unit_voxel)))))
+        voxel_smoother = _neighbour_average(membership @ unit_smoother @ membership.T)
+        subject = cls(seed, mesh, unit_vertices, unit_voxel, unit_hemi, {}, {}, unit_smoother, voxel_smoother)
+        subject.rois = _assign_rois(fields, unit_voxel, subject.n_voxels)
+        subject.tuning = _encoding_tuning(fields, subject, np.random.default_rng([seed, 101]))
+        return subject
 
     # -- encoding -----------------------------------------------------------------------------
 
     def signal(self, scenes: SceneSet) -> np.ndarray:
         """Noise-free response (n, n_voxels), each voxel scaled to its signal sd (ncsnr units)."""
         t = self.tuning
-        raw = self._raw_signal(scenes)
+        raw = self.raw_signal(scenes)
         return ((raw - t["signal_mean"]) / t["signal_sd"] * t["ncsnr"]).astype(np.float32)
 
     def respond(self, scenes: SceneSet, repeats: int = 3, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -231,24 +256,39 @@ class VirtualSubject:
     def noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Unit-variance trial noise, half independent and half spatially smooth."""
         white = rng.standard_normal((n, self.n_voxels)).astype(np.float32)
-        smooth = rng.standard_normal((n, self.n_voxels)).astype(np.float32)
-        for _ in range(4):
-            smooth = smooth @ self.smoother.T
+        smooth = _smooth(rng.standard_normal((n, self.n_voxels)).astype(np.float32).T, self.voxel_smoother, 2).T
         smooth /= self.tuning["smooth_noise_sd"]
         return np.sqrt(0.5) * white + np.sqrt(0.5) * smooth
 
-    def _raw_signal(self, scenes: SceneSet) -> np.ndarray:
+    def raw_signal(self, scenes: SceneSet) -> np.ndarray:
+        """Unscaled voxel responses (n, n_voxels): the mean of each voxel's units."""
+        return np.asarray((self.pooling @ self._unit_signal(scenes).T).T, dtype=np.float32)
+
+    def _unit_signal(self, scenes: SceneSet) -> np.ndarray:
         t = self.tuning
         maps = image_feature_maps(scenes.images)
         early = maps["edges"] @ t["rf"].T * t["w_edges"] + maps["luminance"] @ t["rf"].T * t["w_luminance"]
         colour = _colour_drive(maps["hue"], t["rf"], t["hue_pref"], t["w_colour"])
         drives = category_drives(scenes)
-        contra = 1.0 + 0.3 * drives["side"][:, None] * self.voxel_hemi[None, :]
+        contra = 1.0 + 0.3 * drives["side"][:, None] * self.unit_hemi[None, :]
         category = sum(drives[k][:, None] * t[f"w_{k}"][None, :] for k in ("faces", "bodies", "places", "words"))
         attributes = attribute_matrix(scenes)
         category = category * contra + attributes @ t["w_identity"]
         mixture = attributes @ t["w_mixture"]
         return early / t["scale_early"] + colour / t["scale_colour"] + category + mixture
+
+
+def _voxel_grid(pial: np.ndarray, hemi: np.ndarray) -> np.ndarray:
+    """Voxel index of each unit: the ``VOXEL_MM`` grid cell (per hemisphere) that contains it."""
+    cells = np.concatenate([np.floor(pial / VOXEL_MM).astype(np.int64), hemi[:, None].astype(np.int64)], axis=1)
+    _, voxel = np.unique(cells, axis=0, return_inverse=True)
+    return voxel.ravel()
+
+
+def _smooth(values: np.ndarray, smoother: sp.csr_matrix, steps: int) -> np.ndarray:
+    for _ in range(steps):
+        values = smoother @ values
+    return values
 
 
 def _colour_drive(hue_maps: np.ndarray, rf: np.ndarray, hue_pref: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -280,7 +320,8 @@ def _hemisphere_geometry(hemi: Hemisphere) -> dict[str, np.ndarray]:
     vertices = np.flatnonzero(mask)
     near = nearest_seed[vertices]
     out = {"vertices": vertices, "calcarine_mm": dist_calc[vertices], "eccentricity": seed_along[near],
-           "dorsal": np.sign(pial[vertices, 2] - pial[near, 2]) >= 0, "y": pial[vertices, 1]}
+           "dorsal": np.sign(pial[vertices, 2] - pial[near, 2]) >= 0, "y": pial[vertices, 1],
+           "pial": pial[vertices]}
     for area in {a[1] for a in AREA_CENTRES}:
         entries = [a for a in AREA_CENTRES if a[1] == area]
         if hemi.name not in entries[0][2]:
@@ -307,42 +348,45 @@ def _polyline_distance(points: np.ndarray, line: np.ndarray) -> tuple[np.ndarray
     return best, along
 
 
-def _neighbour_average(hemis: dict, voxel_vertices: np.ndarray) -> sp.csr_matrix:
-    """Row-normalized (adjacency + identity) among voxels: one smoothing step on the surface."""
-    adjacency = sp.block_diag([hemis[h].adjacency for h in HEMIS], format="csr")
-    sub = adjacency[voxel_vertices][:, voxel_vertices] + sp.identity(len(voxel_vertices), format="csr")
-    return sp.csr_matrix(sp.diags(1.0 / np.asarray(sub.sum(1)).ravel()) @ sub, dtype=np.float32)
+def _neighbour_average(adjacency: sp.spmatrix) -> sp.csr_matrix:
+    """Row-normalized (adjacency + identity): one step of neighbour averaging."""
+    graph = (sp.csr_matrix(adjacency) > 0).astype(np.float32) + sp.identity(adjacency.shape[0], format="csr")
+    return sp.csr_matrix(sp.diags(1.0 / np.asarray(graph.sum(1)).ravel()) @ graph, dtype=np.float32)
 
 
-def _assign_rois(fields: dict) -> dict:
-    """Disjoint ROIs: early bands first, then discs, a contested vertex going to the nearer centre."""
+def _assign_rois(fields: dict, unit_voxel: np.ndarray, n_voxels: int) -> dict:
+    """Disjoint ROIs of units (early bands first, then discs, a contested unit going to the nearer
+    centre), then of voxels by majority of their units."""
     n = len(fields["calcarine_mm"])
-    label = np.full(n, "", dtype=object)
+    label = np.full(n, len(ROI_NAMES))  # "no ROI"
     posterior = fields["y"] < EARLY_Y_MAX
     for name, (lo, hi) in EARLY_BANDS_MM.items():
-        label[(label == "") & posterior & (fields["calcarine_mm"] >= lo) & (fields["calcarine_mm"] < hi)] = name
-    areas = sorted({(a[0], a[1]) for a in AREA_CENTRES})
+        band = posterior & (fields["calcarine_mm"] >= lo) & (fields["calcarine_mm"] < hi)
+        label[(label == len(ROI_NAMES)) & band] = ROI_NAMES.index(name)
+    areas = [(a[0], a[1]) for a in AREA_CENTRES]
     distances = np.stack([fields[f"dist_{area}"] for _, area in areas], axis=1)
     nearest = np.argmin(distances, axis=1)
-    free = (label == "") & (distances.min(1) <= DISC_RADIUS_MM)
-    for i in np.flatnonzero(free):
-        label[i] = areas[nearest[i]][0]
-    return {name: {"group": ROI_GROUPS[name], "voxels": np.flatnonzero(label == name).tolist()} for name in ROI_NAMES}
+    free = (label == len(ROI_NAMES)) & (distances.min(1) <= DISC_RADIUS_MM)
+    label[free] = [ROI_NAMES.index(areas[i][0]) for i in nearest[free]]
+    votes = np.zeros((n_voxels, len(ROI_NAMES) + 1))
+    np.add.at(votes, (unit_voxel, label), 1)
+    voxel_label = votes.argmax(1)
+    return {name: {"group": ROI_GROUPS[name], "voxels": np.flatnonzero(voxel_label == i).tolist()}
+            for i, name in enumerate(ROI_NAMES)}
 
 
 def _smooth_field(rng, smoother, n_fields: int, steps: int = 6) -> np.ndarray:
-    """Spatially smooth random fields (n_voxels, n_fields), unit sd per field."""
-    field = rng.standard_normal((smoother.shape[0], n_fields)).astype(np.float32)
-    for _ in range(steps):
-        field = smoother @ field
+    """Spatially smooth random fields (n_units, n_fields), unit sd per field."""
+    field = _smooth(rng.standard_normal((smoother.shape[0], n_fields)).astype(np.float32), smoother, steps)
     return field / field.std(0, keepdims=True)
 
 
-def _encoding_tuning(fields: dict, voxel_hemi: np.ndarray, smoother, rng, seed: int) -> dict:
-    """Per-voxel weights of the encoding model (see the module docstring), then signal scaling."""
+def _encoding_tuning(fields: dict, subject: VirtualSubject, rng) -> dict:
+    """Per-unit weights of the encoding model (see the module docstring), then per-voxel scaling."""
     def falloff(distance):
         return np.exp(-0.5 * (np.minimum(distance, 1e3) / AREA_SIGMA_MM) ** 2).astype(np.float32)
 
+    smoother, hemi = subject.unit_smoother, subject.unit_hemi
     calc = fields["calcarine_mm"]
     # early visual: weight fades beyond the V3 band and forward of the posterior occipital lobe
     w_early = falloff(np.maximum(calc - 25.0, 0.0) * 1.5) * falloff(np.maximum(fields["y"] - EARLY_Y_MAX, 0.0))
@@ -351,20 +395,20 @@ def _encoding_tuning(fields: dict, voxel_hemi: np.ndarray, smoother, rng, seed: 
     angle = angle * np.pi / 2
     vertical = np.where(fields["dorsal"], 1.0, -1.0)  # dorsal bank: lower field (image rows grow downward)
     centre = (GRID - 1) / 2
-    rf_x = centre + voxel_hemi * eccentricity * np.cos(angle)
+    rf_x = centre + hemi * eccentricity * np.cos(angle)
     rf_y = centre + vertical * eccentricity * np.sin(angle)
     rf_sigma = (0.6 + 0.2 * eccentricity) * (1.0 + calc / 15.0)
     # hV4: large receptive fields near the fovea in the contralateral upper field
     w_v4 = falloff(fields["dist_hV4"])
     v4_mix = w_v4 / np.maximum(w_v4 + w_early, 1e-6)
-    rf_x = (1 - v4_mix) * rf_x + v4_mix * (centre + voxel_hemi * 5.0)
+    rf_x = (1 - v4_mix) * rf_x + v4_mix * (centre + hemi * 5.0)
     rf_y = (1 - v4_mix) * rf_y + v4_mix * (centre - 2.0)
     rf_sigma = (1 - v4_mix) * rf_sigma + v4_mix * 9.0
     gy, gx = np.mgrid[0:GRID, 0:GRID]
     rf = np.exp(-0.5 * ((gx.ravel()[None] - rf_x[:, None]) ** 2 + (gy.ravel()[None] - rf_y[:, None]) ** 2)
                 / rf_sigma[:, None] ** 2)
     rf = (rf / rf.sum(1, keepdims=True)).astype(np.float32)
-    # hV4 voxels prefer warm hues: red on average, spread smoothly over about +-30 degrees
+    # hV4 units prefer warm hues: red on average, spread smoothly over about +-30 degrees
     preferred_hue = np.deg2rad(WARM_HUE_SPREAD_DEG) * _smooth_field(rng, smoother, 1)[:, 0]
     bins = np.arange(HUE_BINS) * 2 * np.pi / HUE_BINS
     hue_pref = np.exp(2.0 * (np.cos(bins[None] - preferred_hue[:, None]) - 1.0)).astype(np.float32)
@@ -383,20 +427,16 @@ def _encoding_tuning(fields: dict, voxel_hemi: np.ndarray, smoother, rng, seed: 
               "w_colour": 1.2 * w_v4, "w_faces": 1.5 * w_faces, "w_bodies": 1.5 * w_bodies,
               "w_places": 1.5 * w_places, "w_words": 1.5 * w_words, "w_identity": identity, "w_mixture": mixture}
     # scale each feature family to unit variance on a reference set, then each voxel's signal
-    reference = generate_scenes(300, seed=seed + 7919)
+    reference = generate_scenes(300, seed=subject.seed + 7919)
     maps = image_feature_maps(reference.images)
     tuning["scale_early"] = float((maps["edges"] @ rf.T).std() + 1e-6)
     tuning["scale_colour"] = float(_colour_drive(maps["hue"], rf, hue_pref, tuning["w_colour"]).std() + 1e-6)
-    tuning.update(signal_mean=np.zeros(len(calc), np.float32), signal_sd=np.ones(len(calc), np.float32),
-                  ncsnr=np.ones(len(calc), np.float32), smooth_noise_sd=1.0)
-    probe = VirtualSubject(seed, {}, np.zeros(len(calc), np.int64), voxel_hemi, {}, tuning, smoother)
-    raw = probe._raw_signal(reference)
+    subject.tuning = tuning
+    raw = subject.raw_signal(reference)
     tuning["signal_mean"] = raw.mean(0).astype(np.float32)
     tuning["signal_sd"] = (raw.std(0) + 1e-6).astype(np.float32)
-    drive = np.maximum.reduce([w_early, w_v4, w_faces, w_places, w_bodies, w_words])
+    drive = subject.pooling @ np.maximum.reduce([w_early, w_v4, w_faces, w_places, w_bodies, w_words])
     tuning["ncsnr"] = (SNR_FLOOR + (SNR_PEAK - SNR_FLOOR) * drive).astype(np.float32)
-    smooth = rng.standard_normal((512, len(calc))).astype(np.float32)
-    for _ in range(4):
-        smooth = smooth @ smoother.T
-    tuning["smooth_noise_sd"] = smooth.std(0).astype(np.float32)
+    smooth = _smooth(rng.standard_normal((subject.n_voxels, 512)).astype(np.float32), subject.voxel_smoother, 2)
+    tuning["smooth_noise_sd"] = smooth.std(1).astype(np.float32)
     return tuning
