@@ -97,3 +97,16 @@ def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: 
                         image_embeddings=targets, text_embeddings=np.array(text, dtype=np.float32),
                         text_index=index, mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
                         vlm_folders=vlm_folders, overwrite=True)
+
+
+def make_captioned_bundle(root: Path, n_trials: int = 12, seed: int = 0, max_new_tokens: int = 6, **shape):
+    """``make_bundle`` plus tiny random BLIP-2 models in ``vlm/``, so captions go through the real classes."""
+    from brainview.decoding.tiny_vlm import save_tiny_blip2, train_tokenizer
+
+    shape = {"n_query": 4, "query_dim": 8, "text_dim": 6, **shape}
+    corpus = [f"caption {c} of trial {t}" for t in range(n_trials) for c in range(2)]
+    models = save_tiny_blip2(root / "models", train_tokenizer(corpus, vocab_size=300), seed=seed,
+                             n_query=shape["n_query"], query_dim=shape["query_dim"], lm_hidden=32,
+                             text_dim=shape["text_dim"])
+    vlm = {"captioner": "vlm/captioner", "retrieval": "vlm/retrieval", "max_new_tokens": max_new_tokens}
+    return make_bundle(root / "bundle", n_trials=n_trials, seed=seed, vlm=vlm, vlm_folders=models, **shape)

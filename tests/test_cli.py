@@ -1,0 +1,120 @@
+"""The headless command line: JSON contracts, exit status 2 with one message for user errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from brainview.cli import main
+from tests.factories import make_bundle, make_captioned_bundle
+
+
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory):
+    return make_captioned_bundle(tmp_path_factory.mktemp("cli"), n_trials=12)
+
+
+@pytest.fixture(scope="module")
+def no_vlm(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("cli_novlm") / "bundle", n_trials=30)
+
+
+def run_json(capsys, *argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "brainview", "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("open", "info", "eval", "roi-table", "score", "screenshot"):
+        assert command in out
+
+
+def test_info_summarizes(capsys, captioned):
+    info = run_json(capsys, "info", str(captioned.path))
+    assert info["valid"] and info["n_trials"] == 12 and info["stages"] == ["stage1", "stage2"]
+    assert info["rois"] == {"V1": 15, "V2": 15, "FFA-1": 30}
+
+
+def test_eval_reports_every_direction_and_caption_metrics(capsys, captioned):
+    result = run_json(capsys, "eval", str(captioned.path), "--repeats", "3")
+    assert result["stage"] == 2
+    for direction in ("image_given_brain", "brain_given_image", "text_given_brain", "brain_given_text"):
+        assert result["retrieval"][direction]["pool"] == 12
+        assert result["retrieval"][direction]["repeats"] == 3
+    assert result["retrieval"]["image_given_brain"]["top1"] == pytest.approx(1.0)
+    assert result["retrieval"]["text_given_brain"]["top1"] == pytest.approx(1.0)
+    assert set(result["captioning"]) == {"meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l"}
+    assert isinstance(result["captioning"]["rouge1"], float)
+    assert result["captioning"]["clip_b"] is None and "clip_b" in result["missing"]
+
+
+def test_eval_stage1_has_no_text_directions(capsys, no_vlm):
+    result = run_json(capsys, "eval", str(no_vlm.path), "--stage", "1", "--no-captions", "--repeats", "2")
+    assert set(result["retrieval"]) == {"image_given_brain", "brain_given_image"}
+
+
+def test_eval_without_language_models_still_retrieves(capsys, no_vlm):
+    result = run_json(capsys, "eval", str(no_vlm.path), "--repeats", "2")
+    assert result["retrieval"]["brain_given_text"]["top1"] == pytest.approx(1.0)
+    assert all(v is None for v in result["captioning"].values())
+    assert "captioner" in result["missing"]["meteor"]
+
+
+def test_roi_table_captions_every_roi(capsys, captioned):
+    table = run_json(capsys, "roi-table", str(captioned.path))
+    assert list(table["rois"]) == ["V1", "V2", "FFA-1"]
+    assert all(isinstance(r["caption"], str) for r in table["rois"].values())
+    assert table["rois"]["FFA-1"]["n_voxels"] == 30
+
+
+def test_score_matches_the_reference_libraries(capsys, tmp_path):
+    from nltk.translate.meteor_score import meteor_score
+    from rouge_score import rouge_scorer
+
+    from brainview.decoding.metrics import load_wordnet
+
+    preds = ["a dog runs on the grass", "a red stop sign near a street"]
+    refs = [["a dog running across a green field", "a brown dog on grass"],
+            ["a stop sign on a street corner", "a red sign that says stop"]]
+    (tmp_path / "pred.txt").write_text("\n".join(preds) + "\n")
+    (tmp_path / "refs.json").write_text(json.dumps(refs))
+    result = run_json(capsys, "score", "--pred", str(tmp_path / "pred.txt"), "--refs", str(tmp_path / "refs.json"))
+    wordnet = load_wordnet()
+    meteor = sum(meteor_score([r.split() for r in rs], p.split(), wordnet=wordnet) for p, rs in zip(preds, refs)) / 2
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"])
+    rouge1 = sum(max(scorer.score(r, p)["rouge1"].fmeasure for r in rs) for p, rs in zip(preds, refs)) / 2
+    assert result["metrics"]["meteor"] == pytest.approx(meteor, abs=0.01)
+    assert result["metrics"]["rouge1"] == pytest.approx(rouge1, abs=0.01)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["info", "/no/such/bundle"], "does not exist"),
+    (["eval", "{broken}"], "test/fmri.npy"),
+    (["eval", "{novlm}", "--stage", "2", "--repeats", "0"], "--repeats"),
+    (["score", "--pred", "/no/pred.txt", "--refs", "/no/refs.json"], "does not exist"),
+    (["roi-table", "{novlm}"], "cannot caption"),
+    (["open", "/no/such/bundle"], "does not exist"),
+])
+def test_user_errors_exit_2_with_one_line(capsys, tmp_path, no_vlm, argv, fragment):
+    import shutil
+
+    import numpy as np
+
+    broken = tmp_path / "broken"
+    shutil.copytree(no_vlm.path, broken)
+    np.save(broken / "test/fmri.npy", np.zeros((30, 5), np.float32))
+    argv = [a.format(broken=broken, novlm=no_vlm.path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_score_rejects_mismatched_lengths(capsys, tmp_path):
+    (tmp_path / "p.txt").write_text("one\ntwo\n")
+    (tmp_path / "r.json").write_text(json.dumps([["one"]]))
+    assert main(["score", "--pred", str(tmp_path / "p.txt"), "--refs", str(tmp_path / "r.json")]) == 2
+    assert "2 predictions" in capsys.readouterr().err
