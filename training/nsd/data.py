@@ -63,6 +63,7 @@ class SplitData:
 
 def split_data(work: WorkDir, split: str) -> SplitData:
     """Load one split's arrays (after ``extract``)."""
+    work.require("prepare", f"{split}_fmri.npy", "stimuli.json")
     work.require("extract", "image_tokens.npy", "text_embeddings.npy", "text_index.json")
     rows = split_rows(work)[split]
     tokens = np.load(work / "image_tokens.npy", mmap_mode="r")[rows]
