@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from brainview.bundle import Bundle, open_bundle
+from brainview.cortex.selection import RoiSelection
+from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
@@ -31,7 +33,7 @@ CAPTION_SCORES = ("meteor", "rougeL", "sentence")
 SCORE_LABELS = {"meteor": "METEOR", "rougeL": "ROUGE-L", "sentence": "sentence sim", "image_rank": "image rank"}
 STAGE_LABELS = {"stage1": "stage 1", "stage2": "stage 2"}
 DEVICES = ("auto", "cpu", "cuda")
-EVENTS = ("bundle", "decoder", "trial", "stage", "k", "synthetic", "scores", "captions")
+EVENTS = ("bundle", "decoder", "trial", "stage", "k", "synthetic", "scores", "captions", "score_name")
 
 Progress = Callable[[int, int, str], None]
 
@@ -46,6 +48,7 @@ class Loaded:
 
     bundle: Bundle
     decoder: Decoder
+    cortex: Cortex
     device: str  # the device the language models run on ("cpu", "cuda", ...), or "none"
     notes: list[str] = field(default_factory=list)
 
@@ -65,6 +68,14 @@ def load(path: str | Path, device: str = "auto", load_language_models: bool = Tr
     report(0, 2, "opening the bundle")
     bundle = open_bundle(path)
     report(1, 2, "loading the language models")
+    decoder, notes = load_decoder(bundle, device, load_language_models)
+    report(2, 2, "ready")
+    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), device_name(decoder), notes)
+
+
+def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True
+                 ) -> tuple[Decoder, list[str]]:
+    """The bundle's decoder on ``device``, falling back to the CPU when the GPU is full; notes say why."""
     decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models)
     notes = []
     if not decoder.can_caption and _is_out_of_memory(decoder.captions_missing) and device != "cpu":
@@ -72,11 +83,11 @@ def load(path: str | Path, device: str = "auto", load_language_models: bool = Tr
         decoder = Decoder.load(bundle, device="cpu", load_language_models=load_language_models)
     if not decoder.can_caption:
         notes.append(f"Captions are off: {decoder.captions_missing}. Retrieval still works.")
-    report(2, 2, "ready")
-    return Loaded(bundle, decoder, _device_name(decoder), notes)
+    return decoder, notes
 
 
-def _device_name(decoder: Decoder) -> str:
+def device_name(decoder: Decoder) -> str:
+    """Where the language models run ("cpu", "cuda:0", ...), or "none" without them."""
     return str(decoder.adapter.device) if decoder.adapter is not None else "none"
 
 
@@ -116,11 +127,15 @@ class Session:
     def __init__(self):
         self.bundle: Bundle | None = None
         self.decoder: Decoder | None = None
+        self.cortex: Cortex | None = None
+        self.selection: RoiSelection | None = None  # atlas ROIs + painted voxels, the live-decoding input
         self.device = "auto"
         self.loaded_device = "none"
         self.trial = 0
         self.stage = "stage2"
         self.k = 5
+        self.score_name = "image_rank"  # the score the failure hunt sorts by and the histogram shows
+        self.score_metrics: tuple[str, ...] = CAPTION_SCORES  # caption metrics computed per trial
         self.synthetic = SyntheticSettings()
         self.notes: list[str] = []
         self.captions: dict[str, dict[int, str]] = {}  # stage -> trial -> caption, filled as they come
@@ -162,7 +177,8 @@ class Session:
 
     def set_loaded(self, loaded: Loaded) -> None:
         """Show a newly loaded bundle: ranks are computed here (instant), captions later."""
-        self.bundle, self.decoder = loaded.bundle, loaded.decoder
+        self.bundle, self.decoder, self.cortex = loaded.bundle, loaded.decoder, loaded.cortex
+        self.selection = RoiSelection(self.cortex)
         self.loaded_device = loaded.device
         self.notes = list(loaded.notes)
         self.trial = 0
@@ -170,6 +186,7 @@ class Session:
         self.synthetic = SyntheticSettings(scale=self.bundle.synthetic_scale, stage=self.stage)
         self.captions = {s: {} for s in self.bundle.stages}
         self.missing_scores = {}
+        self.score_name = "image_rank"
         self._similarity = {}
         self.scores = {s: {"image_rank": self._image_ranks(s)} for s in self.bundle.stages}
         self._emit("bundle")
@@ -211,6 +228,13 @@ class Session:
         if k != self.k:
             self.k = k
             self._emit("k")
+
+    def set_score_name(self, name: str) -> None:
+        if name not in SCORE_LABELS:
+            raise ValueError(f"unknown score {name!r}; choose from {list(SCORE_LABELS)}")
+        if name != self.score_name:
+            self.score_name = name
+            self._emit("score_name")
 
     def set_synthetic(self, **changes) -> None:
         """Change the synthetic settings (``mode``, ``scale``, ``factor``, ``stage``)."""
@@ -297,15 +321,14 @@ class Session:
         value = float(values[self.trial if trial is None else trial])
         return None if math.isnan(value) else value
 
-    def iter_caption_scores(self, metrics: tuple[str, ...] = CAPTION_SCORES, batch_size: int = 16
-                            ) -> Iterator[tuple[int, int, str]]:
+    def iter_caption_scores(self, batch_size: int = 16) -> Iterator[tuple[int, int, str]]:
         """Caption every test trial on every stage and score the captions: long work for a worker.
 
         Yields ``(done, total, what)`` progress; returns a :class:`CaptionScores` (the
         generator's return value) to be applied with :meth:`set_caption_scores` on the GUI thread.
         Captions already made are reused. Reads the session, never changes it.
         """
-        bundle, decoder = self.bundle, self.decoder
+        bundle, decoder, metrics = self.bundle, self.decoder, self.score_metrics
         n = bundle.n_trials
         total = n * len(bundle.stages) + 1
         done = 0
@@ -393,8 +416,6 @@ class Session:
             groups.setdefault(spec["group"], []).append(name)
         return groups
 
-    def roi_voxels(self, names) -> np.ndarray:
-        names = list(names)
-        if not names:
-            return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate([self.bundle.roi_voxels(n) for n in names]))
+    def vertex_values(self, voxel_values: np.ndarray) -> np.ndarray:
+        """Voxel values shown on the cortex: one value per vertex (both hemispheres), NaN where unmapped."""
+        return self.cortex.voxels_to_vertices(voxel_values)

@@ -1,0 +1,73 @@
+"""Entry points of the desktop app: ``run_app`` (the window) and ``screenshot`` (render and exit)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from brainview.qt.main_window import QtMainWindow, demo_bundle_path
+
+STYLE = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
+
+
+def application() -> QApplication:
+    """The process's QApplication, created and styled once."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("brainview")
+        app.setOrganizationName("brainview")
+        app.setStyle("Fusion")
+        if STYLE.is_file():
+            app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background="#1f2228", foreground="#c9ccd1")
+    return app
+
+
+def run_app(path: str | None = None, device: str = "auto") -> int:
+    """Show the window at once and open ``path`` (default: the embedded demo) in the background."""
+    app = application()
+    window = QtMainWindow(device=device)
+    window.show()
+    target = Path(path) if path is not None else demo_bundle_path()
+    if path is None and not target.exists():
+        window.show_message("The embedded demo bundle is not installed (resources/demo). "
+                            "Open a decoding bundle with File → Open.")
+    else:
+        QTimer.singleShot(0, lambda: window.open_bundle(target))
+    return app.exec()
+
+
+def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 1000), device: str = "cpu",
+               rois: tuple[str, ...] = ()) -> None:
+    """Render the window on a bundle, with the cortex, the current trial's captions and (when ``rois``
+    are named) their live decoding, and write a PNG. Raises ``UserError`` for a broken bundle."""
+    app = application()
+    window = QtMainWindow(device=device)
+    try:
+        window.resize(*size)
+        window.show()
+        window.open_bundle_now(path if path is not None else demo_bundle_path())
+        session = window.session
+        if session.can_caption:
+            session.store_captions(session.trial, session.caption_trial())
+        if rois:
+            window.roi_panel.set_checked(rois)
+            window.live.cancel()
+            result = session.decode_synthetic(session.selection.voxels())
+            window.trial_view.set_synthetic(result, window.synthetic_label(result))
+        for _ in range(3):
+            app.processEvents()
+        image = window.grab_with_cortex()
+        Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+        if not image.save(str(out_png), "PNG"):
+            raise OSError(f"could not write {out_png}")
+    finally:
+        window.close()
+        window.deleteLater()
+        app.processEvents()

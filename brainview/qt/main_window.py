@@ -1,0 +1,488 @@
+"""The main window: trial browser and ROI panel on the left, the cortex in the middle, the trial view
+on the right. It is the controller between the :class:`~brainview.session.Session` and the widgets:
+it opens bundles and loads models in workers, runs captioning of all trials in the background,
+and feeds the ROI selection to live decoding.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
+from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QToolBar, QVBoxLayout,
+                               QWidget)
+
+from brainview.qt import dialogs
+from brainview.qt.roi_panel import QtRoiPanel
+from brainview.qt.trial_browser import TRIAL_ROLE, QtTrialBrowser
+from brainview.qt.trial_view import MODE_LABELS, QtTrialView
+from brainview.qt.workers import QtLatestRunner, QtWorkers
+from brainview.session import DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, load, load_decoder
+
+MAX_RECENT = 8
+DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
+
+
+def memory_text(device: str) -> str:
+    """Process resident memory, plus CUDA memory in use when the models run on a GPU."""
+    rss = None
+    try:
+        with open("/proc/self/statm") as statm:
+            rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+        except (ImportError, OSError):
+            pass
+    text = f"RAM {rss / 2**30:.2f} GiB" if rss is not None else "RAM ?"
+    torch = sys.modules.get("torch")
+    if device.startswith("cuda") and torch is not None and torch.cuda.is_available():
+        text += f" · GPU {torch.cuda.memory_allocated() / 2**30:.2f} GiB"
+    return text
+
+
+class QtProgressBridge(QObject):
+    """Carries progress reports from a worker thread to the GUI thread (a queued signal)."""
+
+    progress = Signal(int, int, str)
+
+
+def _cortex_view_module():
+    """The VTK cortex widget's module, or None when VTK cannot be imported here."""
+    try:
+        from brainview.qt import cortex_view
+    except ImportError:
+        return None
+    return cortex_view
+
+
+class QtMainWindow(QMainWindow):
+    """brainview's window. ``open_bundle`` loads in a worker; ``open_bundle_now`` blocks (screenshots)."""
+
+    bundle_loaded = Signal()
+    load_failed = Signal(str)
+
+    def __init__(self, session: Session | None = None, device: str = "auto", settings: QSettings | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session or Session()
+        self.device = device
+        self.settings = settings if settings is not None else QSettings("brainview", "brainview")
+        self.workers = QtWorkers(self)
+        self.live = QtLatestRunner(self.workers, delay_ms=150, parent=self)
+        self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
+        self.progress_bridge = QtProgressBridge(self)
+        self._load_generation = 0
+        self._scoring = None
+        self._overlay_follows_selection = True
+        self.score_on_open = True  # caption and score every trial in the background after opening
+
+        self.browser = QtTrialBrowser(self.session)
+        self.trial_view = QtTrialView(self.session)
+        self.roi_panel = QtRoiPanel(self.session)
+        self._cortex_module = _cortex_view_module()
+        self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
+        cortex_area = self.cortex_view if self.cortex_view is not None else self._cortex_placeholder()
+
+        # left: trials and ROIs; right: the trial on top, the cortex (wide: two hemispheres) and plots below
+        left = QSplitter(Qt.Vertical)
+        left.addWidget(self.browser)
+        left.addWidget(self.roi_panel)
+        left.setSizes([560, 440])
+        bottom = QSplitter(Qt.Horizontal)
+        bottom.addWidget(cortex_area)
+        bottom.addWidget(self.trial_view.plots)
+        bottom.setStretchFactor(0, 3)
+        bottom.setStretchFactor(1, 1)
+        bottom.setSizes([900, 330])
+        right = QSplitter(Qt.Vertical)
+        right.addWidget(self.trial_view)
+        right.addWidget(bottom)
+        right.setSizes([520, 440])
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([370, 1230])
+        for splitter in (left, bottom, right, self.splitter):
+            splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(self.splitter)
+
+        self._build_toolbar()
+        self._build_menus()
+        self._build_status_bar()
+        self.setWindowTitle("brainview")
+        self.resize(1600, 1000)
+
+        self.browser.trial_selected.connect(self.session.set_trial)
+        self.roi_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
+        self.roi_panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.progress_bridge.progress.connect(self._show_progress)
+        self.live.started.connect(lambda: self.trial_view.set_synthetic_busy(True))
+        self.live.result.connect(self._show_synthetic)
+        self.live.failed.connect(self._worker_failed)
+        self.trial_captioner.result.connect(lambda pair: self.session.store_captions(*pair))
+        self.trial_captioner.failed.connect(self._worker_failed)
+        self.session.connect("trial", lambda s: self._trial_changed())
+        self.session.connect("stage", lambda s: self._sync_stage())
+        self.session.connect("synthetic", lambda s: self._selection_changed())
+        self.session.connect("k", lambda s: self._selection_changed())
+        if self.cortex_view is not None:
+            self.cortex_view.vertex_picked.connect(self._vertex_picked)
+
+    # ----------------------------------------------------------------- building
+
+    def _cortex_placeholder(self) -> QWidget:
+        placeholder = QWidget()
+        label = QLabel("The cortex view needs VTK with OpenGL.", alignment=Qt.AlignCenter)
+        label.setObjectName("muted")
+        QVBoxLayout(placeholder).addWidget(label)
+        return placeholder
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main", movable=False)
+        bar.setObjectName("main_toolbar")
+        self.addToolBar(bar)
+        self.stage_combo = QComboBox(toolTip="Stage shown for the trial: decoded tokens, retrievals and scores")
+        self.stage_combo.currentIndexChanged.connect(
+            lambda: self.stage_combo.currentData() and self.session.set_stage(self.stage_combo.currentData()))
+        self.overlay_combo = QComboBox(toolTip="What the cortex shows: the trial's fMRI pattern or the selection's "
+                                               "synthetic pattern")
+        self.overlay_combo.addItem("trial fMRI pattern", "trial")
+        self.overlay_combo.addItem("synthetic pattern", "synthetic")
+        self.overlay_combo.activated.connect(self._overlay_chosen)
+        self.device_combo = QComboBox(toolTip="Where the language models run; changing it reloads them")
+        for name in DEVICES:
+            self.device_combo.addItem(DEVICE_LABELS[name], name)
+        self.device_combo.setCurrentIndex(self.device_combo.findData(self.device))
+        self.device_combo.activated.connect(lambda: self.set_device(self.device_combo.currentData()))
+        for label, widget in (("Stage", self.stage_combo), ("Cortex shows", self.overlay_combo),
+                              ("Device", self.device_combo)):
+            bar.addWidget(QLabel(f"  {label} "))
+            bar.addWidget(widget)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open bundle…", self, shortcut=QKeySequence.Open)
+        open_action.triggered.connect(self.choose_bundle)
+        menu.addAction(open_action)
+        self.recent_menu = menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        demo_action = QAction("Open the &demo bundle", self)
+        demo_action.triggered.connect(lambda: self.open_bundle(demo_bundle_path()))
+        menu.addAction(demo_action)
+        menu.addSeparator()
+        shot_action = QAction("Save &screenshot…", self)
+        shot_action.triggered.connect(self._screenshot_dialog)
+        menu.addAction(shot_action)
+        menu.addSeparator()
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit)
+        quit_action.triggered.connect(self.close)
+        menu.addAction(quit_action)
+
+        # no shortcuts here: Ctrl+Z belongs to the cortex view and the ROI panel while they have focus
+        edit = self.menuBar().addMenu("&Edit")
+        undo = QAction("&Undo selection change", self)
+        undo.triggered.connect(lambda: self.session.selection and self.session.selection.undo())
+        redo = QAction("&Redo selection change", self)
+        redo.triggered.connect(lambda: self.session.selection and self.session.selection.redo())
+        edit.addActions([undo, redo])
+
+        view = self.menuBar().addMenu("&View")
+        for text, keys, step in (("&Next trial", "Ctrl+Down", 1), ("&Previous trial", "Ctrl+Up", -1)):
+            action = QAction(text, self, shortcut=QKeySequence(keys))
+            action.triggered.connect(lambda checked=False, step=step: self.step_trial(step))
+            view.addAction(action)
+        worst = QAction("&Worst trial first", self, shortcut=QKeySequence("Ctrl+W"))
+        worst.triggered.connect(self.browser.worst_first)
+        view.addAction(worst)
+
+        device_menu = self.menuBar().addMenu("&Device")
+        self.device_actions = QActionGroup(self)
+        for name in DEVICES:
+            action = QAction(DEVICE_LABELS[name], self, checkable=True, checked=name == self.device)
+            action.setData(name)
+            action.triggered.connect(lambda checked=False, name=name: self.set_device(name))
+            self.device_actions.addAction(action)
+            device_menu.addAction(action)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.progress = QProgressBar(maximumWidth=220, textVisible=True)
+        self.progress.hide()
+        self.device_label = QLabel()
+        self.memory_label = QLabel()
+        for widget in (self.progress, self.device_label, self.memory_label):
+            bar.addPermanentWidget(widget)
+        self._memory_timer = QTimer(self, interval=2000)
+        self._memory_timer.timeout.connect(self._update_status)
+        self._memory_timer.start()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        loaded = self.session.loaded_device
+        self.device_label.setText(f"Device: {DEVICE_LABELS.get(self.device, self.device)}"
+                                  + (f" → {loaded}" if self.session.has_bundle else ""))
+        self.memory_label.setText(memory_text(loaded))
+
+    # ----------------------------------------------------------------- opening
+
+    def choose_bundle(self) -> None:
+        recent = self.recent_bundles()
+        path = dialogs.choose_bundle(self, str(Path(recent[0]).parent) if recent else "")
+        if path:
+            self.open_bundle(path)
+
+    def recent_bundles(self) -> list[str]:
+        value = self.settings.value("recent_bundles", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        recent = [path] + [p for p in self.recent_bundles() if p != path]
+        self.settings.setValue("recent_bundles", recent[:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_bundles():
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda checked=False, path=path: self.open_bundle(path))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def show_message(self, text: str) -> None:
+        """A message where the trial would be (no bundle yet) and in the status bar."""
+        self.trial_view.show_empty(text)
+        self.statusBar().showMessage(text)
+
+    def open_bundle(self, path: str | Path) -> None:
+        """Open a bundle and load its models in a worker; the window stays responsive."""
+        self._load_generation += 1
+        generation = self._load_generation
+        self.statusBar().showMessage(f"Opening {path}…")
+        self._show_progress(0, 2, "opening the bundle")
+        self.workers.start(load, str(path), self.device, progress=self.progress_bridge.progress.emit,
+                           on_returned=lambda loaded: generation == self._load_generation and self._loaded(
+                               loaded, score_trials=self.score_on_open),
+                           on_error=lambda exc: generation == self._load_generation and self._load_failed(path, exc))
+
+    def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
+        """Open a bundle on the GUI thread (blocks); raises ``UserError`` for a broken bundle."""
+        self._loaded(load(str(path), self.device), score_trials=score_trials)
+
+    def _load_failed(self, path, exc: BaseException) -> None:
+        self.progress.hide()
+        message = dialogs.error_text(exc)
+        self.statusBar().showMessage(f"Could not open {path}", 8000)
+        self.load_failed.emit(message)
+        dialogs.show_error(self, "Cannot open the bundle", message)
+
+    def _loaded(self, loaded: Loaded, score_trials: bool = True) -> None:
+        self.live.cancel()
+        self.trial_captioner.cancel()
+        if self._scoring is not None:
+            self._scoring.quit()
+            self._scoring = None
+        self.session.set_loaded(loaded)
+        session = self.session
+        self.setWindowTitle(f"brainview — {session.bundle.name}")
+        self._remember(str(session.bundle.path))
+        self.stage_combo.blockSignals(True)
+        self.stage_combo.clear()
+        for stage in session.stages:
+            self.stage_combo.addItem(STAGE_LABELS[stage], stage)
+        self.stage_combo.blockSignals(False)
+        self._sync_stage()
+        if self.cortex_view is not None:
+            self.cortex_view.set_cortex(session.cortex)
+            self.cortex_view.set_selection_model(session.selection)
+            self.cortex_view.set_roi_outlines({name: session.bundle.roi_voxels(name) for name in session.bundle.rois})
+            self.roi_panel.set_colors(self.cortex_view.roi_outline_colors)
+        session.selection.on_change(lambda selection: self._selection_changed())
+        self._overlay_follows_selection = True
+        self.trial_view.set_synthetic(None)
+        self._update_overlay()
+        self._update_status()
+        self.progress.hide()
+        self.statusBar().showMessage(f"Opened {session.bundle.name}: {session.n_trials} test trials"
+                                     + ("" if session.can_caption else " · captions are off"), 8000)
+        self._caption_current_trial()
+        if score_trials and session.can_caption:
+            self._score_all_trials()
+        self.bundle_loaded.emit()
+
+    # ----------------------------------------------------------------- background work
+
+    def _show_progress(self, done: int, total: int, what: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{what} %p%")
+        self.progress.setVisible(done < total)
+
+    def _score_all_trials(self) -> None:
+        """Caption every trial on every stage and score them, in the background."""
+        bundle = self.session.bundle
+
+        def finished(result) -> None:
+            if self.session.bundle is bundle:
+                self.session.set_caption_scores(result)
+                self.statusBar().showMessage("Per-trial caption scores are ready", 5000)
+
+        def failed(exc: BaseException) -> None:
+            self.progress.hide()
+            self._worker_failed(exc)
+
+        self._scoring = self.workers.start(self.session.iter_caption_scores,
+                                           on_yielded=lambda p: self._show_progress(*p),
+                                           on_returned=finished, on_error=failed)
+
+    def _caption_current_trial(self) -> None:
+        session = self.session
+        trial = session.trial
+        if session.can_caption and any(session.caption(s, trial) is None for s in session.stages):
+            self.trial_captioner.submit(lambda: (trial, session.caption_trial(trial)))
+
+    def _worker_failed(self, exc: BaseException) -> None:
+        if type(exc).__name__ == "DeviceOutOfMemory":
+            dialogs.show_notice(self, "Out of GPU memory", f"{exc}\n\nbrainview switches to the CPU.")
+            self.set_device("cpu")
+            return
+        dialogs.show_error(self, "Decoding failed", dialogs.error_text(exc))
+
+    def set_device(self, device: str) -> None:
+        """Run the language models on another device (reloaded in a worker)."""
+        self.device = device
+        self.device_combo.setCurrentIndex(self.device_combo.findData(device))
+        for action in self.device_actions.actions():
+            action.setChecked(action.data() == device)
+        self._update_status()
+        if not self.session.has_bundle:
+            return
+        bundle = self.session.bundle
+        self.statusBar().showMessage(f"Loading the language models on {DEVICE_LABELS[device]}…")
+
+        def loaded(result) -> None:
+            decoder, notes = result
+            if self.session.bundle is bundle:
+                self.session.set_decoder(decoder, device_name(decoder), notes)
+                self._update_status()
+                self.statusBar().showMessage(f"Language models on {device_name(decoder)}", 5000)
+                self._caption_current_trial()
+
+        self.workers.start(load_decoder, bundle, device, on_returned=loaded, on_error=self._worker_failed)
+
+    # ----------------------------------------------------------------- navigation
+
+    def step_trial(self, step: int) -> None:
+        """Move to the next/previous trial in the browser's current order."""
+        table = self.browser.table
+        row = table.currentIndex().row() + step
+        if 0 <= row < self.browser.proxy.rowCount():
+            table.setCurrentIndex(self.browser.proxy.index(row, 0))
+
+    def _sync_stage(self) -> None:
+        self.stage_combo.blockSignals(True)
+        self.stage_combo.setCurrentIndex(max(0, self.stage_combo.findData(self.session.stage)))
+        self.stage_combo.blockSignals(False)
+
+    def _trial_changed(self) -> None:
+        self._caption_current_trial()
+        if self.session.synthetic.mode != "roi":
+            self._selection_changed()
+        self._update_overlay()
+
+    def _vertex_picked(self, hemi: str, vertex: int) -> None:
+        self.statusBar().showMessage("Picked " + self.cortex_view.describe_vertex(hemi, vertex), 8000)
+
+    # ----------------------------------------------------------------- selection and live decoding
+
+    def _selection_changed(self) -> None:
+        """Any change of the selection or of how it is decoded: decode it again (debounced, in a worker)."""
+        session = self.session
+        if session.selection is None:
+            return
+        voxels = session.selection.voxels()
+        if voxels.size == 0:
+            self.live.cancel()
+            self.trial_view.set_synthetic(None)
+        else:
+            settings, trial, k = session.synthetic, session.trial, session.k
+            self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
+        if self._overlay_follows_selection:
+            self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial" if voxels.size == 0 else "synthetic"))
+        self._update_overlay()
+
+    def _show_synthetic(self, result: SyntheticResult) -> None:
+        self.trial_view.set_synthetic(result, self.synthetic_label(result))
+
+    def synthetic_label(self, result: SyntheticResult) -> str:
+        selection = self.session.selection
+        parts = list(selection.atlas_rois)
+        if selection.painted_vertices().size:
+            parts.append("painted")
+        what = " + ".join(parts) if parts else "selection"
+        mode = MODE_LABELS[result.settings.mode]
+        if result.trial is not None:
+            mode += f" of {self.session.trial_id(result.trial)}"
+        return f"{mode} · {what} ({result.n_voxels} voxels) · {STAGE_LABELS[result.settings.stage]}"
+
+    def _overlay_chosen(self) -> None:
+        self._overlay_follows_selection = False
+        self._update_overlay()
+
+    def overlay_values(self) -> np.ndarray:
+        """Per-vertex values the cortex shows now: the trial's pattern or the selection's synthetic one."""
+        session = self.session
+        voxels = session.selection.voxels()
+        if self.overlay_combo.currentData() == "synthetic" and voxels.size:
+            return session.vertex_values(session.synthetic_pattern(voxels))
+        return session.vertex_values(session.pattern())
+
+    def _update_overlay(self) -> None:
+        if self.cortex_view is None or not self.session.has_bundle:
+            return
+        self.cortex_view.set_overlay(self.overlay_values(), **{k: v for k, v in self.cortex_view.overlay_style.items()
+                                                                if k in ("cmap", "threshold", "symmetric")})
+
+    # ----------------------------------------------------------------- pictures and closing
+
+    def _screenshot_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "brainview.png", "PNG image (*.png)")
+        if path:
+            self.grab_with_cortex().save(path, "PNG")
+
+    def grab_with_cortex(self) -> QImage:
+        """The window as an image, with the VTK area rendered by VTK (``QWidget.grab`` leaves it black)."""
+        if self._cortex_module is None:
+            return self.grab().toImage()
+        return self._cortex_module.grab_with_cortex(self)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._memory_timer.stop()
+        self.live.cancel()
+        self.trial_captioner.cancel()
+        self.workers.shutdown()
+        if self.cortex_view is not None:
+            self.cortex_view.shutdown()
+        super().closeEvent(event)
+
+
+def demo_bundle_path() -> Path:
+    """Where the embedded demo bundle lives (``resources/demo`` in the source tree)."""
+    return Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
+def current_trial_row(browser: QtTrialBrowser) -> int | None:
+    """The trial index of the browser's current row (tests and benchmarks use it)."""
+    index = browser.table.currentIndex()
+    return int(index.data(TRIAL_ROLE)) if index.isValid() else None
+

@@ -1,0 +1,278 @@
+"""The trial table: every test trial with its decoded captions and per-trial scores, for hunting failures.
+
+``QtTrialTableModel`` reads the :class:`~brainview.session.Session`; ``QtTrialFilterProxy`` sorts
+numerically (missing scores last) and filters on ids, decoded and reference captions;
+``QtTrialBrowser`` adds the filter box, the score chooser and the "worst first" preset. Moving the
+current row (mouse or up/down keys) sets the session's trial, which updates every other panel.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt,
+                            Signal)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPushButton, QTableView, QVBoxLayout, QWidget)
+
+from brainview.session import CAPTION_SCORES, SCORE_LABELS, STAGE_LABELS, Session, higher_is_better
+
+SORT_ROLE = Qt.UserRole + 1
+TRIAL_ROLE = Qt.UserRole + 2
+
+
+class QtTrialTableModel(QAbstractTableModel):
+    """Columns: id, caption per stage, the current stage's caption scores, image rank per stage."""
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.columns: list[tuple[str, str | None]] = []  # (kind, stage or score)
+        session.connect("bundle", lambda s: self._reset())
+        session.connect("scores", lambda s: self._refresh())
+        session.connect("captions", lambda s: self._refresh())
+        session.connect("stage", lambda s: self._refresh(headers=True))
+
+    def _reset(self) -> None:
+        self.beginResetModel()
+        stages = self.session.stages
+        self.columns = ([("id", None)] + [("caption", s) for s in stages] + [("score", m) for m in CAPTION_SCORES]
+                        + [("rank", s) for s in stages])
+        self.endResetModel()
+
+    def _refresh(self, headers: bool = False) -> None:
+        if self.rowCount() == 0:
+            return
+        if headers:
+            self.headerDataChanged.emit(Qt.Horizontal, 0, self.columnCount() - 1)
+        self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, self.columnCount() - 1))
+
+    def column_of(self, kind: str, key: str | None = None) -> int:
+        return self.columns.index((kind, key))
+
+    def score_column(self, score: str) -> int:
+        """The column that sorts by ``score`` for the current stage."""
+        if score == "image_rank":
+            return self.column_of("rank", self.session.stage)
+        return self.column_of("score", score)
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else self.session.n_trials
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802 - Qt API
+        if orientation != Qt.Horizontal or not 0 <= section < len(self.columns):
+            return super().headerData(section, orientation, role)
+        kind, key = self.columns[section]
+        if role == Qt.DisplayRole:
+            if kind == "id":
+                return "trial"
+            if kind == "caption":
+                return f"caption {STAGE_LABELS[key][-1]}"
+            if kind == "score":
+                return f"{SCORE_LABELS[key]} s{self.session.stage[-1]}"
+            return f"rank s{key[-1]}"
+        if role == Qt.ToolTipRole:
+            if kind == "score":
+                why = self.session.missing_scores.get(key)
+                return why or f"{SCORE_LABELS[key]} of the {STAGE_LABELS[self.session.stage]} caption against the references"
+            if kind == "rank":
+                return f"rank of the true image among all test images ({STAGE_LABELS[key]}; 1 is best)"
+        return None
+
+    def _value(self, row: int, kind: str, key: str | None):
+        session = self.session
+        if kind == "id":
+            return session.trial_id(row)
+        if kind == "caption":
+            return session.caption(key, row)
+        if kind == "score":
+            return session.score(key, row)
+        return session.score("image_rank", row, stage=key)
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        row = index.row()
+        kind, key = self.columns[index.column()]
+        if role == TRIAL_ROLE:
+            return row
+        value = self._value(row, kind, key)
+        if role == Qt.DisplayRole:
+            if value is None:
+                return "…" if kind == "caption" and self.session.can_caption else "—"
+            if kind == "score":
+                return f"{value:.3f}"
+            if kind == "rank":
+                return str(int(value))
+            return value
+        if role == SORT_ROLE:
+            if kind in ("score", "rank"):
+                return math.nan if value is None else float(value)
+            return "" if value is None else str(value).lower()
+        if role == Qt.ToolTipRole and kind == "caption" and value:
+            return value
+        if role == Qt.TextAlignmentRole and kind in ("score", "rank"):
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        return None
+
+
+class QtTrialFilterProxy(QSortFilterProxyModel):
+    """Numeric sorting with missing values last; a filter on ids, decoded and reference captions."""
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self._needle = ""
+        self.setSortRole(SORT_ROLE)
+
+    def set_text(self, text: str) -> None:
+        self._needle = text.strip().lower()
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row, parent) -> bool:  # noqa: N802 - Qt API
+        if not self._needle:
+            return True
+        session = self.session
+        texts = [session.trial_id(row), *session.references(row)]
+        texts += [c for c in (session.caption(s, row) for s in session.stages) if c]
+        return any(self._needle in t.lower() for t in texts)
+
+    def lessThan(self, left, right) -> bool:  # noqa: N802 - Qt API
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        if isinstance(a, float) or isinstance(b, float):
+            # NaN (missing) sorts after every number whatever the order: flip it for descending sorts
+            a_missing, b_missing = a is None or math.isnan(a), b is None or math.isnan(b)
+            if a_missing or b_missing:
+                descending = self.sortOrder() == Qt.DescendingOrder
+                return (a_missing and not b_missing) if descending else (b_missing and not a_missing)
+            if a == b:
+                return left.row() < right.row()
+        return a < b
+
+
+class QtTrialBrowser(QWidget):
+    """Table of test trials, sortable and filterable, with a "worst first" preset."""
+
+    trial_selected = Signal(int)
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.model = QtTrialTableModel(session, self)
+        self.proxy = QtTrialFilterProxy(session, self)
+        self.proxy.setSourceModel(self.model)
+
+        self.filter_edit = QLineEdit(placeholderText="Filter trials by id or caption…", clearButtonEnabled=True)
+        self.filter_edit.textChanged.connect(self.proxy.set_text)
+        self.score_combo = QComboBox(toolTip="The score that 'Worst first' sorts by and the histogram shows")
+        self.score_combo.currentIndexChanged.connect(self._score_chosen)
+        self.worst_button = QPushButton("Worst first", toolTip="Sort by the chosen score, worst trials on top")
+        self.worst_button.clicked.connect(self.worst_first)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("muted")
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.horizontalHeader().setHighlightSections(False)
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.proxy.layoutChanged.connect(self._keep_current_visible)
+        self.proxy.rowsInserted.connect(self._update_count)
+        self.proxy.rowsRemoved.connect(self._update_count)
+        self.proxy.modelReset.connect(self._update_count)
+        self.proxy.layoutChanged.connect(self._update_count)
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Score"))
+        controls.addWidget(self.score_combo, 1)
+        controls.addWidget(self.worst_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.filter_edit)
+        layout.addLayout(controls)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count_label)
+
+        session.connect("bundle", lambda s: self._on_bundle())
+        session.connect("scores", lambda s: self._fill_scores())
+        session.connect("trial", lambda s: self.select_trial(s.trial))
+
+    # ----------------------------------------------------------------- state
+
+    @property
+    def score(self) -> str | None:
+        return self.score_combo.currentData()
+
+    def _on_bundle(self) -> None:
+        header = self.table.horizontalHeader()
+        for column, (kind, _) in enumerate(self.model.columns):
+            header.setSectionResizeMode(column, QHeaderView.Interactive)
+            self.table.setColumnWidth(column, {"id": 70, "caption": 190}.get(kind, 72))
+        self.table.sortByColumn(-1, Qt.AscendingOrder)
+        self._fill_scores()
+        self.select_trial(self.session.trial)
+        self._update_count()
+
+    def _fill_scores(self) -> None:
+        current = self.score
+        self.score_combo.blockSignals(True)
+        self.score_combo.clear()
+        for name in self.session.available_scores():
+            self.score_combo.addItem(SCORE_LABELS[name], name)
+        index = self.score_combo.findData(current)
+        self.score_combo.setCurrentIndex(max(index, 0))
+        self.score_combo.blockSignals(False)
+        self._score_chosen()
+
+    def _score_chosen(self) -> None:
+        if self.score is not None:
+            self.session.set_score_name(self.score)
+
+    def _update_count(self, *args) -> None:
+        shown, total = self.proxy.rowCount(), self.session.n_trials
+        self.count_label.setText(f"{shown} of {total} trials" if shown != total else f"{total} trials")
+
+    # ----------------------------------------------------------------- actions
+
+    def worst_first(self) -> None:
+        """Sort by the chosen score from worst to best and go to the worst trial."""
+        score = self.score
+        if score is None:
+            return
+        order = Qt.AscendingOrder if higher_is_better(score) else Qt.DescendingOrder
+        self.table.sortByColumn(self.model.score_column(score), order)
+        if self.proxy.rowCount():
+            self.table.setCurrentIndex(self.proxy.index(0, 0))
+            self.table.scrollToTop()
+
+    def select_trial(self, trial: int) -> None:
+        """Make ``trial`` the current row (no signal loop: the session ignores an unchanged trial)."""
+        if not self.session.has_bundle:
+            return
+        current = self.table.currentIndex()
+        if current.isValid() and current.data(TRIAL_ROLE) == trial:
+            return
+        index = self.proxy.mapFromSource(self.model.index(trial, 0))
+        if index.isValid():
+            self.table.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
+            self.table.scrollTo(index)
+
+    def _current_changed(self, current, previous) -> None:
+        if current.isValid():
+            self.trial_selected.emit(int(current.data(TRIAL_ROLE)))
+
+    def _keep_current_visible(self, *args) -> None:
+        current = self.table.currentIndex()
+        if current.isValid():
+            self.table.scrollTo(current)

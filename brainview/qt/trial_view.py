@@ -1,0 +1,396 @@
+"""One trial in full: stimulus, references, decoded captions per stage, top-k retrievals and plots,
+with the live synthetic decoding of the ROI selection shown beside the real trial's results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
+                               QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+
+from brainview.decoding.decoder import Decoded
+from brainview.decoding.retrieval import rank_of
+from brainview.session import SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
+
+TRUE_COLOUR = "#3ddc84"
+TRIAL_COLOUR = "#4aa3ff"
+SYNTHETIC_COLOUR = "#f0a030"
+MODE_LABELS = {"roi": "ROI only", "lesion": "lesion", "boost": "boost"}
+THUMB = 76
+
+
+def pixmap_from_array(image: np.ndarray, size: int) -> QPixmap:
+    """An RGB uint8 (H, W, 3) array as a square-fitted pixmap."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w, _ = image.shape
+    qimage = QImage(image.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+    return QPixmap.fromImage(qimage).scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+
+
+def section_title(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("section")
+    return label
+
+
+class QtThumbnail(QWidget):
+    """A retrieved image with its rank and score; the true image gets a coloured frame."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.image = QLabel(alignment=Qt.AlignCenter)
+        self.image.setFixedSize(THUMB + 8, THUMB + 8)
+        self.text = QLabel(alignment=Qt.AlignCenter)
+        self.text.setObjectName("muted")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.image)
+        layout.addWidget(self.text)
+        self.is_true = False
+
+    def show_candidate(self, image: np.ndarray, rank: int, score: float, is_true: bool, tooltip: str) -> None:
+        self.is_true = is_true
+        self.image.setPixmap(pixmap_from_array(image, THUMB))
+        frame = TRUE_COLOUR if is_true else "transparent"
+        self.image.setStyleSheet(f"border: 3px solid {frame}; border-radius: 3px;")
+        self.text.setText(f"#{rank}  {score:.3f}" + ("  ✓" if is_true else ""))
+        self.setToolTip(tooltip)
+
+
+class QtRetrievalRow(QWidget):
+    """k thumbnails in a row, or a placeholder message."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layout_ = QHBoxLayout(self)
+        self.layout_.setContentsMargins(0, 0, 0, 0)
+        self.layout_.setSpacing(6)
+        self.message = QLabel()
+        self.message.setObjectName("muted")
+        self.layout_.addWidget(self.message)
+        self.layout_.addStretch(1)
+        self.thumbnails: list[QtThumbnail] = []
+
+    def show_message(self, text: str) -> None:
+        self._resize(0)
+        self.message.setText(text)
+        self.message.show()
+
+    def _resize(self, k: int) -> None:
+        while len(self.thumbnails) > k:
+            self.thumbnails.pop().deleteLater()
+        while len(self.thumbnails) < k:
+            thumb = QtThumbnail(self)
+            self.layout_.insertWidget(len(self.thumbnails), thumb)
+            self.thumbnails.append(thumb)
+
+    def show_images(self, session: Session, decoded: Decoded, true_trial: int | None) -> None:
+        self.message.hide()
+        indices, scores = decoded.images.indices, decoded.images.scores
+        self._resize(len(indices))
+        for rank, (thumb, index, score) in enumerate(zip(self.thumbnails, indices, scores), start=1):
+            index = int(index)
+            tooltip = f"trial {session.trial_id(index)}\n{session.references(index)[0]}"
+            thumb.show_candidate(session.stimulus(index), rank, float(score), index == true_trial, tooltip)
+
+
+class QtCaptionBox(QFrame):
+    """A titled caption: one per stage, plus the synthetic one."""
+
+    def __init__(self, title: str, colour: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.title = QLabel(title)
+        self.title.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        self.text = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse)
+        self.text.setObjectName("caption")
+        self.text.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Minimum)  # equal widths side by side
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text)
+        layout.addStretch(1)
+
+    def set_text(self, text: str | None, placeholder: str = "") -> None:
+        self.text.setText(text if text else placeholder)
+        self.text.setProperty("placeholder", not text)
+        self.text.style().polish(self.text)
+
+
+class QtTrialPlots(QWidget):
+    """pyqtgraph plots: the current score over all trials (this trial marked) and the retrieval
+    similarity profile (this trial's true image marked, the synthetic pattern's profile dashed)."""
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        # no context menus: pyqtgraph's are parentless widgets that would outlive the window
+        self.histogram = pg.PlotWidget(enableMenu=False)
+        self.profile = pg.PlotWidget(enableMenu=False)
+        for plot in (self.histogram, self.profile):
+            plot.setMinimumHeight(150)
+            plot.plotItem.ctrlMenu.setParent(plot, plot.plotItem.ctrlMenu.windowFlags())
+            plot.showGrid(x=False, y=True, alpha=0.15)
+        self.profile.setLabel("bottom", "candidate images, best first")
+        self.profile.setLabel("left", "cosine")
+        self.histogram.setLabel("left", "trials")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.histogram, 1)
+        layout.addWidget(self.profile, 1)
+        session.connect("scores", lambda s: self.plot_histogram())
+        session.connect("score_name", lambda s: self.plot_histogram())
+
+    def plot_histogram(self) -> None:
+        session = self.session
+        plot = self.histogram
+        plot.clear()
+        if not session.has_bundle:
+            return
+        name = session.score_name
+        values = session.scores.get(session.stage, {}).get(name)
+        label = f"{SCORE_LABELS[name]} · {STAGE_LABELS[session.stage]}"
+        if values is None:
+            plot.setTitle(f"{label}: {session.missing_scores.get(name, 'not computed yet')}", size="9pt")
+            return
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return
+        counts, edges = np.histogram(finite, bins=min(30, max(5, finite.size // 4)))
+        plot.plot(edges, counts, stepMode="center", fillLevel=0, brush=(74, 163, 255, 110), pen=pg.mkPen(TRIAL_COLOUR))
+        value = session.score(name)
+        if value is not None:
+            plot.addItem(pg.InfiniteLine(value, angle=90, pen=pg.mkPen(TRUE_COLOUR, width=2)))
+            text = f"{int(value)}" if name == "image_rank" else f"{value:.3f}"
+            plot.setTitle(f"{label} · this trial: {text}", size="9pt")
+        plot.setLabel("bottom", SCORE_LABELS[name])
+
+    def plot_profile(self, real: Decoded | None, synthetic: SyntheticResult | None) -> None:
+        plot = self.profile
+        plot.clear()
+        if real is None:
+            return
+        trial = self.session.trial
+        profile = real.image_profile
+        order = np.sort(profile)[::-1]
+        ranks = np.arange(1, order.size + 1)
+        if plot.plotItem.legend is None:
+            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        plot.plot(ranks, order, pen=pg.mkPen(TRIAL_COLOUR, width=2), name="trial")
+        true_rank = rank_of(profile, trial)
+        plot.plot([true_rank], [float(profile[trial])], pen=None, symbol="o", symbolSize=10,
+                  symbolBrush=TRUE_COLOUR, name=f"true image (#{true_rank})")
+        if synthetic is not None:
+            sorted_synthetic = np.sort(synthetic.decoded.image_profile)[::-1]
+            plot.plot(ranks, sorted_synthetic, pen=pg.mkPen(SYNTHETIC_COLOUR, width=2, style=Qt.DashLine),
+                      name="synthetic")
+        plot.setTitle(f"Retrieval similarity profile · {STAGE_LABELS[real.stage]}", size="9pt")
+
+
+class QtTrialView(QWidget):
+    """Everything about the current trial; the synthetic column fills in as live decoding returns.
+
+    Its plots (:attr:`plots`) are a separate widget that the window places where there is room.
+    """
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.synthetic: SyntheticResult | None = None
+        self.synthetic_label = ""
+        self.real: Decoded | None = None
+
+        self.title = QLabel()
+        self.title.setObjectName("title")
+        self.k_spin = QSpinBox(minimum=1, maximum=20, value=session.k, prefix="top ", toolTip="How many retrievals to show")
+        self.k_spin.valueChanged.connect(session.set_k)
+        header = QHBoxLayout()
+        header.addWidget(self.title, 1)
+        header.addWidget(self.k_spin)
+
+        self.note = QLabel(wordWrap=True)
+        self.note.setObjectName("note")
+        self.note.hide()
+
+        self.stimulus = QLabel(alignment=Qt.AlignCenter)
+        self.stimulus.setFixedSize(208, 208)
+        self.stimulus.setObjectName("stimulus")
+        self.references = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse,
+                                 alignment=Qt.AlignTop | Qt.AlignLeft)
+        references_box = QVBoxLayout()
+        references_box.addWidget(section_title("Reference captions"))
+        references_box.addWidget(self.references, 1)
+        top = QHBoxLayout()
+        top.addWidget(self.stimulus, 0, Qt.AlignTop)
+        top.addLayout(references_box, 1)
+
+        self.caption_boxes = {stage: QtCaptionBox(f"Decoded · {STAGE_LABELS[stage]}", TRIAL_COLOUR)
+                              for stage in ("stage1", "stage2")}
+        self.synthetic_box = QtCaptionBox("Synthetic", SYNTHETIC_COLOUR)
+        captions = QHBoxLayout()
+        for box in (*self.caption_boxes.values(), self.synthetic_box):
+            captions.addWidget(box, 1)
+
+        self.images_title = section_title("Retrieved images")
+        self.trial_images = QtRetrievalRow()
+        self.synthetic_images = QtRetrievalRow()
+        images = QGridLayout()
+        images.addWidget(self._row_label("trial", TRIAL_COLOUR), 0, 0)
+        images.addWidget(self.trial_images, 0, 1)
+        images.addWidget(self._row_label("synthetic", SYNTHETIC_COLOUR), 1, 0)
+        images.addWidget(self.synthetic_images, 1, 1)
+        images.setColumnStretch(1, 1)
+
+        self.trial_texts = QListWidget()
+        self.synthetic_texts = QListWidget()
+        for widget in (self.trial_texts, self.synthetic_texts):
+            widget.setWordWrap(True)
+            widget.setMinimumHeight(120)
+        texts = QGridLayout()
+        texts.addWidget(self._row_label("trial · stage 2", TRIAL_COLOUR), 0, 0)
+        texts.addWidget(self._row_label("synthetic", SYNTHETIC_COLOUR), 0, 1)
+        texts.addWidget(self.trial_texts, 1, 0)
+        texts.addWidget(self.synthetic_texts, 1, 1)
+
+        self.plots = QtTrialPlots(session)
+
+        left = QVBoxLayout()
+        left.addLayout(top)
+        left.addWidget(section_title("Decoded captions"))
+        left.addLayout(captions)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(self.images_title)
+        right.addLayout(images)
+        right.addWidget(section_title("Retrieved captions (stage 2)"))
+        right.addLayout(texts, 1)
+        columns = QHBoxLayout()
+        columns.setSpacing(16)
+        columns.addLayout(left, 2)
+        columns.addLayout(right, 3)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(10, 8, 10, 10)
+        layout.setSpacing(6)
+        layout.addLayout(header)
+        layout.addWidget(self.note)
+        layout.addLayout(columns, 1)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+        for event in ("bundle", "trial", "stage", "k"):
+            session.connect(event, lambda s: self.refresh())
+        session.connect("decoder", lambda s: self.refresh())
+        session.connect("captions", lambda s: self._show_captions())
+        self.show_empty("Open a decoding bundle with File → Open.")
+
+    @staticmethod
+    def _row_label(text: str, colour: str) -> QLabel:
+        label = QLabel(text)
+        label.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        label.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        return label
+
+    # ----------------------------------------------------------------- display
+
+    def show_empty(self, message: str) -> None:
+        self.title.setText("No bundle")
+        self.references.setText(message)
+        self.stimulus.clear()
+        for box in self.caption_boxes.values():
+            box.set_text(None)
+        self.synthetic_box.set_text(None)
+        self.trial_images.show_message("")
+        self.synthetic_images.show_message("")
+
+    def refresh(self) -> None:
+        """Redraw everything for the session's current trial (retrieval is instant; captions may follow)."""
+        session = self.session
+        if not session.has_bundle:
+            return
+        trial = session.trial
+        self.k_spin.blockSignals(True)
+        self.k_spin.setMaximum(min(20, session.n_trials))
+        self.k_spin.setValue(session.k)
+        self.k_spin.blockSignals(False)
+        self.title.setText(f"Trial {session.trial_id()}  ·  {trial + 1} / {session.n_trials}")
+        self.stimulus.setPixmap(pixmap_from_array(session.stimulus(), 200))
+        self.references.setText("\n".join(f"•  {c}" for c in session.references()))
+        self._show_note()
+        self.real = session.retrieve()
+        self.images_title.setText(f"Retrieved images · {STAGE_LABELS[session.stage]} · "
+                                  f"true image rank {rank_of(self.real.image_profile, trial)}")
+        self.trial_images.show_images(session, self.real, trial)
+        texts = session.retrieve(stage="stage2").texts if "stage2" in session.stages else None
+        self._fill_texts(self.trial_texts, texts, set(session.true_texts().tolist()), "stage 2 is not in this bundle")
+        for stage, box in self.caption_boxes.items():
+            box.setVisible(stage in session.stages)
+        self._show_captions()
+        self._show_synthetic()
+        self.plots.plot_histogram()
+        self.plots.plot_profile(self.real, self.synthetic)
+
+    def _show_note(self) -> None:
+        notes = list(self.session.notes)
+        if not notes and not self.session.can_caption and self.session.captions_missing:
+            notes.append(f"Captions are off: {self.session.captions_missing}. Retrieval still works.")
+        self.note.setText("\n".join(notes))
+        self.note.setVisible(bool(notes))
+
+    def _show_captions(self) -> None:
+        session = self.session
+        if not session.has_bundle:
+            return
+        placeholder = "decoding…" if session.can_caption else "captions are off"
+        for stage, box in self.caption_boxes.items():
+            box.set_text(session.caption(stage), placeholder)
+
+    def _fill_texts(self, widget: QListWidget, texts, true_rows: set[int], empty: str) -> None:
+        widget.clear()
+        if texts is None:
+            widget.addItem(QListWidgetItem(empty))
+            return
+        bundle = self.session.bundle
+        for rank, (index, score) in enumerate(zip(texts.indices, texts.scores), start=1):
+            trial, caption = bundle.text_index[int(index)]
+            item = QListWidgetItem(f"{score:.3f}   {bundle.captions[trial][caption]}")
+            item.setToolTip(f"#{rank}, from trial {self.session.trial_id(int(trial))}")
+            if int(index) in true_rows:
+                item.setForeground(QColor(TRUE_COLOUR))
+                item.setText(item.text() + "   ✓")
+            widget.addItem(item)
+
+    # ----------------------------------------------------------------- synthetic
+
+    def set_synthetic(self, result: SyntheticResult | None, label: str = "") -> None:
+        """Show the newest live-decoding result (None: the selection is empty)."""
+        self.synthetic, self.synthetic_label = result, label
+        self._show_synthetic()
+        self.plots.plot_profile(self.real, self.synthetic)
+
+    def set_synthetic_busy(self, busy: bool) -> None:
+        title = f"Synthetic · {self.synthetic_label}" if self.synthetic_label else "Synthetic"
+        self.synthetic_box.title.setText(title + ("  (decoding…)" if busy else ""))
+
+    def _show_synthetic(self) -> None:
+        result = self.synthetic
+        self.set_synthetic_busy(False)
+        if result is None:
+            hint = "Check an ROI or paint on the cortex to decode a synthetic pattern."
+            self.synthetic_box.set_text(None, hint)
+            self.synthetic_images.show_message("no selection")
+            self._fill_texts(self.synthetic_texts, None, set(), "no selection")
+            return
+        decoded = result.decoded
+        missing = "captions are off" if not self.session.can_caption else ""
+        self.synthetic_box.set_text(decoded.caption, missing)
+        self.synthetic_images.show_images(self.session, decoded, result.trial)
+        true_rows = set(self.session.true_texts(result.trial).tolist()) if result.trial is not None else set()
+        self._fill_texts(self.synthetic_texts, decoded.texts, true_rows, "caption retrieval needs stage 2")

@@ -1,0 +1,115 @@
+"""The Qt-free session: loading, navigation events, retrieval ranks, caption scores, synthetic decoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brainview.bundle import BundleError
+from brainview.session import CaptionScores, Session, load
+from tests.qt.conftest import N_TRIALS, make_app_bundle
+
+
+@pytest.fixture(scope="session")
+def captioned(tmp_path_factory):
+    return make_app_bundle(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def retrieval_only(tmp_path_factory):
+    return make_app_bundle(tmp_path_factory, captioner=False)
+
+
+def _session(bundle, **kwargs) -> Session:
+    session = Session()
+    session.set_loaded(load(bundle.path, "cpu", **kwargs))
+    return session
+
+
+def test_loading_reports_progress_and_ranks_are_instant(retrieval_only):
+    steps = []
+    loaded = load(retrieval_only.path, "cpu", progress=lambda done, total, what: steps.append((done, total, what)))
+    assert steps[0] == (0, 2, "opening the bundle") and steps[-1][0] == 2
+    assert loaded.device == "none" and "names no captioner" in loaded.notes[0]
+    session = Session()
+    seen = []
+    session.connect("bundle", lambda s: seen.append("bundle"))
+    session.set_loaded(loaded)
+    assert seen == ["bundle"] and session.stage == "stage2" and not session.can_caption
+    for stage in session.stages:  # the planted bundle retrieves every true image first
+        np.testing.assert_array_equal(session.scores[stage]["image_rank"], np.ones(N_TRIALS))
+    assert session.available_scores() == ["image_rank"]
+
+
+def test_a_broken_bundle_raises_a_user_error(tmp_path):
+    with pytest.raises(BundleError, match="does not exist"):
+        load(tmp_path / "missing")
+
+
+def test_setters_validate_and_notify_only_on_change(retrieval_only):
+    session = _session(retrieval_only)
+    events = []
+    for name in ("trial", "stage", "k", "synthetic", "score_name"):
+        session.connect(name, lambda s, name=name: events.append(name))
+    session.set_trial(3)
+    session.set_trial(3)
+    session.set_stage("stage1")
+    session.set_k(7)
+    session.set_synthetic(mode="boost", factor=2.0)
+    session.set_score_name("meteor")
+    assert events == ["trial", "stage", "k", "synthetic", "score_name"]
+    with pytest.raises(IndexError):
+        session.set_trial(N_TRIALS)
+    with pytest.raises(ValueError):
+        session.set_synthetic(mode="explode")
+    session.set_k(10_000)
+    assert session.k == N_TRIALS
+
+
+def test_retrieval_marks_the_true_image_and_captions(retrieval_only):
+    session = _session(retrieval_only)
+    session.set_trial(5)
+    decoded = session.retrieve()
+    assert int(decoded.images.indices[0]) == 5 and decoded.caption is None
+    true_rows = set(session.true_texts().tolist())
+    assert int(decoded.texts.indices[0]) in true_rows
+
+
+def test_caption_scores_cover_every_trial_and_stage(captioned):
+    session = _session(captioned)
+    session.score_metrics = ("rougeL",)  # METEOR and sentence similarity load WordNet / a model: slow
+    progress, gen = [], session.iter_caption_scores(batch_size=8)
+    while True:
+        try:
+            progress.append(next(gen))
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert progress[-1][0] == progress[-1][1]
+    assert all(a[0] <= b[0] for a, b in zip(progress, progress[1:]))
+    assert isinstance(result, CaptionScores)
+    assert session.caption("stage2", 0) is None  # the generator never changes the session
+    session.set_caption_scores(result)
+    for stage in session.stages:
+        assert len(result.captions[stage]) == N_TRIALS
+        assert session.caption(stage, N_TRIALS - 1) == result.captions[stage][-1]
+        values = session.scores[stage]["rougeL"]
+        assert values.shape == (N_TRIALS,) and np.all((values >= 0) & (values <= 1))
+    order = session.worst_first("rougeL")
+    assert session.scores[session.stage]["rougeL"][order[0]] == session.scores[session.stage]["rougeL"].min()
+    assert session.available_scores() == ["rougeL", "image_rank"]
+
+
+def test_synthetic_decoding_in_each_mode(captioned):
+    session = _session(captioned)
+    voxels = captioned.roi_voxels("V1")
+    roi = session.decode_synthetic(voxels)
+    assert roi.trial is None and roi.decoded.caption and roi.n_voxels == voxels.size
+    pattern = session.synthetic_pattern(voxels)
+    assert pattern[voxels].min() == session.synthetic.scale and np.count_nonzero(pattern) == voxels.size
+    session.set_synthetic(mode="lesion")
+    lesioned = session.decode_synthetic(voxels, trial=2)
+    assert lesioned.trial == 2
+    assert np.all(session.synthetic_pattern(voxels, trial=2)[voxels] == 0)
+    values = session.vertex_values(session.pattern())
+    assert values.shape == (session.cortex.n_vertices,)
