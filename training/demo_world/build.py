@@ -1,0 +1,243 @@
+"""The one command that rebuilds the demo bundle from nothing (DESIGN.md §7, issue 3).
+
+``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``
+
+Steps, each reported on stderr with the elapsed time:
+
+1. scenes: :func:`training.demo_world.scenes.split_scenes` (train / val / test, split by image);
+2. tiny BLIP-2 models trained on the training scenes
+   (``training.demo_world.vlm.train_demo_vlm(train, val, out_dir, seed, size) -> {"captioner",
+   "retrieval"}``), or random ones with ``vlm="random"`` (a quick check of the pipeline);
+3. targets: the captioner's query tokens of every image (``Blip2Adapter.image_query_tokens``)
+   and the retrieval model's text embeddings of every caption (``text_embeddings``);
+4. fMRI: the virtual subject's responses (3 repeats averaged), z-scored per voxel with the
+   training split's mean and standard deviation;
+5. stage 1: :class:`~brainview.decoding.ridge.StageOneRidge`, alpha chosen on the validation split;
+6. stage 2: :func:`~brainview.decoding.stage2.fit_stage2` (eq. 1), selected on the validation split;
+7. the bundle: :func:`~brainview.bundle.write_bundle` with the test split, the cortex and the
+   models, then evaluated exactly as ``brainview eval`` / ``brainview roi-table`` do, the
+   figures written into the manifest's ``metrics``.
+
+The test split is touched only by the final evaluation. The two stages' weights are stored as
+float16 (the reader accepts any float and computes in float32): n_query x query_dim x n_voxels
+per stage is most of the bundle, and float16 keeps it within the 30 MB budget.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training.demo_world.scenes import SPLIT_SIZES, SceneSet, split_scenes
+from training.demo_world.subject import VOXEL_MM, VirtualSubject
+
+REPEATS = 3
+SIZES = tuple(SPLIT_SIZES)
+VLM_KINDS = ("trained", "random")
+BUNDLE_LIMIT_BYTES = 30 * 1024 * 1024
+
+
+class _Progress:
+    """One line per step on stderr with the time since the build started; keeps the timings."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.last = self.start
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, step: str, message: str) -> None:
+        now = time.perf_counter()
+        self.timings[step] = round(now - self.last, 1)
+        self.last = now
+        print(f"[demo build {now - self.start:7.1f} s] {step}: {message}", file=sys.stderr, flush=True)
+
+    @property
+    def total(self) -> float:
+        return round(time.perf_counter() - self.start, 1)
+
+
+def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "trained", overwrite: bool = True) -> Path:
+    """Build the demo bundle into ``out`` and return its path; see the module docstring."""
+    import torch
+
+    from brainview.bundle import make_manifest, open_bundle, write_bundle
+    from brainview.decoding.blip2 import Blip2Adapter
+    from brainview.decoding.ridge import StageOneRidge
+    from brainview.decoding.stage2 import Stage2Config, fit_stage2
+
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if vlm not in VLM_KINDS:
+        raise ValueError(f"vlm must be one of {VLM_KINDS}, got {vlm!r}")
+    out = Path(out)
+    progress = _Progress()
+    torch.manual_seed(seed)
+    splits = split_scenes(seed, size)
+    progress("scenes", ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
+
+    with tempfile.TemporaryDirectory(prefix="brainview-demo-") as work:
+        folders = _vlm_folders(vlm, splits, Path(work) / "vlm", seed, size)
+        progress("vlm", f"{vlm} tiny BLIP-2 models in {work}")
+        adapter = Blip2Adapter.load(folders["captioner"], folders["retrieval"], device="cpu")
+        tokens = {k: adapter.image_query_tokens(v.images) for k, v in splits.items()}
+        texts = {k: _caption_embeddings(adapter, v) for k, v in splits.items()}
+        n_query, query_dim = tokens["train"].shape[1:]
+        text_dim = texts["train"].shape[-1]
+        progress("targets", f"query tokens {n_query}x{query_dim}, text embeddings {text_dim}")
+
+        subject = VirtualSubject.create(seed)
+        raw = {k: subject.respond(v, repeats=REPEATS, rng=np.random.default_rng([seed, 303, i]))
+               for i, (k, v) in enumerate(splits.items())}
+        mean, sd = raw["train"].mean(0), raw["train"].std(0) + 1e-6
+        fmri = {k: ((v - mean) / sd).astype(np.float32) for k, v in raw.items()}
+        progress("fmri", f"{subject.n_voxels} voxels, {REPEATS} repeats averaged, "
+                         f"median ncsnr {float(np.median(subject.tuning['ncsnr'])):.2f}")
+
+        ridge = StageOneRidge(device="cpu").fit(fmri["train"], tokens["train"], fmri["val"], tokens["val"])
+        progress("stage1", f"ridge alphas {sorted({float(a) for a in ridge.alpha_})}")
+
+        stage2 = fit_stage2(ridge.weight_, ridge.bias_, fmri["train"], tokens["train"], texts["train"],
+                            fmri["val"], tokens["val"], texts["val"],
+                            Stage2Config(seed=seed, accelerator="cpu"))
+        progress("stage2", f"best epoch {stage2.best_epoch} of {len(stage2.history) - 1}")
+
+        test = splits["test"]
+        weights = {"stage1.weight": ridge.weight_, "stage1.bias": ridge.bias_, **stage2.tensors()}
+        manifest = make_manifest(
+            name=f"Demo world: virtual subject on fsaverage5, tiny BLIP-2 ({size}, seed {seed})",
+            dataset="demo-world", subject=f"virtual-{seed}", n_voxels=subject.n_voxels, n_query=n_query,
+            query_dim=query_dim, text_dim=text_dim,
+            vlm={"captioner": "vlm/captioner", "retrieval": "vlm/retrieval"},
+            synthetic={"scale": _synthetic_scale(stage2.weight, fmri["val"], n_query)},
+            provenance={
+                "builder": "python -m training.demo_world build", "seed": seed, "size": size, "vlm": vlm,
+                "splits": {k: len(v) for k, v in splits.items()}, "repeats": REPEATS, "voxel_mm": VOXEL_MM,
+                "normalization": "z-score per voxel with the training split's statistics, after averaging repeats",
+                "median_ncsnr": float(np.median(subject.tuning["ncsnr"])), "git_commit": _git_commit(),
+                "stage1_alphas": sorted({float(a) for a in ridge.alpha_}),
+                "stage2": {"best_epoch": stage2.best_epoch, "temperature": stage2.temperature,
+                           "history": stage2.history},
+                "weights_dtype": "float16",
+            })
+        write_bundle(
+            out, manifest=manifest, weights=weights, fmri=fmri["test"].astype(np.float16), stimuli=test.images,
+            captions=test.captions, trials=[{"id": f"demo-{i:04d}", "scene": a, "repeats": REPEATS}
+                                            for i, a in enumerate(test.attributes)],
+            image_embeddings=tokens["test"], text_embeddings=texts["test"].reshape(-1, text_dim),
+            text_index=[[t, c] for t in range(len(test)) for c in range(len(test.captions[t]))],
+            mesh=subject.mesh, vertex_voxel=subject.vertex_voxel, rois=subject.rois,
+            vlm_folders=folders, overwrite=overwrite)
+    _store_weights_float16(out)
+    open_bundle(out)
+    progress("bundle", f"{out} ({_folder_bytes(out) / 2 ** 20:.1f} MB)")
+
+    metrics = evaluate(out)
+    progress("evaluate", json.dumps(_headline(metrics)))
+    _update_manifest(out, metrics=metrics, timings={**progress.timings, "total": progress.total},
+                     bundle_bytes=_folder_bytes(out))
+    open_bundle(out)
+    if _folder_bytes(out) > BUNDLE_LIMIT_BYTES:
+        print(f"warning: the bundle is {_folder_bytes(out) / 2 ** 20:.1f} MB, over the 30 MB budget",
+              file=sys.stderr)
+    return out
+
+
+def _vlm_folders(kind: str, splits: dict[str, SceneSet], folder: Path, seed: int, size: str) -> dict[str, Path]:
+    if kind == "trained":
+        from training.demo_world.vlm import train_demo_vlm
+
+        return train_demo_vlm(splits["train"], splits["val"], folder, seed, size)
+    from brainview.decoding.tiny_vlm import save_tiny_blip2, train_tokenizer
+
+    tokenizer = train_tokenizer(c for caps in splits["train"].captions for c in caps)
+    return save_tiny_blip2(folder, tokenizer, seed=seed)
+
+
+def _caption_embeddings(adapter, scenes: SceneSet) -> np.ndarray:
+    """(n, 5, text_dim): the normalized text embedding of every reference caption."""
+    flat = [c for caps in scenes.captions for c in caps]
+    per_image = len(scenes.captions[0])
+    return adapter.text_embeddings(flat).reshape(len(scenes), per_image, -1)
+
+
+def _synthetic_scale(weight: np.ndarray, X_val: np.ndarray, n_query: int) -> float:
+    """Median per-token norm of real (validation) predictions minus the bias.
+
+    The paper's scale 11 matches real BLIP-2 tokens; a synthetic ROI pattern should have the size
+    of a real pattern's deviation from the mean in *this* model's token space.
+    """
+    deviation = (X_val @ weight.T).reshape(len(X_val), n_query, -1)
+    return float(np.median(np.linalg.norm(deviation, axis=-1)))
+
+
+def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42) -> dict:
+    """The figures of ``brainview eval`` (both stages), ``brainview roi-table`` (stage 2), and the
+    captioner alone on the true query tokens of the test images."""
+    from brainview.bundle import open_bundle
+    from brainview.cli import evaluate_bundle
+    from brainview.decoding.decoder import Decoder
+    from brainview.decoding.metrics import caption_metrics
+
+    bundle = open_bundle(path)
+    decoder = Decoder.load(bundle, device="cpu")
+    metrics = {stage: evaluate_bundle(bundle, decoder, stage, repeats, seed) for stage in bundle.stages}
+    report = caption_metrics(decoder.captions(bundle.image_embeddings), bundle.captions,
+                             metrics=["meteor", "rouge1", "rougeL", "sentence"])
+    metrics["captioner_on_images"] = {k: report.means.get(k) for k in ("meteor", "rouge1", "rougeL", "sentence")}
+    metrics["roi_table"] = roi_captions(bundle, decoder, "stage2")
+    return metrics
+
+
+def roi_captions(bundle, decoder, stage: str) -> dict[str, str]:
+    """Caption of the paper's synthetic pattern of every ROI (what ``brainview roi-table`` shows)."""
+    names = list(bundle.rois)
+    tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage) for n in names])
+    return dict(zip(names, decoder.captions(tokens)))
+
+
+def _headline(metrics: dict) -> dict:
+    out = {}
+    for stage in ("stage1", "stage2"):
+        if stage in metrics:
+            out[stage] = {k: round(v["top1"], 3) for k, v in metrics[stage]["retrieval"].items()}
+            out[stage]["meteor"] = metrics[stage]["captioning"].get("meteor")
+    out["captioner_meteor"] = metrics["captioner_on_images"]["meteor"]
+    return out
+
+
+def _store_weights_float16(path: Path) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    from brainview.bundle import format as F
+
+    file = path / F.BRAIN_MODEL
+    save_file({k: v.astype(np.float16) for k, v in load_file(str(file)).items()}, str(file))
+
+
+def _update_manifest(path: Path, *, metrics: dict, timings: dict, bundle_bytes: int) -> None:
+    from brainview.bundle import format as F
+
+    file = path / F.MANIFEST
+    manifest = json.loads(file.read_text(encoding="utf-8"))
+    manifest["metrics"] = metrics
+    manifest["provenance"]["timings_s"] = timings
+    manifest["provenance"]["bundle_bytes"] = bundle_bytes
+    file.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
