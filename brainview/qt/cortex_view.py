@@ -86,6 +86,7 @@ class _HemiScene:
         self.renderer.SetBackground(*BACKGROUND)
         self.renderer.AddActor(self.actor)
         self.locator = vtkStaticCellLocator()
+        self.locator.UseExistingSearchStructureOn()  # colour changes modify the polydata; the geometry stays
         self.set_surface(surface)
 
     def set_surface(self, surface: str) -> None:
@@ -95,7 +96,7 @@ class _HemiScene:
         self.polydata.GetPointData().SetNormals(numpy_to_vtk(self.mesh.vertex_normals(surface), deep=True))
         self.polydata.Modified()
         self.locator.SetDataSet(self.polydata)
-        self.locator.BuildLocator()
+        self.locator.ForceBuildLocator()
 
     def compose(self, vertices=slice(None)) -> None:
         """Recompute the displayed colours of ``vertices`` from the layers, in place."""
@@ -393,6 +394,8 @@ class QtCortexView(QWidget):
         self.surface = surface
         for scene in self._scenes.values():
             scene.set_surface(surface)
+            if self.brush_enabled:
+                scene.mesh.prepare_brush(surface)
         self._apply_view()
         self.controls.sync()
         self._request_render()
@@ -443,6 +446,9 @@ class QtCortexView(QWidget):
 
     def set_brush_enabled(self, enabled: bool) -> None:
         self.brush_enabled = bool(enabled)
+        if enabled and self.cortex is not None:
+            for hemi in self.cortex.hemis.values():
+                hemi.prepare_brush(self.surface)
         self._vtk.setCursor(Qt.CursorShape.CrossCursor if enabled else Qt.CursorShape.ArrowCursor)
         self.controls.sync()
 

@@ -127,6 +127,7 @@ def test_a_brush_stroke_paints_without_moving_the_camera_and_undo_restores_it(vi
     view.controls.brush.click()
     assert view.brush_enabled
     before = camera_positions(view)
+    built = view._scenes["lh"].locator.GetBuildTime()
     with qtbot.waitSignal(view.selection_changed, timeout=2000):
         drag(view, lh_center(view) - QPoint(20, 0), lh_center(view) + QPoint(20, 0), LEFT)
     assert camera_positions(view) == before
@@ -136,6 +137,7 @@ def test_a_brush_stroke_paints_without_moving_the_camera_and_undo_restores_it(vi
     lh = view._scenes["lh"]
     assert lh.fill[painted].all() and (lh.colors[painted] != lh.base[painted]).any(axis=1).all()
     assert view.controls.undo.isEnabled()
+    assert lh.locator.GetBuildTime() == built  # recolouring never rebuilt the picking index
     # erase part of it with the right button; the eraser's stroke is its own undo step
     drag(view, lh_center(view), lh_center(view), RIGHT, steps=1)
     assert 0 < selection.painted_vertices().size < painted.size
@@ -179,6 +181,10 @@ def test_surface_and_view_presets(view, cortex):
     assert view.surface == "pial"
     points = np.asarray(view._scenes["rh"].polydata.GetPoints().GetData())
     np.testing.assert_allclose(points, cortex.hemis["rh"].pial)
+    view.set_view("lateral")
+    hemi, vertex = view.pick(lh_center(view))  # the picking index follows the surface
+    pial = cortex.hemis["lh"].pial
+    assert hemi == "lh" and pial[vertex, 0] - pial[:, 0].min() < 3.0
     with pytest.raises(ValueError):
         view.set_view("anterior")
 
