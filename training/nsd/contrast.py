@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainview.errors import UserError
 from training.nsd.data import split_data
 from training.nsd.layout import WorkDir, progress
 
@@ -25,7 +26,6 @@ def contrast(work: str | Path, *, device: str = "auto", epochs: int | None = Non
     from safetensors.numpy import load_file, save_file
 
     from brainview.decoding.stage2 import Stage2Config, fit_stage2
-    from brainview.errors import UserError
 
     work = WorkDir(work)
     if device not in LIGHTNING_ACCELERATORS:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from training.nsd.data import GENERATION, load_adapter, load_brain_model, split_data
-from training.nsd.layout import WorkDir, progress, write_json
+from training.nsd.layout import WorkDir, progress, read_json, write_json
 
 #: The paper's Table 1 (subject 1), with its directions mapped to DESIGN.md §4's names following
 #: the paper's own caption ("I → B refers to retrieving the correct image given its fMRI signal").
@@ -47,8 +45,6 @@ def evaluate(work: str | Path, *, device: str = "auto", batch_size: int = 16, re
     if (work / "evaluation.json").exists() and work.log_path("evaluate").is_file() \
             and work.read_log("evaluate")["settings"] == settings:
         progress("evaluate: complete, nothing to do")
-        from training.nsd.layout import read_json
-
         return read_json(work / "evaluation.json")
     model = load_brain_model(work)
     test = split_data(work, "test")
@@ -90,7 +86,7 @@ def markdown(result: dict) -> str:
     """Tables 1 and 2 as Markdown, the paper's rows alongside."""
     lines = [f"# NSD subj{result['subject']:02d}: evaluation on {result['n_test_images']} test images",
              "", f"Normalization: {result['normalization']}. Model selection on validation images only; the paper "
-             "selected on the test set.", "", "## Table 1: top-1 retrieval (pool 300; mean [95% interval])", "",
+             "selected on the test set.", "", "## Table 1: top-1 retrieval (pool of min(300, test images); mean [95% interval] over repeats)", "",
              "| model | " + " | ".join(DIRECTIONS) + " |", "|---" * (len(DIRECTIONS) + 1) + "|"]
     for stage, entry in result["stages"].items():
         cells = []

@@ -100,7 +100,7 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
     if (work / "roi_table.json").exists():
         provenance["roi_table"] = read_json(work / "roi_table.json")
     manifest = make_manifest(
-        name=name or f"NSD {subject}, BLIP-2 ({Path(vlm_refs['captioner']).name})", dataset="nsd", subject=subject,
+        name=name or f"NSD {subject}, BLIP-2 ({Path(extracted['settings']['captioner']).name})", dataset="nsd", subject=subject,
         n_voxels=int(mask.sum()), n_query=model.n_query, query_dim=model.query_dim,
         text_dim=int(test.texts.shape[1]), stages=list(model.stages), vlm={**vlm_refs, **GENERATION},
         synthetic={"scale": 11.0}, provenance=provenance,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainview.errors import UserError
 from training.nsd.data import GENERATION, load_adapter, load_brain_model
 from training.nsd.layout import TABLE3_ROIS, WorkDir, progress, read_json, write_json
 
@@ -56,8 +57,6 @@ def roi_table(work: str | Path, *, device: str = "auto", batch_size: int = 16, s
         return read_json(work / "roi_table.json")
     model = load_brain_model(work, stages=(stage,))
     if stage not in model.stages:
-        from brainview.errors import UserError
-
         raise UserError(f"{work.path} has no fitted {stage}: run the {'fit' if stage == 'stage1' else 'contrast'} step")
     voxel_sets = read_json(work / "rois.json")
     present = [name for name in rois if name in voxel_sets]
