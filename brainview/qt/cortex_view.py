@@ -15,6 +15,7 @@ of the :class:`~brainview.cortex.RoiSelection`, so undo removes it whole.
 from __future__ import annotations
 
 import numpy as np
+import shiboken6
 from matplotlib import colormaps
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
@@ -228,7 +229,7 @@ class QtCortexView(QWidget):
         self._picker.PickFromListOn()
 
         self._render_timer = QTimer(self, singleShot=True, interval=0)
-        self._render_timer.timeout.connect(self.render)
+        self._render_timer.timeout.connect(self.render_now)
         self._refit_timer = QTimer(self, singleShot=True, interval=0)
         self._refit_timer.timeout.connect(self._refit)
         self.controls = QtCortexControls(self)
@@ -259,7 +260,7 @@ class QtCortexView(QWidget):
         self._scalar_bar.SetVisibility(False)
         self.cortex = cortex
         if cortex is not None:
-            for i, hemi in enumerate(HEMISPHERES):
+            for hemi in HEMISPHERES:
                 scene = _HemiScene(cortex, hemi, self.surface)
                 self._rw.AddRenderer(scene.renderer)
                 self._picker.AddPickList(scene.actor)
@@ -271,16 +272,20 @@ class QtCortexView(QWidget):
 
     def set_selection_model(self, selection: RoiSelection | None) -> None:
         """Show and edit ``selection`` (which must belong to the current cortex)."""
-        if self.selection is not None:
-            self.selection.disconnect(self._on_selection_changed)
         if selection is not None and selection.cortex is not self.cortex:
             raise ValueError("the selection belongs to another cortex; call set_cortex first")
+        if self.selection is not None:
+            self.selection.disconnect(self._on_selection_changed)
         self.selection = selection
         if selection is not None:
             selection.on_change(self._on_selection_changed)
         self._on_selection_changed(selection)
 
     def _on_selection_changed(self, selection: RoiSelection | None) -> None:
+        if self._closed or not shiboken6.isValid(self):  # closed, or deleted with its window: stop listening
+            if selection is not None:
+                selection.disconnect(self._on_selection_changed)
+            return
         fill = (self.cortex.roi_vertex_mask(selection.voxels()) if selection is not None and self.cortex is not None
                 else None)
         for hemi, scene in self._scenes.items():
@@ -294,12 +299,15 @@ class QtCortexView(QWidget):
         self.selection_changed.emit()
 
     # -- overlay and outlines --------------------------------------------------------------------
-    def set_overlay(self, values, cmap: str = "RdBu_r", threshold: float | None = None, vmin: float | None = None,
-                    vmax: float | None = None, symmetric: bool = True) -> None:
+    def set_overlay(self, values, cmap: str | None = None, threshold: float | None = None,
+                    vmin: float | None = None, vmax: float | None = None, symmetric: bool | None = None) -> None:
         """Colour the surface with per-vertex ``values`` (n_vertices, lh then rh); None removes the overlay.
 
-        With ``symmetric`` the range is ±``vmax`` (default: the largest magnitude) and values whose
-        magnitude is below ``threshold`` stay transparent; otherwise ``vmin``..``vmax`` (default:
+        Style arguments left at None keep the current setting (initially RdBu_r, no threshold,
+        automatic symmetric range), so a new pattern keeps what the user chose in the controls;
+        :meth:`update_overlay_style` with ``vmax=None`` goes back to the automatic range. With
+        ``symmetric`` the range is ±``vmax`` (automatic: the largest magnitude) and values whose
+        magnitude is below ``threshold`` stay transparent; otherwise ``vmin``..``vmax`` (automatic:
         the data range) and values below ``threshold`` stay transparent.
         """
         if values is not None:
@@ -308,7 +316,8 @@ class QtCortexView(QWidget):
                 expected = self.cortex.n_vertices if self.cortex is not None else "?"
                 raise ValueError(f"expected one value per vertex ({expected}), got {values.shape[0]}")
         self._overlay = values
-        self.update_overlay_style(cmap=cmap, threshold=threshold, vmin=vmin, vmax=vmax, symmetric=symmetric)
+        style = dict(cmap=cmap, threshold=threshold, vmin=vmin, vmax=vmax, symmetric=symmetric)
+        self.update_overlay_style(**{key: value for key, value in style.items() if value is not None})
 
     def set_voxel_overlay(self, values, **style) -> None:
         """Like :meth:`set_overlay` for per-voxel values (a brain pattern), mapped through the bundle's map."""
@@ -577,8 +586,8 @@ class QtCortexView(QWidget):
         if not self._closed:
             self._render_timer.start()
 
-    def render(self) -> None:
-        """Render now."""
+    def render_now(self) -> None:
+        """Render at once (changes otherwise render when control returns to the event loop)."""
         self._render_timer.stop()
         if not self._closed:
             self._rw.Render()
@@ -587,7 +596,7 @@ class QtCortexView(QWidget):
         """The rendered surface as an (H, W, 3) uint8 array (``QWidget.grab`` cannot see VTK)."""
         if self._closed:
             raise RuntimeError("the cortex view is closed")
-        self.render()
+        self.render_now()
         grabber = vtkWindowToImageFilter()
         grabber.SetInput(self._rw)
         grabber.SetInputBufferTypeToRGB()

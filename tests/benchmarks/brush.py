@@ -81,7 +81,7 @@ def main() -> None:
     selection = RoiSelection(cortex)
     view.set_selection_model(selection)
     view.set_overlay(np.concatenate([h.inflated[:, 1] for h in cortex.hemis.values()]) / 70.0, threshold=0.2)
-    view.render()
+    view.render_now()
     print(f"set_cortex + overlay + first render: {time.perf_counter() - start:.2f} s")
     start = time.perf_counter()
     view.set_brush_enabled(True)  # builds the edge graphs and spatial indexes
@@ -127,24 +127,24 @@ def main() -> None:
             scene.compose()
     t_recolour_full = timed(recolour_everything, repeats)
     selection.on_change(view._on_selection_changed)
-    t_render_idle = timed(view.render, 5)
+    t_render_idle = timed(view.render_now, 5)
 
     def full_recolour_and_render():
         recolour_everything()
-        view.render()
+        view.render_now()
     t_full_repaint = timed(full_recolour_and_render, 5)
 
     # -- whole strokes through the widget: dab -> repainted surface ---------------------------------
     dab_cpu, dab_total = [], []
     for _ in range(2):
         selection.clear()
-        view.render()
+        view.render_now()
         selection.begin_stroke()
         for position in positions:
             begin = time.perf_counter()
             view._dab(position)  # pick, brush, paint, recolour (what a mouse move does)
             middle = time.perf_counter()
-            view.render()
+            view.render_now()
             dab_cpu.append(middle - begin)
             dab_total.append(time.perf_counter() - begin)
         selection.end_stroke()

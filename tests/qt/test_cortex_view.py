@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+import shiboken6
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from brainview.cortex import Cortex, RoiSelection
 from brainview.qt.cortex_view import BACKGROUND, QtCortexView, grab_with_cortex
@@ -28,7 +29,7 @@ def view(qtbot, cortex):
     qtbot.waitExposed(view)
     view.set_cortex(cortex)
     view.set_selection_model(RoiSelection(cortex))
-    view.render()
+    view.render_now()
     return view
 
 
@@ -78,6 +79,9 @@ def test_overlay_renders_colours_and_a_colour_bar(view, cortex):
     np.testing.assert_array_equal(lh.colors[below], lh.underlay[below])  # under the threshold: sulcal grey
     view.update_overlay_style(symmetric=False, vmax=0.5)
     assert view.controls.symmetric.isChecked() is False and view.controls.vmax.value() == 0.5
+    view.controls.cmap.setCurrentText("viridis")
+    view.set_overlay(xyz[:, 1] / 50.0)  # a new pattern keeps the style the user chose
+    assert view.overlay_style == {"cmap": "viridis", "threshold": 0.1, "vmin": None, "vmax": 0.5, "symmetric": False}
     view.set_overlay(None)
     assert not view._scalar_bar.GetVisibility()
     np.testing.assert_array_equal(lh.colors, lh.underlay)
@@ -212,3 +216,15 @@ def test_closing_releases_the_selection_and_the_render_window(qtbot, cortex):
     qtbot.addWidget(other)
     with pytest.raises(ValueError, match="another cortex"):
         other.set_selection_model(selection)
+
+
+def test_a_view_deleted_with_its_window_stops_listening(qtbot, cortex):
+    window = QWidget()
+    view = QtCortexView(window)
+    view.set_cortex(cortex)
+    selection = RoiSelection(cortex)
+    view.set_selection_model(selection)
+    window.deleteLater()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(view))
+    selection.paint([0])  # the dead view's listener removes itself instead of raising
+    assert view._on_selection_changed not in selection._listeners
