@@ -84,7 +84,8 @@ def main() -> None:
     view.render_now()
     print(f"set_cortex + overlay + first render: {time.perf_counter() - start:.2f} s")
     start = time.perf_counter()
-    view.set_brush_enabled(True)  # builds the edge graphs and spatial indexes
+    view.set_brush_enabled(True)  # builds the edge graphs
+    view.set_brush_radius(args.radius)
     print(f"brush warm-up (edge graphs of both hemispheres): {time.perf_counter() - start:.2f} s")
 
     area = view._vtk
