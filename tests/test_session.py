@@ -113,3 +113,21 @@ def test_synthetic_decoding_in_each_mode(captioned):
     assert np.all(session.synthetic_pattern(voxels, trial=2)[voxels] == 0)
     values = session.vertex_values(session.pattern())
     assert values.shape == (session.cortex.n_vertices,)
+
+
+def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only, monkeypatch):
+    from brainview.decoding.decoder import Decoder
+
+    asked = []
+    real_load = Decoder.load.__func__
+
+    def fake_load(cls, bundle, device="auto", load_language_models=True):
+        asked.append(device)
+        if device != "cpu":
+            return cls(bundle, None, "the CUDA device ran out of memory while loading the captioner")
+        return real_load(cls, bundle, device, load_language_models)
+
+    monkeypatch.setattr(Decoder, "load", classmethod(fake_load))
+    loaded = load(retrieval_only.path, "cuda")
+    assert asked == ["cuda", "cpu"]
+    assert "ran out of memory" in loaded.notes[0] and "on the CPU instead" in loaded.notes[0]

@@ -1,16 +1,20 @@
-"""Entry points of the desktop app: ``run_app`` (the window) and ``screenshot`` (render and exit)."""
+"""Entry points of the desktop app: ``run_app`` (the window) and ``screenshot`` (render and exit).
+
+Only PySide6 is imported at module level: ``run_app`` puts a splash on screen before the heavy
+imports (pyqtgraph, VTK, scipy, the core), so something appears at once.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
+from PySide6.QtWidgets import QApplication, QSplashScreen
 
-from brainview.qt.main_window import QtMainWindow, demo_bundle_path
-
-STYLE = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+STYLE = RESOURCES / "style.qss"
 
 
 def application() -> QApplication:
@@ -23,17 +27,34 @@ def application() -> QApplication:
         app.setStyle("Fusion")
         if STYLE.is_file():
             app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(antialias=True, background="#1f2228", foreground="#c9ccd1")
     return app
+
+
+def _splash() -> QSplashScreen:
+    pixmap = QPixmap(420, 140)
+    pixmap.fill(QColor("#262930"))
+    painter = QPainter(pixmap)
+    painter.setPen(QColor("#e6e8eb"))
+    painter.setFont(QFont("Sans", 22, QFont.DemiBold))
+    painter.drawText(pixmap.rect().adjusted(0, -20, 0, 0), Qt.AlignCenter, "brainview")
+    painter.setPen(QColor("#8f96a0"))
+    painter.setFont(QFont("Sans", 10))
+    painter.drawText(pixmap.rect().adjusted(0, 50, 0, 0), Qt.AlignCenter, "starting…")
+    painter.end()
+    return QSplashScreen(pixmap)
 
 
 def run_app(path: str | None = None, device: str = "auto") -> int:
     """Show the window at once and open ``path`` (default: the embedded demo) in the background."""
     app = application()
+    splash = _splash()
+    splash.show()
+    app.processEvents()
+    from brainview.qt.main_window import QtMainWindow, demo_bundle_path
+
     window = QtMainWindow(device=device)
     window.show()
+    splash.finish(window)
     target = Path(path) if path is not None else demo_bundle_path()
     if path is None and not target.exists():
         window.show_message("The embedded demo bundle is not installed (resources/demo). "
@@ -47,6 +68,8 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
                rois: tuple[str, ...] = ()) -> None:
     """Render the window on a bundle, with the cortex, the current trial's captions and (when ``rois``
     are named) their live decoding, and write a PNG. Raises ``UserError`` for a broken bundle."""
+    from brainview.qt.main_window import QtMainWindow, demo_bundle_path
+
     app = application()
     window = QtMainWindow(device=device)
     try:

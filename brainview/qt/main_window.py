@@ -104,7 +104,7 @@ class QtMainWindow(QMainWindow):
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.trial_view)
         right.addWidget(bottom)
-        right.setSizes([520, 440])
+        right.setSizes([560, 400])
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(right)

@@ -18,6 +18,8 @@ from brainview.session import SCORE_LABELS, STAGE_LABELS, Session, SyntheticResu
 TRUE_COLOUR = "#3ddc84"
 TRIAL_COLOUR = "#4aa3ff"
 SYNTHETIC_COLOUR = "#f0a030"
+PLOT_BACKGROUND = "#1f2228"
+PLOT_FOREGROUND = "#c9ccd1"
 MODE_LABELS = {"roi": "ROI only", "lesion": "lesion", "boost": "boost"}
 THUMB = 76
 
@@ -31,7 +33,7 @@ def pixmap_from_array(image: np.ndarray, size: int) -> QPixmap:
 
 
 def section_title(text: str) -> QLabel:
-    label = QLabel(text)
+    label = QLabel(text, wordWrap=True)
     label.setObjectName("section")
     return label
 
@@ -61,18 +63,22 @@ class QtThumbnail(QWidget):
         self.setToolTip(tooltip)
 
 
-class QtRetrievalRow(QWidget):
-    """k thumbnails in a row, or a placeholder message."""
+class QtRetrievalRow(QScrollArea):
+    """k thumbnails in a row (scrolling sideways when k is large), or a placeholder message."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.layout_ = QHBoxLayout(self)
+        super().__init__(parent, widgetResizable=True, frameShape=QFrame.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.setFixedHeight(THUMB + 8 + 24 + 12)
+        strip = QWidget()
+        self.layout_ = QHBoxLayout(strip)
         self.layout_.setContentsMargins(0, 0, 0, 0)
         self.layout_.setSpacing(6)
         self.message = QLabel()
         self.message.setObjectName("muted")
         self.layout_.addWidget(self.message)
         self.layout_.addStretch(1)
+        self.setWidget(strip)
         self.thumbnails: list[QtThumbnail] = []
 
     def show_message(self, text: str) -> None:
@@ -84,7 +90,7 @@ class QtRetrievalRow(QWidget):
         while len(self.thumbnails) > k:
             self.thumbnails.pop().deleteLater()
         while len(self.thumbnails) < k:
-            thumb = QtThumbnail(self)
+            thumb = QtThumbnail(self.widget())
             self.layout_.insertWidget(len(self.thumbnails), thumb)
             self.thumbnails.append(thumb)
 
@@ -104,14 +110,20 @@ class QtCaptionBox(QFrame):
     def __init__(self, title: str, colour: str, parent=None):
         super().__init__(parent)
         self.setObjectName("card")
-        self.title = QLabel(title)
+        self.title = QLabel(title, wordWrap=True)
+        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Minimum)
         self.title.setStyleSheet(f"color: {colour}; font-weight: 600;")
+        self.subtitle = QLabel(wordWrap=True)
+        self.subtitle.setObjectName("muted")
+        self.subtitle.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Minimum)
+        self.subtitle.hide()
         self.text = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse)
         self.text.setObjectName("caption")
         self.text.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Minimum)  # equal widths side by side
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
         layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
         layout.addWidget(self.text)
         layout.addStretch(1)
 
@@ -128,11 +140,15 @@ class QtTrialPlots(QWidget):
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
+        pg.setConfigOptions(antialias=True)
         # no context menus: pyqtgraph's are parentless widgets that would outlive the window
-        self.histogram = pg.PlotWidget(enableMenu=False)
-        self.profile = pg.PlotWidget(enableMenu=False)
+        self.histogram = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
+        self.profile = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
         for plot in (self.histogram, self.profile):
             plot.setMinimumHeight(150)
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setPen(PLOT_FOREGROUND)
+                plot.getAxis(side).setTextPen(PLOT_FOREGROUND)
             plot.plotItem.ctrlMenu.setParent(plot, plot.plotItem.ctrlMenu.windowFlags())
             plot.showGrid(x=False, y=True, alpha=0.15)
         self.profile.setLabel("bottom", "candidate images, best first")
@@ -228,7 +244,7 @@ class QtTrialView(QWidget):
         top.addWidget(self.stimulus, 0, Qt.AlignTop)
         top.addLayout(references_box, 1)
 
-        self.caption_boxes = {stage: QtCaptionBox(f"Decoded · {STAGE_LABELS[stage]}", TRIAL_COLOUR)
+        self.caption_boxes = {stage: QtCaptionBox(STAGE_LABELS[stage].capitalize(), TRIAL_COLOUR)
                               for stage in ("stage1", "stage2")}
         self.synthetic_box = QtCaptionBox("Synthetic", SYNTHETIC_COLOUR)
         captions = QHBoxLayout()
@@ -270,8 +286,8 @@ class QtTrialView(QWidget):
         right.addLayout(texts, 1)
         columns = QHBoxLayout()
         columns.setSpacing(16)
-        columns.addLayout(left, 2)
-        columns.addLayout(right, 3)
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(10, 8, 10, 10)
@@ -280,6 +296,7 @@ class QtTrialView(QWidget):
         layout.addWidget(self.note)
         layout.addLayout(columns, 1)
         scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # content wraps and rows scroll instead
         scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -376,13 +393,15 @@ class QtTrialView(QWidget):
         self.plots.plot_profile(self.real, self.synthetic)
 
     def set_synthetic_busy(self, busy: bool) -> None:
-        title = f"Synthetic · {self.synthetic_label}" if self.synthetic_label else "Synthetic"
-        self.synthetic_box.title.setText(title + ("  (decoding…)" if busy else ""))
+        self.synthetic_box.title.setText("Synthetic" + ("  · decoding…" if busy else ""))
+        self.synthetic_box.subtitle.setText(self.synthetic_label)
+        self.synthetic_box.subtitle.setVisible(bool(self.synthetic_label))
 
     def _show_synthetic(self) -> None:
         result = self.synthetic
         self.set_synthetic_busy(False)
         if result is None:
+            self.synthetic_box.subtitle.hide()
             hint = "Check an ROI or paint on the cortex to decode a synthetic pattern."
             self.synthetic_box.set_text(None, hint)
             self.synthetic_images.show_message("no selection")

@@ -17,7 +17,7 @@ def test_checking_an_roi_produces_a_synthetic_caption(qtbot, window, app_bundle)
     qtbot.waitUntil(lambda: view.synthetic is not None, timeout=30000)
     result = view.synthetic
     assert result.decoded.caption and view.synthetic_box.text.text() == result.decoded.caption
-    assert "V1" in view.synthetic_box.title.text() and "ROI only" in view.synthetic_box.title.text()
+    assert "V1" in view.synthetic_box.subtitle.text() and "ROI only" in view.synthetic_box.subtitle.text()
     np.testing.assert_array_equal(session.selection.voxels(), app_bundle.roi_voxels("V1"))
     assert len(view.synthetic_images.thumbnails) == session.k
     assert window.overlay_combo.currentData() == "synthetic"
@@ -39,7 +39,7 @@ def test_lesion_mode_follows_the_trial(qtbot, window, app_bundle):
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("lesion"))
     panel.set_checked(["FFA-1"])
     qtbot.waitUntil(lambda: view.synthetic is not None and view.synthetic.trial == 0, timeout=30000)
-    assert "lesion of t0000" in view.synthetic_box.title.text()
+    assert "lesion of t0000" in view.synthetic_box.subtitle.text()
     session.set_trial(4)
     qtbot.waitUntil(lambda: view.synthetic.trial == 4, timeout=30000)
     assert view.synthetic.settings.mode == "lesion"
