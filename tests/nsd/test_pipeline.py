@@ -49,8 +49,8 @@ def _poison_test_split(work: WorkDir) -> dict[str, np.ndarray]:
     saved = {name: np.load(work / name) for name in ("test_fmri.npy", "image_tokens.npy", "text_embeddings.npy")}
     index = np.asarray(read_json(work / "text_index.json"))
     test_texts = (index[:, 0] >= rows.start) & (index[:, 0] < rows.stop)
-    poisoned = {"test_fmri.npy": np.full_like(saved["test_fmri.npy"], np.nan),
-                "image_tokens.npy": saved["image_tokens.npy"].copy(), "text_embeddings.npy": saved["text_embeddings.npy"].copy()}
+    poisoned = {name: array.copy() for name, array in saved.items()}
+    poisoned["test_fmri.npy"][:] = np.nan
     poisoned["image_tokens.npy"][rows] = np.nan
     poisoned["text_embeddings.npy"][test_texts] = np.nan
     for name, array in poisoned.items():

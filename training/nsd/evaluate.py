@@ -86,7 +86,8 @@ def markdown(result: dict) -> str:
     """Tables 1 and 2 as Markdown, the paper's rows alongside."""
     lines = [f"# NSD subj{result['subject']:02d}: evaluation on {result['n_test_images']} test images",
              "", f"Normalization: {result['normalization']}. Model selection on validation images only; the paper "
-             "selected on the test set.", "", "## Table 1: top-1 retrieval (pool of min(300, test images); mean [95% interval] over repeats)", "",
+             "selected on the test set.", "",
+             "## Table 1: top-1 retrieval (pool of min(300, test images); mean [95% interval] over repeats)", "",
              "| model | " + " | ".join(DIRECTIONS) + " |", "|---" * (len(DIRECTIONS) + 1) + "|"]
     for stage, entry in result["stages"].items():
         cells = []
@@ -107,5 +108,6 @@ def markdown(result: dict) -> str:
             lines.append(f"| paper {stage} | " + " | ".join(_cell(row.get(m)) for m in TABLE2_COLUMNS) + " |")
         missing = {m: why for e in result["stages"].values() for m, why in e.get("missing", {}).items()}
         if missing:
-            lines += ["", "Missing metrics (never reported as 0):", ""] + [f"- {m}: {why}" for m, why in missing.items()]
+            lines += ["", "Missing metrics (never reported as 0):", ""]
+            lines += [f"- {m}: {why}" for m, why in missing.items()]
     return "\n".join(lines) + "\n"

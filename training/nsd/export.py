@@ -36,7 +36,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: str | None = None,
            overwrite: bool = False, copy_vlm: bool = False):
-    """Write the bundle to ``out`` and return it opened; an existing bundle of this work is kept unless ``overwrite``."""
+    """Write the bundle to ``out``, return it opened; a bundle of this work already there is kept unless ``overwrite``."""
     from brainview.bundle import make_manifest, open_bundle, write_bundle
 
     work, out = WorkDir(work), Path(out).expanduser()
@@ -100,11 +100,13 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
     if (work / "roi_table.json").exists():
         provenance["roi_table"] = read_json(work / "roi_table.json")
     manifest = make_manifest(
-        name=name or f"NSD {subject}, BLIP-2 ({Path(extracted['settings']['captioner']).name})", dataset="nsd", subject=subject,
+        name=name or f"NSD {subject}, BLIP-2 ({Path(extracted['settings']['captioner']).name})",
+        dataset="nsd", subject=subject,
         n_voxels=int(mask.sum()), n_query=model.n_query, query_dim=model.query_dim,
         text_dim=int(test.texts.shape[1]), stages=list(model.stages), vlm={**vlm_refs, **GENERATION},
         synthetic={"scale": 11.0}, provenance=provenance,
-        metrics={} if evaluation is None else {"test": evaluation["stages"], "n_test_images": evaluation["n_test_images"]})
+        metrics={} if evaluation is None else {"test": evaluation["stages"],
+                                               "n_test_images": evaluation["n_test_images"]})
     trials = [{"id": f"nsd{r['nsd_id']:05d}", "nsd_id": r["nsd_id"], "coco_id": r["coco_id"],
                "coco_split": r["coco_split"], "repeats": r["repeats"], "trials": r["trials"]} for r in test.records]
     rois = {n: {"group": spec["group"], "labels": spec["labels"], "voxels": spec["voxels"]}

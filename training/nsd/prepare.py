@@ -127,7 +127,7 @@ def read_session_betas(layout: NsdLayout, session: int, fmt: str, mask: np.ndarr
     elif fmt == "nii.gz":
         import nibabel as nib
 
-        image = nib.load(path)
+        image = nib.load(path, keep_file_open=True)  # one gzip stream read forward, not reopened per block
         if image.ndim != 4 or tuple(image.shape[:3]) != mask.shape:
             raise UserError(f"{path}: volume shape {image.shape}, expected (*{mask.shape}, trials)")
         blocks = [np.asarray(image.dataobj[..., s:s + TRIAL_BLOCK])[mask].T
