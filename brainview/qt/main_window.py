@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSp
 
 from brainview.qt import dialogs
 from brainview.qt.roi_panel import QtRoiPanel
-from brainview.qt.trial_browser import TRIAL_ROLE, QtTrialBrowser
+from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.session import DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, load, load_decoder
@@ -126,6 +126,10 @@ class QtMainWindow(QMainWindow):
         self.roi_panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.progress_bridge.progress.connect(self._show_progress)
         self.live.started.connect(lambda: self.trial_view.set_synthetic_busy(True))
+        self.live.idle.connect(lambda: self.trial_view.set_synthetic_busy(False))
+        # recolouring every vertex per brush dab would slow painting: the overlay follows once the stroke rests
+        self._overlay_timer = QTimer(self, singleShot=True, interval=150)
+        self._overlay_timer.timeout.connect(self._update_overlay)
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self._worker_failed)
         self.trial_captioner.result.connect(lambda pair: self.session.store_captions(*pair))
@@ -417,7 +421,7 @@ class QtMainWindow(QMainWindow):
             self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
         if self._overlay_follows_selection:
             self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial" if voxels.size == 0 else "synthetic"))
-        self._update_overlay()
+        self._overlay_timer.start()
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
         self.trial_view.set_synthetic(result, self.synthetic_label(result))
@@ -448,8 +452,7 @@ class QtMainWindow(QMainWindow):
     def _update_overlay(self) -> None:
         if self.cortex_view is None or not self.session.has_bundle:
             return
-        self.cortex_view.set_overlay(self.overlay_values(), **{k: v for k, v in self.cortex_view.overlay_style.items()
-                                                                if k in ("cmap", "threshold", "symmetric")})
+        self.cortex_view.set_overlay(self.overlay_values())  # keeps the colormap and threshold the user chose
 
     # ----------------------------------------------------------------- pictures and closing
 
@@ -468,6 +471,7 @@ class QtMainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self._memory_timer.stop()
+        self._overlay_timer.stop()
         self.live.cancel()
         self.trial_captioner.cancel()
         self.workers.shutdown()
@@ -479,10 +483,3 @@ class QtMainWindow(QMainWindow):
 def demo_bundle_path() -> Path:
     """Where the embedded demo bundle lives (``resources/demo`` in the source tree)."""
     return Path(__file__).resolve().parents[2] / "resources" / "demo"
-
-
-def current_trial_row(browser: QtTrialBrowser) -> int | None:
-    """The trial index of the browser's current row (tests and benchmarks use it)."""
-    index = browser.table.currentIndex()
-    return int(index.data(TRIAL_ROLE)) if index.isValid() else None
-

@@ -268,6 +268,11 @@ class QtTrialBrowser(QWidget):
                 index, QItemSelectionModel.ClearAndSelect | QItemSelectionModel.Rows)
             self.table.scrollTo(index)
 
+    def current_trial(self) -> int | None:
+        """The trial index of the current row."""
+        index = self.table.currentIndex()
+        return int(index.data(TRIAL_ROLE)) if index.isValid() else None
+
     def _current_changed(self, current, previous) -> None:
         if current.isValid():
             self.trial_selected.emit(int(current.data(TRIAL_ROLE)))

@@ -6,7 +6,7 @@ import numpy as np
 from conftest import N_TRIALS, open_and_wait
 from PySide6.QtCore import Qt
 
-from brainview.qt.main_window import current_trial_row
+from brainview.qt.trial_browser import TRIAL_ROLE
 from brainview.session import CaptionScores
 
 
@@ -29,7 +29,7 @@ def test_worst_first_finds_the_worst_trial(qtbot, window, retrieval_only_bundle)
     _planted_scores(window.session)
     browser.score_combo.setCurrentIndex(browser.score_combo.findData("meteor"))
     qtbot.mouseClick(browser.worst_button, Qt.LeftButton)
-    assert current_trial_row(browser) == 7 and window.session.trial == 7
+    assert browser.current_trial() == 7 and window.session.trial == 7
     assert window.trial_view.title.text().startswith("Trial t0007")
     browser.score_combo.setCurrentIndex(browser.score_combo.findData("image_rank"))
     browser.worst_first()
@@ -70,11 +70,11 @@ def test_keyboard_moves_through_the_sorted_order(qtbot, window, retrieval_only_b
     _planted_scores(window.session)
     browser.score_combo.setCurrentIndex(browser.score_combo.findData("meteor"))
     browser.worst_first()
-    order = [int(browser.proxy.index(r, 0).data(Qt.UserRole + 2)) for r in range(3)]
+    order = [int(browser.proxy.index(r, 0).data(TRIAL_ROLE)) for r in range(3)]
     qtbot.keyClick(browser.table, Qt.Key_Down)
     assert window.session.trial == order[1]
     qtbot.keyClick(browser.table, Qt.Key_Down)
     assert window.session.trial == order[2]
     # a trial chosen elsewhere becomes the current row
     window.session.set_trial(5)
-    assert current_trial_row(browser) == 5
+    assert browser.current_trial() == 5
