@@ -42,8 +42,6 @@ class TinyNsd:
     test_ids: set  # nsd ids of the shared images shown to the subject
     train_ids: set  # nsd ids of the other images shown
     mask: np.ndarray
-    sessions: int = N_SESSIONS
-    trials_per_session: int = TRIALS_PER_SESSION
 
 
 def _design(rng: np.random.Generator):
@@ -105,7 +103,7 @@ def _captions(rng: np.random.Generator, coco_ids: dict[int, str]):
     return by_split
 
 
-def _surfaces(root: Path, layout: NsdLayout, general: np.ndarray, rng: np.random.Generator) -> None:
+def _surfaces(layout: NsdLayout, rng: np.random.Generator) -> None:
     import nibabel as nib
     from nibabel.freesurfer import write_geometry, write_morph_data
 
@@ -183,7 +181,7 @@ def build_tiny_nsd(root: Path, seed: int = 0) -> TinyNsd:
         (layout.coco_annotations / f"captions_{split}.json").write_text(json.dumps(
             {"info": {}, "licenses": [], "images": [{"id": i} for i in images_meta], "annotations": annotations}))
 
-    _surfaces(root, layout, general, rng)
+    _surfaces(layout, rng)
     return TinyNsd(root, layout, test_ids, train_ids, general > 0)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from brainview.errors import UserError
 from training.nsd.data import image_records
-from training.nsd.layout import NsdLayout, WorkDir, progress, save_npy, write_json
+from training.nsd.layout import NsdLayout, WorkDir, progress, read_json, save_npy, write_json
 
 ACCELERATORS = {"auto": "auto", "cpu": "cpu", "cuda": "cuda", "gpu": "cuda", "mps": "mps"}
 
@@ -98,9 +98,7 @@ def extract(work: str | Path, *, captioner: str, retrieval: str, device: str = "
         raise UserError(f"{work.path} was extracted with other settings ({previous}); use a new work folder")
     started = work / "extract/settings.json"
     if started.is_file():
-        import json
-
-        previous = json.loads(started.read_text(encoding="utf-8"))
+        previous = read_json(started)
         if previous != settings:
             raise UserError(f"{work.path}/extract holds chunks made with other settings ({previous}); "
                             "rerun with those or delete the folder")

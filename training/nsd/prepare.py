@@ -371,8 +371,3 @@ def prepare(nsd_root: str | Path, subject: int, out: str | Path, *, sessions: in
     progress(f"prepare: done, {', '.join(f'{s} {len(split_ids[s])}' for s in SPLITS)} images")
     return work
 
-
-def load_split(work: WorkDir, split: str) -> tuple[np.ndarray, list[dict]]:
-    """The prepared patterns and stimulus records of one split."""
-    work.require("prepare", f"{split}_fmri.npy", "stimuli.json")
-    return np.load(work / f"{split}_fmri.npy", mmap_mode="r"), read_json(work / "stimuli.json")[split]
