@@ -145,7 +145,7 @@ def split_images(design: Design, n_trials: int, val_fraction: float, seed: int) 
     train_pool = np.setdiff1d(np.unique(ids[~test]), test_ids)
     if not len(train_pool):
         raise UserError("the chosen sessions hold no training images")
-    n_val = max(1, int(round(val_fraction * len(train_pool)))) if val_fraction > 0 else 0
+    n_val = min(max(2, int(round(val_fraction * len(train_pool)))), len(train_pool) - 1)  # stage 2 contrasts ≥ 2
     val_ids = np.sort(np.random.default_rng(seed).permutation(train_pool)[:n_val])
     return {"train": np.setdiff1d(train_pool, val_ids), "val": val_ids, "test": test_ids}
 
@@ -281,8 +281,8 @@ def prepare(nsd_root: str | Path, subject: int, out: str | Path, *, sessions: in
     """Run step 1 into ``out``; rerunning with the same settings skips what is done."""
     if normalize not in NORMALIZATIONS:
         raise UserError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}, not {normalize!r}")
-    if not 0 <= val_fraction < 1:
-        raise UserError(f"--val-fraction must be in [0, 1), not {val_fraction}")
+    if not 0 < val_fraction < 1:
+        raise UserError(f"--val-fraction must be in (0, 1): model selection needs validation images, not {val_fraction}")
     layout = NsdLayout(Path(nsd_root), subject)
     work = WorkDir(out)
     work.path.mkdir(parents=True, exist_ok=True)
