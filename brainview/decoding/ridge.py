@@ -83,10 +83,7 @@ class StageOneRidge:
 def fit_ridge(X, Y, X_val, Y_val, alphas, groups: np.ndarray, device: torch.device,
               dtype: torch.dtype = torch.float64) -> RidgeFit:
     """Fit ridge for every alpha from one eigendecomposition, pick alpha per group on validation."""
-    X = torch.as_tensor(np.asarray(X), device=device).to(dtype)
-    Y = torch.as_tensor(np.asarray(Y), device=device).to(dtype)
-    X_val = torch.as_tensor(np.asarray(X_val), device=device).to(dtype)
-    Y_val = torch.as_tensor(np.asarray(Y_val), device=device).to(dtype)
+    X, Y, X_val, Y_val = (torch.tensor(np.asarray(a), dtype=dtype, device=device) for a in (X, Y, X_val, Y_val))
     x_mean, y_mean = X.mean(0), Y.mean(0)
     Xc, Yc = X - x_mean, Y - y_mean
     Xv = X_val - x_mean
