@@ -66,8 +66,10 @@ def run_app(path: str | None = None, device: str = "auto") -> int:
 
 def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 1000), device: str = "cpu",
                rois: tuple[str, ...] = ()) -> None:
-    """Render the window on a bundle, with the cortex, the current trial's captions and (when ``rois``
-    are named) their live decoding, and write a PNG. Raises ``UserError`` for a broken bundle."""
+    """Render the window on a bundle, with the cortex showing the current trial's pattern, its captions
+    and (when ``rois`` are named) their synthetic decoding, and write a PNG. Raises ``UserError`` for a
+    broken bundle or an unknown ROI."""
+    from brainview.errors import UserError
     from brainview.qt.main_window import QtMainWindow, demo_bundle_path
 
     app = application()
@@ -80,10 +82,14 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
         if session.can_caption:
             session.store_captions(session.trial, session.caption_trial())
         if rois:
+            unknown = [name for name in rois if name not in session.bundle.rois]
+            if unknown:
+                raise UserError(f"unknown ROI {unknown[0]!r}; this bundle has {', '.join(session.bundle.rois)}")
             window.roi_panel.set_checked(rois)
             window.live.cancel()
             result = session.decode_synthetic(session.selection.voxels())
             window.trial_view.set_synthetic(result, window.synthetic_label(result))
+            window.set_overlay_source("trial")  # a coloured brain; the selection shows as its fill
         for _ in range(3):
             app.processEvents()
         image = window.grab_with_cortex()

@@ -94,7 +94,7 @@ class QtMainWindow(QMainWindow):
         left = QSplitter(Qt.Vertical)
         left.addWidget(self.browser)
         left.addWidget(self.roi_panel)
-        left.setSizes([560, 440])
+        left.setSizes([470, 530])
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(cortex_area)
         bottom.addWidget(self.trial_view.plots)
@@ -441,12 +441,22 @@ class QtMainWindow(QMainWindow):
         self._overlay_follows_selection = False
         self._update_overlay()
 
+    def set_overlay_source(self, source: str) -> None:
+        """Show the trial's pattern (``"trial"``) or the selection's (``"synthetic"``) on the cortex, as the user would."""
+        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
+        self._overlay_chosen()
+
     def overlay_values(self) -> np.ndarray:
-        """Per-vertex values the cortex shows now: the trial's pattern or the selection's synthetic one."""
+        """Per-vertex values the cortex shows now: the trial's pattern or the selection's synthetic one.
+
+        An ROI-only pattern is zero outside the selection: those vertices stay uncoloured (NaN)."""
         session = self.session
         voxels = session.selection.voxels()
         if self.overlay_combo.currentData() == "synthetic" and voxels.size:
-            return session.vertex_values(session.synthetic_pattern(voxels))
+            values = session.vertex_values(session.synthetic_pattern(voxels))
+            if session.synthetic.mode == "roi":
+                values[values == 0] = np.nan
+            return values
         return session.vertex_values(session.pattern())
 
     def _update_overlay(self) -> None:

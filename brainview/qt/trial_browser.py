@@ -217,7 +217,8 @@ class QtTrialBrowser(QWidget):
         header = self.table.horizontalHeader()
         for column, (kind, _) in enumerate(self.model.columns):
             header.setSectionResizeMode(column, QHeaderView.Interactive)
-            self.table.setColumnWidth(column, {"id": 70, "caption": 190}.get(kind, 72))
+            self.table.setColumnWidth(column, {"caption": 190}.get(kind, 72))
+        self.table.resizeColumnToContents(self.model.column_of("id"))
         self.table.sortByColumn(-1, Qt.AscendingOrder)
         self._fill_scores()
         self.select_trial(self.session.trial)

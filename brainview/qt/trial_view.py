@@ -147,8 +147,10 @@ class QtTrialPlots(QWidget):
         for plot in (self.histogram, self.profile):
             plot.setMinimumHeight(150)
             for side in ("left", "bottom"):
-                plot.getAxis(side).setPen(PLOT_FOREGROUND)
-                plot.getAxis(side).setTextPen(PLOT_FOREGROUND)
+                axis = plot.getAxis(side)
+                axis.setPen(PLOT_FOREGROUND)
+                axis.setTextPen(PLOT_FOREGROUND)
+                axis.enableAutoSIPrefix(False)  # cosines and scores read as they are, not ×0.001
             plot.plotItem.ctrlMenu.setParent(plot, plot.plotItem.ctrlMenu.windowFlags())
             plot.showGrid(x=False, y=True, alpha=0.15)
         self.profile.setLabel("bottom", "candidate images, best first")
