@@ -27,8 +27,13 @@ tokens degrades abruptly off them.
 
 Plain torch loops rather than Lightning: two short fixed schedules over different models and
 parameter groups, no validation-based selection (validation is reported only), and on two
-shared CPU cores Lightning's per-step bookkeeping is a measurable share of a ~10 ms step.
-Everything is seeded; ``torch.set_num_threads(2)`` for the duration (restored afterwards).
+shared CPU cores Lightning's per-step bookkeeping is a measurable share of a short step.
+
+Threads: training runs with ONE torch thread (``THREADS``, restored afterwards). On the shared
+2-core build machine under load (load average ~8), the same training step took 1.0 s with one
+thread and 6-9 s with two (OpenMP threads waiting on each other); one thread also keeps the
+floating-point reduction order, and so the trained weights, independent of the machine.
+Everything is seeded.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from brainview.decoding.tiny_vlm import IMAGE_TOKEN, build_tiny_blip2, save_tiny
 from training.demo_world.scenes import SceneSet
 
 N_QUERY = 32
+THREADS = 1  # see the module docstring
 
 
 @dataclass(frozen=True)
@@ -61,14 +67,15 @@ class VlmRecipe:
     lm_batch: int = 64
     lm_lr: float = 1e-3
     token_noise: float = 0.1
-    shift: int = 3  # random translation (pixels) of training images in the representation stage
+    shift: int = 3  # random translation (pixels) of training images whenever the vision model learns
+    caption_vision: bool = False  # keep training the vision model in the generative stage
 
 
 RECIPES = {
     "full": VlmRecipe(
-        model=dict(image_size=64, patch_size=8, vision_hidden=96, vision_layers=3, query_dim=96,
-                   qformer_layers=2, lm_hidden=128, lm_layers=2, num_heads=4, text_dim=64, init_range=0.02),
-        itc_epochs=12, itc_batch=100, itc_lr=1e-3, lm_epochs=6, lm_batch=100, lm_lr=1e-3),
+        model=dict(image_size=64, patch_size=8, vision_hidden=64, vision_layers=2, query_dim=64,
+                   qformer_layers=2, lm_hidden=96, lm_layers=2, num_heads=4, text_dim=64, init_range=0.02),
+        itc_epochs=8, itc_batch=32, itc_lr=1e-3, lm_epochs=15, lm_batch=32, lm_lr=1e-3),
     "small": VlmRecipe(
         model=dict(image_size=64, patch_size=16, vision_hidden=32, vision_layers=1, query_dim=32,
                    qformer_layers=1, lm_hidden=32, lm_layers=1, num_heads=2, text_dim=16, init_range=0.02),
@@ -194,7 +201,7 @@ def _itc_val_top1(model, tokenizer, pixels, captions) -> float:
     return float((scores.argmax(1) == torch.arange(len(scores))).float().mean())
 
 
-def _copy_representation(retrieval, captioner) -> None:
+def copy_representation(retrieval, captioner) -> None:
     """Vision model, queries and the Q-Former's query path from the retrieval model into the captioner."""
     captioner.vision_model.load_state_dict(retrieval.vision_model.state_dict())
     with torch.no_grad():
@@ -219,26 +226,35 @@ def _lm_batch(model, tokenizer, query_output: torch.Tensor, texts: list[str]):
     return embeds.masked_scatter(slots, projected), attention, labels
 
 
-def train_caption_stage(model, tokenizer, image_embeds: torch.Tensor, captions: list[list[str]], recipe: VlmRecipe,
+def train_caption_stage(model, tokenizer, pixels: torch.Tensor, captions: list[list[str]], recipe: VlmRecipe,
                         generator: torch.Generator):
-    """Q-Former, queries, language projection and OPT with the captioning loss; vision model frozen."""
+    """Q-Former, queries, language projection and OPT with the captioning loss.
+
+    With ``recipe.caption_vision`` the vision model keeps learning too (on shifted images);
+    otherwise it is frozen, as in BLIP-2, and its features are computed once.
+    """
     model.train()
-    for p in model.vision_model.parameters():
-        p.requires_grad_(False)
+    model.vision_model.requires_grad_(recipe.caption_vision)
+    features = None if recipe.caption_vision else _vision_features(model, pixels)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.lm_lr, weight_decay=0.05)
     with torch.no_grad():
-        spread = _query_output(model, image_embeds[:256]).std(dim=0, keepdim=True)
-    batch = min(recipe.lm_batch, len(image_embeds))
-    steps_per_epoch = len(image_embeds) // batch
+        spread = _query_output(model, _vision_features(model, pixels[:256])).std(dim=0, keepdim=True)
+    batch = min(recipe.lm_batch, len(pixels))
+    steps_per_epoch = len(pixels) // batch
     total = steps_per_epoch * recipe.lm_epochs
     scheduler = _cosine_schedule(optimizer, total, warmup=max(1, total // 20))
     for epoch in range(recipe.lm_epochs):
         start, losses = time.perf_counter(), []
-        order = torch.randperm(len(image_embeds), generator=generator)
+        order = torch.randperm(len(pixels), generator=generator)
         for step in range(steps_per_epoch):
             index = order[step * batch:(step + 1) * batch]
-            query_output = _query_output(model, image_embeds[index])
+            if features is None:
+                image_embeds = model.vision_model(pixel_values=_shifted(pixels[index], recipe.shift, generator)
+                                                  ).last_hidden_state
+            else:
+                image_embeds = features[index]
+            query_output = _query_output(model, image_embeds)
             noise = torch.randn(query_output.shape, generator=generator) * spread * recipe.token_noise
             embeds, attention, labels = _lm_batch(model, tokenizer, query_output + noise,
                                                   _pick_captions(captions, index, generator))
@@ -251,8 +267,7 @@ def train_caption_stage(model, tokenizer, image_embeds: torch.Tensor, captions: 
             losses.append(loss.item())
         _log(f"caption epoch {epoch + 1}/{recipe.lm_epochs}: loss {np.mean(losses):.3f} "
              f"({time.perf_counter() - start:.0f} s)")
-    for p in model.vision_model.parameters():
-        p.requires_grad_(True)
+    model.vision_model.requires_grad_(True)
     model.eval()
 
 
@@ -287,7 +302,7 @@ def train_demo_vlm(train: SceneSet, val: SceneSet, out_dir: Path, seed: int, siz
         raise ValueError(f"size must be one of {sorted(RECIPES)}, got {size!r}")
     recipe = RECIPES[size]
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     try:
         started = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
@@ -301,9 +316,8 @@ def train_demo_vlm(train: SceneSet, val: SceneSet, out_dir: Path, seed: int, siz
                  f"retrieval model {sum(p.numel() for p in retrieval.parameters()) / 1e6:.2f} M parameters")
             train_retrieval_stage(retrieval, tokenizer, pixels, train.captions, recipe, generator,
                                   val=(val_pixels, val.captions))
-            _copy_representation(retrieval, captioner)
-            features = _vision_features(captioner, pixels)
-            train_caption_stage(captioner, tokenizer, features, train.captions, recipe, generator)
+            copy_representation(retrieval, captioner)
+            train_caption_stage(captioner, tokenizer, pixels, train.captions, recipe, generator)
             paths = _save_quietly(Path(out_dir), tokenizer, captioner, retrieval)
         _log(f"{size}: trained and saved in {time.perf_counter() - started:.0f} s")
         return paths
