@@ -24,6 +24,7 @@ from brainview.bundle import Bundle, open_bundle
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
+from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
 
@@ -35,7 +36,7 @@ STAGE_LABELS = {"stage1": "stage 1", "stage2": "stage 2"}
 DEVICES = ("auto", "cpu", "cuda")
 EVENTS = ("bundle", "decoder", "trial", "stage", "k", "synthetic", "scores", "captions", "score_name")
 
-Progress = Callable[[int, int, str], None]
+ProgressCallback = Callable[[int, int, str], None]
 
 
 def higher_is_better(score: str) -> bool:
@@ -58,7 +59,7 @@ def _is_out_of_memory(message: str | None) -> bool:
 
 
 def load(path: str | Path, device: str = "auto", load_language_models: bool = True,
-         progress: Progress | None = None) -> Loaded:
+         progress: ProgressCallback | None = None) -> Loaded:
     """Open and validate a bundle, then load its language models; a full GPU falls back to the CPU.
 
     Raises :class:`~brainview.errors.UserError` (``BundleError``) for a broken bundle. Missing
@@ -110,6 +111,16 @@ class SyntheticResult:
     settings: SyntheticSettings
     n_voxels: int
     trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
+
+
+@dataclass
+class ScoringProgress:
+    """A step of :meth:`Session.iter_caption_scores`, with the captions made since the last step."""
+
+    done: int
+    total: int
+    what: str
+    captions: dict[str, dict[int, str]] = field(default_factory=dict)  # stage -> trial -> caption
 
 
 @dataclass
@@ -277,23 +288,23 @@ class Session:
         trial = self.trial if trial is None else trial
         return np.flatnonzero(self.bundle.text_index[:, 0] == trial)
 
-    def caption_trial(self, trial: int | None = None, stages: list[str] | None = None) -> dict[str, str]:
-        """Caption one trial on each stage (slow: the language model runs); results are cached."""
+    def caption_trial(self, trial: int | None = None) -> dict[str, dict[int, str]]:
+        """Caption one trial on each stage (slow: the language model runs), for :meth:`store_captions`."""
         trial = self.trial if trial is None else trial
         out = {}
-        for stage in stages or self.stages:
+        for stage in self.stages:
             cached = self.caption(stage, trial)
             if cached is None:
                 tokens = self.decoder.tokens_for_trials([trial], stage)
                 with self.model_lock:
                     cached = self.decoder.captions(tokens)[0]
-            out[stage] = cached
+            out[stage] = {trial: cached}
         return out
 
-    def store_captions(self, trial: int, captions: dict[str, str]) -> None:
-        """Keep captions made in a worker (GUI thread) and tell the views."""
-        for stage, text in captions.items():
-            self.captions.setdefault(stage, {})[trial] = text
+    def store_captions(self, captions: dict[str, dict[int, str]]) -> None:
+        """Keep captions (stage -> trial -> caption) made in a worker, on the GUI thread, and tell the views."""
+        for stage, by_trial in captions.items():
+            self.captions.setdefault(stage, {}).update(by_trial)
         self._emit("captions")
 
     # ------------------------------------------------------------------ scores
@@ -321,42 +332,43 @@ class Session:
         value = float(values[self.trial if trial is None else trial])
         return None if math.isnan(value) else value
 
-    def iter_caption_scores(self, batch_size: int = 16) -> Iterator[tuple[int, int, str]]:
+    def iter_caption_scores(self, batch_size: int = 16) -> Iterator[ScoringProgress]:
         """Caption every test trial on every stage and score the captions: long work for a worker.
 
-        Yields ``(done, total, what)`` progress; returns a :class:`CaptionScores` (the
-        generator's return value) to be applied with :meth:`set_caption_scores` on the GUI thread.
-        Captions already made are reused. Reads the session, never changes it.
+        Yields :class:`ScoringProgress` after each batch and each metric (the new captions ride
+        along, so the table fills as they come; a worker can stop between yields); returns a
+        :class:`CaptionScores` (the generator's return value) to be applied with
+        :meth:`set_caption_scores` on the GUI thread. Captions already made are reused. Reads
+        the session, never changes it.
         """
         bundle, decoder, metrics = self.bundle, self.decoder, self.score_metrics
         n = bundle.n_trials
-        total = n * len(bundle.stages) + 1
+        total = (n + len(metrics)) * len(bundle.stages)
         done = 0
         captions: dict[str, list[str]] = {}
         for stage in bundle.stages:
             known = dict(self.captions.get(stage, {}))
             todo = [t for t in range(n) if t not in known]
+            done += n - len(todo)
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
                 tokens = decoder.tokens_for_trials(chunk, stage)
                 with self.model_lock:
-                    known.update(zip(chunk, decoder.captions(tokens, batch_size=batch_size)))
-                yield done + n - len(todo) + start + len(chunk), total, f"captioning {STAGE_LABELS[stage]}"
+                    new = dict(zip(chunk, decoder.captions(tokens, batch_size=batch_size)))
+                known.update(new)
+                done += len(chunk)
+                yield ScoringProgress(done, total, f"captioning {STAGE_LABELS[stage]}", {stage: new})
             captions[stage] = [known[t] for t in range(n)]
-            done += n
-        yield done, total, "scoring captions"
-        scores, missing = {}, {}
-        try:
-            from brainview.decoding.metrics import caption_metrics
-        except ImportError as exc:  # the metrics module is optional for the app
-            missing = {m: f"caption metrics are unavailable ({exc})" for m in metrics}
-            scores = {s: {} for s in bundle.stages}
-        else:
-            for stage in bundle.stages:
-                report = caption_metrics(captions[stage], bundle.captions, metrics=list(metrics))
-                scores[stage] = {m: np.asarray(v, dtype=np.float64) for m, v in report.per_caption.items()}
+        scores: dict[str, dict[str, np.ndarray]] = {stage: {} for stage in bundle.stages}
+        missing: dict[str, str] = {}
+        for stage in bundle.stages:
+            for metric in metrics:
+                report = caption_metrics(captions[stage], bundle.captions, metrics=[metric])
+                if metric in report.per_caption:
+                    scores[stage][metric] = np.asarray(report.per_caption[metric], dtype=np.float64)
                 missing.update(report.missing)
-        yield total, total, "done"
+                done += 1
+                yield ScoringProgress(done, total, f"scoring {SCORE_LABELS[metric]}")
         return CaptionScores(captions, scores, missing)
 
     def set_caption_scores(self, result: CaptionScores) -> None:

@@ -85,13 +85,18 @@ def test_caption_scores_cover_every_trial_and_stage(captioned):
         except StopIteration as stop:
             result = stop.value
             break
-    assert progress[-1][0] == progress[-1][1]
-    assert all(a[0] <= b[0] for a, b in zip(progress, progress[1:]))
+    assert progress[-1].done == progress[-1].total
+    assert all(a.done <= b.done for a, b in zip(progress, progress[1:]))
+    streamed = {stage: {} for stage in session.stages}
+    for step in progress:
+        for stage, new in step.captions.items():
+            streamed[stage].update(new)
     assert isinstance(result, CaptionScores)
     assert session.caption("stage2", 0) is None  # the generator never changes the session
     session.set_caption_scores(result)
     for stage in session.stages:
         assert len(result.captions[stage]) == N_TRIALS
+        assert [streamed[stage][t] for t in range(N_TRIALS)] == result.captions[stage]
         assert session.caption(stage, N_TRIALS - 1) == result.captions[stage][-1]
         values = session.scores[stage]["rougeL"]
         assert values.shape == (N_TRIALS,) and np.all((values >= 0) & (values <= 1))

@@ -80,7 +80,7 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
         window.open_bundle_now(path if path is not None else demo_bundle_path())
         session = window.session
         if session.can_caption:
-            session.store_captions(session.trial, session.caption_trial())
+            session.store_captions(session.caption_trial())
         if rois:
             unknown = [name for name in rois if name not in session.bundle.rois]
             if unknown:

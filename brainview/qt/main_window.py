@@ -132,7 +132,7 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer.timeout.connect(self._update_overlay)
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self._worker_failed)
-        self.trial_captioner.result.connect(lambda pair: self.session.store_captions(*pair))
+        self.trial_captioner.result.connect(self.session.store_captions)
         self.trial_captioner.failed.connect(self._worker_failed)
         self.session.connect("trial", lambda s: self._trial_changed())
         self.session.connect("stage", lambda s: self._sync_stage())
@@ -343,15 +343,19 @@ class QtMainWindow(QMainWindow):
             self.progress.hide()
             self._worker_failed(exc)
 
-        self._scoring = self.workers.start(self.session.iter_caption_scores,
-                                           on_yielded=lambda p: self._show_progress(*p),
+        def progressed(step) -> None:
+            self._show_progress(step.done, step.total, step.what)
+            if step.captions and self.session.bundle is bundle:
+                self.session.store_captions(step.captions)
+
+        self._scoring = self.workers.start(self.session.iter_caption_scores, on_yielded=progressed,
                                            on_returned=finished, on_error=failed)
 
     def _caption_current_trial(self) -> None:
         session = self.session
         trial = session.trial
         if session.can_caption and any(session.caption(s, trial) is None for s in session.stages):
-            self.trial_captioner.submit(lambda: (trial, session.caption_trial(trial)))
+            self.trial_captioner.submit(session.caption_trial, trial)
 
     def _worker_failed(self, exc: BaseException) -> None:
         if type(exc).__name__ == "DeviceOutOfMemory":
@@ -420,7 +424,8 @@ class QtMainWindow(QMainWindow):
             settings, trial, k = session.synthetic, session.trial, session.k
             self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
         if self._overlay_follows_selection:
-            self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial" if voxels.size == 0 else "synthetic"))
+            source = "trial" if voxels.size == 0 else "synthetic"
+            self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
         self._overlay_timer.start()
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
@@ -442,7 +447,7 @@ class QtMainWindow(QMainWindow):
         self._update_overlay()
 
     def set_overlay_source(self, source: str) -> None:
-        """Show the trial's pattern (``"trial"``) or the selection's (``"synthetic"``) on the cortex, as the user would."""
+        """Show the trial's pattern (``"trial"``) or the selection's (``"synthetic"``), as the user would."""
         self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
         self._overlay_chosen()
 

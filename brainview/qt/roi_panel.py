@@ -12,14 +12,15 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from brainview.cortex import roi_io
 from brainview.cortex.surface import HEMISPHERES
 from brainview.session import STAGE_LABELS, Session
 
-MODES = (("roi", "ROI only (paper)"), ("lesion", "Lesion of the current trial"), ("boost", "Boost of the current trial"))
+MODES = (("roi", "ROI only (paper)"), ("lesion", "Lesion of the current trial"),
+         ("boost", "Boost of the current trial"))
 ROI_FILTERS = "brainview ROI (*.json);;FreeSurfer label (*.label);;GIFTI label (*.label.gii)"
 ROI_OPEN_FILTERS = "ROI files (*.json *.label *.gii);;brainview ROI (*.json);;FreeSurfer label (*.label);;GIFTI (*.gii)"
 
@@ -45,7 +46,8 @@ class QtRoiPanel(QWidget):
         self.selection_label = QLabel()
         self.selection_label.setObjectName("muted")
         self.clear_button = QPushButton("Clear", toolTip="Uncheck every ROI and erase all painting")
-        self.undo_button = QPushButton("Undo", toolTip="Undo the last check or brush stroke (Ctrl+Z here or on the cortex)")
+        self.undo_button = QPushButton("Undo",
+                                       toolTip="Undo the last check or brush stroke (Ctrl+Z here or on the cortex)")
         self.redo_button = QPushButton("Redo", toolTip="Redo the last undone change")
         self.clear_button.clicked.connect(lambda: self.session.selection and self.session.selection.clear())
         self.undo_button.clicked.connect(lambda: self.session.selection and self.session.selection.undo())
@@ -60,7 +62,8 @@ class QtRoiPanel(QWidget):
         for mode, label in MODES:
             self.mode_combo.addItem(label, mode)
         self.scale_spin = QDoubleSpinBox(minimum=0.1, maximum=1000.0, decimals=1, singleStep=1.0,
-                                         toolTip="Norm of each query token of the synthetic pattern (the paper uses 11)")
+                                         toolTip="Norm of each query token of the synthetic pattern "
+                                                 "(the paper uses 11)")
         self.factor_spin = QDoubleSpinBox(minimum=-20.0, maximum=20.0, decimals=1, singleStep=0.5,
                                           toolTip="Multiplier applied to the selected voxels of the trial")
         self.stage_combo = QComboBox(toolTip="Which stage's weights decode the synthetic pattern")
@@ -75,7 +78,8 @@ class QtRoiPanel(QWidget):
         form.addRow("Stage", self.stage_combo)
         self.form = form
 
-        self.save_button = QPushButton("Save ROI…", toolTip="Save the selection as brainview JSON, FreeSurfer label or GIFTI")
+        self.save_button = QPushButton("Save ROI…",
+                                       toolTip="Save the selection as brainview JSON, FreeSurfer label or GIFTI")
         self.load_button = QPushButton("Load ROI…", toolTip="Load a brainview JSON, FreeSurfer label or GIFTI ROI")
         self.save_button.clicked.connect(lambda: self.save_dialog())
         self.load_button.clicked.connect(lambda: self.load_dialog())
@@ -121,7 +125,9 @@ class QtRoiPanel(QWidget):
                 item.setData(0, Qt.UserRole, name)
                 item.setTextAlignment(1, Qt.AlignRight | Qt.AlignVCenter)
             parent.setExpanded(True)
-        self.tree.resizeColumnToContents(0)
+        self.tree.header().setStretchLastSection(False)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.Stretch)
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeToContents)
         self.tree.blockSignals(False)
         self.stage_combo.blockSignals(True)
         self.stage_combo.clear()

@@ -77,7 +77,8 @@ class QtTrialTableModel(QAbstractTableModel):
         if role == Qt.ToolTipRole:
             if kind == "score":
                 why = self.session.missing_scores.get(key)
-                return why or f"{SCORE_LABELS[key]} of the {STAGE_LABELS[self.session.stage]} caption against the references"
+                stage = STAGE_LABELS[self.session.stage]
+                return why or f"{SCORE_LABELS[key]} of the {stage} caption against the references"
             if kind == "rank":
                 return f"rank of the true image among all test images ({STAGE_LABELS[key]}; 1 is best)"
         return None

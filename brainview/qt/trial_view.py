@@ -224,7 +224,8 @@ class QtTrialView(QWidget):
 
         self.title = QLabel()
         self.title.setObjectName("title")
-        self.k_spin = QSpinBox(minimum=1, maximum=20, value=session.k, prefix="top ", toolTip="How many retrievals to show")
+        self.k_spin = QSpinBox(minimum=1, maximum=20, value=session.k, prefix="top ",
+                               toolTip="How many retrievals to show")
         self.k_spin.valueChanged.connect(session.set_k)
         header = QHBoxLayout()
         header.addWidget(self.title, 1)

@@ -96,7 +96,8 @@ def main() -> None:
     print(f"brainview splash shown:             {first:6.2f} s   ({first / median(bare):.1f}× bare)")
     print(f"brainview main window shown:        {shown:6.2f} s   ({shown / median(bare):.1f}× bare)")
     if loaded:
-        print(f"brainview bundle loaded (models):   {median(loaded):6.2f} s   ({median(loaded) / median(bare):.1f}× bare)")
+        seconds = median(loaded)
+        print(f"brainview bundle loaded (models):   {seconds:6.2f} s   ({seconds / median(bare):.1f}× bare)")
     else:
         print("brainview bundle loaded:            did not load (see message above)")
 

@@ -79,7 +79,8 @@ def no_leaked_threads_or_windows(qapp):
     gc.collect()  # parentless widgets held by Python objects (pyqtgraph's menus) go with their owners
     leaked = [w for w in QApplication.topLevelWidgets() if w not in before]
     assert finished and pool.activeThreadCount() == 0, "a worker thread outlived the test"
-    assert not leaked, f"widgets outlived the test: {[(type(w).__name__, w.objectName() or w.windowTitle()) for w in leaked]}"
+    names = [(type(w).__name__, w.objectName() or w.windowTitle()) for w in leaked]
+    assert not leaked, f"widgets outlived the test: {names}"
 
 
 @pytest.fixture
@@ -110,7 +111,8 @@ def recorded_dialogs(monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
     shown: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a, **k: shown.append(("critical", title, text)))
+    monkeypatch.setattr(QMessageBox, "critical",
+                        lambda parent, title, text, *a, **k: shown.append(("critical", title, text)))
     monkeypatch.setattr(QMessageBox, "information",
                         lambda parent, title, text, *a, **k: shown.append(("information", title, text)))
     return shown

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import open_and_wait
+from tests.qt.conftest import open_and_wait
 from PySide6.QtCore import Qt
 
 from brainview.qt.workers import QtLatestRunner, QtWorkers

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import N_TRIALS, open_and_wait
+from tests.qt.conftest import N_TRIALS, open_and_wait
 from PySide6.QtCore import Qt
 
 from brainview.qt.trial_browser import TRIAL_ROLE
