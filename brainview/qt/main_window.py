@@ -127,9 +127,12 @@ class QtMainWindow(QMainWindow):
         self.progress_bridge.progress.connect(self._show_progress)
         self.live.started.connect(lambda: self.trial_view.set_synthetic_busy(True))
         self.live.idle.connect(lambda: self.trial_view.set_synthetic_busy(False))
-        # recolouring every vertex per brush dab would slow painting: the overlay follows once the stroke rests
-        self._overlay_timer = QTimer(self, singleShot=True, interval=150)
-        self._overlay_timer.timeout.connect(self._update_overlay)
+        # the synthetic overlay is recoloured once its decoding is on screen: recolouring and rendering every
+        # vertex per brush dab, or while the language model runs, would slow both
+        # (a short delay lets the new caption paint first)
+        self._overlay_timer = QTimer(self, singleShot=True, interval=50)
+        self._overlay_timer.timeout.connect(self._refresh_synthetic_overlay)
+        self.live.idle.connect(self._overlay_timer.start)
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self._worker_failed)
         self.trial_captioner.result.connect(self.session.store_captions)
@@ -417,16 +420,20 @@ class QtMainWindow(QMainWindow):
         if session.selection is None:
             return
         voxels = session.selection.voxels()
-        if voxels.size == 0:
-            self.live.cancel()
-            self.trial_view.set_synthetic(None)
-        else:
-            settings, trial, k = session.synthetic, session.trial, session.k
-            self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
         if self._overlay_follows_selection:
             source = "trial" if voxels.size == 0 else "synthetic"
             self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
-        self._overlay_timer.start()
+        if voxels.size == 0:
+            self.live.cancel()
+            self.trial_view.set_synthetic(None)
+            self._update_overlay()
+        else:
+            settings, trial, k = session.synthetic, session.trial, session.k
+            self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
+
+    def _refresh_synthetic_overlay(self) -> None:
+        if self.overlay_combo.currentData() == "synthetic":
+            self._update_overlay()
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
         self.trial_view.set_synthetic(result, self.synthetic_label(result))
