@@ -72,8 +72,7 @@ def main() -> None:
     X_all, Y_all = np.concatenate([X, Xv]), np.concatenate([Y, Yv]).reshape(n + len(Xv), -1)
     one_split = [(np.arange(n), np.arange(n, n + len(Xv)))]  # the same train/validation split as ours
     start = time.perf_counter()
-    KernelRidgeCV(kernel="linear", alphas=np.array(ALPHAS), cv=one_split,
-                  ).fit(X_all, Y_all)
+    KernelRidgeCV(kernel="linear", alphas=np.array(ALPHAS), cv=one_split).fit(X_all, Y_all)
     t_him = time.perf_counter() - start
 
     diff = max(np.abs(ours.predict(Xv)[:, q] - sk[q][2].predict(Xv)).max() for q in range(tokens))
