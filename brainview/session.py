@@ -378,12 +378,6 @@ class Session:
         self.missing_scores = dict(result.missing)
         self._emit("scores")
 
-    def worst_first(self, score: str, stage: str | None = None) -> np.ndarray:
-        """Trial indices ordered from the worst to the best value of ``score``."""
-        values = self.scores[stage or self.stage][score]
-        order = np.argsort(-values if not higher_is_better(score) else values, kind="stable")
-        return order
-
     # ------------------------------------------------------------------ synthetic patterns
 
     def synthetic_tokens(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,

@@ -100,8 +100,6 @@ def test_caption_scores_cover_every_trial_and_stage(captioned):
         assert session.caption(stage, N_TRIALS - 1) == result.captions[stage][-1]
         values = session.scores[stage]["rougeL"]
         assert values.shape == (N_TRIALS,) and np.all((values >= 0) & (values <= 1))
-    order = session.worst_first("rougeL")
-    assert session.scores[session.stage]["rougeL"][order[0]] == session.scores[session.stage]["rougeL"].min()
     assert session.available_scores() == ["rougeL", "image_rank"]
 
 

@@ -207,7 +207,7 @@ class QtMainWindow(QMainWindow):
             action = QAction(text, self, shortcut=QKeySequence(keys))
             action.triggered.connect(lambda checked=False, step=step: self.step_trial(step))
             view.addAction(action)
-        worst = QAction("&Worst trial first", self, shortcut=QKeySequence("Ctrl+W"))
+        worst = QAction("&Worst trial first", self, shortcut=QKeySequence("Ctrl+Shift+W"))
         worst.triggered.connect(self.browser.worst_first)
         view.addAction(worst)
 

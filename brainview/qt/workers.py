@@ -20,10 +20,6 @@ class QtWorkers(QObject):
         self._running: set[WorkerBase] = set()
         self._closed = False
 
-    @property
-    def running(self) -> int:
-        return len(self._running)
-
     def start(self, func: Callable, *args, on_returned: Callable | None = None,
               on_error: Callable[[BaseException], None] | None = None, on_yielded: Callable | None = None,
               on_finished: Callable | None = None, **kwargs) -> WorkerBase:
