@@ -34,7 +34,7 @@ CAPTION_SCORES = ("meteor", "rougeL", "sentence")
 SCORE_LABELS = {"meteor": "METEOR", "rougeL": "ROUGE-L", "sentence": "sentence sim", "image_rank": "image rank"}
 STAGE_LABELS = {"stage1": "stage 1", "stage2": "stage 2"}
 DEVICES = ("auto", "cpu", "cuda")
-EVENTS = ("bundle", "decoder", "trial", "stage", "k", "synthetic", "scores", "captions", "score_name")
+EVENTS = ("bundle", "decoder", "notes", "trial", "stage", "k", "synthetic", "scores", "captions", "score_name")
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -67,11 +67,19 @@ def load(path: str | Path, device: str = "auto", load_language_models: bool = Tr
     """
     report = progress or (lambda done, total, what: None)
     report(0, 2, "opening the bundle")
-    bundle = open_bundle(path)
+    opened = open_for_browsing(path)
     report(1, 2, "loading the language models")
-    decoder, notes = load_decoder(bundle, device, load_language_models)
+    decoder, notes = load_decoder(opened.bundle, device, load_language_models)
     report(2, 2, "ready")
-    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), device_name(decoder), notes)
+    return Loaded(opened.bundle, decoder, opened.cortex, device_name(decoder), notes)
+
+
+def open_for_browsing(path: str | Path) -> Loaded:
+    """Open and validate a bundle without its language models (fast, no torch): trials, retrieval and
+    the cortex work at once; :func:`load_decoder` adds captions later."""
+    bundle = open_bundle(path)
+    return Loaded(bundle, Decoder(bundle, None, "the language models are not loaded yet"),
+                  Cortex.from_bundle(bundle), "none")
 
 
 def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True
@@ -208,6 +216,11 @@ class Session:
         self.loaded_device = device
         self.notes = list(notes or [])
         self._emit("decoder")
+
+    def set_notes(self, notes: list[str]) -> None:
+        """Messages for the user about the bundle or its models (why captions are off, a CPU fallback)."""
+        self.notes = list(notes)
+        self._emit("notes")
 
     @property
     def can_caption(self) -> bool:

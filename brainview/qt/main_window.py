@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QToolBar, QVBoxLayout,
                                QWidget)
@@ -21,7 +21,8 @@ from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, load, load_decoder
+from brainview.session import (DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, load, load_decoder,
+                               open_for_browsing)
 
 MAX_RECENT = 8
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
@@ -47,12 +48,6 @@ def memory_text(device: str) -> str:
     return text
 
 
-class QtProgressBridge(QObject):
-    """Carries progress reports from a worker thread to the GUI thread (a queued signal)."""
-
-    progress = Signal(int, int, str)
-
-
 def _cortex_view_module():
     """The VTK cortex widget's module, or None when VTK cannot be imported here."""
     try:
@@ -65,7 +60,8 @@ def _cortex_view_module():
 class QtMainWindow(QMainWindow):
     """brainview's window. ``open_bundle`` loads in a worker; ``open_bundle_now`` blocks (screenshots)."""
 
-    bundle_loaded = Signal()
+    bundle_loaded = Signal()  # the bundle is shown: trials, retrieval and the cortex work
+    models_loaded = Signal()  # the language models are loaded (or captions are off, with the reason shown)
     load_failed = Signal(str)
 
     def __init__(self, session: Session | None = None, device: str = "auto", settings: QSettings | None = None,
@@ -77,7 +73,6 @@ class QtMainWindow(QMainWindow):
         self.workers = QtWorkers(self)
         self.live = QtLatestRunner(self.workers, delay_ms=150, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
-        self.progress_bridge = QtProgressBridge(self)
         self._load_generation = 0
         self._scoring = None
         self._overlay_follows_selection = True
@@ -124,7 +119,6 @@ class QtMainWindow(QMainWindow):
         self.browser.trial_selected.connect(self.session.set_trial)
         self.roi_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
         self.roi_panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.progress_bridge.progress.connect(self._show_progress)
         self.live.started.connect(lambda: self.trial_view.set_synthetic_busy(True))
         self.live.idle.connect(lambda: self.trial_view.set_synthetic_busy(False))
         # the synthetic overlay is recoloured once its decoding is on screen: recolouring and rendering every
@@ -270,19 +264,25 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(text)
 
     def open_bundle(self, path: str | Path) -> None:
-        """Open a bundle and load its models in a worker; the window stays responsive."""
+        """Open a bundle in a worker and show it, then load its language models in another; the window
+        stays responsive throughout and retrieval works before the models are in."""
         self._load_generation += 1
         generation = self._load_generation
         self.statusBar().showMessage(f"Opening {path}…")
         self._show_progress(0, 2, "opening the bundle")
-        self.workers.start(load, str(path), self.device, progress=self.progress_bridge.progress.emit,
-                           on_returned=lambda loaded: generation == self._load_generation and self._loaded(
-                               loaded, score_trials=self.score_on_open),
+
+        def opened(loaded: Loaded) -> None:
+            if generation == self._load_generation:
+                self._loaded(loaded, score_trials=False)
+                self.load_models(score_trials=self.score_on_open)
+
+        self.workers.start(open_for_browsing, str(path), on_returned=opened,
                            on_error=lambda exc: generation == self._load_generation and self._load_failed(path, exc))
 
     def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
-        """Open a bundle on the GUI thread (blocks); raises ``UserError`` for a broken bundle."""
+        """Open a bundle with its models on the GUI thread (blocks); raises ``UserError`` for a broken bundle."""
         self._loaded(load(str(path), self.device), score_trials=score_trials)
+        self.models_loaded.emit()
 
     def _load_failed(self, path, exc: BaseException) -> None:
         self.progress.hide()
@@ -376,18 +376,36 @@ class QtMainWindow(QMainWindow):
         self._update_status()
         if not self.session.has_bundle:
             return
-        bundle = self.session.bundle
-        self.statusBar().showMessage(f"Loading the language models on {DEVICE_LABELS[device]}…")
+        self.load_models(score_trials=False)
+
+    def load_models(self, score_trials: bool = False) -> None:
+        """Load the bundle's language models on the chosen device in a worker, then caption (and score)."""
+        session, bundle = self.session, self.session.bundle
+        where = DEVICE_LABELS[self.device]
+        session.set_notes([f"Loading the language models ({where})… retrieval already works."])
+        self.statusBar().showMessage(f"Loading the language models on {where}…")
+        self._show_progress(1, 2, "loading the language models")
 
         def loaded(result) -> None:
             decoder, notes = result
-            if self.session.bundle is bundle:
-                self.session.set_decoder(decoder, device_name(decoder), notes)
-                self._update_status()
-                self.statusBar().showMessage(f"Language models on {device_name(decoder)}", 5000)
-                self._caption_current_trial()
+            if session.bundle is not bundle:
+                return
+            self.progress.hide()
+            session.set_decoder(decoder, device_name(decoder), notes)
+            self._update_status()
+            self.statusBar().showMessage(f"Language models on {device_name(decoder)}" if session.can_caption
+                                         else "Captions are off", 5000)
+            self._caption_current_trial()
+            if score_trials and session.can_caption:
+                self._score_all_trials()
+            self.models_loaded.emit()
 
-        self.workers.start(load_decoder, bundle, device, on_returned=loaded, on_error=self._worker_failed)
+        def failed(exc: BaseException) -> None:
+            self.progress.hide()
+            session.set_notes([f"Captions are off: {dialogs.error_text(exc)}"])
+            self._worker_failed(exc)
+
+        self.workers.start(load_decoder, bundle, self.device, on_returned=loaded, on_error=failed)
 
     # ----------------------------------------------------------------- navigation
 

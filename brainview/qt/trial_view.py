@@ -308,6 +308,7 @@ class QtTrialView(QWidget):
         for event in ("bundle", "trial", "stage", "k"):
             session.connect(event, lambda s: self.refresh())
         session.connect("decoder", lambda s: self.refresh())
+        session.connect("notes", lambda s: self._show_note())
         session.connect("captions", lambda s: self._show_captions())
         self.show_empty("Open a decoding bundle with File → Open.")
 

@@ -119,6 +119,6 @@ def recorded_dialogs(monkeypatch):
 
 
 def open_and_wait(qtbot, window, path, timeout=60000):
-    """Open a bundle in the window's worker and wait until it is shown."""
-    with qtbot.waitSignal(window.bundle_loaded, timeout=timeout):
+    """Open a bundle in the window's workers and wait until it is shown and its models are loaded."""
+    with qtbot.waitSignal(window.models_loaded, timeout=timeout):
         window.open_bundle(path)

@@ -11,7 +11,14 @@ from brainview.decoding.retrieval import rank_of
 
 def test_window_opens_on_a_bundle(qtbot, window, app_bundle, settings):
     window.score_on_open = True
-    open_and_wait(qtbot, window, app_bundle.path)
+    with qtbot.waitSignal(window.bundle_loaded, timeout=60000):
+        window.open_bundle(app_bundle.path)
+    # the bundle is browsable before the language models are in
+    assert window.trial_view.trial_images.thumbnails[0].is_true
+    if not window.session.can_caption:  # models_loaded comes in the same slot that sets the decoder
+        assert "Loading the language models" in window.trial_view.note.text()
+        with qtbot.waitSignal(window.models_loaded, timeout=60000):
+            pass
     assert "test bundle" in window.windowTitle()
     assert window.browser.proxy.rowCount() == N_TRIALS
     assert window.trial_view.title.text().startswith("Trial t0000")
