@@ -99,7 +99,8 @@ def main() -> None:
     print(f"{'brainview main window shown:':<42}{shown:6.2f} s   ({shown / median(bare):.1f}× bare)")
     for label, times in (("bundle shown (retrieval works)", bundle), ("language models loaded", models)):
         if times:
-            print(f"{'brainview ' + label + ':':<42}{median(times):6.2f} s   ({median(times) / median(bare):.1f}× bare)")
+            seconds = median(times)
+            print(f"{'brainview ' + label + ':':<42}{seconds:6.2f} s   ({seconds / median(bare):.1f}× bare)")
         else:
             print(f"brainview {label}: never (see the message above)")
 
