@@ -36,6 +36,9 @@ STAGE_LABELS = {"stage1": "stage 1", "stage2": "stage 2"}
 DEVICES = ("auto", "cpu", "cuda")
 EVENTS = ("bundle", "decoder", "notes", "trial", "stage", "k", "synthetic", "scores", "captions", "score_name")
 
+#: why captions are off between opening a bundle and loading its language models
+MODELS_NOT_LOADED = "the language models are not loaded yet"
+
 ProgressCallback = Callable[[int, int, str], None]
 
 
@@ -78,7 +81,7 @@ def open_for_browsing(path: str | Path) -> Loaded:
     """Open and validate a bundle without its language models (fast, no torch): trials, retrieval and
     the cortex work at once; :func:`load_decoder` adds captions later."""
     bundle = open_bundle(path)
-    return Loaded(bundle, Decoder(bundle, None, "the language models are not loaded yet"),
+    return Loaded(bundle, Decoder(bundle, None, MODELS_NOT_LOADED),
                   Cortex.from_bundle(bundle), "none")
 
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWi
 
 from brainview.decoding.decoder import Decoded
 from brainview.decoding.retrieval import rank_of
-from brainview.session import SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
+from brainview.session import MODELS_NOT_LOADED, SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
 
 TRUE_COLOUR = "#3ddc84"
 TRIAL_COLOUR = "#4aa3ff"
@@ -369,7 +369,8 @@ class QtTrialView(QWidget):
         session = self.session
         if not session.has_bundle:
             return
-        placeholder = "decoding…" if session.can_caption else "captions are off"
+        placeholder = ("decoding…" if session.can_caption else "waiting for the language models…"
+                       if session.captions_missing == MODELS_NOT_LOADED else "captions are off")
         for stage, box in self.caption_boxes.items():
             box.set_text(session.caption(stage), placeholder)
 
