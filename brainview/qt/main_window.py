@@ -1,7 +1,7 @@
-"""The main window: trial browser and ROI panel on the left, the cortex in the middle, the trial view
-on the right. It is the controller between the :class:`~brainview.session.Session` and the widgets:
-it opens bundles and loads models in workers, runs captioning of all trials in the background,
-and feeds the ROI selection to live decoding.
+"""The main window: trial browser and ROI panel on the left; on the right the trial view above the
+cortex and the plots. It is the controller between the :class:`~brainview.session.Session` and the
+widgets: it opens bundles and loads models in workers, captions and scores all trials in the
+background, and feeds the ROI selection to live decoding.
 """
 
 from __future__ import annotations
