@@ -349,7 +349,9 @@ class QtTrialView(QWidget):
         self.images_title.setText(f"Retrieved images · {STAGE_LABELS[session.stage]} · "
                                   f"true image rank {rank_of(self.real.image_profile, trial)}")
         self.trial_images.show_images(session, self.real, trial)
-        texts = session.retrieve(stage="stage2").texts if "stage2" in session.stages else None
+        stage2 = (self.real if session.stage == "stage2"
+                  else session.retrieve(stage="stage2") if "stage2" in session.stages else None)
+        texts = stage2.texts if stage2 is not None else None
         self._fill_texts(self.trial_texts, texts, set(session.true_texts().tolist()), "stage 2 is not in this bundle")
         for stage, box in self.caption_boxes.items():
             box.setVisible(stage in session.stages)
