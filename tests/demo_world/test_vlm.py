@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from brainview.decoding.blip2 import Blip2Adapter
 from brainview.decoding.tiny_vlm import build_tiny_blip2, train_tokenizer
 from training.demo_world.scenes import generate_scenes
-from training.demo_world.vlm import N_QUERY, RECIPES, copy_representation, train_demo_vlm
+from training.demo_world.vlm import N_QUERY, RECIPES, copy_representation, train_demo_vlm, whiten_patch_embedding
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,16 @@ def test_training_is_deterministic(scenes, tmp_path):
 def test_unknown_size_is_refused(scenes, tmp_path):
     with pytest.raises(ValueError, match="size"):
         train_demo_vlm(*scenes, tmp_path, seed=0, size="huge")
+
+
+def test_patch_whitening_gives_unit_variance_channels(scenes):
+    from transformers import Blip2VisionConfig, Blip2VisionModel
+
+    model = Blip2VisionModel(Blip2VisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                               num_attention_heads=2, image_size=64, patch_size=8))
+    pixels = torch.from_numpy(scenes[0].images).permute(0, 3, 1, 2).float() / 255
+    whiten_patch_embedding(model, pixels)
+    with torch.no_grad():
+        channels = model.embeddings.patch_embedding(pixels).permute(1, 0, 2, 3).reshape(16, -1)
+    np.testing.assert_allclose(channels.mean(1).numpy(), 0.0, atol=1e-3)
+    assert torch.all((channels.std(1) > 0.8) & (channels.std(1) <= 1.01))
