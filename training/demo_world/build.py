@@ -41,6 +41,7 @@ REPEATS = 3
 SIZES = tuple(SPLIT_SIZES)
 VLM_KINDS = ("trained", "random")
 BUNDLE_LIMIT_BYTES = 30 * 1024 * 1024
+STAGE2_MAX_EPOCHS = {"full": 50, "small": 8}  # the small build only has to run the same code quickly
 
 
 class _Progress:
@@ -104,7 +105,7 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
 
         stage2 = fit_stage2(ridge.weight_, ridge.bias_, fmri["train"], tokens["train"], texts["train"],
                             fmri["val"], tokens["val"], texts["val"],
-                            Stage2Config(seed=seed, accelerator="cpu"))
+                            Stage2Config(seed=seed, accelerator="cpu", max_epochs=STAGE2_MAX_EPOCHS[size]))
         progress("stage2", f"best epoch {stage2.best_epoch} of {len(stage2.history) - 1}")
 
         test = splits["test"]

@@ -86,8 +86,14 @@ ROI_NAMES = tuple(ROI_GROUPS)
 GRID = 32  # feature maps are computed on a 32x32 grid of the image
 HUE_BINS = 8
 AREA_SIGMA_MM = 9.0  # tuning of category areas falls off with this geodesic sigma around the centres
-SNR_FLOOR, SNR_PEAK = 0.2, 0.8
+SNR_FLOOR, SNR_PEAK = 0.5, 2.0
 WARM_HUE_SPREAD_DEG = 30.0
+LUMINANCE_WEIGHT = 1.0  # relative to edge energy
+OPPONENT_WEIGHT = 1.0  # colour-opponent and orientation preferences of early units
+MIXTURE_GAIN = 0.35
+CATEGORY_GAIN = 1.5
+SMOOTH_NOISE_FRACTION = 0.5
+EARLY_CHANNELS = ("edges", "luminance", "red_green", "blue_yellow", "orientation")
 
 
 def load_fsaverage5() -> dict[str, dict[str, np.ndarray]]:
@@ -130,7 +136,10 @@ def image_feature_maps(images: np.ndarray) -> dict[str, np.ndarray]:
         a = a.reshape(n, GRID, pool, GRID, pool, *shape[3:]).mean(axis=(2, 4))
         return a.reshape(n, GRID * GRID, *shape[3:])
 
+    opponent = {"red_green": rgb[..., 0] - rgb[..., 1], "blue_yellow": rgb[..., 2] - 0.5 * (rgb[..., 0] + rgb[..., 1]),
+                "orientation": np.abs(gx) - np.abs(gy)}
     return {"edges": downsample(edges), "luminance": downsample(gray),
+            **{k: downsample(v) for k, v in opponent.items()},
             "hue": np.moveaxis(downsample(hue_weights), 2, 1)}
 
 
@@ -160,10 +169,10 @@ def category_drives(scenes: SceneSet) -> dict[str, np.ndarray]:
     for i, a in enumerate(scenes.attributes):
         gain = (1.0 + 0.25 * (a["count"] == 2)) * (1.0 + 0.2 * (a["size"] == "large"))
         c = a["category"]
-        drive["faces"][i] = gain * (1.0 if c == "face" else 0.25 if c == "animal" else 0.0)
-        drive["bodies"][i] = gain * (1.0 if c == "person" else 0.45 if c == "animal" else 0.0)
+        drive["faces"][i] = gain * (c == "face")
+        drive["bodies"][i] = gain * (c == "person")
         drive["words"][i] = gain * (c == "sign")
-        drive["places"][i] = 1.0 if c == "place" else 0.3 * (1.0 - 0.3 * (a["size"] == "large"))
+        drive["places"][i] = float(c == "place")
         side[i] = {"left": -1.0, "middle": 0.0, "right": 1.0}[a["position"]]
     return {**drive, "side": side}
 
@@ -258,7 +267,7 @@ class VirtualSubject:
         white = rng.standard_normal((n, self.n_voxels)).astype(np.float32)
         smooth = _smooth(rng.standard_normal((n, self.n_voxels)).astype(np.float32).T, self.voxel_smoother, 2).T
         smooth /= self.tuning["smooth_noise_sd"]
-        return np.sqrt(0.5) * white + np.sqrt(0.5) * smooth
+        return np.sqrt(1 - SMOOTH_NOISE_FRACTION) * white + np.sqrt(SMOOTH_NOISE_FRACTION) * smooth
 
     def raw_signal(self, scenes: SceneSet) -> np.ndarray:
         """Unscaled voxel responses (n, n_voxels): the mean of each voxel's units."""
@@ -267,7 +276,7 @@ class VirtualSubject:
     def _unit_signal(self, scenes: SceneSet) -> np.ndarray:
         t = self.tuning
         maps = image_feature_maps(scenes.images)
-        early = maps["edges"] @ t["rf"].T * t["w_edges"] + maps["luminance"] @ t["rf"].T * t["w_luminance"]
+        early = sum(maps[k] @ t["rf"].T * t[f"w_{k}"] for k in EARLY_CHANNELS)
         colour = _colour_drive(maps["hue"], t["rf"], t["hue_pref"], t["w_colour"])
         drives = category_drives(scenes)
         contra = 1.0 + 0.3 * drives["side"][:, None] * self.unit_hemi[None, :]
@@ -422,10 +431,14 @@ def _encoding_tuning(fields: dict, subject: VirtualSubject, rng) -> dict:
     identity = np.zeros((n_attr, len(calc)), dtype=np.float32)
     identity[place_slice] = 0.5 * _smooth_field(rng, smoother, len(PLACES)).T * w_places
     identity[word_slice] = 0.4 * _smooth_field(rng, smoother, len(WORDS)).T * w_words
-    mixture = 0.35 * _smooth_field(rng, smoother, n_attr).T
-    tuning = {"rf": rf, "w_edges": w_early, "w_luminance": 0.25 * w_early, "hue_pref": hue_pref,
-              "w_colour": 1.2 * w_v4, "w_faces": 1.5 * w_faces, "w_bodies": 1.5 * w_bodies,
-              "w_places": 1.5 * w_places, "w_words": 1.5 * w_words, "w_identity": identity, "w_mixture": mixture}
+    mixture = MIXTURE_GAIN * _smooth_field(rng, smoother, n_attr).T
+    # signed, smooth preferences for colour opponency and orientation (radial bias at voxel scale)
+    preference = _smooth_field(rng, smoother, 3).T * w_early * OPPONENT_WEIGHT
+    tuning = {"rf": rf, "w_edges": w_early, "w_luminance": LUMINANCE_WEIGHT * w_early, "hue_pref": hue_pref,
+              "w_red_green": preference[0], "w_blue_yellow": preference[1], "w_orientation": preference[2],
+              "w_colour": 1.2 * w_v4, "w_faces": CATEGORY_GAIN * w_faces,
+              "w_bodies": CATEGORY_GAIN * w_bodies, "w_places": CATEGORY_GAIN * w_places,
+              "w_words": CATEGORY_GAIN * w_words, "w_identity": identity, "w_mixture": mixture}
     # scale each feature family to unit variance on a reference set, then each voxel's signal
     reference = generate_scenes(300, seed=subject.seed + 7919)
     maps = image_feature_maps(reference.images)
