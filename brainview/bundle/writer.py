@@ -7,6 +7,7 @@ interrupted export never leaves a half-written bundle where the app would open i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -78,6 +79,7 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
             for name, spec in rois.items()})
         for name, folder in (vlm_folders or {}).items():
             shutil.copytree(folder, staging / F.VLM_DIR / name)
+        _make_readable(staging)
         open_bundle(staging)  # refuse to publish a bundle the reader would refuse
         if target.exists():
             shutil.rmtree(target)
@@ -86,6 +88,15 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return open_bundle(target)
+
+
+def _make_readable(root: Path) -> None:
+    """Give the bundle ordinary permissions: the staging folder (mkdtemp) and some writers use 0o700/0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    root.chmod(0o777 & ~umask)
+    for path in root.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -201,3 +201,13 @@ def test_writer_refuses_to_publish_an_invalid_bundle(tmp_path, pristine):
                      rois={k: {**v, "voxels": v["voxels"].tolist()} for k, v in b.rois.items()})
     assert not (tmp_path / "bad").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad")]
+
+
+def test_written_bundle_is_readable_by_others(pristine):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(pristine.path.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((pristine.path / "brain_model.safetensors").stat().st_mode) == 0o666 & ~umask
