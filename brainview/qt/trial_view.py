@@ -197,7 +197,8 @@ class QtTrialPlots(QWidget):
         order = np.sort(profile)[::-1]
         ranks = np.arange(1, order.size + 1)
         if plot.plotItem.legend is None:
-            plot.addLegend(offset=(10, -10), labelTextSize="8pt")  # bottom left: below a falling profile
+            legend = plot.addLegend(offset=(10, -10), labelTextSize="8pt")  # bottom left: below a falling profile
+            legend.setBrush(pg.mkBrush(31, 34, 40, 220))
         plot.plot(ranks, order, pen=pg.mkPen(TRIAL_COLOUR, width=2), name="trial")
         true_rank = rank_of(profile, trial)
         plot.plot([true_rank], [float(profile[trial])], pen=None, symbol="o", symbolSize=10,
