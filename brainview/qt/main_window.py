@@ -438,13 +438,15 @@ class QtMainWindow(QMainWindow):
         if session.selection is None:
             return
         voxels = session.selection.voxels()
+        shown = self.overlay_combo.currentData()
         if self._overlay_follows_selection:
             source = "trial" if voxels.size == 0 else "synthetic"
             self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
+        if self.overlay_combo.currentData() != shown or voxels.size == 0:
+            self._update_overlay()  # what the cortex shows changed kind: at once, not per brush dab
         if voxels.size == 0:
             self.live.cancel()
             self.trial_view.set_synthetic(None)
-            self._update_overlay()
         else:
             settings, trial, k = session.synthetic, session.trial, session.k
             self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
