@@ -22,11 +22,14 @@ class QtWorkers(QObject):
 
     def start(self, func: Callable, *args, on_returned: Callable | None = None,
               on_error: Callable[[BaseException], None] | None = None, on_yielded: Callable | None = None,
-              on_finished: Callable | None = None, **kwargs) -> WorkerBase:
+              on_finished: Callable | None = None, **kwargs) -> WorkerBase | None:
         """Run ``func(*args, **kwargs)`` in the global thread pool; a generator function yields progress.
 
-        The callbacks run on the GUI thread, and never after :meth:`shutdown` (their widgets may be gone).
+        The callbacks run on the GUI thread, and never after :meth:`shutdown` (their widgets may be
+        gone); after it nothing starts and None is returned.
         """
+        if self._closed:
+            return None
         worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
         for signal, callback in ((worker.returned, on_returned), (worker.errored, on_error),
                                  (getattr(worker, "yielded", None), on_yielded), (worker.finished, on_finished)):
@@ -36,7 +39,9 @@ class QtWorkers(QObject):
         self._running.add(worker)
         if len(self._running) == 1:
             self.busy_changed.emit(True)
-        worker.start()
+        # straight into the pool: superqt's own start() defers by a timer tick, and a worker queued
+        # that way can slip past shutdown() and run after the window is gone
+        QThreadPool.globalInstance().start(worker)
         return worker
 
     def _unless_closed(self, callback: Callable) -> Callable:
