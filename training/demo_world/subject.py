@@ -28,20 +28,20 @@ Anatomy (all on the fsaverage5 pial surface, whose coordinates are MNI305-like, 
 Encoding model (per vertex, the weights are smooth functions of position on the cortex):
 
 - early areas: Gaussian receptive fields on the image (size grows with eccentricity and from V1
-  to V3), responding to local edge energy (gradient magnitude) and, weakly, to local luminance;
+  to V3), responding to local edge energy (gradient magnitude) and luminance, plus signed, smooth
+  preferences for red-green and blue-yellow opponent colour and horizontal/vertical orientation;
 - hV4: a large foveal-contralateral receptive field and a preferred hue (a smooth map over
   hV4), responding to saturated colour of that hue;
-- category areas: the presence of their category (faces: faces, weakly animals; bodies:
-  people, weakly animals; places: empty scenes with a landmark, weakly every background, plus
-  which place it is; words: signs, plus which word), more for two objects and for large ones,
-  more in the contralateral hemifield;
+- category areas: the presence of their category (faces: faces; bodies: people; places: empty
+  scenes with a landmark, plus which place it is; words: signs, plus which word), more for two
+  objects and for large ones, more in the contralateral hemifield;
 - every voxel also carries a weak, spatially smooth random mixture of the scene's attributes
   (category, place, colour, position, size, count), as distributed ventral-stream codes do.
 
 Noise: per voxel, signal and noise standard deviations set a noise-ceiling SNR (signal sd /
-noise sd, NSD's ``ncsnr``) of about 0.8 in ROI cores down to 0.2 between areas (median ~0.35,
-comparable to NSD's nsdgeneral); noise is half independent, half spatially smooth; each image
-is seen ``repeats`` times and the repeats are averaged, as in the paper.
+noise sd, NSD's ``ncsnr``) of 2.0 in area cores down to 0.5 between areas (median 1.16: above
+NSD's 1.8 mm voxels, see README.md for why); noise is half independent, half spatially smooth;
+each image is seen ``repeats`` times and the repeats are averaged, as in the paper.
 """
 
 from __future__ import annotations
