@@ -515,7 +515,7 @@ class Blip2Adapter:
         captions: list[str] = []
         with torch.inference_mode(), _oom_guard(self._device, "captioning"):
             for sl in _batches(len(tokens), batch_size):
-                q = torch.from_numpy(np.ascontiguousarray(tokens[sl], dtype=np.float32)).to(self._device)
+                q = torch.tensor(np.asarray(tokens[sl]), dtype=torch.float32, device=self._device)
                 projected = model.language_projection(q.to(proj_dtype))
                 b = projected.shape[0]
                 input_ids = template_ids.repeat(b, 1)
@@ -594,7 +594,7 @@ class Blip2Adapter:
         result = np.empty((len(tokens), tokens.shape[1], int(cfg.image_text_hidden_size)), dtype=np.float32)
         with torch.inference_mode(), _oom_guard(self._device, "projecting image tokens"):
             for sl in _batches(len(tokens), batch_size):
-                q = torch.from_numpy(np.ascontiguousarray(tokens[sl], dtype=np.float32)).to(self._device)
+                q = torch.tensor(np.asarray(tokens[sl]), dtype=torch.float32, device=self._device)
                 proj = model.vision_projection(q.to(weight.dtype)).float()
                 result[sl] = torch.nn.functional.normalize(proj, dim=-1).cpu().numpy()
         return result
