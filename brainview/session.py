@@ -57,10 +57,6 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
 
 
-def _is_out_of_memory(message: str | None) -> bool:
-    return bool(message) and "out of memory" in message.lower()
-
-
 def load(path: str | Path, device: str = "auto", load_language_models: bool = True,
          progress: ProgressCallback | None = None) -> Loaded:
     """Open and validate a bundle, then load its language models; a full GPU falls back to the CPU.
@@ -88,10 +84,13 @@ def open_for_browsing(path: str | Path) -> Loaded:
 def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True
                  ) -> tuple[Decoder, list[str]]:
     """The bundle's decoder on ``device``, falling back to the CPU when the GPU is full; notes say why."""
-    decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models)
+    from brainview.decoding.blip2 import DeviceOutOfMemory
+
     notes = []
-    if not decoder.can_caption and _is_out_of_memory(decoder.captions_missing) and device != "cpu":
-        notes.append(f"{decoder.captions_missing}; the models were loaded on the CPU instead")
+    try:
+        decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models)
+    except DeviceOutOfMemory as full:
+        notes.append(f"{full}; the models were loaded on the CPU instead")
         decoder = Decoder.load(bundle, device="cpu", load_language_models=load_language_models)
     if not decoder.can_caption:
         notes.append(f"Captions are off: {decoder.captions_missing}. Retrieval still works.")

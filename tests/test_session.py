@@ -119,6 +119,7 @@ def test_synthetic_decoding_in_each_mode(captioned):
 
 
 def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only, monkeypatch):
+    from brainview.decoding.blip2 import DeviceOutOfMemory
     from brainview.decoding.decoder import Decoder
 
     asked = []
@@ -127,7 +128,7 @@ def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only, monkeypatch):
     def fake_load(cls, bundle, device="auto", load_language_models=True):
         asked.append(device)
         if device != "cpu":
-            return cls(bundle, None, "the CUDA device ran out of memory while loading the captioner")
+            raise DeviceOutOfMemory("cuda", "loading the captioner")
         return real_load(cls, bundle, device, load_language_models)
 
     monkeypatch.setattr(Decoder, "load", classmethod(fake_load))

@@ -43,17 +43,22 @@ class Decoder:
 
     @classmethod
     def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True) -> "Decoder":
-        """Load the bundle's BLIP-2 models; a model that cannot be had turns captions off, with the reason."""
+        """Load the bundle's BLIP-2 models; a model that cannot be had turns captions off, with the reason.
+
+        Raises ``DeviceOutOfMemory`` when the device is full, so the caller can retry on the CPU.
+        """
         if not load_language_models:
             return cls(bundle, None, "language models were not requested")
         vlm = bundle.vlm
         captioner = bundle.resolve_model(vlm.get("captioner"))
         if captioner is None:
             return cls(bundle, None, "the bundle names no captioner model")
-        from brainview.decoding.blip2 import Blip2Adapter
+        from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory
 
         try:
             adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device)
+        except DeviceOutOfMemory:
+            raise  # a full GPU is the caller's to handle (retry on the CPU), not a missing model
         except UserError as exc:
             return cls(bundle, None, str(exc))
         return cls(bundle, adapter)

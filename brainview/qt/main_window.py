@@ -361,7 +361,9 @@ class QtMainWindow(QMainWindow):
             self.trial_captioner.submit(session.caption_trial, trial)
 
     def _worker_failed(self, exc: BaseException) -> None:
-        if type(exc).__name__ == "DeviceOutOfMemory":
+        from brainview.decoding.blip2 import DeviceOutOfMemory  # torch is loaded once a worker decodes
+
+        if isinstance(exc, DeviceOutOfMemory):
             dialogs.show_notice(self, "Out of GPU memory", f"{exc}\n\nbrainview switches to the CPU.")
             self.set_device("cpu")
             return
