@@ -117,13 +117,10 @@ def cmd_info(args) -> int:
 
 def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True) -> dict:
     """Retrieval and caption metrics of one stage on the test set (DESIGN.md §4)."""
-    from brainview.decoding.retrieval import IMAGE_REPEATS, TEXT_REPEATS, evaluate_retrieval
+    from brainview.decoding.retrieval import evaluate_stage
 
-    tokens = decoder.tokens_for_trials(range(bundle.n_trials), stage)
-    projected = decoder.model.project_text(tokens) if stage == "stage2" and decoder.model.has_text_projection else None
-    retrieval = evaluate_retrieval(
-        tokens, bundle.image_embeddings, projected, bundle.text_embeddings if projected is not None else None,
-        bundle.text_index, image_repeats=repeats or IMAGE_REPEATS, text_repeats=repeats or TEXT_REPEATS, seed=seed)
+    tokens, retrieval = evaluate_stage(decoder.model, stage, bundle.fmri, bundle.image_embeddings,
+                                       bundle.text_embeddings, bundle.text_index, repeats=repeats, seed=seed)
     captioning: dict[str, float | None] = dict.fromkeys(EVAL_METRICS)
     missing: dict[str, str] = {}
     if not captions:

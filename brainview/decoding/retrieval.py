@@ -109,3 +109,20 @@ def evaluate_retrieval(predicted: np.ndarray, image_targets: np.ndarray, project
     results["text_given_brain"] = _summary(brain_text, pool)
     results["brain_given_text"] = _summary(text_brain, pool)
     return results
+
+
+def evaluate_stage(model, stage: str, fmri: np.ndarray, image_targets: np.ndarray, text_embeddings: np.ndarray,
+                   text_index: np.ndarray, *, repeats: int | None = None, seed: int = SEED) -> tuple[np.ndarray, dict]:
+    """Predicted tokens of one stage of a ``BrainModel`` and their retrieval protocol.
+
+    The text directions need the stage-2 projection, so stage 1 reports the two image directions.
+    ``repeats`` replaces both default repeat counts. ``brainview eval`` and the NSD pipeline's
+    Table 1 both come from here.
+    """
+    predicted = model.predict(fmri, stage=stage)
+    projected = model.project_text(predicted) if stage == "stage2" and model.has_text_projection else None
+    retrieval = evaluate_retrieval(
+        predicted, image_targets, projected, None if projected is None else text_embeddings,
+        None if projected is None else text_index, image_repeats=repeats or IMAGE_REPEATS,
+        text_repeats=repeats or TEXT_REPEATS, seed=seed)
+    return predicted, retrieval

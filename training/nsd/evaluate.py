@@ -1,7 +1,7 @@
 """Step 5: the paper's Table 1 (retrieval) and Table 2 (captioning) on the test images.
 
 Every number comes from the code the app and ``brainview eval`` use: ``BrainModel`` predicts,
-``brainview.decoding.retrieval.evaluate_retrieval`` runs the MindEye-2 protocol with the four
+``brainview.decoding.retrieval.evaluate_stage`` runs the MindEye-2 protocol with the four
 directions named as in DESIGN.md §4, ``Blip2Adapter.caption`` captions with the bundle's
 generation settings, ``brainview.decoding.metrics.caption_metrics`` scores against every
 reference caption. This is the only step that reads the test split.
@@ -37,7 +37,7 @@ def evaluate(work: str | Path, *, device: str = "auto", batch_size: int = 16, re
              seed: int = 42, captions: bool = True, metrics=None, clip_models=None) -> dict:
     """Run step 5; skipped when ``evaluation.json`` exists with the same settings."""
     from brainview.decoding.metrics import caption_metrics
-    from brainview.decoding.retrieval import IMAGE_REPEATS, TEXT_REPEATS, evaluate_retrieval
+    from brainview.decoding.retrieval import evaluate_stage
 
     work = WorkDir(work)
     settings = {"repeats": repeats, "seed": seed, "captions": captions, "metrics": list(metrics) if metrics else None,
@@ -53,12 +53,8 @@ def evaluate(work: str | Path, *, device: str = "auto", batch_size: int = 16, re
     result = {"subject": work.read_log("prepare")["settings"]["subject"], "n_test_images": len(test.fmri),
               "normalization": work.read_log("prepare")["settings"]["normalize"], "stages": {}}
     for stage in model.stages:
-        predicted = model.predict(test.fmri, stage)
-        projected = model.project_text(predicted) if stage == "stage2" and model.has_text_projection else None
-        retrieval = evaluate_retrieval(predicted, test.tokens, projected, test.texts if projected is not None else None,
-                                       test.text_index if projected is not None else None,
-                                       image_repeats=repeats or IMAGE_REPEATS, text_repeats=repeats or TEXT_REPEATS,
-                                       seed=seed)
+        predicted, retrieval = evaluate_stage(model, stage, test.fmri, test.tokens, test.texts, test.text_index,
+                                              repeats=repeats, seed=seed)
         entry = {"retrieval": retrieval}
         progress(f"evaluate {stage}: " + ", ".join(f"{d} {v['top1']:.3f}" for d, v in retrieval.items()))
         if adapter is not None:
