@@ -24,19 +24,13 @@ def make_app_bundle(tmp_path_factory, captioner: bool = True):
     share it); with ``captioner`` it ships tiny BLIP-2 models with short generations."""
     if captioner in _built:
         return _built[captioner]
-    from tests.factories import make_bundle
+    from tests.factories import make_bundle, make_captioned_bundle
 
     root = tmp_path_factory.mktemp("app_bundle" if captioner else "retrieval_bundle")
-    if not captioner:
-        bundle = make_bundle(root / "bundle", **BUNDLE_SHAPE)
+    if captioner:
+        bundle = make_captioned_bundle(root, max_new_tokens=6, **BUNDLE_SHAPE)
     else:
-        from brainview.decoding.tiny_vlm import save_tiny_blip2, train_tokenizer
-
-        corpus = [f"caption {c} of trial {t}" for t in range(N_TRIALS) for c in range(2)]
-        models = save_tiny_blip2(root / "models", train_tokenizer(corpus, vocab_size=300), seed=0, n_query=4,
-                                 query_dim=8, lm_hidden=32, text_dim=6)
-        vlm = {"captioner": "vlm/captioner", "retrieval": "vlm/retrieval", "max_new_tokens": 6}
-        bundle = make_bundle(root / "bundle", vlm=vlm, vlm_folders=models, **BUNDLE_SHAPE)
+        bundle = make_bundle(root / "bundle", **BUNDLE_SHAPE)
     _built[captioner] = bundle
     return bundle
 
