@@ -40,13 +40,15 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
                  trials: Sequence[Mapping[str, Any]], image_embeddings: np.ndarray, text_embeddings: np.ndarray,
                  text_index: Sequence[Sequence[int]], mesh: Mapping[str, Mapping[str, np.ndarray]],
                  vertex_voxel: sp.spmatrix, rois: Mapping[str, Mapping[str, Any]],
-                 vlm_folders: Mapping[str, str | Path] | None = None, overwrite: bool = False) -> Bundle:
+                 vlm_folders: Mapping[str, str | Path] | None = None, weights_dtype=np.float32,
+                 overwrite: bool = False) -> Bundle:
     """Write every part of a bundle to ``path`` and return it opened (and so validated).
 
     ``mesh`` maps ``"lh"``/``"rh"`` to ``{"inflated", "pial", "faces", "sulc"}``; ``rois`` maps a
     name to ``{"group": str, "voxels": [...]}``; ``vlm_folders`` maps a name under ``vlm/`` to a
     folder saved with ``save_pretrained`` that is copied in (reference it in the manifest as
-    ``"vlm/NAME"``).
+    ``"vlm/NAME"``). ``weights_dtype=np.float16`` halves the brain model on disk; the reader
+    computes in float32 either way.
     """
     from safetensors.numpy import save_file
 
@@ -59,7 +61,7 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
         for sub in ("test", "embeddings", "cortex"):
             (staging / sub).mkdir()
         (staging / F.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()},
+        save_file({k: np.ascontiguousarray(v, dtype=weights_dtype) for k, v in weights.items()},
                   str(staging / F.BRAIN_MODEL))
         fmri = np.asarray(fmri)
         np.save(staging / F.FMRI, fmri if fmri.dtype in (np.float16, np.float32) else fmri.astype(np.float32))

@@ -211,3 +211,17 @@ def test_written_bundle_is_readable_by_others(pristine):
     os.umask(umask)
     assert stat.S_IMODE(pristine.path.stat().st_mode) == 0o777 & ~umask
     assert stat.S_IMODE((pristine.path / "brain_model.safetensors").stat().st_mode) == 0o666 & ~umask
+
+
+def test_half_precision_weights_are_read_as_float32(tmp_path, pristine):
+    from brainview.bundle import write_bundle
+
+    b = pristine
+    half = write_bundle(tmp_path / "half", manifest=b.manifest, weights=b.weights, fmri=b.fmri, stimuli=b.stimuli,
+                        captions=b.captions, trials=b.trials, image_embeddings=b.image_embeddings,
+                        text_embeddings=b.text_embeddings, text_index=b.text_index, mesh=b.mesh,
+                        vertex_voxel=b.vertex_voxel, rois=b.rois, weights_dtype=np.float16)
+    size = (half.path / "brain_model.safetensors").stat().st_size
+    assert size < 0.6 * (pristine.path / "brain_model.safetensors").stat().st_size
+    assert half.weights["stage1.weight"].dtype == np.float32
+    assert np.allclose(half.weights["stage1.weight"], b.weights["stage1.weight"], atol=1e-3)

@@ -133,9 +133,7 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
             image_embeddings=tokens["test"], text_embeddings=texts["test"].reshape(-1, text_dim),
             text_index=[[t, c] for t in range(len(test)) for c in range(len(test.captions[t]))],
             mesh=subject.mesh, vertex_voxel=subject.vertex_voxel, rois=subject.rois,
-            vlm_folders=folders, overwrite=overwrite)
-    _store_weights_float16(out)
-    open_bundle(out)
+            vlm_folders=folders, weights_dtype=np.float16, overwrite=overwrite)
     progress("bundle", f"{out} ({_folder_bytes(out) / 2 ** 20:.1f} MB)")
 
     metrics = evaluate(out)
@@ -210,15 +208,6 @@ def _headline(metrics: dict) -> dict:
             out[stage]["meteor"] = metrics[stage]["captioning"].get("meteor")
     out["captioner_meteor"] = metrics["captioner_on_images"]["meteor"]
     return out
-
-
-def _store_weights_float16(path: Path) -> None:
-    from safetensors.numpy import load_file, save_file
-
-    from brainview.bundle import format as F
-
-    file = path / F.BRAIN_MODEL
-    save_file({k: v.astype(np.float16) for k, v in load_file(str(file)).items()}, str(file))
 
 
 def _update_manifest(path: Path, *, metrics: dict, timings: dict, bundle_bytes: int) -> None:
