@@ -7,17 +7,7 @@ import pytest
 
 from brainview.bundle import BundleError
 from brainview.session import CaptionScores, Session, load
-from tests.qt.conftest import N_TRIALS, make_app_bundle
-
-
-@pytest.fixture(scope="session")
-def captioned(tmp_path_factory):
-    return make_app_bundle(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def retrieval_only(tmp_path_factory):
-    return make_app_bundle(tmp_path_factory, captioner=False)
+from tests.conftest import N_TRIALS
 
 
 def _session(bundle, **kwargs) -> Session:
@@ -26,9 +16,9 @@ def _session(bundle, **kwargs) -> Session:
     return session
 
 
-def test_loading_reports_progress_and_ranks_are_instant(retrieval_only):
+def test_loading_reports_progress_and_ranks_are_instant(retrieval_only_bundle):
     steps = []
-    loaded = load(retrieval_only.path, "cpu", progress=lambda done, total, what: steps.append((done, total, what)))
+    loaded = load(retrieval_only_bundle.path, "cpu", progress=lambda done, total, what: steps.append((done, total, what)))
     assert steps[0] == (0, 2, "opening the bundle") and steps[-1][0] == 2
     assert loaded.device == "none" and "names no captioner" in loaded.notes[0]
     session = Session()
@@ -46,8 +36,8 @@ def test_a_broken_bundle_raises_a_user_error(tmp_path):
         load(tmp_path / "missing")
 
 
-def test_setters_validate_and_notify_only_on_change(retrieval_only):
-    session = _session(retrieval_only)
+def test_setters_validate_and_notify_only_on_change(retrieval_only_bundle):
+    session = _session(retrieval_only_bundle)
     events = []
     for name in ("trial", "stage", "k", "synthetic", "score_name"):
         session.connect(name, lambda s, name=name: events.append(name))
@@ -66,8 +56,8 @@ def test_setters_validate_and_notify_only_on_change(retrieval_only):
     assert session.k == N_TRIALS
 
 
-def test_retrieval_marks_the_true_image_and_captions(retrieval_only):
-    session = _session(retrieval_only)
+def test_retrieval_marks_the_true_image_and_captions(retrieval_only_bundle):
+    session = _session(retrieval_only_bundle)
     session.set_trial(5)
     decoded = session.retrieve()
     assert int(decoded.images.indices[0]) == 5 and decoded.caption is None
@@ -75,8 +65,8 @@ def test_retrieval_marks_the_true_image_and_captions(retrieval_only):
     assert int(decoded.texts.indices[0]) in true_rows
 
 
-def test_caption_scores_cover_every_trial_and_stage(captioned):
-    session = _session(captioned)
+def test_caption_scores_cover_every_trial_and_stage(app_bundle):
+    session = _session(app_bundle)
     session.score_metrics = ("rougeL",)  # METEOR and sentence similarity load WordNet / a model: slow
     progress, gen = [], session.iter_caption_scores(batch_size=8)
     while True:
@@ -103,9 +93,9 @@ def test_caption_scores_cover_every_trial_and_stage(captioned):
     assert session.available_scores() == ["rougeL", "image_rank"]
 
 
-def test_synthetic_decoding_in_each_mode(captioned):
-    session = _session(captioned)
-    voxels = captioned.roi_voxels("V1")
+def test_synthetic_decoding_in_each_mode(app_bundle):
+    session = _session(app_bundle)
+    voxels = app_bundle.roi_voxels("V1")
     roi = session.decode_synthetic(voxels)
     assert roi.trial is None and roi.decoded.caption and roi.n_voxels == voxels.size
     pattern = session.synthetic_pattern(voxels)
@@ -118,7 +108,7 @@ def test_synthetic_decoding_in_each_mode(captioned):
     assert values.shape == (session.cortex.n_vertices,)
 
 
-def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only, monkeypatch):
+def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only_bundle, monkeypatch):
     from brainview.decoding.blip2 import DeviceOutOfMemory
     from brainview.decoding.decoder import Decoder
 
@@ -132,6 +122,6 @@ def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only, monkeypatch):
         return real_load(cls, bundle, device, load_language_models)
 
     monkeypatch.setattr(Decoder, "load", classmethod(fake_load))
-    loaded = load(retrieval_only.path, "cuda")
+    loaded = load(retrieval_only_bundle.path, "cuda")
     assert asked == ["cuda", "cpu"]
     assert "ran out of memory" in loaded.notes[0] and "on the CPU instead" in loaded.notes[0]

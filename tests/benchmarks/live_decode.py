@@ -41,7 +41,7 @@ def bundle_path(requested: str | None) -> tuple[Path, str]:
         return Path(requested), requested
     if demo_bundle_path().exists():
         return demo_bundle_path(), "embedded demo"
-    from tests.qt.conftest import make_app_bundle
+    from tests.conftest import make_app_bundle
 
     return make_app_bundle(_TempDirs()).path, "generated test bundle (the demo is not built yet)"
 

@@ -1,5 +1,5 @@
-"""Fixtures for the app's Qt tests: offscreen Qt, small bundles (with and without tiny BLIP-2
-models), a window per test, and a check that no worker thread or window outlives its test."""
+"""Fixtures for the app's Qt tests: offscreen Qt, a window per test, and a check that no worker
+thread or window outlives its test. The small app bundles come from ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -8,55 +8,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
 
 import gc  # noqa: E402
-import shutil  # noqa: E402
 
 import pytest  # noqa: E402
-
-N_TRIALS = 12
-BUNDLE_SHAPE = dict(n_trials=N_TRIALS, n_voxels=48, n_query=4, query_dim=8, text_dim=6, subdivisions=2)
-
-
-_built: dict[bool, object] = {}
-
-
-def make_app_bundle(tmp_path_factory, captioner: bool = True):
-    """A bundle from ``tests.factories.make_bundle``, built once per test run (the session tests
-    share it); with ``captioner`` it ships tiny BLIP-2 models with short generations."""
-    if captioner in _built:
-        return _built[captioner]
-    from tests.factories import make_bundle, make_captioned_bundle
-
-    root = tmp_path_factory.mktemp("app_bundle" if captioner else "retrieval_bundle")
-    if captioner:
-        bundle = make_captioned_bundle(root, max_new_tokens=6, **BUNDLE_SHAPE)
-    else:
-        bundle = make_bundle(root / "bundle", **BUNDLE_SHAPE)
-    _built[captioner] = bundle
-    return bundle
-
-
-@pytest.fixture(scope="session")
-def app_bundle(tmp_path_factory):
-    """A bundle whose captions come from tiny BLIP-2 models."""
-    return make_app_bundle(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def retrieval_only_bundle(tmp_path_factory):
-    """A bundle that names no language model: retrieval works, captions are off."""
-    return make_app_bundle(tmp_path_factory, captioner=False)
-
-
-@pytest.fixture(scope="session")
-def broken_bundle(tmp_path_factory, retrieval_only_bundle):
-    """A copy of a valid bundle whose fMRI has the wrong number of voxels."""
-    import numpy as np
-
-    root = tmp_path_factory.mktemp("broken") / "bundle"
-    shutil.copytree(retrieval_only_bundle.path, root)
-    np.save(root / "test" / "fmri.npy", np.zeros((N_TRIALS, 5), dtype=np.float32))
-    return root
-
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads_or_windows(qapp):

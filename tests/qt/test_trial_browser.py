@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from tests.qt.conftest import N_TRIALS, open_and_wait
+from tests.conftest import N_TRIALS
+from tests.qt.conftest import open_and_wait
 from PySide6.QtCore import Qt
 
 from brainview.qt.trial_browser import TRIAL_ROLE

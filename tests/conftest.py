@@ -1,0 +1,52 @@
+"""Bundles shared by the session and the Qt tests: small, with and without tiny BLIP-2 models."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+N_TRIALS = 12
+BUNDLE_SHAPE = dict(n_trials=N_TRIALS, n_voxels=48, n_query=4, query_dim=8, text_dim=6, subdivisions=2)
+
+
+_built: dict[bool, object] = {}
+
+
+def make_app_bundle(tmp_path_factory, captioner: bool = True):
+    """A bundle from ``tests.factories.make_bundle``, built once per test run (the session and Qt tests
+    share it); with ``captioner`` it ships tiny BLIP-2 models with short generations."""
+    if captioner in _built:
+        return _built[captioner]
+    from tests.factories import make_bundle, make_captioned_bundle
+
+    root = tmp_path_factory.mktemp("app_bundle" if captioner else "retrieval_bundle")
+    if captioner:
+        bundle = make_captioned_bundle(root, max_new_tokens=6, **BUNDLE_SHAPE)
+    else:
+        bundle = make_bundle(root / "bundle", **BUNDLE_SHAPE)
+    _built[captioner] = bundle
+    return bundle
+
+
+@pytest.fixture(scope="session")
+def app_bundle(tmp_path_factory):
+    """A bundle whose captions come from tiny BLIP-2 models."""
+    return make_app_bundle(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def retrieval_only_bundle(tmp_path_factory):
+    """A bundle that names no language model: retrieval works, captions are off."""
+    return make_app_bundle(tmp_path_factory, captioner=False)
+
+
+@pytest.fixture(scope="session")
+def broken_bundle(tmp_path_factory, retrieval_only_bundle):
+    """A copy of a valid bundle whose fMRI has the wrong number of voxels."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("broken") / "bundle"
+    shutil.copytree(retrieval_only_bundle.path, root)
+    np.save(root / "test" / "fmri.npy", np.zeros((N_TRIALS, 5), dtype=np.float32))
+    return root
