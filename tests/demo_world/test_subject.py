@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from training.demo_world.scenes import generate_scenes
-from training.demo_world.subject import ROI_GROUPS, VirtualSubject
+from training.demo_world.scenes import CATEGORIES, COLOURS, PLACES, generate_scenes
+from training.demo_world.subject import ROI_GROUPS, VirtualSubject, attribute_matrix
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,19 @@ def test_category_areas_prefer_their_category(subject, scenes):
         preferred = mean[categories == category].mean()
         for other in set(categories) - {category}:
             assert preferred > mean[categories == other].mean() + 0.2, (roi, other)
+
+
+def test_category_areas_carry_little_but_their_category(subject, scenes):
+    """The ROI analysis sums weights over an ROI: a category area must not also carry colour or place."""
+    signal = subject.signal(scenes)
+    attributes = attribute_matrix(scenes)
+    for roi, category in (("floc-faces", "face"), ("floc-bodies", "person"), ("floc-places", "place"),
+                          ("floc-words", "sign")):
+        mean = signal[:, subject.rois[roi]["voxels"]].mean(1)
+        present = attributes[:, CATEGORIES.index(category)]
+        assert np.corrcoef(mean, present)[0, 1] > 0.9, roi
+        for column in range(len(CATEGORIES), len(CATEGORIES) + len(PLACES) + len(COLOURS)):
+            assert abs(np.corrcoef(mean, attributes[:, column])[0, 1]) < 0.3, (roi, column)
 
 
 def test_patterns_are_spatially_smooth(subject, scenes):

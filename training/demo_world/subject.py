@@ -35,8 +35,15 @@ Encoding model (per vertex, the weights are smooth functions of position on the 
 - category areas: the presence of their category (faces: faces; bodies: people; places: empty
   scenes with a landmark, plus which place it is; words: signs, plus which word), more for two
   objects and for large ones, more in the contralateral hemifield;
-- every voxel also carries a weak, spatially smooth random mixture of the scene's attributes
-  (category, place, colour, position, size, count), as distributed ventral-stream codes do.
+- every voxel also carries a weak, spatially smooth random mixture of the scene's contextual
+  attributes (place, colour, position, size, count, word), as distributed ventral-stream codes
+  do; which *category* the scene shows is coded by the category areas alone;
+- inside the category areas the low-level drives and that mixture fade, by
+  (1 - area weight) ** ``AREA_EXCLUSION_POWER``: an area's voxels respond to their category and
+  little else. Why: the paper's ROI analysis sums the ridge weights over an ROI, and that sum
+  follows whatever the ROI carries that the rest of the cortex does not; with the mixture and
+  hV4's colour drive running through the face and body areas, their sums pointed at colour and
+  place (README.md, "Ground truth").
 
 Noise: per voxel, signal and noise standard deviations set a noise-ceiling SNR (signal sd /
 noise sd, NSD's ``ncsnr``) of 2.0 in area cores down to 0.5 between areas (median 1.16: above
@@ -91,6 +98,7 @@ WARM_HUE_SPREAD_DEG = 30.0
 LUMINANCE_WEIGHT = 1.0  # relative to edge energy
 OPPONENT_WEIGHT = 1.0  # colour-opponent and orientation preferences of early units
 MIXTURE_GAIN = 0.35
+AREA_EXCLUSION_POWER = 4  # low-level drives and the mixture scale with (1 - category-area weight) ** 4
 CATEGORY_GAIN = 1.5
 SMOOTH_NOISE_FRACTION = 0.5
 EARLY_CHANNELS = ("edges", "luminance", "red_green", "blue_yellow", "orientation")
@@ -424,6 +432,9 @@ def _encoding_tuning(fields: dict, subject: VirtualSubject, rng) -> dict:
     w_faces = np.maximum.reduce([falloff(fields[f"dist_{a}"]) for a in ("FFA", "lFFA", "OFA")])
     w_places = np.maximum(falloff(fields["dist_PPA"]), falloff(fields["dist_OPA"]))
     w_bodies, w_words = falloff(fields["dist_EBA"]), falloff(fields["dist_VWFA"])
+    # low-level drives and the distributed code fade inside the category areas (see the docstring)
+    outside_areas = (1.0 - np.maximum.reduce([w_faces, w_places, w_bodies, w_words])) ** AREA_EXCLUSION_POWER
+    w_early_drive, w_v4_drive = w_early * outside_areas, w_v4 * outside_areas
     n_attr = len(CATEGORIES) + len(PLACES) + len(COLOURS) + len(POSITIONS) + 2 + len(WORDS)
     place_slice = slice(len(CATEGORIES), len(CATEGORIES) + len(PLACES))
     word_slice = slice(n_attr - len(WORDS), n_attr)
@@ -431,12 +442,13 @@ def _encoding_tuning(fields: dict, subject: VirtualSubject, rng) -> dict:
     identity = np.zeros((n_attr, len(calc)), dtype=np.float32)
     identity[place_slice] = 0.5 * _smooth_field(rng, smoother, len(PLACES)).T * w_places
     identity[word_slice] = 0.4 * _smooth_field(rng, smoother, len(WORDS)).T * w_words
-    mixture = MIXTURE_GAIN * _smooth_field(rng, smoother, n_attr).T
+    mixture = MIXTURE_GAIN * _smooth_field(rng, smoother, n_attr).T * outside_areas
+    mixture[:len(CATEGORIES)] = 0.0  # which category it is: the category areas' job alone
     # signed, smooth preferences for colour opponency and orientation (radial bias at voxel scale)
-    preference = _smooth_field(rng, smoother, 3).T * w_early * OPPONENT_WEIGHT
-    tuning = {"rf": rf, "w_edges": w_early, "w_luminance": LUMINANCE_WEIGHT * w_early, "hue_pref": hue_pref,
-              "w_red_green": preference[0], "w_blue_yellow": preference[1], "w_orientation": preference[2],
-              "w_colour": 1.2 * w_v4, "w_faces": CATEGORY_GAIN * w_faces,
+    preference = _smooth_field(rng, smoother, 3).T * w_early_drive * OPPONENT_WEIGHT
+    tuning = {"rf": rf, "w_edges": w_early_drive, "w_luminance": LUMINANCE_WEIGHT * w_early_drive,
+              "hue_pref": hue_pref, "w_red_green": preference[0], "w_blue_yellow": preference[1],
+              "w_orientation": preference[2], "w_colour": 1.2 * w_v4_drive, "w_faces": CATEGORY_GAIN * w_faces,
               "w_bodies": CATEGORY_GAIN * w_bodies, "w_places": CATEGORY_GAIN * w_places,
               "w_words": CATEGORY_GAIN * w_words, "w_identity": identity, "w_mixture": mixture}
     # scale each feature family to unit variance on a reference set, then each voxel's signal
