@@ -324,35 +324,31 @@ class Blip2Adapter:
     def _load_parts(kwargs: dict, captioner, retrieval, dev: torch.device, dtype: torch.dtype) -> None:
         from transformers import Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval
 
-        if captioner is not None:
-            folder = resolve_model_reference(captioner, "captioner")
-            config = _read_config(folder, "captioner", "Blip2ForConditionalGeneration")
+        def check_captioner(config, folder):
             if config.text_config is None:
                 raise UserError(f"captioner model in {folder!r} has no language model configuration")
-            tokenizer, image_processor = _load_processor(folder, "captioner")
-            model = _load_model(Blip2ForConditionalGeneration, folder, "captioner", dev, dtype)
-            kwargs.update(
-                captioner=model,
-                captioner_tokenizer=tokenizer,
-                captioner_image_processor=image_processor,
-                captioner_ref=os.fspath(captioner),
-            )
-        if retrieval is not None:
-            folder = resolve_model_reference(retrieval, "retrieval")
-            config = _read_config(folder, "retrieval", "Blip2ForImageTextRetrieval")
+
+        def check_retrieval(config, folder):
             if not getattr(config.qformer_config, "use_qformer_text_input", False):
                 raise UserError(
                     f"retrieval model in {folder!r} has a Q-Former without a text path "
                     "(qformer_config.use_qformer_text_input is false); it cannot embed texts"
                 )
-            tokenizer, image_processor = _load_processor(folder, "retrieval")
-            model = _load_model(Blip2ForImageTextRetrieval, folder, "retrieval", dev, dtype)
-            kwargs.update(
-                retrieval=model,
-                retrieval_tokenizer=tokenizer,
-                retrieval_image_processor=image_processor,
-                retrieval_ref=os.fspath(retrieval),
-            )
+
+        parts = (("captioner", captioner, Blip2ForConditionalGeneration, check_captioner),
+                 ("retrieval", retrieval, Blip2ForImageTextRetrieval, check_retrieval))
+        for role, ref, model_class, check in parts:
+            if ref is None:
+                continue
+            folder = resolve_model_reference(ref, role)
+            check(_read_config(folder, role, model_class.__name__), folder)
+            tokenizer, image_processor = _load_processor(folder, role)
+            kwargs.update({
+                role: _load_model(model_class, folder, role, dev, dtype),
+                f"{role}_tokenizer": tokenizer,
+                f"{role}_image_processor": image_processor,
+                f"{role}_ref": os.fspath(ref),
+            })
 
     # ----------------------------------------------------------------- properties
 

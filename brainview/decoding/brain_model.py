@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainview.bundle.format import STAGES
+from brainview.decoding.vectors import unit_norm
 
 
 @dataclass
@@ -82,4 +83,4 @@ class BrainModel:
         if self.projection_weight is None:
             raise ValueError("this brain model has no stage-2 text projection")
         projected = np.asarray(tokens, dtype=np.float32) @ self.projection_weight.T + self.projection_bias
-        return projected / np.maximum(np.linalg.norm(projected, axis=-1, keepdims=True), 1e-12)
+        return unit_norm(projected)

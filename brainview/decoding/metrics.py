@@ -62,6 +62,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from brainview.decoding.vectors import unit_norm
 from brainview.errors import UserError
 
 SEMANTIC_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
@@ -294,8 +295,7 @@ def _clip_text(model: str | os.PathLike, device: str):
 
 def _mean_reference_cosine(pred: np.ndarray, refs: np.ndarray, groups: Sequence[int]) -> np.ndarray:
     """Cosine of each prediction embedding with the mean of its (normalized) reference embeddings."""
-    pred = pred / np.maximum(np.linalg.norm(pred, axis=1, keepdims=True), 1e-12)
-    refs = refs / np.maximum(np.linalg.norm(refs, axis=1, keepdims=True), 1e-12)
+    pred, refs = unit_norm(pred), unit_norm(refs)
     out = np.empty(len(groups), dtype=np.float64)
     start = 0
     for i, k in enumerate(groups):

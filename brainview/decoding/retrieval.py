@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brainview.decoding.vectors import unit_norm
+
 DIRECTIONS = ("image_given_brain", "brain_given_image", "text_given_brain", "brain_given_text")
 IMAGE_REPEATS, TEXT_REPEATS, POOL, SEED = 30, 50, 300, 42
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return unit_norm(x)
 
 
 def image_scores(predicted: np.ndarray, targets: np.ndarray) -> np.ndarray:

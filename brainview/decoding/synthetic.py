@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainview.decoding.brain_model import BrainModel
+from brainview.decoding.vectors import unit_norm
 
 MODES = ("roi", "lesion", "boost")
 DEFAULT_BOOST = 3.0
@@ -28,8 +29,7 @@ def roi_tokens(model: BrainModel, voxels: np.ndarray, scale: float = 11.0, stage
         raise ValueError("the selection is empty: choose at least one voxel")
     lin = model.stage(stage)
     raw = lin.weight[:, voxels].sum(axis=1).reshape(model.n_query, model.query_dim)
-    raw = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
-    return (raw * scale + lin.bias.reshape(model.n_query, model.query_dim)).astype(np.float32)
+    return (unit_norm(raw) * scale + lin.bias.reshape(model.n_query, model.query_dim)).astype(np.float32)
 
 
 def lesion(pattern: np.ndarray, voxels: np.ndarray) -> np.ndarray:

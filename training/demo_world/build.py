@@ -141,9 +141,9 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
     _update_manifest(out, metrics=metrics, timings={**progress.timings, "total": progress.total},
                      bundle_bytes=_folder_bytes(out))
     open_bundle(out)
-    if _folder_bytes(out) > BUNDLE_LIMIT_BYTES:
-        print(f"warning: the bundle is {_folder_bytes(out) / 2 ** 20:.1f} MB, over the 30 MB budget",
-              file=sys.stderr)
+    size = _folder_bytes(out)
+    if size > BUNDLE_LIMIT_BYTES:
+        print(f"warning: the bundle is {size / 2 ** 20:.1f} MB, over the 30 MB budget", file=sys.stderr)
     return out
 
 

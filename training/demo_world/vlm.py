@@ -165,6 +165,31 @@ def _cosine_schedule(optimizer, total_steps: int, warmup: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+class _Schedule:
+    """AdamW with warm-up and cosine decay over ``epochs`` of shuffled mini-batches, gradients clipped to 1."""
+
+    def __init__(self, params: list, lr: float, n_items: int, batch: int, epochs: int, generator: torch.Generator):
+        self.params = params
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+        self.n_items, self.batch, self.generator = n_items, min(batch, n_items), generator
+        self.steps_per_epoch = n_items // self.batch
+        total = self.steps_per_epoch * epochs
+        self.scheduler = _cosine_schedule(self.optimizer, total, warmup=max(1, total // 20))
+
+    def epoch_batches(self) -> list[torch.Tensor]:
+        """The index batches of one epoch (a fresh shuffle; a last partial batch is dropped)."""
+        order = torch.randperm(self.n_items, generator=self.generator)
+        return [order[step * self.batch:(step + 1) * self.batch] for step in range(self.steps_per_epoch)]
+
+    def step(self, loss: torch.Tensor) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item()
+
+
 def _encode(tokenizer, texts: list[str], add_eos: bool) -> tuple[torch.Tensor, torch.Tensor]:
     enc = tokenizer(texts, add_special_tokens=True)["input_ids"]
     if add_eos:
@@ -189,28 +214,16 @@ def train_retrieval_stage(model, tokenizer, pixels: torch.Tensor, captions: list
     model.train()
     log_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
     params = [p for n, p in model.named_parameters() if not n.startswith(("itm_head",))] + [log_scale]
-    optimizer = torch.optim.AdamW(params, lr=recipe.itc_lr, weight_decay=0.05)
-    batch = min(recipe.itc_batch, len(pixels))
-    steps_per_epoch = len(pixels) // batch
-    total = steps_per_epoch * recipe.itc_epochs
-    scheduler = _cosine_schedule(optimizer, total, warmup=max(1, total // 20))
+    schedule = _Schedule(params, recipe.itc_lr, len(pixels), recipe.itc_batch, recipe.itc_epochs, generator)
     for epoch in range(recipe.itc_epochs):
         start, losses = time.perf_counter(), []
-        order = torch.randperm(len(pixels), generator=generator)
-        for step in range(steps_per_epoch):
-            index = order[step * batch:(step + 1) * batch]
+        for index in schedule.epoch_batches():
             ids, mask = _encode(tokenizer, _pick_captions(captions, index, generator), add_eos=False)
             image_embeds = model.vision_model(pixel_values=_shifted(pixels[index], recipe.shift, generator)
                                               ).last_hidden_state
             logits = _itc_scores(model, image_embeds, ids, mask) * log_scale.exp().clamp(max=100)
             target = torch.arange(len(index))
-            loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
+            losses.append(schedule.step(0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))))
         report = ""
         if val is not None:
             report = f", val image->text top-1 (5-way captions of {len(val[0])} images) {_itc_val_top1(model, tokenizer, *val):.3f}"
@@ -265,19 +278,13 @@ def train_caption_stage(model, tokenizer, pixels: torch.Tensor, captions: list[l
     model.train()
     model.vision_model.requires_grad_(recipe.caption_vision)
     features = None if recipe.caption_vision else _vision_features(model, pixels)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lm_lr, weight_decay=0.05)
+    schedule = _Schedule([p for p in model.parameters() if p.requires_grad], recipe.lm_lr, len(pixels),
+                         recipe.lm_batch, recipe.lm_epochs, generator)
     with torch.no_grad():
         spread = _query_output(model, _vision_features(model, pixels[:256])).std(dim=0, keepdim=True)
-    batch = min(recipe.lm_batch, len(pixels))
-    steps_per_epoch = len(pixels) // batch
-    total = steps_per_epoch * recipe.lm_epochs
-    scheduler = _cosine_schedule(optimizer, total, warmup=max(1, total // 20))
     for epoch in range(recipe.lm_epochs):
         start, losses = time.perf_counter(), []
-        order = torch.randperm(len(pixels), generator=generator)
-        for step in range(steps_per_epoch):
-            index = order[step * batch:(step + 1) * batch]
+        for index in schedule.epoch_batches():
             if features is None:
                 image_embeds = model.vision_model(pixel_values=_shifted(pixels[index], recipe.shift, generator)
                                                   ).last_hidden_state
@@ -288,12 +295,7 @@ def train_caption_stage(model, tokenizer, pixels: torch.Tensor, captions: list[l
             embeds, attention, labels = _lm_batch(model, tokenizer, query_output + noise,
                                                   _pick_captions(captions, index, generator))
             loss = model.language_model(inputs_embeds=embeds, attention_mask=attention, labels=labels).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
+            losses.append(schedule.step(loss))
         _log(f"caption epoch {epoch + 1}/{recipe.lm_epochs}: loss {np.mean(losses):.3f} "
              f"({time.perf_counter() - start:.0f} s)")
     model.vision_model.requires_grad_(True)
