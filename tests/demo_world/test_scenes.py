@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from training.demo_world.scenes import COLOURS, PLACES, SceneSet, generate_scenes, split_scenes, vocabulary
+from training.demo_world.scenes import (
+    COLOURS, KINDS, PLACES, SPLIT_SIZES, SceneSet, generate_scenes, scenes_after_splits, split_scenes, vocabulary,
+)
 
 
 def test_scenes_are_deterministic_and_prefix_stable():
@@ -52,3 +54,15 @@ def test_split_sizes_and_disjointness():
     assert isinstance(splits["test"], SceneSet)
     train = {s.tobytes() for s in splits["train"].images}
     assert not any(s.tobytes() in train for s in splits["test"].images)
+
+
+def test_scenes_after_the_splits_continue_the_stream():
+    """The image encoder's extra pre-training scenes are the stream's next scenes, never a split's."""
+    n_splits = sum(SPLIT_SIZES["small"].values())
+    extra = scenes_after_splits(5, seed=0, size="small")
+    stream = generate_scenes(n_splits + 5, seed=0)
+    np.testing.assert_array_equal(extra.images, stream.images[n_splits:])
+    assert extra.captions == stream.captions[n_splits:]
+    seen = {s.tobytes() for split in split_scenes(0, size="small").values() for s in split.images}
+    assert not any(s.tobytes() in seen for s in extra.images)
+    assert {a["kind"] for a in generate_scenes(200, seed=5).attributes} == set(KINDS)

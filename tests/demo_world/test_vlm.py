@@ -12,7 +12,10 @@ from safetensors.numpy import load_file
 from brainview.decoding.blip2 import Blip2Adapter
 from brainview.decoding.tiny_vlm import build_tiny_blip2, train_tokenizer
 from training.demo_world.scenes import generate_scenes
-from training.demo_world.vlm import N_QUERY, RECIPES, copy_representation, train_demo_vlm, whiten_patch_embedding
+from training.demo_world.vlm import (
+    LABEL_CLASSES, N_QUERY, RECIPES, copy_representation, image_labels, pretrain_image_encoder, train_demo_vlm,
+    whiten_patch_embedding,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,37 @@ def test_captioner_starts_from_the_retrieval_representation(scenes):
         if key.startswith(("vision_model.", "query_tokens")) or (key.startswith("qformer.") and key in copied):
             assert torch.equal(copied[key], value), key
     assert any(k.startswith("qformer.") and k not in copied for k in retrieval.state_dict())  # text path
+
+
+def test_both_models_share_the_frozen_pretrained_image_encoder(trained):
+    """BLIP-2 keeps its pre-trained image encoder frozen: the captioner's vision weights are the retrieval model's."""
+    captioner, retrieval = (load_file(str(trained[role] / "model.safetensors")) for role in ("captioner", "retrieval"))
+    vision = [key for key in retrieval if key.startswith("vision_model.")]
+    assert vision
+    for key in vision:
+        np.testing.assert_array_equal(captioner[key], retrieval[key], err_msg=key)
+
+
+def test_image_encoder_pretraining_learns_the_labels_and_freezes(scenes):
+    """30 epochs on 64 scenes fit their kinds well above chance, and the encoder ends frozen."""
+    import dataclasses
+
+    from transformers import Blip2VisionConfig, Blip2VisionModel
+
+    train = scenes[0]
+    labels = image_labels(train)
+    assert labels.shape == (64, 3) and all(labels[:, j].max() < n for j, n in enumerate(LABEL_CLASSES))
+    torch.manual_seed(0)
+    model = Blip2VisionModel(Blip2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                               num_attention_heads=2, image_size=64, patch_size=16))
+    pixels = torch.from_numpy(train.images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    recipe = dataclasses.replace(RECIPES["small"], pretrain_epochs=30, pretrain_batch=16, shift=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    accuracy = pretrain_image_encoder(model, pixels, labels, recipe, torch.Generator().manual_seed(0),
+                                      val=(pixels, labels))
+    assert accuracy["kind"] > 0.3 and accuracy["place"] > 0.9  # 10 kinds, 4 places
+    assert not any(p.requires_grad for p in model.parameters()) and not model.training
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_tokenizer_is_deterministic_and_saved_with_the_models(trained, scenes):

@@ -50,6 +50,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 #: the landmark of each place in images of the "place" category
 LANDMARKS = {"street": "house", "field": "barn", "beach": "umbrella", "room": "couch"}
+#: every kind of object drawn (the category nouns of the captions)
+KINDS = ("face", "person", *ANIMALS, "sign", *LANDMARKS.values())
 SPLIT_SIZES = {
     "full": {"train": 2000, "val": 200, "test": 300},
     "small": {"train": 400, "val": 60, "test": 60},
@@ -91,14 +93,14 @@ class SceneSet:
         return SceneSet(self.images[index], [self.captions[i] for i in index], [self.attributes[i] for i in index])
 
 
-def generate_scenes(n: int, seed: int, size: int = 64) -> SceneSet:
-    """``n`` scenes, each drawn from its own stream ``(seed, i)`` so prefixes agree across ``n``."""
+def generate_scenes(n: int, seed: int, size: int = 64, first: int = 0) -> SceneSet:
+    """Scenes ``first .. first + n - 1``, each drawn from its own stream ``(seed, i)`` so prefixes agree across ``n``."""
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     captions, attributes = [], []
-    for i in range(n):
+    for out, i in enumerate(range(first, first + n)):
         rng = np.random.default_rng([seed, i])
         attrs = sample_attributes(rng)
-        images[i] = draw_scene(attrs, rng, size)
+        images[out] = draw_scene(attrs, rng, size)
         captions.append(describe(attrs, rng))
         attributes.append(attrs)
     return SceneSet(images, captions, attributes)
@@ -113,6 +115,15 @@ def split_scenes(seed: int, size: str = "full") -> dict[str, SceneSet]:
         out[name] = scenes.subset(np.arange(start, start + count))
         start += count
     return out
+
+
+def scenes_after_splits(n: int, seed: int, size: str = "full") -> SceneSet:
+    """``n`` scenes that follow the splits of ``split_scenes(seed, size)`` in the same seeded stream.
+
+    Disjoint from train, validation and test by construction; the image encoder of the tiny
+    vision-language models is pre-trained on them together with the training split.
+    """
+    return generate_scenes(n, seed, first=sum(SPLIT_SIZES[size].values()))
 
 
 def sample_attributes(rng: np.random.Generator) -> dict:
