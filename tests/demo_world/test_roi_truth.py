@@ -10,7 +10,6 @@ at least 6 of the 8 ROIs must match.
 import json
 import re
 
-import pytest
 
 from brainview.cli import demo_bundle_path, main
 
@@ -39,11 +38,6 @@ def test_keyword_rule_itself():
     assert not matches("floc-words", "a signpost")  # whole words only
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known failure of the committed demo bundle (issue 3 stays open): 4 of 8 ROIs match and of the "
-    "category ROIs only floc-words names its category; the tiny captioner hardly encodes object kind "
-    "(faces named in 7/55, people in 1/82 test captions from true image tokens), see "
-    "training/demo_world/README.md, 'Figures of the committed bundle'"))
 def test_roi_table_recovers_the_planted_preferences(capsys):
     path = demo_bundle_path()
     assert (path / "manifest.json").is_file(), f"the demo bundle is missing at {path}"
