@@ -12,7 +12,7 @@
    these scenes, the vision model learned colour and place, which every caption names, but hardly
    object kind (measured on the 300 test scenes from true image tokens: kind named in 24-31% of
    captions, faces in 0-7 of 55, whatever the data size, width, patch size or hard negatives tried);
-   pre-trained as a classifier, the same model names the kind in 85% (faces 48/55), METEOR 0.78.
+   pre-trained as a classifier, the same model names the kind in 84% (faces 48/55), METEOR 0.79.
 3. Representation stage: the Q-Former (32 learned queries) and text path of a
    ``Blip2ForImageTextRetrieval`` are trained from scratch on the frozen image features with
    BLIP-2's image-text contrastive (ITC) loss: query tokens -> ``vision_projection``, caption ->
