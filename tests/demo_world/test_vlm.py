@@ -73,7 +73,7 @@ def test_image_encoder_pretraining_learns_the_labels_and_freezes(scenes):
 
     train = scenes[0]
     labels = image_labels(train)
-    assert labels.shape == (64, 3) and all(labels[:, j].max() < n for j, n in enumerate(LABEL_CLASSES))
+    assert labels.shape == (64, 3) and all(labels[:, j].max() < n for j, n in enumerate(LABEL_CLASSES.values()))
     torch.manual_seed(0)
     model = Blip2VisionModel(Blip2VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                                num_attention_heads=2, image_size=64, patch_size=16))

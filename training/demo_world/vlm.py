@@ -224,7 +224,8 @@ def image_labels(scenes: SceneSet) -> torch.Tensor:
                          for a in scenes.attributes])
 
 
-LABEL_CLASSES = (len(KINDS), len(PLACES), len(COLOURS))
+#: the columns of :func:`image_labels` and their number of classes
+LABEL_CLASSES = {"kind": len(KINDS), "place": len(PLACES), "colour": len(COLOURS)}
 
 
 def pretrain_image_encoder(vision_model, pixels: torch.Tensor, labels: torch.Tensor, recipe: VlmRecipe,
@@ -235,7 +236,7 @@ def pretrain_image_encoder(vision_model, pixels: torch.Tensor, labels: torch.Ten
 
     Returns the last epoch's accuracy per label column on ``val`` (empty without ``val``).
     """
-    heads = torch.nn.ModuleList(torch.nn.Linear(vision_model.config.hidden_size, n) for n in LABEL_CLASSES)
+    heads = torch.nn.ModuleList(torch.nn.Linear(vision_model.config.hidden_size, n) for n in LABEL_CLASSES.values())
 
     def logits(images):
         features = vision_model(pixel_values=images).last_hidden_state.mean(dim=1)
@@ -255,7 +256,7 @@ def pretrain_image_encoder(vision_model, pixels: torch.Tensor, labels: torch.Ten
             with torch.no_grad():
                 hits = [float((out.argmax(1) == val[1][:, j]).float().mean()) for j, out in enumerate(logits(val[0]))]
             vision_model.train()
-            accuracy = dict(zip(("kind", "place", "colour"), hits))
+            accuracy = dict(zip(LABEL_CLASSES, hits))
             report = ", val accuracy " + " ".join(f"{name} {value:.2f}" for name, value in accuracy.items())
         _log(f"image encoder epoch {epoch + 1}/{recipe.pretrain_epochs}: loss {np.mean(losses):.3f}{report} "
              f"({time.perf_counter() - start:.0f} s)")
