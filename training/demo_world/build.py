@@ -138,12 +138,12 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
 
     metrics = evaluate(out)
     progress("evaluate", json.dumps(_headline(metrics)))
+    n_bytes = _folder_bytes(out)
     _update_manifest(out, metrics=metrics, timings={**progress.timings, "total": progress.total},
-                     bundle_bytes=_folder_bytes(out))
+                     bundle_bytes=n_bytes)
     open_bundle(out)
-    size = _folder_bytes(out)
-    if size > BUNDLE_LIMIT_BYTES:
-        print(f"warning: the bundle is {size / 2 ** 20:.1f} MB, over the 30 MB budget", file=sys.stderr)
+    if n_bytes > BUNDLE_LIMIT_BYTES:
+        print(f"warning: the bundle is {n_bytes / 2 ** 20:.1f} MB, over the 30 MB budget", file=sys.stderr)
     return out
 
 

@@ -401,12 +401,12 @@ def train_demo_vlm(train: SceneSet, val: SceneSet, out_dir: Path, seed: int, siz
             generator = torch.Generator().manual_seed(seed)
             tokenizer = train_tokenizer(c for caps in train.captions for c in caps)
             captioner, retrieval = build_tiny_blip2(tokenizer, seed=seed, n_query=N_QUERY, **recipe.model)
-            pixels = _pixel_values(retrieval, tokenizer, train.images)
-            val_pixels = _pixel_values(retrieval, tokenizer, val.images)
             _log(f"{size}: tokenizer of {len(tokenizer)} tokens; {len(train)} training images; "
                  f"retrieval model {sum(p.numel() for p in retrieval.parameters()) / 1e6:.2f} M parameters")
             corpus = _with_pretraining_scenes(train, recipe.pretrain_scenes, seed, size)
-            corpus_pixels = _pixel_values(retrieval, tokenizer, corpus.images) if len(corpus) > len(train) else pixels
+            corpus_pixels = _pixel_values(retrieval, tokenizer, corpus.images)
+            pixels = corpus_pixels[:len(train)].clone()  # the corpus starts with the training scenes
+            val_pixels = _pixel_values(retrieval, tokenizer, val.images)
             whiten_patch_embedding(retrieval.vision_model, corpus_pixels)
             pretrain_image_encoder(retrieval.vision_model, corpus_pixels, image_labels(corpus), recipe, generator,
                                    val=(val_pixels, image_labels(val)))
