@@ -29,22 +29,61 @@ STAGES = ("stage1", "stage2")
 HEMISPHERES = ("lh", "rh")
 MESH_KEYS = ("inflated", "pial", "faces", "sulc")
 
-#: manifest key -> (python type(s), description); all required.
-MANIFEST_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "format": (str, "the string 'brainview-bundle'"),
-    "version": (int, "the format version"),
-    "name": (str, "a human-readable name"),
-    "dataset": (str, "the dataset name"),
-    "subject": (str, "the subject id"),
-    "n_voxels": (int, "number of voxels"),
-    "n_query": (int, "number of query tokens"),
-    "query_dim": (int, "query token width"),
-    "text_dim": (int, "text embedding width"),
-    "stages": (list, "list of stages in the brain model"),
-    "vlm": (dict, "vision-language model references"),
-    "synthetic": (dict, "synthetic pattern settings"),
-    "provenance": (dict, "how the bundle was made"),
-    "metrics": (dict, "metrics recorded at export"),
+#: optional per-vertex arrays of ``cortex/mesh.npz`` (``lh_<key>``, ``rh_<key>``), checked and kept when
+#: present: key -> columns (None: one value per vertex); e.g. ``"flat": 3`` for flatmap coordinates
+MESH_OPTIONAL: dict[str, int | None] = {}
+#: optional JSON files, parsed (bounded) into ``Bundle.extra`` when present: name -> most bytes per trial
+OPTIONAL_JSON: dict[str, int] = {}
+
+# Bounds a bundle's declared sizes must respect, so no header can make the reader allocate wildly.
+MAX_VERTICES = 2_000_000  # per hemisphere (native NSD surfaces have about 227,000)
+MAX_TRIALS = 1_000_000
+MAX_TEXTS_PER_TRIAL = 1000
+MAX_VOXELS_PER_VERTEX = 64  # vertex_voxel nonzeros per vertex, on average
+MAX_STIMULUS_SIDE = 8192
+MAX_MANIFEST_BYTES = 2**20
+
+
+class Field:
+    """One manifest value: a JSON kind and, for numbers, a range; ``choices`` lists the allowed values."""
+
+    def __init__(self, kind: str, what: str, *, low=None, high=None, choices=None, max_length: int = 500,
+                 required: bool = True, fields: dict[str, "Field"] | None = None):
+        self.kind, self.what, self.low, self.high = kind, what, low, high
+        self.choices, self.max_length, self.required, self.fields = choices, max_length, required, fields
+
+
+MODEL_REFERENCE = ("a folder inside the bundle (e.g. \"vlm/captioner\") or a Hugging Face model id "
+                   "in the local cache, or null")
+
+#: ``vlm``: the language models and how they generate (DESIGN.md §3); unknown keys are refused
+VLM_FIELDS = {
+    "captioner": Field("reference", f"the captioner: {MODEL_REFERENCE}", required=False),
+    "retrieval": Field("reference", f"the retrieval model: {MODEL_REFERENCE}", required=False),
+    "prompt": Field("str", "the text prompt after the image tokens", max_length=2000, required=False),
+    "max_new_tokens": Field("int", "the most tokens a caption may have", low=1, high=512, required=False),
+    "num_beams": Field("int", "beams of the beam search (1: greedy)", low=1, high=16, required=False),
+}
+SYNTHETIC_FIELDS = {
+    "scale": Field("number", "the synthetic pattern's scale", low=0, high=1e6, required=False),
+}
+
+#: every manifest key; keys not listed are kept but not used
+MANIFEST_FIELDS: dict[str, Field] = {
+    "format": Field("str", "the string 'brainview-bundle'", choices=("brainview-bundle",)),
+    "version": Field("int", "the format version", choices=KNOWN_VERSIONS),
+    "name": Field("str", "a human-readable name", max_length=1000),
+    "dataset": Field("str", "the dataset name"),
+    "subject": Field("str", "the subject id"),
+    "n_voxels": Field("int", "number of voxels", low=1, high=10_000_000),
+    "n_query": Field("int", "number of query tokens", low=1, high=4096),
+    "query_dim": Field("int", "query token width", low=1, high=65536),
+    "text_dim": Field("int", "text embedding width", low=1, high=65536),
+    "stages": Field("stages", "the distinct stages of the brain model, out of stage1 and stage2"),
+    "vlm": Field("object", "vision-language model references", fields=VLM_FIELDS),
+    "synthetic": Field("object", "synthetic pattern settings", fields=SYNTHETIC_FIELDS),
+    "provenance": Field("object", "how the bundle was made"),
+    "metrics": Field("object", "metrics recorded at export"),
 }
 
 VLM_DEFAULTS = {"captioner": None, "retrieval": None, "prompt": "", "max_new_tokens": 30, "num_beams": 1}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,18 +18,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from brainview.bundle import format as F
-from brainview.errors import UserError
+from brainview.bundle.files import BundleError, BundleFiles, inside, walk_inside
 
 _CHUNK_ROWS = 256
-
-
-class BundleError(UserError):
-    """A bundle that cannot be opened; the message names the file and the problem."""
-
-    def __init__(self, file: str | None, problem: str):
-        self.file = file
-        self.problem = problem
-        super().__init__(f"{file}: {problem}" if file else problem)
+#: a Hugging Face model id: "name" or "owner/name"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 @dataclass
@@ -49,6 +42,7 @@ class Bundle:
     mesh: dict[str, dict[str, np.ndarray]]
     vertex_voxel: sp.csr_matrix
     rois: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # optional files (format.OPTIONAL_JSON) that are present
 
     @property
     def name(self) -> str:
@@ -94,70 +88,87 @@ class Bundle:
         return self.rois[name]["voxels"]
 
     def resolve_model(self, reference: str | None) -> str | None:
-        """A model reference from the manifest: a folder inside the bundle wins over a hub id."""
+        """A model reference from the manifest: the absolute folder inside the bundle, else the Hugging
+        Face model id (to be looked up in the local cache only). Never a path outside the bundle."""
         if not reference:
             return None
         local = self.path / reference
-        return str(local) if local.exists() else reference
+        if local.exists() or local.is_symlink():
+            check_model_folder(self.path, reference)
+            return str(local.resolve())
+        if not _HUB_ID.fullmatch(reference):
+            raise BundleError(F.MANIFEST, f"the model folder {reference!r} is missing from the bundle")
+        return reference
 
 
 def open_bundle(path: str | Path) -> Bundle:
-    """Open and validate the bundle at ``path``; raise :class:`BundleError` on any problem."""
+    """Open and validate the bundle at ``path``; raise :class:`BundleError` on any problem.
+
+    Every size is checked against the manifest (and the bounds in :mod:`~brainview.bundle.format`)
+    from file headers before any data is read.
+    """
     root = Path(path).expanduser()
     if not root.exists():
         raise BundleError(None, f"no bundle at {root}: the path does not exist")
     if not root.is_dir():
         raise BundleError(None, f"{root} is not a bundle: a bundle is a directory with {F.MANIFEST}")
+    root = root.absolute()
+    files = BundleFiles(root)
     for rel in F.REQUIRED_FILES:
-        if not (root / rel).is_file():
-            raise BundleError(rel, f"missing from the bundle at {root}")
+        files.path(rel)
 
-    manifest = _read_manifest(root)
+    manifest = validate_manifest(files.json(F.MANIFEST, F.MAX_MANIFEST_BYTES))
     n_vox, n_q, q_dim, t_dim = (manifest[k] for k in ("n_voxels", "n_query", "query_dim", "text_dim"))
+    for key in ("captioner", "retrieval"):
+        reference = manifest["vlm"].get(key)
+        if reference and (root / reference).exists():
+            check_model_folder(root, reference)
 
-    fmri = _load_npy(root, F.FMRI, ndim=2, dtypes=("float32", "float16"))
+    fmri = files.npy(F.FMRI, (None, n_vox), ("float32", "float16"), {0: F.MAX_TRIALS}, ("n_trials", "n_voxels"))
     n_trials = fmri.shape[0]
-    _expect(fmri.shape[1] == n_vox, F.FMRI, f"has {fmri.shape[1]} voxels but the manifest says n_voxels={n_vox}")
     _expect(n_trials > 0, F.FMRI, "has no trials")
     _check_finite(fmri, F.FMRI)
 
-    stimuli = _load_npy(root, F.STIMULI, ndim=4, dtypes=("uint8",))
-    _expect(stimuli.shape[0] == n_trials, F.STIMULI, f"has {stimuli.shape[0]} images but {F.FMRI} has {n_trials} trials")
-    _expect(stimuli.shape[3] == 3, F.STIMULI, f"images must be RGB (n, H, W, 3), got shape {stimuli.shape}")
+    stimuli = files.npy(F.STIMULI, (n_trials, None, None, 3), ("uint8",),
+                        {1: F.MAX_STIMULUS_SIDE, 2: F.MAX_STIMULUS_SIDE}, ("n_trials", "height", "width", "RGB"))
+    _expect(min(stimuli.shape[1:3]) > 0, F.STIMULI, f"holds empty images (shape {stimuli.shape})")
 
-    captions = _read_json(root, F.CAPTIONS)
+    per_trial = 1 << 20 | 64 * 1024 * n_trials  # bytes a JSON file with a few fields per trial may take
+    captions = files.json(F.CAPTIONS, per_trial)
     _expect(isinstance(captions, list) and all(
-        isinstance(c, list) and c and all(isinstance(s, str) for s in c) for c in captions),
+        isinstance(c, list) and c and len(c) <= F.MAX_TEXTS_PER_TRIAL and all(isinstance(s, str) for s in c)
+        for c in captions),
         F.CAPTIONS, "must be a list with, per trial, a non-empty list of caption strings")
     _expect(len(captions) == n_trials, F.CAPTIONS, f"has captions for {len(captions)} trials, expected {n_trials}")
 
-    trials = _read_json(root, F.TRIALS)
-    _expect(isinstance(trials, list) and all(isinstance(t, dict) and isinstance(t.get("id"), str) for t in trials),
-            F.TRIALS, 'must be a list of objects, each with a string "id"')
+    trials = files.json(F.TRIALS, per_trial)
+    _expect(isinstance(trials, list) and all(isinstance(t, dict) and isinstance(t.get("id"), str) and t["id"]
+                                             for t in trials),
+            F.TRIALS, 'must be a list of objects, each with a non-empty string "id"')
     _expect(len(trials) == n_trials, F.TRIALS, f"describes {len(trials)} trials, expected {n_trials}")
     ids = [t["id"] for t in trials]
     _expect(len(set(ids)) == len(ids), F.TRIALS, "trial ids are not unique")
 
-    image = _load_npy(root, F.IMAGE_EMBEDDINGS, ndim=3, dtypes=("float32",))
-    _expect(image.shape == (n_trials, n_q, q_dim), F.IMAGE_EMBEDDINGS,
-            f"has shape {image.shape}, expected (n_trials, n_query, query_dim) = {(n_trials, n_q, q_dim)}")
+    image = files.npy(F.IMAGE_EMBEDDINGS, (n_trials, n_q, q_dim), ("float32",), None,
+                      ("n_trials", "n_query", "query_dim"))
     _check_finite(image, F.IMAGE_EMBEDDINGS)
 
-    text = _load_npy(root, F.TEXT_EMBEDDINGS, ndim=2, dtypes=("float32",))
-    _expect(text.shape[1] == t_dim, F.TEXT_EMBEDDINGS, f"has width {text.shape[1]} but the manifest says text_dim={t_dim}")
-    _check_finite(text, F.TEXT_EMBEDDINGS)
-    norms = np.linalg.norm(np.asarray(text, dtype=np.float64), axis=1)
-    _expect(np.allclose(norms, 1.0, atol=1e-3), F.TEXT_EMBEDDINGS, "rows must be L2-normalized")
+    n_captions = sum(len(c) for c in captions)
+    text = files.npy(F.TEXT_EMBEDDINGS, (None, t_dim), ("float32",), {0: n_captions}, ("n_texts", "text_dim"))
+    _expect(text.shape[0] > 0, F.TEXT_EMBEDDINGS, "has no rows: every trial needs its reference captions embedded")
+    _check_finite(text, F.TEXT_EMBEDDINGS, unit_rows=True)
 
-    text_index = _read_text_index(root, text.shape[0], captions)
-    weights = _read_weights(root, manifest)
-    mesh = _read_mesh(root)
+    text_index = _read_text_index(files, text.shape[0], captions)
+    weights = _read_weights(files, manifest)
+    mesh = _read_mesh(files)
     n_vertices = sum(mesh[h]["inflated"].shape[0] for h in F.HEMISPHERES)
-    vertex_voxel = _read_vertex_voxel(root, n_vertices, n_vox)
-    rois = _read_rois(root, n_vox)
+    vertex_voxel = _read_vertex_voxel(files, n_vertices, n_vox)
+    rois = _read_rois(files, n_vox)
+    extra = {rel: files.json(rel, 1 << 20 | limit * n_trials) for rel, limit in F.OPTIONAL_JSON.items()
+             if (root / rel).exists() or (root / rel).is_symlink()}
 
     return Bundle(root, manifest, weights, fmri, stimuli, captions, trials, image, text, text_index,
-                  mesh, vertex_voxel, rois)
+                  mesh, vertex_voxel, rois, extra)
 
 
 def _expect(condition: bool, file: str, problem: str) -> None:
@@ -165,83 +176,127 @@ def _expect(condition: bool, file: str, problem: str) -> None:
         raise BundleError(file, problem)
 
 
-def _read_json(root: Path, rel: str) -> Any:
-    try:
-        return json.loads((root / rel).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(rel, f"is not valid JSON ({exc})") from None
+# ---------------------------------------------------------------------- manifest schema
 
-
-def _read_manifest(root: Path) -> dict[str, Any]:
-    manifest = _read_json(root, F.MANIFEST)
+def validate_manifest(manifest: Any) -> dict[str, Any]:
+    """Check every field of the manifest against :data:`format.MANIFEST_FIELDS`; fill ``vlm`` and
+    ``synthetic`` defaults. Returns a new dict."""
     _expect(isinstance(manifest, dict), F.MANIFEST, "must be a JSON object")
     _expect(manifest.get("format") == F.FORMAT_NAME, F.MANIFEST,
-            f"unknown format {manifest.get('format')!r}, expected {F.FORMAT_NAME!r}")
+            f"unknown format {_shown(manifest.get('format'))}, expected {F.FORMAT_NAME!r}")
     version = manifest.get("version")
-    _expect(version in F.KNOWN_VERSIONS, F.MANIFEST,
-            f"unknown format version {version!r}; this brainview reads versions {list(F.KNOWN_VERSIONS)}")
-    for key, (kind, what) in F.MANIFEST_FIELDS.items():
-        _expect(key in manifest, F.MANIFEST, f'missing "{key}" ({what})')
-        value = manifest[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        _expect(ok, F.MANIFEST, f'"{key}" must be {kind.__name__ if isinstance(kind, type) else kind}, got {value!r}')
-    for key in ("n_voxels", "n_query", "query_dim", "text_dim"):
-        _expect(manifest[key] > 0, F.MANIFEST, f'"{key}" must be positive, got {manifest[key]}')
-    stages = manifest["stages"]
-    _expect(bool(stages) and all(s in F.STAGES for s in stages) and len(set(stages)) == len(stages), F.MANIFEST,
-            f'"stages" must list distinct stages out of {list(F.STAGES)}, got {stages!r}')
-    scale = manifest["synthetic"].get("scale", F.SYNTHETIC_DEFAULTS["scale"])
-    _expect(isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0, F.MANIFEST,
-            f'"synthetic.scale" must be a positive number, got {scale!r}')
-    return manifest
+    _expect(isinstance(version, int) and not isinstance(version, bool) and version in F.KNOWN_VERSIONS, F.MANIFEST,
+            f"unknown format version {_shown(version)}; this brainview reads versions {list(F.KNOWN_VERSIONS)}")
+    out = dict(manifest)
+    for key, spec in F.MANIFEST_FIELDS.items():
+        _expect(key in manifest, F.MANIFEST, f'missing "{key}" ({spec.what})')
+        out[key] = _check_field(key, manifest[key], spec)
+    out["vlm"] = {**F.VLM_DEFAULTS, **out["vlm"]}
+    out["synthetic"] = {**F.SYNTHETIC_DEFAULTS, **out["synthetic"]}
+    return out
 
 
-def _load_npy(root: Path, rel: str, *, ndim: int, dtypes: tuple[str, ...]) -> np.ndarray:
-    try:
-        array = np.load(root / rel, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "object" in str(exc).lower():
-            raise BundleError(rel, "holds a pickled object array; bundles never contain pickles") from None
-        raise BundleError(rel, f"is not a readable .npy array ({exc})") from None
-    except OSError as exc:
-        raise BundleError(rel, f"is not a readable .npy array ({exc})") from None
-    _expect(array.dtype.kind != "O", rel, "holds a pickled object array; bundles never contain pickles")
-    _expect(array.dtype.name in dtypes, rel, f"has dtype {array.dtype.name}, expected {' or '.join(dtypes)}")
-    _expect(array.ndim == ndim, rel, f"must have {ndim} dimensions, got shape {array.shape}")
-    return array
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
-def _check_finite(array: np.ndarray, rel: str) -> None:
-    """Scan in chunks so a memory-mapped array is never copied whole."""
-    flat = array.reshape(array.shape[0], -1)
+def _check_field(name: str, value: Any, spec: F.Field) -> Any:
+    def bad(expected: str) -> BundleError:
+        return BundleError(F.MANIFEST, f'"{name}" must be {expected} ({spec.what}), got {_shown(value)}')
+
+    kind = spec.kind
+    if kind == "int" or kind == "number":
+        ok_type = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
+        if not ok_type or isinstance(value, bool) or not math.isfinite(value):
+            raise bad("an integer" if kind == "int" else "a number")
+        if spec.choices is not None and value not in spec.choices:
+            raise bad(f"one of {list(spec.choices)}")
+        if (spec.low is not None and not value > spec.low - (kind == "int")) or (
+                spec.high is not None and value > spec.high):
+            low = spec.low if kind == "int" else f"more than {spec.low}"
+            raise bad(f"{'an integer' if kind == 'int' else 'a number'} from {low} to {spec.high:g}")
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        if len(value) > spec.max_length:
+            raise bad(f"a string of at most {spec.max_length} characters")
+        if spec.choices is not None and value not in spec.choices:
+            raise bad(f"one of {list(spec.choices)}")
+    elif kind == "reference":
+        if value is not None:
+            if not isinstance(value, str) or not value.strip() or len(value) > spec.max_length:
+                raise bad("a non-empty string or null")
+            parts = Path(value).parts
+            if Path(value).is_absolute() or value.startswith("~") or ".." in parts or "\\" in value:
+                raise bad("a folder inside the bundle or a model id (not an absolute path, ~ or ..)")
+    elif kind == "stages":
+        if not (isinstance(value, list) and value and all(isinstance(s, str) and s in F.STAGES for s in value)
+                and len(set(value)) == len(value)):
+            raise bad(f"a list of distinct stages out of {list(F.STAGES)}")
+    elif kind == "object":
+        if not isinstance(value, dict):
+            raise bad("an object")
+        if spec.fields is not None:
+            unknown = sorted(set(value) - set(spec.fields))
+            if unknown:
+                raise BundleError(F.MANIFEST, f'"{name}" has unknown keys {unknown}; known: {list(spec.fields)}')
+            for key, sub in spec.fields.items():
+                if key in value:
+                    _check_field(f"{name}.{key}", value[key], sub)
+                elif sub.required:
+                    raise BundleError(F.MANIFEST, f'missing "{name}.{key}" ({sub.what})')
+    return value
+
+
+def check_model_folder(root: Path, reference: str) -> None:
+    """A model folder the manifest names must be a folder inside the bundle with no links out of it."""
+    folder = root / reference
+    if not inside(folder, root.resolve()):
+        raise BundleError(reference, "points outside the bundle (a symbolic link); a bundle must contain its models")
+    if not folder.is_dir():
+        raise BundleError(reference, "is not a folder (a model saved with save_pretrained)")
+    walk_inside(folder, root.resolve(), reference)
+
+
+# ---------------------------------------------------------------------- arrays and files
+
+def _check_finite(array: np.ndarray, rel: str, unit_rows: bool = False, what: str = "") -> None:
+    """Scan in chunks so a memory-mapped array is never copied whole (nor cast whole to float32)."""
+    flat = array.reshape(array.shape[0], -1) if array.ndim > 1 else array.reshape(-1, 1)
     for start in range(0, flat.shape[0], _CHUNK_ROWS):
         chunk = np.asarray(flat[start:start + _CHUNK_ROWS])
         if not np.isfinite(chunk).all():
             row = start + int(np.argwhere(~np.isfinite(chunk))[0, 0])
-            raise BundleError(rel, f"contains NaN or infinite values (first in row {row})")
+            raise BundleError(rel, f"{what}contains NaN or infinite values (first in row {row})")
+        if unit_rows:
+            norms = np.linalg.norm(chunk.astype(np.float64), axis=1)
+            if not np.allclose(norms, 1.0, atol=1e-3):
+                row = start + int(np.argmax(~np.isclose(norms, 1.0, atol=1e-3)))
+                raise BundleError(rel, f"rows must be L2-normalized; row {row} has norm {norms[row - start]:.4g}")
 
 
-def _read_text_index(root: Path, n_texts: int, captions: list[list[str]]) -> np.ndarray:
-    raw = _read_json(root, F.TEXT_INDEX)
-    ok = isinstance(raw, list) and all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in p)
-        for p in raw)
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _read_text_index(files: BundleFiles, n_texts: int, captions: list[list[str]]) -> np.ndarray:
+    raw = files.json(F.TEXT_INDEX, 1 << 20 | 64 * n_texts)
+    ok = isinstance(raw, list) and all(isinstance(p, list) and len(p) == 2 and all(map(_is_index, p)) for p in raw)
     _expect(ok, F.TEXT_INDEX, "must be a list of [trial_index, caption_index] integer pairs")
     _expect(len(raw) == n_texts, F.TEXT_INDEX, f"has {len(raw)} entries but {F.TEXT_EMBEDDINGS} has {n_texts} rows")
     for row, (trial, caption) in enumerate(raw):
         _expect(0 <= trial < len(captions) and 0 <= caption < len(captions[trial]), F.TEXT_INDEX,
                 f"entry {row} = [{trial}, {caption}] points to no reference caption")
-    return np.asarray(raw, dtype=np.int64).reshape(-1, 2)
+    index = np.asarray(raw, dtype=np.int64).reshape(-1, 2)
+    without = np.setdiff1d(np.arange(len(captions)), index[:, 0])
+    _expect(without.size == 0, F.TEXT_INDEX,
+            f"trial {int(without[0]) if without.size else 0} has no embedded caption; every trial needs at least one")
+    return index
 
 
-def _read_weights(root: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        weights = load_file(str(root / F.BRAIN_MODEL))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise BundleError(F.BRAIN_MODEL, f"is not a readable safetensors file ({exc})") from None
+def _read_weights(files: BundleFiles, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The brain model's tensors, memory-mapped in their stored dtype (float16 or float32)."""
     n_out = manifest["n_query"] * manifest["query_dim"]
     expected = {}
     for stage in manifest["stages"]:
@@ -250,94 +305,86 @@ def _read_weights(root: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]
     if "stage2" in manifest["stages"]:
         expected["stage2.projection.weight"] = (manifest["text_dim"], manifest["query_dim"])
         expected["stage2.projection.bias"] = (manifest["text_dim"],)
-    for key, shape in expected.items():
-        _expect(key in weights, F.BRAIN_MODEL, f'missing tensor "{key}" for the stages {manifest["stages"]}')
-        _expect(weights[key].shape == shape, F.BRAIN_MODEL,
-                f'tensor "{key}" has shape {weights[key].shape}, expected {shape}')
-        _expect(weights[key].dtype.kind == "f", F.BRAIN_MODEL, f'tensor "{key}" must be floating point')
-        _expect(bool(np.isfinite(weights[key]).all()), F.BRAIN_MODEL, f'tensor "{key}" contains NaN or infinite values')
-    return {k: v.astype(np.float32, copy=False) for k, v in weights.items() if k in expected}
+    weights = files.safetensors(F.BRAIN_MODEL, expected)
+    for key, tensor in weights.items():
+        _check_finite(tensor, F.BRAIN_MODEL, what=f'tensor "{key}" ')
+    return weights
 
 
-def _load_npz(root: Path, rel: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(root / rel, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise BundleError(rel, "holds a pickled object array; bundles never contain pickles") from None
-        raise BundleError(rel, f"is not a readable .npz archive ({exc})") from None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise BundleError(rel, f"is not a readable .npz archive ({exc})") from None
-
-
-def _read_mesh(root: Path) -> dict[str, dict[str, np.ndarray]]:
-    raw = _load_npz(root, F.MESH)
+def _read_mesh(files: BundleFiles) -> dict[str, dict[str, np.ndarray]]:
     mesh: dict[str, dict[str, np.ndarray]] = {}
-    for hemi in F.HEMISPHERES:
-        parts = {}
-        for key in F.MESH_KEYS:
-            name = f"{hemi}_{key}"
-            _expect(name in raw, F.MESH, f'missing array "{name}"')
-            parts[key] = raw[name]
-        n_vert = parts["inflated"].shape[0]
-        for key in ("inflated", "pial"):
-            arr = parts[key]
-            _expect(arr.ndim == 2 and arr.shape == (n_vert, 3) and arr.dtype.kind == "f", F.MESH,
-                    f'"{hemi}_{key}" must be float (V, 3) with V={n_vert}, got {arr.dtype} {arr.shape}')
-            _expect(bool(np.isfinite(arr).all()), F.MESH, f'"{hemi}_{key}" contains NaN or infinite values')
-            parts[key] = arr.astype(np.float32, copy=False)
-        faces = parts["faces"]
-        _expect(faces.ndim == 2 and faces.shape[1] == 3 and faces.dtype.kind in "iu", F.MESH,
-                f'"{hemi}_faces" must be integer (F, 3), got {faces.dtype} {faces.shape}')
-        _expect(faces.size == 0 or (faces.min() >= 0 and faces.max() < n_vert), F.MESH,
-                f'"{hemi}_faces" refers to vertices outside 0..{n_vert - 1}')
-        parts["faces"] = faces.astype(np.int32, copy=False)
-        _expect(parts["sulc"].shape == (n_vert,), F.MESH, f'"{hemi}_sulc" must have one value per vertex ({n_vert})')
-        parts["sulc"] = parts["sulc"].astype(np.float32, copy=False)
-        mesh[hemi] = parts
+    with files.npz(F.MESH) as npz:
+        for hemi in F.HEMISPHERES:
+            _, shape = npz.header(f"{hemi}_inflated")
+            n_vert = shape[0] if shape else 0
+            _expect(len(shape) == 2 and n_vert > 0, F.MESH,
+                    f'"{hemi}_inflated" must be float (V, 3) with V > 0: the {hemi} hemisphere has no vertices'
+                    if len(shape) == 2 else f'"{hemi}_inflated" must be float (V, 3), got shape {shape}')
+            parts = {}
+            for key in ("inflated", "pial"):
+                arr = npz.read(f"{hemi}_{key}", (n_vert, 3), "f", {})
+                _expect(bool(np.isfinite(arr).all()), F.MESH, f'"{hemi}_{key}" contains NaN or infinite values')
+                parts[key] = arr.astype(np.float32, copy=False)
+            _expect(n_vert <= F.MAX_VERTICES, F.MESH, f"the {hemi} hemisphere has {n_vert:,} vertices, more than "
+                                                      f"{F.MAX_VERTICES:,}")
+            faces = npz.read(f"{hemi}_faces", (None, 3), "iu", {0: 4 * n_vert}, ("n_faces", "3"))
+            _expect(faces.shape[0] > 0, F.MESH, f'"{hemi}_faces" is empty: the {hemi} hemisphere has no surface')
+            _expect(int(faces.min()) >= 0 and int(faces.max()) < n_vert, F.MESH,
+                    f'"{hemi}_faces" refers to vertices outside 0..{n_vert - 1}')
+            parts["faces"] = faces.astype(np.int32)
+            sulc = npz.read(f"{hemi}_sulc", (n_vert,), "f", {})
+            _expect(bool(np.isfinite(sulc).all()), F.MESH, f'"{hemi}_sulc" contains NaN or infinite values')
+            parts["sulc"] = sulc.astype(np.float32, copy=False)
+            for key, columns in F.MESH_OPTIONAL.items():
+                if f"{hemi}_{key}" in npz:
+                    arr = npz.read(f"{hemi}_{key}", (n_vert,) if columns is None else (n_vert, columns), "f", {})
+                    _expect(bool(np.isfinite(arr).all()), F.MESH, f'"{hemi}_{key}" contains NaN or infinite values')
+                    parts[key] = arr.astype(np.float32, copy=False)
+            mesh[hemi] = parts
     return mesh
 
 
-def _read_vertex_voxel(root: Path, n_vertices: int, n_voxels: int) -> sp.csr_matrix:
-    raw = _load_npz(root, F.VERTEX_VOXEL)
-    for key in ("data", "indices", "indptr", "shape"):
-        _expect(key in raw, F.VERTEX_VOXEL, f'is not a scipy.sparse CSR archive: missing "{key}"')
-    fmt = raw.get("format")
-    _expect(fmt is None or str(fmt.item() if hasattr(fmt, "item") else fmt).strip("b'") == "csr", F.VERTEX_VOXEL,
-            f"must be CSR, got {fmt}")
-    shape = tuple(int(s) for s in raw["shape"])
-    _expect(shape == (n_vertices, n_voxels), F.VERTEX_VOXEL,
-            f"has shape {shape}, expected (n_vertices_lh + n_vertices_rh, n_voxels) = {(n_vertices, n_voxels)}")
-    indices, indptr, data = raw["indices"], raw["indptr"], raw["data"]
-    _expect(indptr.shape == (n_vertices + 1,) and indptr[0] == 0 and indptr[-1] == indices.size == data.size
-            and bool(np.all(np.diff(indptr) >= 0)), F.VERTEX_VOXEL, "has an inconsistent CSR index pointer")
-    _expect(indices.size == 0 or (indices.min() >= 0 and indices.max() < n_voxels), F.VERTEX_VOXEL,
+def _read_vertex_voxel(files: BundleFiles, n_vertices: int, n_voxels: int) -> sp.csr_matrix:
+    rel = F.VERTEX_VOXEL
+    with files.npz(rel) as npz:
+        for key in ("data", "indices", "indptr", "shape", "format"):
+            _expect(key in npz, rel, f'is not a scipy.sparse CSR archive: missing "{key}"')
+        fmt = npz.read("format", (), "SU", {})
+        fmt = fmt.item().decode("ascii", "replace") if fmt.dtype.kind == "S" else str(fmt.item())
+        _expect(fmt == "csr", rel, f"must be a CSR matrix (scipy.sparse.save_npz of a csr_matrix), got {fmt[:20]!r}")
+        shape = tuple(int(s) for s in npz.read("shape", (2,), "iu", {}))
+        _expect(shape == (n_vertices, n_voxels), rel,
+                f"has shape {shape}, expected (n_vertices_lh + n_vertices_rh, n_voxels) = {(n_vertices, n_voxels)}")
+        nnz_limit = {0: n_vertices * min(n_voxels, F.MAX_VOXELS_PER_VERTEX)}
+        indptr = npz.read("indptr", (n_vertices + 1,), "iu", {}).astype(np.int64)
+        indices = npz.read("indices", (None,), "iu", nnz_limit)
+        data = npz.read("data", (None,), "f", nnz_limit)
+    _expect(int(indptr[0]) == 0 and int(indptr[-1]) == indices.size == data.size
+            and bool(np.all(np.diff(indptr) >= 0)), rel, "has an inconsistent CSR index pointer")
+    _expect(indices.size == 0 or (int(indices.min()) >= 0 and int(indices.max()) < n_voxels), rel,
             f"refers to voxels outside 0..{n_voxels - 1}")
-    _expect(bool(np.isfinite(data).all()) and bool((data >= 0).all()), F.VERTEX_VOXEL,
-            "weights must be finite and non-negative")
-    matrix = sp.csr_matrix((data.astype(np.float32), indices, indptr), shape=shape)
+    _expect(bool(np.isfinite(data).all()) and bool((data >= 0).all()), rel, "weights must be finite and non-negative")
+    matrix = sp.csr_matrix((data.astype(np.float32), indices.astype(np.int64), indptr), shape=shape)
     sums = np.asarray(matrix.sum(axis=1)).ravel()
     bad = ~(np.isclose(sums, 1.0, atol=1e-4) | (sums == 0))
-    _expect(not bad.any(), F.VERTEX_VOXEL,
+    _expect(not bad.any(), rel,
             f"row weights must sum to 1 or 0; vertex {int(np.argmax(bad)) if bad.any() else -1} sums to "
             f"{sums[bad][0] if bad.any() else 0:.4f}")
     return matrix
 
 
-def _read_rois(root: Path, n_voxels: int) -> dict[str, dict[str, Any]]:
-    raw = _read_json(root, F.ROIS)
+def _read_rois(files: BundleFiles, n_voxels: int) -> dict[str, dict[str, Any]]:
+    raw = files.json(F.ROIS, 1 << 20 | 8 * 64 * n_voxels)
     _expect(isinstance(raw, dict), F.ROIS, 'must be an object {"ROI name": {"group": str, "voxels": [int, ...]}}')
     rois = {}
     for name, spec in raw.items():
+        _expect(bool(name.strip()) and len(name) <= 200, F.ROIS, f"ROI name {_shown(name)} must be 1-200 characters")
         _expect(isinstance(spec, dict) and isinstance(spec.get("group"), str) and isinstance(spec.get("voxels"), list),
-                F.ROIS, f'ROI "{name}" must be {{"group": str, "voxels": [int, ...]}}')
+                F.ROIS, f'ROI {_shown(name)} must be {{"group": str, "voxels": [int, ...]}}')
         voxels = spec["voxels"]
-        _expect(bool(voxels), F.ROIS, f'ROI "{name}" has no voxels')
-        _expect(all(isinstance(v, int) and not isinstance(v, bool) for v in voxels), F.ROIS,
-                f'ROI "{name}" voxels must be integers')
-        arr = np.asarray(voxels, dtype=np.int64)
-        _expect(arr.min() >= 0 and arr.max() < n_voxels, F.ROIS,
-                f'ROI "{name}" refers to voxels outside 0..{n_voxels - 1}')
-        rois[name] = {**spec, "voxels": np.unique(arr)}
+        _expect(bool(voxels), F.ROIS, f"ROI {_shown(name)} has no voxels")
+        _expect(all(map(_is_index, voxels)), F.ROIS, f"ROI {_shown(name)} voxels must be integers")
+        _expect(min(voxels) >= 0 and max(voxels) < n_voxels, F.ROIS,
+                f"ROI {_shown(name)} refers to voxels outside 0..{n_voxels - 1}")
+        rois[name] = {**spec, "voxels": np.unique(np.asarray(voxels, dtype=np.int64))}
     return rois

@@ -37,7 +37,8 @@ class BrainModel:
 
     @classmethod
     def from_bundle(cls, bundle) -> "BrainModel":
-        w = bundle.weights
+        # the bundle keeps its tensors memory-mapped in their stored dtype; the model computes in float32
+        w = {k: np.asarray(v, dtype=np.float32) for k, v in bundle.weights.items()}
         stages = {s: LinearStage(w[f"{s}.weight"], w[f"{s}.bias"]) for s in bundle.stages}
         return cls(stages, bundle.n_query, bundle.query_dim,
                    w.get("stage2.projection.weight"), w.get("stage2.projection.bias"))
