@@ -50,13 +50,15 @@ class Decoder:
         if not load_language_models:
             return cls(bundle, None, "language models were not requested")
         vlm = bundle.vlm
-        captioner = bundle.resolve_model(vlm.get("captioner"))
-        if captioner is None:
+        if not vlm.get("captioner"):
             return cls(bundle, None, "the bundle names no captioner model")
         from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory
 
         try:
-            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device)
+            # an in-bundle folder (absolute) or a model id looked up in the local cache only
+            captioner = bundle.resolve_model(vlm["captioner"])
+            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, local=False)
+            adapter.prompt_ids(vlm["prompt"] or "")
         except DeviceOutOfMemory:
             raise  # a full GPU is the caller's to handle (retry on the CPU), not a missing model
         except UserError as exc:

@@ -261,7 +261,8 @@ def _sentence_model(path: Path, device: str):
             except ImportError as exc:
                 raise MetricUnavailable("sentence-transformers is not installed: pip install sentence-transformers") from exc
             try:
-                _models[key] = SentenceTransformer(str(path), device=dev, local_files_only=True)
+                _models[key] = SentenceTransformer(str(path), device=dev, local_files_only=True,
+                                                   trust_remote_code=False)
             except Exception as exc:  # noqa: BLE001
                 raise MetricUnavailable(f"cannot load the sentence model from {path}: {exc}") from exc
         return _models[key]
@@ -278,10 +279,11 @@ def _clip_text(model: str | os.PathLike, device: str):
             except ImportError as exc:
                 raise MetricUnavailable("transformers is not installed") from exc
             try:
-                tok = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
+                tok = AutoTokenizer.from_pretrained(str(model), local_files_only=True, trust_remote_code=False)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    net = CLIPTextModelWithProjection.from_pretrained(str(model), local_files_only=True)
+                    net = CLIPTextModelWithProjection.from_pretrained(str(model), local_files_only=True,
+                                                                      trust_remote_code=False, use_safetensors=True)
             except (OSError, ValueError, EnvironmentError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise MetricUnavailable(
