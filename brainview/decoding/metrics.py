@@ -191,6 +191,9 @@ def find_nltk_data(nltk_data: str | os.PathLike | None = None) -> tuple[Path | N
 
 _wordnet_readers: dict[Path, object] = {}
 _lock = threading.RLock()
+#: nltk's WordNet reader is lazy and not thread-safe (it seeks in shared file handles and fills caches
+#: as it goes): every METEOR computation holds this lock, so overlapping scoring workers take turns
+_wordnet_lock = threading.Lock()
 
 
 def load_wordnet(nltk_data: str | os.PathLike | None = None):
@@ -470,10 +473,11 @@ def caption_metrics(
         else:
             from nltk.translate.meteor_score import meteor_score
 
-            put("meteor", [
-                meteor_score([word_tokenize(r) for r in refs], word_tokenize(p), wordnet=wn)
-                for p, refs in zip(predictions, references)
-            ])
+            with _wordnet_lock:
+                put("meteor", [
+                    meteor_score([word_tokenize(r) for r in refs], word_tokenize(p), wordnet=wn)
+                    for p, refs in zip(predictions, references)
+                ])
 
     rouge_types = [m for m in ("rouge1", "rougeL") if m in wanted]
     if rouge_types:

@@ -215,3 +215,40 @@ def test_bad_input_is_a_user_error():
         M.caption_metrics(["a"], [["b"]], ["bleu"])
     with pytest.raises(UserError):
         M.caption_metrics([], [])
+
+
+def test_meteor_is_safe_under_concurrent_scoring(monkeypatch):
+    """Overlapping scoring workers share one lazily loading WordNet reader; the lock makes them take turns.
+
+    Without it a cold reader fails (WordNetError, StopIteration, IndexError) or, worse, scores wrongly."""
+    import threading
+
+    from brainview.decoding import metrics
+
+    if metrics.find_nltk_data()[0] is None:
+        pytest.skip("WordNet is not installed")
+    predictions = ["a man rides a horse on the beach", "two dogs play with a ball in the grass",
+                   "a red car parked near a building", "people walk through a crowded market"]
+    references = [["a person riding a pony by the sea", "someone on horseback near the ocean"],
+                  ["puppies playing with a toy on a lawn"], ["a crimson automobile beside an office"],
+                  ["shoppers strolling in a busy bazaar"]]
+    monkeypatch.setattr(metrics, "_wordnet_readers", {})
+    expected = metrics.caption_metrics(predictions, references, metrics=["meteor"]).per_caption["meteor"]
+    monkeypatch.setattr(metrics, "_wordnet_readers", {})  # cold again: its first reads are what race
+    results, errors = [], []
+    start = threading.Barrier(4)
+
+    def score():
+        try:
+            start.wait()
+            results.append(metrics.caption_metrics(predictions, references, metrics=["meteor"]).per_caption["meteor"])
+        except Exception as exc:  # noqa: BLE001 - collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=score) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 4 and all(np.array_equal(r, expected) for r in results)
