@@ -55,6 +55,7 @@ class Loaded:
     cortex: Cortex
     device: str  # the device the language models run on ("cpu", "cuda", ...), or "none"
     notes: list[str] = field(default_factory=list)
+    similarity: dict[str, np.ndarray] = field(default_factory=dict)  # stage -> brain x image cosine, prepared
 
 
 def load(path: str | Path, device: str = "auto", load_language_models: bool = True,
@@ -77,8 +78,15 @@ def open_for_browsing(path: str | Path) -> Loaded:
     """Open and validate a bundle without its language models (fast, no torch): trials, retrieval and
     the cortex work at once; :func:`load_decoder` adds captions later."""
     bundle = open_bundle(path)
-    return Loaded(bundle, Decoder(bundle, None, MODELS_NOT_LOADED),
-                  Cortex.from_bundle(bundle), "none")
+    decoder = Decoder(bundle, None, MODELS_NOT_LOADED)
+    similarity = {stage: brain_image_similarity(decoder, stage) for stage in bundle.stages}
+    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none", similarity=similarity)
+
+
+def brain_image_similarity(decoder: Decoder, stage: str) -> np.ndarray:
+    """Cosine similarity of every test trial's decoded tokens to every test image (n_trials, n_trials)."""
+    tokens = decoder.tokens_for_trials(np.arange(decoder.bundle.n_trials), stage)
+    return image_scores(tokens, decoder.bundle.image_embeddings)
 
 
 def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True
@@ -121,6 +129,7 @@ class SyntheticResult:
     settings: SyntheticSettings
     n_voxels: int
     trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
+    generation: int = 0  # Session.generation it was made for: a result for another bundle is dropped
 
 
 @dataclass
@@ -166,6 +175,7 @@ class Session:
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
         # one language model, several workers: generation runs one call at a time
         self.model_lock = threading.Lock()
+        self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
 
     # ------------------------------------------------------------------ events
 
@@ -198,6 +208,7 @@ class Session:
 
     def set_loaded(self, loaded: Loaded) -> None:
         """Show a newly loaded bundle: ranks are computed here (instant), captions later."""
+        self.generation += 1
         self.bundle, self.decoder, self.cortex = loaded.bundle, loaded.decoder, loaded.cortex
         self.selection = RoiSelection(self.cortex)
         self.loaded_device = loaded.device
@@ -208,7 +219,7 @@ class Session:
         self.captions = {s: {} for s in self.bundle.stages}
         self.missing_scores = {}
         self.score_name = "image_rank"
-        self._similarity = {}
+        self._similarity = dict(loaded.similarity)
         self.scores = {s: {"image_rank": self._image_ranks(s)} for s in self.bundle.stages}
         self._emit("bundle")
 
@@ -331,8 +342,7 @@ class Session:
     def similarity(self, stage: str) -> np.ndarray:
         """Brain × image cosine similarity of every test trial to every test image, cached per stage."""
         if stage not in self._similarity:
-            tokens = self.decoder.tokens_for_trials(np.arange(self.n_trials), stage)
-            self._similarity[stage] = image_scores(tokens, self.bundle.image_embeddings)
+            self._similarity[stage] = brain_image_similarity(self.decoder, stage)
         return self._similarity[stage]
 
     def available_scores(self) -> list[str]:
@@ -404,19 +414,21 @@ class Session:
                                       factor=settings.factor)
 
     def decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
-                         trial: int | None = None, k: int | None = None) -> SyntheticResult:
+                         trial: int | None = None, k: int | None = None,
+                         generation: int | None = None) -> SyntheticResult:
         """Decode the selection's synthetic pattern (slow when captioning: run it in a worker).
 
-        Pass ``settings``, ``trial`` and ``k`` captured on the GUI thread so a later change
-        cannot mix into a running decode.
+        Pass ``settings``, ``trial``, ``k`` and ``generation`` captured on the GUI thread so a later
+        change (or another bundle) cannot mix into a running decode.
         """
+        generation = self.generation if generation is None else generation
         settings = settings or self.synthetic
         trial = self.trial if trial is None else trial
         tokens = self.synthetic_tokens(voxels, settings, trial)
         with self.model_lock:
             decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=self.can_caption)
         return SyntheticResult(decoded, settings, int(np.unique(voxels).size),
-                               None if settings.mode == "roi" else trial)
+                               None if settings.mode == "roi" else trial, generation)
 
     def synthetic_pattern(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                           trial: int | None = None) -> np.ndarray:

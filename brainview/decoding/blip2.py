@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from brainview.decoding.device import default_dtype, resolve_device
-from brainview.errors import UserError
+from brainview.errors import Cancelled, UserError
 
 __all__ = ["Blip2Adapter", "DeviceOutOfMemory", "resolve_model_reference"]
 
@@ -513,8 +513,12 @@ class Blip2Adapter:
         max_new_tokens: int = 30,
         num_beams: int = 1,
         batch_size: int = 16,
+        stop=None,
     ) -> list[str]:
         """Caption (predicted) query tokens (n, n_query, query_dim); greedy by default, beam search if num_beams > 1.
+
+        ``stop`` (a ``threading.Event``): when set, generation ends at the next token and
+        :class:`~brainview.errors.Cancelled` is raised, so a closing window need not wait for a batch.
 
         The tokens go through ``language_projection`` and take the place of the image tokens
         in front of the prompt (with its BOS token), then the language model's ``generate``
@@ -559,10 +563,20 @@ class Blip2Adapter:
             pad = lm.generation_config.pad_token_id or lm.generation_config.eos_token_id
         if pad is not None:
             gen_kwargs["pad_token_id"] = pad
+        if stop is not None:
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class _StopWhenSet(StoppingCriteria):
+                def __call__(self, input_ids, scores, **kwargs):
+                    return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+            gen_kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet()])
 
         captions: list[str] = []
         with torch.inference_mode(), _oom_guard(self._device, "captioning"):
             for sl in _batches(len(tokens), batch_size):
+                if stop is not None and stop.is_set():
+                    raise Cancelled("captioning was cancelled")
                 q = torch.tensor(np.asarray(tokens[sl]), dtype=torch.float32, device=self._device)
                 projected = model.language_projection(q.to(proj_dtype))
                 b = projected.shape[0]
@@ -581,6 +595,8 @@ class Blip2Adapter:
                 if pass_ids:
                     inputs["input_ids"] = input_ids
                 out = lm.generate(**inputs, **gen_kwargs)
+                if stop is not None and stop.is_set():
+                    raise Cancelled("captioning was cancelled")
                 if pass_ids:
                     # decoder-only generate given input_ids returns them in front of the new tokens
                     out = out[:, input_ids.shape[1] :]

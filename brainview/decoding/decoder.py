@@ -6,6 +6,7 @@ be loaded it still retrieves, and says why captions are off (``captions_missing`
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,7 @@ class Decoder:
         self.bundle = bundle
         self.model = BrainModel.from_bundle(bundle)
         self.adapter = adapter
+        self._stop = threading.Event()  # set by cancel(): captioning in flight ends at its next token
         self.captions_missing = captions_missing if adapter is None or not adapter.has_captioner else None
         if self.adapter is None and self.captions_missing is None:
             self.captions_missing = "no language model was loaded"
@@ -73,6 +75,14 @@ class Decoder:
     def can_caption(self) -> bool:
         return self.captions_missing is None
 
+    def cancel(self) -> None:
+        """Stop captioning: calls in flight raise :class:`~brainview.errors.Cancelled` within a token."""
+        self._stop.set()
+
+    def resume(self) -> None:
+        """Caption again after :meth:`cancel` (the bundle is shown again)."""
+        self._stop.clear()
+
     def tokens_for_trials(self, trials, stage: str) -> np.ndarray:
         return self.model.predict(self.bundle.fmri[np.asarray(trials)], stage=stage)
 
@@ -91,7 +101,8 @@ class Decoder:
         out: list[str] = []
         for start in range(0, len(tokens), batch_size):
             out += self.adapter.caption(np.asarray(tokens[start:start + batch_size]), prompt=vlm["prompt"] or "",
-                                        max_new_tokens=int(vlm["max_new_tokens"]), num_beams=int(vlm["num_beams"]))
+                                        max_new_tokens=int(vlm["max_new_tokens"]), num_beams=int(vlm["num_beams"]),
+                                        stop=self._stop)
             if progress is not None:
                 progress(min(start + batch_size, len(tokens)), len(tokens))
         return out

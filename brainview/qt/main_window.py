@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QToolBar, QVBoxLayout,
                                QWidget)
 
+from brainview.errors import Cancelled
 from brainview.qt import dialogs
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
@@ -74,6 +75,7 @@ class QtMainWindow(QMainWindow):
         self.live = QtLatestRunner(self.workers, delay_ms=150, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self._load_generation = 0
+        self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self._scoring = None
         self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
@@ -272,8 +274,7 @@ class QtMainWindow(QMainWindow):
         self._show_progress(0, 2, "opening the bundle")
 
         def opened(loaded: Loaded) -> None:
-            if generation == self._load_generation:
-                self._loaded(loaded, score_trials=False)
+            if generation == self._load_generation and self._loaded(loaded, score_trials=False):
                 self.load_models(score_trials=self.score_on_open)
 
         self.workers.start(open_for_browsing, str(path), on_returned=opened,
@@ -281,8 +282,8 @@ class QtMainWindow(QMainWindow):
 
     def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
         """Open a bundle with its models on the GUI thread (blocks); raises ``UserError`` for a broken bundle."""
-        self._loaded(load(str(path), self.device), score_trials=score_trials)
-        self.models_loaded.emit()
+        if self._loaded(load(str(path), self.device), score_trials=score_trials):
+            self.models_loaded.emit()
 
     def _load_failed(self, path, exc: BaseException) -> None:
         self.progress.hide()
@@ -291,12 +292,36 @@ class QtMainWindow(QMainWindow):
         self.load_failed.emit(message)
         dialogs.show_error(self, "Cannot open the bundle", message)
 
-    def _loaded(self, loaded: Loaded, score_trials: bool = True) -> None:
+    def _stop_background(self) -> None:
+        """Drop every result still coming for the bundle on screen and stop its captioning at once."""
         self.live.cancel()
         self.trial_captioner.cancel()
         if self._scoring is not None:
             self._scoring.quit()
             self._scoring = None
+        if self.session.decoder is not None:
+            self.session.decoder.cancel()
+
+    def _loaded(self, loaded: Loaded, score_trials: bool = True) -> bool:
+        """Show a validated, prepared bundle: one transaction. Every view switches to it, or, if any
+        view fails, the previous bundle is shown again and a dialog says why. Returns whether it is shown."""
+        previous = self._shown
+        self._stop_background()
+        self.trial_view.set_synthetic(None)  # results of the old bundle must never index the new one
+        try:
+            self._switch_to(loaded, score_trials)
+        except Exception as exc:  # noqa: BLE001 - a bundle the views cannot show is refused, never half-shown
+            self._stop_background()
+            if previous is not None:
+                previous.decoder.resume()
+                self._switch_to(previous, score_trials=False)
+            self._load_failed(loaded.bundle.path, exc)
+            return False
+        self._shown = loaded
+        self.bundle_loaded.emit()
+        return True
+
+    def _switch_to(self, loaded: Loaded, score_trials: bool) -> None:
         self.session.set_loaded(loaded)
         session = self.session
         self.setWindowTitle(f"brainview — {session.bundle.name}")
@@ -323,7 +348,6 @@ class QtMainWindow(QMainWindow):
         self._caption_current_trial()
         if score_trials and session.can_caption:
             self._score_all_trials()
-        self.bundle_loaded.emit()
 
     # ----------------------------------------------------------------- background work
 
@@ -363,6 +387,8 @@ class QtMainWindow(QMainWindow):
     def _worker_failed(self, exc: BaseException) -> None:
         from brainview.decoding.blip2 import DeviceOutOfMemory  # torch is loaded once a worker decodes
 
+        if isinstance(exc, Cancelled):  # stopped on purpose (another bundle, closing): nothing to report
+            return
         if isinstance(exc, DeviceOutOfMemory):
             dialogs.show_notice(self, "Out of GPU memory", f"{exc}\n\nbrainview switches to the CPU.")
             self.set_device("cpu")
@@ -451,13 +477,15 @@ class QtMainWindow(QMainWindow):
             self.trial_view.set_synthetic(None)
         else:
             settings, trial, k = session.synthetic, session.trial, session.k
-            self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
+            self.live.submit(session.decode_synthetic, voxels, settings, trial, k, session.generation)
 
     def _refresh_synthetic_overlay(self) -> None:
         if self.overlay_combo.currentData() == "synthetic":
             self._update_overlay()
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
+        if result.generation != self.session.generation:
+            return  # decoded for a bundle no longer shown
         self.trial_view.set_synthetic(result, self.synthetic_label(result))
 
     def synthetic_label(self, result: SyntheticResult) -> str:
@@ -516,8 +544,7 @@ class QtMainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self._memory_timer.stop()
         self._overlay_timer.stop()
-        self.live.cancel()
-        self.trial_captioner.cancel()
+        self._stop_background()  # a caption batch in flight ends at its next token
         self.workers.shutdown()
         if self.cortex_view is not None:
             self.cortex_view.shutdown()
