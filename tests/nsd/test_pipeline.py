@@ -88,6 +88,21 @@ def test_fit_and_contrast_never_read_the_test_split(pipeline):
     assert history[0]["epoch"] == -1 and all(np.isfinite(h["val_loss"]) for h in history)
 
 
+def test_stage1_file_written_per_block_holds_the_ridge_fit(pipeline):
+    """fit streams the weights into the safetensors file; they equal an in-memory fit of the same splits."""
+    from safetensors.numpy import load_file
+
+    from brainview.decoding.ridge import StageOneRidge
+    from training.nsd.data import split_data
+
+    train, val = split_data(pipeline.work, "train"), split_data(pipeline.work, "val")
+    ridge = StageOneRidge(device="cpu").fit(train.fmri, train.tokens, val.fmri, val.tokens)
+    saved = load_file(str(pipeline.work / "stage1.safetensors"))
+    assert saved["stage1.weight"].dtype == np.float32
+    assert np.allclose(saved["stage1.weight"], ridge.weight_, rtol=0, atol=1e-6 * np.abs(ridge.weight_).max())
+    assert np.allclose(saved["stage1.bias"], ridge.bias_, rtol=0, atol=1e-6 * np.abs(ridge.bias_).max())
+
+
 def test_extract_targets_are_the_adapters_outputs(pipeline, tiny_nsd):
     import h5py
 
