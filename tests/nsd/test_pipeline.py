@@ -217,6 +217,30 @@ def test_exported_bundle(pipeline, tiny_nsd):
     np.testing.assert_array_equal(bundle.mesh["rh"]["faces"], faces)
 
 
+def test_export_stores_float16_weights_within_the_stated_tolerance(pipeline):
+    """auto: float16 when the measured change of the test predictions is within the tolerance, else float32."""
+    from safetensors.numpy import load_file
+
+    from training.nsd.export import HALF_TOLERANCE, half_precision_error
+
+    report = open_bundle(pipeline.bundle_path).manifest["provenance"]["weights"]
+    assert report["requested"] == "auto" and set(report["float16_prediction_error"]) == {
+        "stage1", "stage2", "stage2.projection"}
+    stored = load_file(str(pipeline.bundle_path / "brain_model.safetensors"))
+    fitted = load_file(str(pipeline.work / "stage1.safetensors"))
+    test_fmri = np.load(pipeline.work / "test_fmri.npy")
+    error = half_precision_error(test_fmri, fitted["stage1.weight"], fitted["stage1.bias"])
+    assert report["float16_prediction_error"]["stage1"] == pytest.approx(error)
+    expected = np.float16 if max(report["float16_prediction_error"].values()) <= HALF_TOLERANCE else np.float32
+    assert report["stored"] == np.dtype(expected).name
+    assert all(v.dtype == expected for v in stored.values())
+    np.testing.assert_array_equal(stored["stage1.weight"], fitted["stage1.weight"].astype(expected))
+    # the measure itself: zero for weights that float16 holds exactly, large for ones it cannot
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    assert half_precision_error(x, np.array([[0.5, -2.0, 0.25]], np.float32), np.zeros(1, np.float32)) == 0
+    assert half_precision_error(x, np.array([[1 + 2 ** -12, 1e-8, 0.0]], np.float32), np.zeros(1, np.float32)) > 1e-4
+
+
 def test_vertex_voxel_map_follows_the_layer_transforms(pipeline, tiny_nsd):
     bundle = open_bundle(pipeline.bundle_path)
     matrix = bundle.vertex_voxel.tocsr()
