@@ -136,6 +136,28 @@ class _Counter:
         return self.method(adapter, *args, **kwargs)
 
 
+def test_extract_loads_only_the_parts_the_targets_use(pipeline, tiny_nsd):
+    """targets_only: no language model in the captioner, no vision tower in the retrieval model, same outputs."""
+    from brainview.decoding.blip2 import Blip2Adapter
+    from training.nsd.extract import StimulusReader
+
+    full = Blip2Adapter.load(pipeline.vlm["captioner"], pipeline.vlm["retrieval"], device="cpu")
+    parts = Blip2Adapter.load(pipeline.vlm["captioner"], pipeline.vlm["retrieval"], device="cpu", targets_only=True)
+    assert not hasattr(parts.captioner, "language_model") and hasattr(full.captioner, "language_model")
+    assert not hasattr(parts.retrieval, "vision_model") and hasattr(full.retrieval, "vision_model")
+    n_full = sum(p.numel() for m in (full.captioner, full.retrieval) for p in m.parameters())
+    n_parts = sum(p.numel() for m in (parts.captioner, parts.retrieval) for p in m.parameters())
+    assert n_parts < n_full
+    reader = StimulusReader(tiny_nsd.layout.stimuli)
+    try:
+        images = reader([0, 3, 5])
+    finally:
+        reader.close()
+    texts = ["a red bus parked on a city street", "a cat"]
+    np.testing.assert_allclose(parts.image_query_tokens(images), full.image_query_tokens(images), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(parts.text_embeddings(texts), full.text_embeddings(texts), rtol=1e-5, atol=1e-6)
+
+
 def test_interrupted_extract_resumes_without_recomputing(pipeline, tmp_path, monkeypatch):
     work = WorkDir(tmp_path / "work")
     shutil.copytree(pipeline.work.path, work.path, ignore=shutil.ignore_patterns(
