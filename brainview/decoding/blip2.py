@@ -235,7 +235,7 @@ def _blip_image_processor_class():
 _UNUSED_WEIGHTS = ("lm_head", "itm_head", "position_ids")
 
 
-def _load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.dtype):
+def _load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.dtype, unused: tuple[str, ...] = ()):
     try:
         model, info = cls.from_pretrained(folder, **SAFE_LOADING, use_safetensors=True, dtype=dtype,
                                           output_loading_info=True)
@@ -245,7 +245,7 @@ def _load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.
         if _is_oom(exc):
             raise DeviceOutOfMemory(device, f"loading the {role} model") from exc
         raise UserError(f"{role} model in {folder!r} could not be loaded: {_short(exc)}") from None
-    missing = sorted(k for k in info.get("missing_keys", ()) if not any(u in k for u in _UNUSED_WEIGHTS))
+    missing = sorted(k for k in info.get("missing_keys", ()) if not any(u in k for u in _UNUSED_WEIGHTS + unused))
     mismatched = list(info.get("mismatched_keys", ()))
     if missing or mismatched:
         bad = missing or [str(m[0]) if isinstance(m, tuple) else str(m) for m in mismatched]
@@ -337,8 +337,14 @@ class Blip2Adapter:
         retrieval: str | os.PathLike | None,
         device: str | torch.device = "auto",
         local: bool = True,
+        targets_only: bool = False,
     ) -> Blip2Adapter:
         """Load the models from local folders or cached Hugging Face ids (never downloads).
+
+        ``targets_only`` loads just what :meth:`image_query_tokens` and :meth:`text_embeddings`
+        use (the training pipeline's targets): the captioner's vision tower, queries and Q-Former
+        without its language model, the retrieval model's Q-Former text path and projection
+        without its vision tower. Such an adapter cannot caption or embed images for retrieval.
 
         ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps"; half precision on a
         GPU (the Q-Former stays in float32, as transformers keeps it). Raises
@@ -353,7 +359,7 @@ class Blip2Adapter:
         dtype = default_dtype(dev)
         kwargs: dict = {"device": dev, "captioner_ref": None, "retrieval_ref": None}
         try:
-            cls._load_parts(kwargs, captioner, retrieval, dev, dtype, local)
+            cls._load_parts(kwargs, captioner, retrieval, dev, dtype, local, targets_only)
         except DeviceOutOfMemory:
             # free what was already placed on the device before the caller retries on the CPU
             kwargs.clear()
@@ -368,8 +374,9 @@ class Blip2Adapter:
 
     @staticmethod
     def _load_parts(kwargs: dict, captioner, retrieval, dev: torch.device, dtype: torch.dtype,
-                    local: bool = True) -> None:
-        from transformers import Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval
+                    local: bool = True, targets_only: bool = False) -> None:
+        from transformers import (Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval,
+                                  Blip2TextModelWithProjection, Blip2VisionModelWithProjection)
 
         def check_captioner(config, folder):
             if config.text_config is None:
@@ -386,9 +393,13 @@ class Blip2Adapter:
                     "(qformer_config.use_qformer_text_input is false); it cannot embed texts"
                 )
 
-        parts = (("captioner", captioner, Blip2ForConditionalGeneration, check_captioner),
-                 ("retrieval", retrieval, Blip2ForImageTextRetrieval, check_retrieval))
-        for role, ref, model_class, check in parts:
+        # targets_only: transformers' classes of those parts load only their weights from the full
+        # checkpoint (the captioner's has no vision_projection, which the part class declares, unused)
+        parts = (("captioner", captioner, Blip2ForConditionalGeneration, check_captioner,
+                  (Blip2VisionModelWithProjection, ("vision_projection",))),
+                 ("retrieval", retrieval, Blip2ForImageTextRetrieval, check_retrieval,
+                  (Blip2TextModelWithProjection, ())))
+        for role, ref, model_class, check, (part_class, unused) in parts:
             if ref is None:
                 continue
             folder = resolve_model_reference(ref, role, local=local or Path(os.fspath(ref)).is_absolute())
@@ -396,7 +407,8 @@ class Blip2Adapter:
             check(_read_config(folder, role, model_class.__name__), folder)
             tokenizer, image_processor = _load_processor(folder, role)
             kwargs.update({
-                role: _load_model(model_class, folder, role, dev, dtype),
+                role: (_load_model(part_class, folder, role, dev, dtype, unused) if targets_only
+                       else _load_model(model_class, folder, role, dev, dtype)),
                 f"{role}_tokenizer": tokenizer,
                 f"{role}_image_processor": image_processor,
                 f"{role}_ref": os.fspath(ref),

@@ -54,3 +54,27 @@ def test_alpha_follows_the_validation_set():
 def test_rejects_unknown_granularity():
     with pytest.raises(ValueError, match="alpha_per"):
         StageOneRidge(alpha_per="voxel")
+
+
+@pytest.mark.parametrize("n,p", [(120, 300), (300, 80)])
+def test_weights_written_block_by_block_equal_the_gathered_ones(n, p):
+    """Blocks smaller than the outputs (and than an alpha's columns) still give the same weights."""
+    import torch
+
+    from brainview.decoding.ridge import fit_ridge
+
+    X, Y, Xv, Yv = _problem(n, p)
+    groups = np.arange(32)
+    args = (X, Y.reshape(n, -1), Xv, Yv.reshape(60, -1), (0.1, 10, 100, 1e4), groups, torch.device("cpu"))
+    gathered = fit_ridge(*args)
+    rows = np.full((32, p), np.nan, dtype=np.float32)
+    starts = []
+
+    def write(start, block):
+        starts.append(start)
+        rows[start:start + len(block)] = block
+
+    streamed = fit_ridge(*args, write_weight=write, block=5)
+    assert streamed.weight is None and starts == list(range(0, 32, 5))
+    assert np.array_equal(rows, gathered.weight) and np.array_equal(streamed.bias, gathered.bias)
+    assert np.array_equal(streamed.alpha, gathered.alpha)

@@ -1,7 +1,8 @@
 """A tiny Natural Scenes Dataset tree in the real file formats and at the real paths.
 
 Everything the NSD pipeline reads is written with the library NSD's own files are read with:
-betas as NIfTI (X, Y, Z, trials) int16 *and* HDF5 (dataset ``betas``, (trials, Z, Y, X)),
+betas as NIfTI (X, Y, Z, trials) int16 *and* HDF5 (dataset ``betas``, (trials, Z, Y, X), chunked
+``(trials, 1, 1, 1)`` as NSD's own files),
 nsdgeneral and ROI volumes with NSD's label values, ``.mgz.ctab`` label tables,
 ``nsd_expdesign.mat`` (scipy ``savemat``, 1-based), ``nsd_stim_info_merged.csv``,
 ``nsd_stimuli.hdf5`` (``imgBrick``), COCO caption JSON, FreeSurfer surfaces and the
@@ -158,7 +159,8 @@ def build_tiny_nsd(root: Path, seed: int = 0) -> TinyNsd:
         betas = (rng.normal(size=(*VOLUME, TRIALS_PER_SESSION)) * 300 * s + 100 * s).astype(np.int16)
         _write_nifti(layout.betas(s, "nii.gz"), betas)
         with h5py.File(layout.betas(s, "hdf5"), "w") as f:
-            f.create_dataset("betas", data=betas.transpose(3, 2, 1, 0))  # h5py sees (trials, Z, Y, X)
+            # h5py sees (trials, Z, Y, X); NSD's files hold one chunk per voxel
+            f.create_dataset("betas", data=betas.transpose(3, 2, 1, 0), chunks=(TRIALS_PER_SESSION, 1, 1, 1))
 
     images = rng.integers(0, 256, size=(N_STIMULI, STIMULUS_SIZE, STIMULUS_SIZE, 3), dtype=np.uint8)
     layout.stimuli.parent.mkdir(parents=True, exist_ok=True)

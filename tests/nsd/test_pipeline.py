@@ -88,6 +88,21 @@ def test_fit_and_contrast_never_read_the_test_split(pipeline):
     assert history[0]["epoch"] == -1 and all(np.isfinite(h["val_loss"]) for h in history)
 
 
+def test_stage1_file_written_per_block_holds_the_ridge_fit(pipeline):
+    """fit streams the weights into the safetensors file; they equal an in-memory fit of the same splits."""
+    from safetensors.numpy import load_file
+
+    from brainview.decoding.ridge import StageOneRidge
+    from training.nsd.data import split_data
+
+    train, val = split_data(pipeline.work, "train"), split_data(pipeline.work, "val")
+    ridge = StageOneRidge(device="cpu").fit(train.fmri, train.tokens, val.fmri, val.tokens)
+    saved = load_file(str(pipeline.work / "stage1.safetensors"))
+    assert saved["stage1.weight"].dtype == np.float32
+    assert np.allclose(saved["stage1.weight"], ridge.weight_, rtol=0, atol=1e-6 * np.abs(ridge.weight_).max())
+    assert np.allclose(saved["stage1.bias"], ridge.bias_, rtol=0, atol=1e-6 * np.abs(ridge.bias_).max())
+
+
 def test_extract_targets_are_the_adapters_outputs(pipeline, tiny_nsd):
     import h5py
 
@@ -119,6 +134,28 @@ class _Counter:
             raise RuntimeError("simulated crash")
         self.calls += 1
         return self.method(adapter, *args, **kwargs)
+
+
+def test_extract_loads_only_the_parts_the_targets_use(pipeline, tiny_nsd):
+    """targets_only: no language model in the captioner, no vision tower in the retrieval model, same outputs."""
+    from brainview.decoding.blip2 import Blip2Adapter
+    from training.nsd.extract import StimulusReader
+
+    full = Blip2Adapter.load(pipeline.vlm["captioner"], pipeline.vlm["retrieval"], device="cpu")
+    parts = Blip2Adapter.load(pipeline.vlm["captioner"], pipeline.vlm["retrieval"], device="cpu", targets_only=True)
+    assert not hasattr(parts.captioner, "language_model") and hasattr(full.captioner, "language_model")
+    assert not hasattr(parts.retrieval, "vision_model") and hasattr(full.retrieval, "vision_model")
+    n_full = sum(p.numel() for m in (full.captioner, full.retrieval) for p in m.parameters())
+    n_parts = sum(p.numel() for m in (parts.captioner, parts.retrieval) for p in m.parameters())
+    assert n_parts < n_full
+    reader = StimulusReader(tiny_nsd.layout.stimuli)
+    try:
+        images = reader([0, 3, 5])
+    finally:
+        reader.close()
+    texts = ["a red bus parked on a city street", "a cat"]
+    np.testing.assert_allclose(parts.image_query_tokens(images), full.image_query_tokens(images), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(parts.text_embeddings(texts), full.text_embeddings(texts), rtol=1e-5, atol=1e-6)
 
 
 def test_interrupted_extract_resumes_without_recomputing(pipeline, tmp_path, monkeypatch):
@@ -200,6 +237,30 @@ def test_exported_bundle(pipeline, tiny_nsd):
     coords, faces = read_geometry(str(tiny_nsd.layout.surface("rh", "pial")))
     np.testing.assert_allclose(bundle.mesh["rh"]["pial"], coords, rtol=1e-6)
     np.testing.assert_array_equal(bundle.mesh["rh"]["faces"], faces)
+
+
+def test_export_stores_float16_weights_within_the_stated_tolerance(pipeline):
+    """auto: float16 when the measured change of the test predictions is within the tolerance, else float32."""
+    from safetensors.numpy import load_file
+
+    from training.nsd.export import HALF_TOLERANCE, half_precision_error
+
+    report = open_bundle(pipeline.bundle_path).manifest["provenance"]["weights"]
+    assert report["requested"] == "auto" and set(report["float16_prediction_error"]) == {
+        "stage1", "stage2", "stage2.projection"}
+    stored = load_file(str(pipeline.bundle_path / "brain_model.safetensors"))
+    fitted = load_file(str(pipeline.work / "stage1.safetensors"))
+    test_fmri = np.load(pipeline.work / "test_fmri.npy")
+    error = half_precision_error(test_fmri, fitted["stage1.weight"], fitted["stage1.bias"])
+    assert report["float16_prediction_error"]["stage1"] == pytest.approx(error)
+    expected = np.float16 if max(report["float16_prediction_error"].values()) <= HALF_TOLERANCE else np.float32
+    assert report["stored"] == np.dtype(expected).name
+    assert all(v.dtype == expected for v in stored.values())
+    np.testing.assert_array_equal(stored["stage1.weight"], fitted["stage1.weight"].astype(expected))
+    # the measure itself: zero for weights that float16 holds exactly, large for ones it cannot
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    assert half_precision_error(x, np.array([[0.5, -2.0, 0.25]], np.float32), np.zeros(1, np.float32)) == 0
+    assert half_precision_error(x, np.array([[1 + 2 ** -12, 1e-8, 0.0]], np.float32), np.zeros(1, np.float32)) > 1e-4
 
 
 def test_vertex_voxel_map_follows_the_layer_transforms(pipeline, tiny_nsd):

@@ -42,6 +42,36 @@ def test_voxel_order_is_nibabels_for_both_beta_formats(tiny_nsd):
             assert np.array_equal(from_hdf5[:, 7], f["betas"][:, voxel[2], voxel[1], voxel[0]])
 
 
+def test_hdf5_in_nsd_chunk_layout_reads_only_the_masks_chunks(tiny_nsd, tmp_path, monkeypatch):
+    """NSD's one-chunk-per-voxel files are read voxel run by voxel run; other layouts by trial blocks."""
+    mask, _ = load_mask(tiny_nsd.layout)
+    with h5py.File(tiny_nsd.layout.betas(2, "hdf5"), "r") as f:
+        assert f["betas"].chunks == (TRIALS_PER_SESSION, 1, 1, 1)  # the fixture writes the real layout
+        betas = f["betas"][()]
+    touched = np.zeros(mask.shape, dtype=np.int64)  # how often each voxel's chunk was read
+    original = prep._hdf5_masked
+
+    class Recording:  # the h5py dataset, noting which (z, y, x) each read selects
+        def __init__(self, data):
+            self.data, self.shape, self.dtype = data, data.shape, data.dtype
+
+        def __getitem__(self, key):
+            _, z, y, xs = key
+            touched[xs, y, z] += 1
+            return self.data[key]
+
+    monkeypatch.setattr(prep, "_hdf5_masked", lambda data, m: original(Recording(data), m))
+    chunked = read_session_betas(tiny_nsd.layout, 2, "hdf5", mask)
+    assert np.array_equal(touched, mask.astype(np.int64))  # every mask voxel once, nothing else
+    copy = build_tiny_nsd(tmp_path / "contiguous")
+    with h5py.File(copy.layout.betas(2, "hdf5"), "w") as f:  # the same betas, contiguous
+        f.create_dataset("betas", data=betas)
+    contiguous = read_session_betas(copy.layout, 2, "hdf5", mask)
+    assert np.array_equal(touched, mask.astype(np.int64))  # the contiguous file took the trial-block path
+    assert np.array_equal(chunked, contiguous)
+    assert np.array_equal(chunked, read_session_betas(tiny_nsd.layout, 2, "nii.gz", mask))
+
+
 def test_both_beta_formats_prepare_identically(tiny_nsd, prepared, tmp_path):
     nifti = prepare(tiny_nsd.root, 1, tmp_path / "nifti", beta_format_choice="nii.gz")
     assert prepared.read_log("prepare")["beta_formats"] == ["hdf5"]

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("work")
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--image-size", type=int, default=224, help="test stimuli are downsized to this (px)")
+    p.add_argument("--weights-dtype", default="auto", choices=("auto", "float16", "float32"),
+                   help="brain-model weights on disk; auto: float16 where the test predictions stay within 1e-3 "
+                        "of their spread (default)")
     p.add_argument("--name", default=None)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--copy-vlm", action="store_true",
@@ -116,7 +119,7 @@ def main(argv=None) -> int:
             from training.nsd.export import export
 
             export(args.work, args.out, image_size=args.image_size, name=args.name, overwrite=args.overwrite,
-                   copy_vlm=args.copy_vlm)
+                   copy_vlm=args.copy_vlm, weights_dtype=args.weights_dtype)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,8 +7,14 @@ sets, and a manifest that names the BLIP-2 models given to ``extract`` (or, with
 copies them into ``vlm/``) and records how everything was made: normalization, sessions, splits,
 alphas, the stage-2 epoch, the vertex map report, the stimulus size.
 
-Stimuli are stored downsized to ``image_size`` (224 px by default, BLIP-2's input size: the
-982 test images of subject 1 take 148 MB instead of 532 MB at NSD's 425 px).
+Stimuli are stored downsized to ``image_size``: 224 px by default, the larger of the two sizes
+the app uses them at (BLIP-2's input, which the true-image upper bound feeds them to, and the
+trial view's 200 px stimulus; thumbnails are smaller), so neither is upsampled. The 982 test
+images of subject 1 take 148 MB instead of 532 MB at NSD's 425 px.
+
+Brain-model weights are stored as float16 (half the 1.5 GB per stage of subject 1) when the
+test patterns' predictions move by at most ``HALF_TOLERANCE`` of their spread; the error is
+measured at export, recorded in the provenance, and float32 is kept where it is exceeded.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from brainview.errors import UserError
-from training.nsd.data import GENERATION, load_brain_model, split_data
+from training.nsd.data import GENERATION, split_data
 from training.nsd.extract import StimulusReader
 from training.nsd.layout import NsdLayout, WorkDir, progress, read_json
 from training.nsd.prepare import load_mask
@@ -34,8 +40,67 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.LANCZOS)) for im in images])
 
 
+WEIGHT_DTYPES = ("auto", "float16", "float32")
+#: float16 weights when ‖P16 − P32‖ ≤ HALF_TOLERANCE · ‖P32 − mean(P32)‖ on the test patterns P
+HALF_TOLERANCE = 1e-3
+_ROWS = 2048  # weight rows brought back to float32 at once when measuring the float16 error
+
+
+def half_precision_error(fmri: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> float:
+    """Relative change of the predictions ``fmri @ weightᵀ + bias`` when the weights are rounded to float16.
+
+    Relative to the predictions' spread over the patterns (not their norm, which the bias inflates).
+    """
+    x = np.asarray(fmri, dtype=np.float32)
+    change = spread = 0.0
+    for start in range(0, len(weight), _ROWS):
+        w = np.asarray(weight[start:start + _ROWS], dtype=np.float32)
+        exact = x @ w.T + bias[start:start + _ROWS]
+        rounded = x @ w.astype(np.float16).astype(np.float32).T + bias[start:start + _ROWS]
+        change += float(((rounded - exact) ** 2).sum())
+        spread += float(((exact - exact.mean(0)) ** 2).sum())
+    return float(np.sqrt(change / max(spread, np.finfo(np.float64).tiny)))
+
+
+def _weights(work: WorkDir, test, dtype: str) -> tuple[dict[str, np.ndarray], np.dtype, dict]:
+    """The brain model's tensors in the precision ``dtype`` asks for, the dtype, and the report.
+
+    ``auto``: float16 when every stage's predictions of the test patterns (and the stage-2 text
+    projection of the test images' tokens) stay within ``HALF_TOLERANCE``. Files are read one at
+    a time, so one stage's float32 weights are in memory at once (1.5 GB for subject 1).
+    """
+    from safetensors.numpy import load_file
+
+    if dtype not in WEIGHT_DTYPES:
+        raise UserError(f"--weights-dtype must be one of {', '.join(WEIGHT_DTYPES)}, not {dtype!r}")
+    work.require("fit", "stage1.safetensors")
+    files = [work / "stage1.safetensors"] + ([work / "stage2.safetensors"] if (work / "stage2.safetensors").exists() else [])
+    errors = {}
+    if dtype == "auto":
+        for path in files:
+            part = load_file(str(path))
+            errors[path.stem] = half_precision_error(test.fmri, part[f"{path.stem}.weight"], part[f"{path.stem}.bias"])
+            if "stage2.projection.weight" in part:
+                errors["stage2.projection"] = half_precision_error(
+                    test.tokens.reshape(-1, test.tokens.shape[-1]), part["stage2.projection.weight"],
+                    part["stage2.projection.bias"])
+            del part
+    chosen = np.dtype(np.float16 if dtype == "float16" or (dtype == "auto" and max(errors.values()) <= HALF_TOLERANCE)
+                      else np.float32)
+    tensors = {}
+    for path in files:
+        tensors.update({k: v.astype(chosen, copy=False) for k, v in load_file(str(path)).items()})
+    if errors:
+        progress("export: float16 weights move the test predictions by "
+                 + ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
+                 + f" of their spread (tolerance {HALF_TOLERANCE:g}): storing {chosen.name}")
+    report = {"requested": dtype, "stored": chosen.name, "tolerance": HALF_TOLERANCE,
+              "float16_prediction_error": errors}
+    return tensors, chosen, report
+
+
 def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: str | None = None,
-           overwrite: bool = False, copy_vlm: bool = False):
+           overwrite: bool = False, copy_vlm: bool = False, weights_dtype: str = "auto"):
     """Write the bundle to ``out``, return it opened; a bundle of this work already there is kept unless ``overwrite``."""
     from brainview.bundle import make_manifest, open_bundle, write_bundle
 
@@ -49,8 +114,9 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
     prepared, extracted = work.read_log("prepare"), work.read_log("extract")
     settings = prepared["settings"]
     layout = NsdLayout(Path(settings["nsd_root"]), settings["subject"])
-    model = load_brain_model(work)
     test = split_data(work, "test")
+    weights, stored_dtype, weights_report = _weights(work, test, weights_dtype)
+    stages = [s for s in ("stage1", "stage2") if f"{s}.weight" in weights]
 
     mask, ijk = load_mask(layout)
     if not np.array_equal(ijk, np.load(work / "voxel_ijk.npy")):
@@ -92,8 +158,9 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
         "stage1": {k: v for k, v in work.read_log("fit").items() if k in ("settings", "chosen_alphas")},
         "vertex_voxel": surface_report | {"method": "func1pt8-to-layerB{1,2,3} nearest voxel, equal weight per depth"},
         "stimuli": {"source_size": list(originals.shape[1:3]), "stored_size": list(stimuli.shape[1:3])},
+        "weights": weights_report,
     }
-    if "stage2" in model.stages:
+    if "stage2" in stages:
         log = work.read_log("contrast")
         provenance["stage2"] = {"settings": log["settings"], "best_epoch": log["best_epoch"],
                                 "temperature": log["temperature"]}
@@ -102,8 +169,8 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
     manifest = make_manifest(
         name=name or f"NSD {subject}, BLIP-2 ({Path(extracted['settings']['captioner']).name})",
         dataset="nsd", subject=subject,
-        n_voxels=int(mask.sum()), n_query=model.n_query, query_dim=model.query_dim,
-        text_dim=int(test.texts.shape[1]), stages=list(model.stages), vlm={**vlm_refs, **GENERATION},
+        n_voxels=int(mask.sum()), n_query=extracted["n_query"], query_dim=extracted["query_dim"],
+        text_dim=int(test.texts.shape[1]), stages=stages, vlm={**vlm_refs, **GENERATION},
         synthetic={"scale": 11.0}, provenance=provenance,
         metrics={} if evaluation is None else {"test": evaluation["stages"],
                                                "n_test_images": evaluation["n_test_images"]})
@@ -111,10 +178,10 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
                "coco_split": r["coco_split"], "repeats": r["repeats"], "trials": r["trials"]} for r in test.records]
     rois = {n: {"group": spec["group"], "labels": spec["labels"], "voxels": spec["voxels"]}
             for n, spec in read_json(work / "rois.json").items()}
-    bundle = write_bundle(out, manifest=manifest, weights=model.to_tensors(), fmri=test.fmri, stimuli=stimuli,
+    bundle = write_bundle(out, manifest=manifest, weights=weights, fmri=test.fmri, stimuli=stimuli,
                           captions=[r["captions"] for r in test.records], trials=trials,
                           image_embeddings=test.tokens, text_embeddings=test.texts,
                           text_index=test.text_index.tolist(), mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
-                          vlm_folders=vlm_folders, overwrite=overwrite)
+                          vlm_folders=vlm_folders, weights_dtype=stored_dtype, overwrite=overwrite)
     progress(f"export: wrote {out} ({bundle.n_trials} test images, stages {', '.join(bundle.stages)})")
     return bundle

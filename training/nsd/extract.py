@@ -13,7 +13,9 @@ When every chunk is there they are joined into ``image_tokens.npy``, ``text_embe
 
 Several GPUs or nodes: Lightning Fabric launches one process per device (``--devices 4``, or
 under ``torchrun`` / SLURM, which Fabric detects); chunk ``c`` belongs to rank
-``c mod world_size``. On a GPU the models run in half precision (``Blip2Adapter``'s default).
+``c mod world_size``. On a GPU the models run in half precision (``Blip2Adapter``'s default), and
+only the parts the targets need are loaded (``targets_only``): the captioner without its OPT
+language model, the retrieval model without its vision tower.
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def extract(work: str | Path, *, captioner: str, retrieval: str, device: str = "
     todo = [job for job in jobs[rank::world] if not _chunk_path(work, *job).exists()]
     progress(f"extract rank {rank}/{world}: {len(todo)} of {len(jobs[rank::world])} chunks to do on {fabric.device}")
     if todo:
-        adapter = Blip2Adapter.load(captioner, retrieval, device=fabric.device)
+        adapter = Blip2Adapter.load(captioner, retrieval, device=fabric.device, targets_only=True)
         reader = StimulusReader(NsdLayout(Path(prepared["nsd_root"]), prepared["subject"]).stimuli)
         try:
             for count, (kind, start, stop) in enumerate(todo):
