@@ -28,6 +28,8 @@ REQUIRED_FILES = (
 STAGES = ("stage1", "stage2")
 HEMISPHERES = ("lh", "rh")
 MESH_KEYS = ("inflated", "pial", "faces", "sulc")
+#: optional flatmap, for both hemispheres or neither: coordinates (V, 3) and the faces it draws (F', 3)
+MESH_FLAT_KEYS = ("flat", "flat_faces")
 
 #: manifest key -> (python type(s), description); all required.
 MANIFEST_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {

@@ -295,8 +295,27 @@ def _read_mesh(root: Path) -> dict[str, dict[str, np.ndarray]]:
         parts["faces"] = faces.astype(np.int32, copy=False)
         _expect(parts["sulc"].shape == (n_vert,), F.MESH, f'"{hemi}_sulc" must have one value per vertex ({n_vert})')
         parts["sulc"] = parts["sulc"].astype(np.float32, copy=False)
+        parts.update(_read_flat(raw, hemi, n_vert))
         mesh[hemi] = parts
+    _expect(len({"flat" in mesh[h] for h in F.HEMISPHERES}) == 1, F.MESH,
+            "has a flatmap for one hemisphere only; give lh_flat and rh_flat, or neither")
     return mesh
+
+
+def _read_flat(raw: dict[str, np.ndarray], hemi: str, n_vert: int) -> dict[str, np.ndarray]:
+    """The optional flatmap of one hemisphere: every vertex's flat position and the faces the cut keeps."""
+    coords, faces = (raw.get(f"{hemi}_{key}") for key in F.MESH_FLAT_KEYS)
+    if coords is None and faces is None:
+        return {}
+    _expect(coords is not None and faces is not None, F.MESH, f'"{hemi}_flat" and "{hemi}_flat_faces" come together')
+    _expect(coords.ndim == 2 and coords.shape == (n_vert, 3) and coords.dtype.kind == "f", F.MESH,
+            f'"{hemi}_flat" must be float (V, 3) with V={n_vert}, got {coords.dtype} {coords.shape}')
+    _expect(bool(np.isfinite(coords).all()), F.MESH, f'"{hemi}_flat" contains NaN or infinite values')
+    _expect(faces.ndim == 2 and faces.shape[1] == 3 and faces.shape[0] > 0 and faces.dtype.kind in "iu", F.MESH,
+            f'"{hemi}_flat_faces" must be integer (F, 3) with F > 0, got {faces.dtype} {faces.shape}')
+    _expect(faces.min() >= 0 and faces.max() < n_vert, F.MESH,
+            f'"{hemi}_flat_faces" refers to vertices outside 0..{n_vert - 1}')
+    return {"flat": coords.astype(np.float32, copy=False), "flat_faces": faces.astype(np.int32, copy=False)}
 
 
 def _read_vertex_voxel(root: Path, n_vertices: int, n_voxels: int) -> sp.csr_matrix:

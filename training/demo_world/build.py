@@ -185,6 +185,7 @@ def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42) -> di
     from brainview.cli import evaluate_bundle
     from brainview.decoding.decoder import Decoder
     from brainview.decoding.metrics import caption_metrics
+    from brainview.tables import roi_captions
 
     bundle = open_bundle(path)
     decoder = Decoder.load(bundle, device="cpu")
@@ -194,13 +195,6 @@ def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42) -> di
     metrics["captioner_on_images"] = {k: report.means.get(k) for k in ("meteor", "rouge1", "rougeL", "sentence")}
     metrics["roi_table"] = roi_captions(bundle, decoder, "stage2")
     return metrics
-
-
-def roi_captions(bundle, decoder, stage: str) -> dict[str, str]:
-    """Caption of the paper's synthetic pattern of every ROI (what ``brainview roi-table`` shows)."""
-    names = list(bundle.rois)
-    tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage) for n in names])
-    return dict(zip(names, decoder.captions(tokens)))
 
 
 def _headline(metrics: dict) -> dict:
