@@ -16,6 +16,7 @@ from brainview.errors import UserError
 
 EXIT_USER_ERROR = 2
 EVAL_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
+FIGURE_BASE = (1600, 1000)  # the default figure size, and what --scale multiplies
 DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "resources" / "demo"
 
 
@@ -64,6 +65,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="retrievals per kind (default 10)")
     p.add_argument("--no-captions", action="store_true", help="ids, references and ranks only (fast)")
     p.add_argument("--device", default="auto")
+    p = add("figure", "a publication figure of the cortex (or the trial panel) at any resolution", json_flag=False)
+    p.add_argument("--out", required=True, metavar="FILE", help="FILE.png, FILE.svg or FILE.pdf")
+    p.add_argument("--trial", metavar="ID", help="trial id (default: the first trial)")
+    p.add_argument("--rois", default="", metavar="A,B", help="ROIs to select and outline (default: outline all)")
+    p.add_argument("--surface", default="inflated", help="inflated, pial or flat (when the bundle has a flatmap)")
+    p.add_argument("--view", default="lateral", help="lateral, medial, ventral or posterior (ignored on flat)")
+    p.add_argument("--overlay", default="trial", metavar="KIND",
+                   help="trial (the trial's fMRI pattern) or synthetic (the --rois pattern)")
+    p.add_argument("--width", type=int, metavar="PX")
+    p.add_argument("--height", type=int, metavar="PX")
+    p.add_argument("--scale", type=float, metavar="N", help=f"N times {FIGURE_BASE[0]}x{FIGURE_BASE[1]}")
+    p.add_argument("--transparent", action="store_true")
+    p.add_argument("--title", default="")
+    p.add_argument("--what", choices=("cortex", "trial"), default="cortex",
+                   help="cortex (with colour bar and legend) or the trial panel (stimulus, captions, retrievals)")
+    p.add_argument("--device", default="cpu")
     p = add("screenshot", "render the main window on a bundle to a PNG and exit", json_flag=False)
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
@@ -302,6 +319,23 @@ def cmd_open(args) -> int:
     return _run_app(args.path, args.device)
 
 
+def cmd_figure(args) -> int:
+    from brainview.figures import check_output, figure_size
+
+    size = figure_size(args.width, args.height, args.scale, FIGURE_BASE)
+    check_output(args.out)
+    bundle = _open(args.path)  # a broken bundle is a user error before any window exists
+    rois = tuple(name.strip() for name in args.rois.split(",") if name.strip())
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless: no display needed
+    from brainview.qt.figure_export import figure
+
+    figure(args.path, args.out, size=size, trial=trial_index(bundle, args.trial), rois=rois, surface=args.surface,
+           view=args.view, overlay=args.overlay, transparent=args.transparent, what=args.what, title=args.title,
+           device=args.device)
+    print(args.out)
+    return 0
+
+
 def cmd_screenshot(args) -> int:
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -316,4 +350,4 @@ def cmd_screenshot(args) -> int:
 
 
 COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "roi-table": cmd_roi_table,
-            "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table}
+            "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure}

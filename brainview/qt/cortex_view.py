@@ -105,20 +105,28 @@ class _HemiScene:
 
     def compose(self, vertices=slice(None)) -> None:
         """Recompute the displayed colours of ``vertices`` from the layers, in place."""
-        rgb = self.base[vertices].astype(np.float32)
-        fill = self.fill[vertices]
-        rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
-        out = rgb.astype(np.uint8)
-        outline = self.outline[vertices]
-        drawn = outline >= 0
-        out[drawn] = self.outline_colors[outline[drawn]]
-        self.colors[vertices] = out
+        self.colors[vertices] = _layer(self.base[vertices], self.fill[vertices], self.outline[vertices],
+                                       self.outline_colors)
         self.color_array.Modified()
+
+    def layered_colors(self, fill: bool = True) -> np.ndarray:
+        """Colours of every vertex from the layers, with or without the selection fill (for figures)."""
+        return _layer(self.base, self.fill if fill else np.zeros_like(self.fill), self.outline, self.outline_colors)
 
     def nearest_vertex(self, cell: int, position) -> int:
         corners = self.mesh.surface_faces(self.surface)[cell]
         xyz = np.asarray(self.polydata.GetPoints().GetData())  # numpy view of the current surface
         return int(corners[np.argmin(np.linalg.norm(xyz[corners] - np.asarray(position), axis=1))])
+
+
+def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray) -> np.ndarray:
+    """Underlay-and-overlay colours with the selection blended in and ROI outlines on top (uint8 RGB)."""
+    rgb = base.astype(np.float32)
+    rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
+    out = rgb.astype(np.uint8)
+    drawn = outline >= 0
+    out[drawn] = outline_colors[outline[drawn]]
+    return out
 
 
 def _sulcal_grey(sulc: np.ndarray) -> np.ndarray:
@@ -440,23 +448,39 @@ class QtCortexView(QWidget):
         """Point each hemisphere's camera along the preset and fit the mesh snugly in its viewport."""
         width, height = self._rw.GetSize()
         for hemi, scene in self._scenes.items():
-            preset = FLAT_VIEW if self.surface == "flat" else VIEWS[self.view][hemi]
-            direction, up = (np.asarray(v, dtype=float) for v in preset)
-            right = np.cross(direction, up)
-            mesh = scene.mesh
-            xyz = mesh.coords(self.surface)[mesh.drawn_vertices(self.surface)].astype(float)
             x0, y0, x1, y1 = scene.renderer.GetViewport()
-            aspect = max(width * (x1 - x0), 1) / max(height * (y1 - y0), 1)
-            across, along, depth = xyz @ right, xyz @ up, xyz @ direction
-            center = (right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2 + direction * depth.mean()
-            camera = scene.renderer.GetActiveCamera()
-            half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
-            distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
-            camera.SetFocalPoint(*center)
-            camera.SetPosition(*(center - distance * direction))
-            camera.SetViewUp(*up)
-            scene.renderer.ResetCameraClippingRange()
+            self.fit_camera(scene, hemi, max(width * (x1 - x0), 1) / max(height * (y1 - y0), 1), scene.renderer)
         self._preset_cameras = self._camera_states()
+
+    def fit_camera(self, scene: "_HemiScene", hemi: str, aspect: float, renderer: vtkRenderer) -> None:
+        """Point ``renderer``'s camera along the current preset and fit the drawn mesh snugly at ``aspect``."""
+        preset = FLAT_VIEW if self.surface == "flat" else VIEWS[self.view][hemi]
+        direction, up = (np.asarray(v, dtype=float) for v in preset)
+        right = np.cross(direction, up)
+        mesh = scene.mesh
+        xyz = mesh.coords(self.surface)[mesh.drawn_vertices(self.surface)].astype(float)
+        across, along, depth = xyz @ right, xyz @ up, xyz @ direction
+        center = (right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2 + direction * depth.mean()
+        camera = renderer.GetActiveCamera()
+        half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
+        distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(*(center - distance * direction))
+        camera.SetViewUp(*up)
+        renderer.ResetCameraClippingRange()
+
+    @property
+    def camera_moved(self) -> bool:
+        """Whether the user turned or zoomed a camera away from the preset."""
+        return self._camera_states() != self._preset_cameras
+
+    @property
+    def scenes(self) -> dict[str, "_HemiScene"]:
+        return dict(self._scenes)
+
+    def color_range(self) -> tuple[float, float] | None:
+        """The overlay's colour range (vmin, vmax) as drawn now, or None without an overlay."""
+        return None if self._overlay is None else self._color_range()[:2]
 
     def _camera_states(self) -> list[tuple]:
         return [scene.renderer.GetActiveCamera().GetPosition() + scene.renderer.GetActiveCamera().GetFocalPoint()

@@ -47,3 +47,13 @@ class QtVTKInteractor(QVTKRenderWindowInteractor):
 
     def _getPixelRatio(self) -> float:  # noqa: N802 (VTK's name)
         return self.devicePixelRatioF()
+
+
+def make_offscreen_window() -> vtkRenderWindow:
+    """A render window that draws into an off-screen buffer of any size (figures): EGL under Qt's
+    offscreen platform, the platform's own window with off-screen rendering otherwise."""
+    if qt_is_offscreen():
+        return OffscreenEGLRenderWindow()
+    window = vtkRenderWindow()
+    window.SetOffScreenRendering(1)
+    return window
