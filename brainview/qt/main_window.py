@@ -16,7 +16,9 @@ from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QToolBar, QVBoxLayout,
                                QWidget)
 
+from brainview.figures import Overlay, make_overlay
 from brainview.qt import dialogs
+from brainview.qt.exports import QtExports
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
@@ -183,6 +185,8 @@ class QtMainWindow(QMainWindow):
         shot_action = QAction("Save &screenshot…", self)
         shot_action.triggered.connect(self._screenshot_dialog)
         menu.addAction(shot_action)
+        self.exports = QtExports(self)
+        self.exports.add_to(menu)
         menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit)
         quit_action.triggered.connect(self.close)
@@ -480,18 +484,18 @@ class QtMainWindow(QMainWindow):
         self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
         self._overlay_chosen()
 
-    def overlay_values(self) -> np.ndarray:
-        """Per-vertex values the cortex shows now: the trial's pattern or the selection's synthetic one.
+    def current_overlay(self) -> Overlay:
+        """What the cortex shows now: the trial's pattern or the selection's synthetic one (an ROI-only
+        pattern is uncoloured outside the selection), as a figure would show it."""
+        synthetic = self.overlay_combo.currentData() == "synthetic" and self.session.selection.voxels().size
+        return make_overlay(self.session, "synthetic" if synthetic else "trial")
 
-        An ROI-only pattern is zero outside the selection: those vertices stay uncoloured (NaN)."""
-        session = self.session
-        voxels = session.selection.voxels()
-        if self.overlay_combo.currentData() == "synthetic" and voxels.size:
-            values = session.vertex_values(session.synthetic_pattern(voxels))
-            if session.synthetic.mode == "roi":
-                values[values == 0] = np.nan
-            return values
-        return session.vertex_values(session.pattern())
+    def overlay_values(self) -> np.ndarray:
+        """Per-vertex values the cortex shows now."""
+        return self.current_overlay().values
+
+    def overlay_label(self) -> str:
+        return self.current_overlay().label
 
     def _update_overlay(self) -> None:
         if self.cortex_view is None or not self.session.has_bundle:
