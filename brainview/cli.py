@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
         return p
 
-    p = add("open", "open the app on a bundle", json_flag=False)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p = add("open", "open the app on a bundle or a session file (SESSION.json)", json_flag=False)
+    p.add_argument("--device", help="auto, cpu or cuda (default: the one used last)")
     add("info", "validate and summarize a bundle")
     p = add("eval", "retrieval and caption metrics on the bundle's test set")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage to evaluate (default: the last one)")
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command is None:
-            return _run_app(None, "auto")
+            return _run_app(None, None)
         return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"brainview: error: {exc}", file=sys.stderr)
@@ -307,7 +307,7 @@ def cmd_table(args) -> int:
     return 0
 
 
-def _run_app(path: str | None, device: str) -> int:
+def _run_app(path: str | None, device: str | None) -> int:
     from brainview.qt.app import run_app
 
     return run_app(path, device=device)
@@ -315,7 +315,11 @@ def _run_app(path: str | None, device: str) -> int:
 
 def cmd_open(args) -> int:
     if not Path(args.path).exists():
-        raise UserError(f"no bundle at {args.path}: the path does not exist")
+        raise UserError(f"no bundle or session at {args.path}: the path does not exist")
+    from brainview.session_file import is_session_file, load_session
+
+    if is_session_file(args.path):
+        load_session(args.path)  # a broken session file is a user error before any window exists
     return _run_app(args.path, args.device)
 
 

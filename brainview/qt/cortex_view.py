@@ -482,6 +482,27 @@ class QtCortexView(QWidget):
         """The overlay's colour range (vmin, vmax) as drawn now, or None without an overlay."""
         return None if self._overlay is None else self._color_range()[:2]
 
+    def camera_state(self) -> list[dict] | None:
+        """Each hemisphere's camera (position, focal point, view up) when the user moved it, else None."""
+        if not self.camera_moved:
+            return None
+        cameras = [scene.renderer.GetActiveCamera() for scene in self._scenes.values()]
+        return [{"position": list(c.GetPosition()), "focal_point": list(c.GetFocalPoint()),
+                 "view_up": list(c.GetViewUp())} for c in cameras]
+
+    def set_camera_state(self, state: list[dict] | None) -> None:
+        """Put back cameras saved by :meth:`camera_state` (None: the preset)."""
+        if state is None or len(state) != len(self._scenes):
+            self._apply_view()
+        else:
+            for scene, saved in zip(self._scenes.values(), state):
+                camera = scene.renderer.GetActiveCamera()
+                camera.SetPosition(*saved["position"])
+                camera.SetFocalPoint(*saved["focal_point"])
+                camera.SetViewUp(*saved["view_up"])
+                scene.renderer.ResetCameraClippingRange()
+        self._request_render()
+
     def _camera_states(self) -> list[tuple]:
         return [scene.renderer.GetActiveCamera().GetPosition() + scene.renderer.GetActiveCamera().GetFocalPoint()
                 for scene in self._scenes.values()]
