@@ -18,6 +18,7 @@ from brainview.errors import UserError
 
 EXIT_USER_ERROR = 2
 EVAL_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
+FIGURE_BASE = (1600, 1000)  # the default figure size, and what --scale multiplies
 DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "resources" / "demo"
 
 
@@ -40,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
         return p
 
-    p = add("open", "open the app on a bundle", json_flag=False)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p = add("open", "open the app on a bundle or a session file (SESSION.json)", json_flag=False)
+    p.add_argument("--device", help="auto, cpu or cuda (default: the one used last)")
     add("info", "validate and summarize a bundle")
     p = add("eval", "retrieval and caption metrics on the bundle's test set")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage to evaluate (default: the last one)")
@@ -53,9 +54,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", type=int, choices=(1, 2))
     p.add_argument("--scale", type=float, help="synthetic pattern scale (default: the bundle's)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--out", metavar="CSV", help="also save the table as CSV")
     p = add("score", "caption metrics for predictions against references", bundle=False)
     p.add_argument("--pred", required=True, metavar="FILE", help="predictions, one caption per line")
     p.add_argument("--refs", required=True, metavar="FILE", help="references: JSON list of lists of captions")
+    p = add("table", "save a table as CSV: every test trial (default), the ROIs, or one trial's retrievals",
+            json_flag=False)
+    p.add_argument("--out", required=True, metavar="CSV")
+    p.add_argument("--what", choices=("trials", "rois", "retrieval"), default="trials")
+    p.add_argument("--trial", metavar="ID", help="the trial whose retrievals to save (default: the first)")
+    p.add_argument("--stage", type=int, choices=(1, 2), help="stage of the ROI captions and retrievals")
+    p.add_argument("--k", type=int, default=10, help="retrievals per kind (default 10)")
+    p.add_argument("--no-captions", action="store_true", help="ids, references and ranks only (fast)")
+    p.add_argument("--device", default="auto")
+    p = add("figure", "a publication figure of the cortex (or the trial panel) at any resolution", json_flag=False)
+    p.add_argument("--out", required=True, metavar="FILE", help="FILE.png, FILE.svg or FILE.pdf")
+    p.add_argument("--trial", metavar="ID", help="trial id (default: the first trial)")
+    p.add_argument("--rois", default="", metavar="A,B", help="ROIs to select and outline (default: outline all)")
+    p.add_argument("--surface", default="inflated", help="inflated, pial or flat (when the bundle has a flatmap)")
+    p.add_argument("--view", default="lateral", help="lateral, medial, ventral or posterior (ignored on flat)")
+    p.add_argument("--overlay", default="trial", metavar="KIND",
+                   help="trial (the trial's fMRI pattern) or synthetic (the --rois pattern)")
+    p.add_argument("--width", type=int, metavar="PX")
+    p.add_argument("--height", type=int, metavar="PX")
+    p.add_argument("--scale", type=float, metavar="N", help=f"N times {FIGURE_BASE[0]}x{FIGURE_BASE[1]}")
+    p.add_argument("--transparent", action="store_true")
+    p.add_argument("--title", default="")
+    p.add_argument("--what", choices=("cortex", "trial"), default="cortex",
+                   help="cortex (with colour bar and legend) or the trial panel (stimulus, captions, retrievals)")
+    p.add_argument("--device", default="cpu")
     p = add("screenshot", "render the main window on a bundle to a PNG and exit", json_flag=False)
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
@@ -76,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command is None:
-            return _run_app(None, "auto")
+            return _run_app(None, None)
         return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"brainview: error: {terminal_text(exc)}", file=sys.stderr)
@@ -189,13 +216,14 @@ def cmd_roi_table(args) -> int:
     decoder = Decoder.load(bundle, device=args.device)
     if not decoder.can_caption:
         raise UserError(f"cannot caption ROIs: {decoder.captions_missing}")
-    names = list(bundle.rois)
-    import numpy as np
+    from brainview.tables import roi_captions, roi_table
 
-    tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage, scale=args.scale) for n in names])
-    captions = decoder.captions(tokens)
+    names = list(bundle.rois)
+    captions = roi_captions(bundle, decoder, stage, scale=args.scale)
     rois = {n: {"caption": c, "n_voxels": int(bundle.roi_voxels(n).size), "group": bundle.rois[n]["group"]}
-            for n, c in zip(names, captions)}
+            for n, c in captions.items()}
+    if args.out:
+        _write_table(args.out, roi_table(bundle, {stage: captions}))
     width = max(len(n) for n in names)
     lines = [f"{bundle.name}: {stage}, synthetic ROI patterns (scale {args.scale or bundle.synthetic_scale:g})", ""]
     lines += [f"  {n:<{width}}  {r['n_voxels']:>6} voxels  {r['caption']}" for n, r in rois.items()]
@@ -235,7 +263,74 @@ def cmd_score(args) -> int:
     return _emit(args, {"n": len(predictions), "metrics": report.means, "missing": report.missing}, lines)
 
 
-def _run_app(path: str | None, device: str) -> int:
+def _write_table(path: str, table) -> None:
+    from brainview.tables import write_csv
+
+    if not path.lower().endswith(".csv"):
+        raise UserError(f"--out must name a .csv file, got {path}")
+    try:
+        write_csv(path, table)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc}") from None
+
+
+def trial_index(bundle, trial_id: str | None) -> int:
+    """The index of a trial given by id (or by index when no trial has that id); the first when None."""
+    if trial_id is None:
+        return 0
+    ids = [t["id"] for t in bundle.trials]
+    if trial_id in ids:
+        return ids.index(trial_id)
+    if trial_id.isdigit() and int(trial_id) < len(ids):
+        return int(trial_id)
+    raise UserError(f"no trial {trial_id!r} in {bundle.path} (ids look like {ids[0]!r})")
+
+
+def headless_session(path: str, device: str = "auto", captions: bool = True):
+    """A :class:`~brainview.session.Session` on a bundle, without a window."""
+    from brainview.session import Session, load
+
+    session = Session()
+    session.set_loaded(load(path, device=device, load_language_models=captions))
+    return session
+
+
+def cmd_table(args) -> int:
+    from brainview.tables import retrieval_table, roi_captions, roi_table, trial_table
+
+    if args.k < 1:
+        raise UserError("--k must be at least 1")
+    session = headless_session(args.path, args.device, captions=not args.no_captions)
+    bundle = session.bundle
+    stage = _stage_name(bundle, args.stage)
+    if args.what == "trials":
+        if session.can_caption:
+            scoring = session.iter_caption_scores()
+            while True:
+                try:
+                    next(scoring)
+                except StopIteration as done:
+                    session.set_caption_scores(done.value)
+                    break
+            for metric, why in session.missing_scores.items():
+                print(f"brainview: note: no {metric} column: {why}", file=sys.stderr)
+        elif not args.no_captions:
+            print(f"brainview: note: no captions: {session.captions_missing}", file=sys.stderr)
+        table = trial_table(session)
+    elif args.what == "rois":
+        captions = {stage: roi_captions(bundle, session.decoder, stage)} if session.can_caption else {}
+        table = roi_table(bundle, captions)
+    else:
+        trial = trial_index(bundle, args.trial)
+        decoded = session.decoder.decode(session.decoder.tokens_for_trials([trial], stage)[0], stage, args.k,
+                                         caption=False)
+        table = retrieval_table(session, decoded, trial)
+    _write_table(args.out, table)
+    print(args.out)
+    return 0
+
+
+def _run_app(path: str | None, device: str | None) -> int:
     from brainview.qt.app import run_app
 
     return run_app(path, device=device)
@@ -243,8 +338,29 @@ def _run_app(path: str | None, device: str) -> int:
 
 def cmd_open(args) -> int:
     if not Path(args.path).exists():
-        raise UserError(f"no bundle at {args.path}: the path does not exist")
+        raise UserError(f"no bundle or session at {args.path}: the path does not exist")
+    from brainview.session_file import is_session_file, load_session
+
+    if is_session_file(args.path):
+        load_session(args.path)  # a broken session file is a user error before any window exists
     return _run_app(args.path, args.device)
+
+
+def cmd_figure(args) -> int:
+    from brainview.figures import check_output, figure_size
+
+    size = figure_size(args.width, args.height, args.scale, FIGURE_BASE)
+    check_output(args.out)
+    bundle = _open(args.path)  # a broken bundle is a user error before any window exists
+    rois = tuple(name.strip() for name in args.rois.split(",") if name.strip())
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless: no display needed
+    from brainview.qt.figure_export import figure
+
+    figure(args.path, args.out, size=size, trial=trial_index(bundle, args.trial), rois=rois, surface=args.surface,
+           view=args.view, overlay=args.overlay, transparent=args.transparent, what=args.what, title=args.title,
+           device=args.device)
+    print(args.out)
+    return 0
 
 
 def cmd_screenshot(args) -> int:
@@ -261,4 +377,4 @@ def cmd_screenshot(args) -> int:
 
 
 COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "roi-table": cmd_roi_table,
-            "score": cmd_score, "screenshot": cmd_screenshot}
+            "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure}

@@ -28,6 +28,8 @@ REQUIRED_FILES = (
 STAGES = ("stage1", "stage2")
 HEMISPHERES = ("lh", "rh")
 MESH_KEYS = ("inflated", "pial", "faces", "sulc")
+#: optional flatmap, for both hemispheres or neither: coordinates (V, 3) and the faces it draws (F', 3)
+MESH_FLAT_KEYS = ("flat", "flat_faces")
 
 #: optional per-vertex arrays of ``cortex/mesh.npz`` (``lh_<key>``, ``rh_<key>``), checked and kept when
 #: present: key -> columns (None: one value per vertex); e.g. ``"flat": 3`` for flatmap coordinates

@@ -340,8 +340,26 @@ def _read_mesh(files: BundleFiles) -> dict[str, dict[str, np.ndarray]]:
                     arr = npz.read(f"{hemi}_{key}", (n_vert,) if columns is None else (n_vert, columns), "f", {})
                     _expect(bool(np.isfinite(arr).all()), F.MESH, f'"{hemi}_{key}" contains NaN or infinite values')
                     parts[key] = arr.astype(np.float32, copy=False)
+            parts.update(_read_flat(npz, hemi, n_vert))
             mesh[hemi] = parts
+    _expect(len({"flat" in mesh[h] for h in F.HEMISPHERES}) == 1, F.MESH,
+            "has a flatmap for one hemisphere only; give lh_flat and rh_flat, or neither")
     return mesh
+
+
+def _read_flat(npz, hemi: str, n_vert: int) -> dict[str, np.ndarray]:
+    """The optional flatmap of one hemisphere: every vertex's flat position and the faces the cut keeps."""
+    coords_key, faces_key = (f"{hemi}_{key}" for key in F.MESH_FLAT_KEYS)
+    if coords_key not in npz and faces_key not in npz:
+        return {}
+    _expect(coords_key in npz and faces_key in npz, F.MESH, f'"{coords_key}" and "{faces_key}" come together')
+    coords = npz.read(coords_key, (n_vert, 3), "f", {})
+    _expect(bool(np.isfinite(coords).all()), F.MESH, f'"{coords_key}" contains NaN or infinite values')
+    faces = npz.read(faces_key, (None, 3), "iu", {0: 4 * n_vert}, ("n_faces", "3"))
+    _expect(faces.shape[0] > 0, F.MESH, f'"{faces_key}" is empty: the flatmap has no faces')
+    _expect(int(faces.min()) >= 0 and int(faces.max()) < n_vert, F.MESH,
+            f'"{faces_key}" refers to vertices outside 0..{n_vert - 1}')
+    return {"flat": coords.astype(np.float32, copy=False), "flat_faces": faces.astype(np.int32)}
 
 
 def _read_vertex_voxel(files: BundleFiles, n_vertices: int, n_voxels: int) -> sp.csr_matrix:

@@ -72,8 +72,8 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
         np.save(staging / F.TEXT_EMBEDDINGS, np.asarray(text_embeddings, dtype=np.float32))
         _write_json(staging / F.TEXT_INDEX, [[int(t), int(c)] for t, c in text_index])
         np.savez_compressed(staging / F.MESH, **{
-            f"{hemi}_{key}": np.asarray(mesh[hemi][key], dtype=np.int32 if key == "faces" else np.float32)
-            for hemi in F.HEMISPHERES for key in F.MESH_KEYS})
+            f"{hemi}_{key}": np.asarray(mesh[hemi][key], dtype=np.int32 if key.endswith("faces") else np.float32)
+            for hemi in F.HEMISPHERES for key in F.MESH_KEYS + F.MESH_FLAT_KEYS if key in mesh[hemi]})
         sp.save_npz(staging / F.VERTEX_VOXEL, sp.csr_matrix(vertex_voxel, dtype=np.float32), compressed=True)
         _write_json(staging / F.ROIS, {
             name: {**{k: v for k, v in spec.items() if k != "voxels"},

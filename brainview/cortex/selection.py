@@ -170,6 +170,37 @@ class RoiSelection:
             self._vertex_edit[vertex_ids] = PAINTED
         self._edit(load)
 
+    def edits(self) -> dict[str, list]:
+        """The selection exactly, as plain lists (for a session file): checked ROIs and the voxels and
+        vertices painted in or erased."""
+        return {"rois": list(self._atlas),
+                "painted_voxels": np.flatnonzero(self._voxel_edit == PAINTED).tolist(),
+                "erased_voxels": np.flatnonzero(self._voxel_edit == ERASED).tolist(),
+                "painted_vertices": self.painted_vertices().tolist(),
+                "erased_vertices": self.erased_vertices().tolist()}
+
+    def restore(self, rois=(), painted_voxels=(), erased_voxels=(), painted_vertices=(), erased_vertices=()) -> None:
+        """Put back a selection saved by :meth:`edits` (one undo step); ids out of range raise ``UserError``."""
+        names = tuple(dict.fromkeys(rois))
+        unknown = [n for n in names if n not in self.cortex.rois]
+        if unknown:
+            raise UserError(f"unknown ROI {unknown[0]!r}; this bundle has {sorted(self.cortex.rois)}")
+        voxels = {k: self.cortex.voxel_mask(v) for k, v in (("painted", painted_voxels), ("erased", erased_voxels))}
+        vertices = {}
+        for key, ids in (("painted", painted_vertices), ("erased", erased_vertices)):
+            ids = np.asarray(ids, dtype=np.int64).ravel()
+            if ids.size and (ids.min() < 0 or ids.max() >= self.cortex.n_vertices):
+                raise UserError(f"vertex ids must lie in 0..{self.cortex.n_vertices - 1}")
+            vertices[key] = ids
+
+        def load():
+            self._atlas = names
+            self._voxel_edit[:] = np.where(voxels["painted"], PAINTED, np.where(voxels["erased"], ERASED, UNTOUCHED))
+            self._vertex_edit[:] = UNTOUCHED
+            self._vertex_edit[vertices["painted"]] = PAINTED
+            self._vertex_edit[vertices["erased"]] = ERASED
+        self._edit(load)
+
     def _edit(self, change: Callable[[], None]) -> None:
         """Apply a non-stroke change as one undo step and tell the listeners."""
         if self.in_stroke:

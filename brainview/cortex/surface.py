@@ -19,12 +19,29 @@ from scipy.sparse.csgraph import dijkstra
 from brainview.errors import UserError
 
 HEMISPHERES = ("lh", "rh")
-SURFACES = ("inflated", "pial")
+#: every surface a bundle can have; ``flat`` is optional (see :attr:`Hemisphere.surfaces`)
+SURFACES = ("inflated", "pial", "flat")
+
+
+def _unique_edges(faces: np.ndarray, n: int) -> np.ndarray:
+    """Unique undirected edges (E, 2) of ``faces``, smaller id first (deduplicated by a sparse matrix,
+    faster than np.unique)."""
+    pairs = faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    upper = sp.csr_matrix((np.ones(low.size, dtype=np.int32), (low, high)), shape=(n, n))
+    upper.sum_duplicates()
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(upper.indptr))
+    return np.stack([rows, upper.indices.astype(np.int64)], axis=1)
 
 
 @dataclass(eq=False)
 class Hemisphere:
-    """One hemisphere's meshes (inflated and pial share faces), sulcal depth and row offset."""
+    """One hemisphere's meshes (inflated and pial share faces), sulcal depth and row offset.
+
+    The optional flatmap (``flat``, with its own ``flat_faces``: a subset of ``faces``, cut along the
+    medial wall and the relaxation cuts) keeps every vertex, so per-vertex data need no remapping;
+    vertices that no flat face references (the medial wall) are not drawn, picked or fitted to.
+    """
 
     name: str
     inflated: np.ndarray
@@ -32,44 +49,61 @@ class Hemisphere:
     faces: np.ndarray
     sulc: np.ndarray
     offset: int
+    flat: np.ndarray | None = None
+    flat_faces: np.ndarray | None = None
     _graphs: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_vertices(self) -> int:
         return int(self.inflated.shape[0])
 
+    @property
+    def surfaces(self) -> tuple[str, ...]:
+        """The surfaces this hemisphere has, in :data:`SURFACES` order."""
+        return SURFACES if self.flat is not None else SURFACES[:2]
+
+    def _check(self, surface: str) -> None:
+        if surface not in self.surfaces:
+            raise ValueError(f"surface must be one of {self.surfaces}, got {surface!r}")
+
     def coords(self, surface: str = "inflated") -> np.ndarray:
-        if surface not in SURFACES:
-            raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
-        return self.inflated if surface == "inflated" else self.pial
+        self._check(surface)
+        return {"inflated": self.inflated, "pial": self.pial, "flat": self.flat}[surface]
+
+    def surface_faces(self, surface: str = "inflated") -> np.ndarray:
+        """The triangles drawn on ``surface`` (the flatmap's cut set on ``flat``)."""
+        self._check(surface)
+        return self.flat_faces if surface == "flat" else self.faces
+
+    def drawn_vertices(self, surface: str = "inflated") -> np.ndarray:
+        """Sorted ids of the vertices some face of ``surface`` references: the bounds of what is drawn."""
+        if surface != "flat":
+            return np.arange(self.n_vertices)
+        return np.unique(self.surface_faces(surface))
 
     @cached_property
     def edges(self) -> np.ndarray:
-        """Unique undirected mesh edges (E, 2), smaller id first (deduplicated by a sparse matrix, faster than np.unique)."""
-        pairs = self.faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
-        low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-        n = self.n_vertices
-        upper = sp.csr_matrix((np.ones(low.size, dtype=np.int32), (low, high)), shape=(n, n))
-        upper.sum_duplicates()
-        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(upper.indptr))
-        return np.stack([rows, upper.indices.astype(np.int64)], axis=1)
+        """Unique undirected mesh edges (E, 2) of the full mesh, smaller id first."""
+        return _unique_edges(self.faces, self.n_vertices)
 
     @cached_property
     def adjacency(self) -> sp.csr_matrix:
         """Symmetric 0/1 vertex adjacency (neighbours along mesh edges)."""
-        return self._symmetric(np.ones(len(self.edges), dtype=np.float32))
+        return self._symmetric(self.edges, np.ones(len(self.edges), dtype=np.float32))
 
     def edge_graph(self, surface: str = "inflated") -> sp.csr_matrix:
-        """Symmetric sparse graph whose entries are edge lengths in mm on ``surface`` (cached)."""
+        """Symmetric sparse graph whose entries are edge lengths in mm on ``surface`` (cached); on the flatmap
+        only its own edges, so a brush does not jump across a cut."""
         if surface not in self._graphs:
+            edges = self.edges if surface != "flat" else _unique_edges(self.flat_faces, self.n_vertices)
             xyz = self.coords(surface).astype(np.float64)
-            lengths = np.linalg.norm(xyz[self.edges[:, 0]] - xyz[self.edges[:, 1]], axis=1)
+            lengths = np.linalg.norm(xyz[edges[:, 0]] - xyz[edges[:, 1]], axis=1)
             # a zero-length edge would vanish from a sparse matrix and cut the graph
-            self._graphs[surface] = self._symmetric(np.maximum(lengths, 1e-9))
+            self._graphs[surface] = self._symmetric(edges, np.maximum(lengths, 1e-9))
         return self._graphs[surface]
 
-    def _symmetric(self, weights: np.ndarray) -> sp.csr_matrix:
-        i, j = self.edges[:, 0], self.edges[:, 1]
+    def _symmetric(self, edges: np.ndarray, weights: np.ndarray) -> sp.csr_matrix:
+        i, j = edges[:, 0], edges[:, 1]
         n = self.n_vertices
         graph = sp.csr_matrix((np.concatenate([weights, weights]), (np.concatenate([i, j]), np.concatenate([j, i]))),
                               shape=(n, n))
@@ -102,9 +136,10 @@ class Hemisphere:
     def vertex_normals(self, surface: str = "inflated") -> np.ndarray:
         """Unit area-weighted vertex normals (V, 3) float32, for shading."""
         xyz = self.coords(surface).astype(np.float64)
-        a, b, c = (xyz[self.faces[:, k]] for k in range(3))
+        faces = self.surface_faces(surface)
+        a, b, c = (xyz[faces[:, k]] for k in range(3))
         face_normals = np.cross(b - a, c - a)
-        normals = np.stack([np.bincount(self.faces.ravel(), weights=np.repeat(face_normals[:, k], 3),
+        normals = np.stack([np.bincount(faces.ravel(), weights=np.repeat(face_normals[:, k], 3),
                                         minlength=self.n_vertices) for k in range(3)], axis=1)
         length = np.linalg.norm(normals, axis=1, keepdims=True)
         return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
@@ -119,9 +154,12 @@ class Cortex:
         self.hemis: dict[str, Hemisphere] = {}
         for name in HEMISPHERES:
             part = mesh[name]
+            flat = part.get("flat")
             hemi = Hemisphere(name, np.asarray(part["inflated"], dtype=np.float32),
                               np.asarray(part["pial"], dtype=np.float32), np.asarray(part["faces"], dtype=np.int32),
-                              np.asarray(part["sulc"], dtype=np.float32), offset)
+                              np.asarray(part["sulc"], dtype=np.float32), offset,
+                              None if flat is None else np.asarray(flat, dtype=np.float32),
+                              None if flat is None else np.asarray(part["flat_faces"], dtype=np.int32))
             self.hemis[name] = hemi
             offset += hemi.n_vertices
         self.vertex_voxel = sp.csr_matrix(vertex_voxel, dtype=np.float32)
@@ -142,6 +180,11 @@ class Cortex:
     @property
     def n_vertices(self) -> int:
         return int(self.vertex_voxel.shape[0])
+
+    @property
+    def surfaces(self) -> tuple[str, ...]:
+        """Surfaces both hemispheres have (``flat`` only when the bundle ships a flatmap)."""
+        return tuple(s for s in SURFACES if all(s in h.surfaces for h in self.hemis.values()))
 
     @property
     def n_voxels(self) -> int:

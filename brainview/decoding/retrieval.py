@@ -57,6 +57,14 @@ def rank_of(scores: np.ndarray, true_index: int) -> int:
     return int((scores > scores[true_index]).sum()) + 1
 
 
+def first_true_ranks(scores: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Per row, the 1-based rank of the best-scoring true candidate (``true``: bool mask like ``scores``):
+    one plus the number of false candidates that score higher (a trial's several captions count once)."""
+    scores = np.asarray(scores)
+    best_true = np.where(true, scores, -np.inf).max(axis=1, keepdims=True)
+    return ((scores > best_true) & ~true).sum(axis=1) + 1
+
+
 def _summary(values: list[float], pool: int) -> dict:
     values_arr = np.asarray(values, dtype=np.float64)
     mean = float(values_arr.mean())

@@ -44,8 +44,9 @@ def _splash() -> QSplashScreen:
     return QSplashScreen(pixmap)
 
 
-def run_app(path: str | None = None, device: str = "auto") -> int:
-    """Show the window at once and open ``path`` (default: the embedded demo) in the background."""
+def run_app(path: str | None = None, device: str | None = None) -> int:
+    """Show the window at once and open ``path`` (a bundle or a session file; default: the embedded demo)
+    in the background. ``device`` None: the one used last."""
     app = application()
     splash = _splash()
     splash.show()
@@ -60,7 +61,7 @@ def run_app(path: str | None = None, device: str = "auto") -> int:
         window.show_message("The embedded demo bundle is not installed (resources/demo). "
                             "Open a decoding bundle with File → Open.")
     else:
-        QTimer.singleShot(0, lambda: window.open_bundle(target))
+        QTimer.singleShot(0, lambda: window.open_path(target))
     return app.exec()
 
 

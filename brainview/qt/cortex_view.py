@@ -21,7 +21,6 @@ from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
                                QVBoxLayout, QWidget)
-from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
 from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR, vtkLookupTable, vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData, vtkStaticCellLocator
@@ -31,7 +30,7 @@ from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapp
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL implementations)
 from brainview.cortex import HEMISPHERES, SURFACES, Cortex, RoiSelection
-from brainview.qt.vtk_offscreen import make_render_window
+from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
 
 #: per preset and hemisphere: direction the camera looks in, and the screen's up direction
 VIEWS = {
@@ -40,6 +39,8 @@ VIEWS = {
     "ventral": {"lh": ((0, 0, 1), (0, -1, 0)), "rh": ((0, 0, 1), (0, -1, 0))},
     "posterior": {"lh": ((0, 1, 0), (0, 0, 1)), "rh": ((0, 1, 0), (0, 0, 1))},
 }
+#: the flatmap lies in z = 0 with its normals along +z: seen from above, dorsal up, whatever the preset
+FLAT_VIEW = ((0, 0, -1), (0, 1, 0))
 COLORMAPS = ("RdBu_r", "coolwarm", "seismic", "viridis", "inferno", "hot", "cividis")
 BACKGROUND = (0.11, 0.11, 0.13)
 SELECTION_RGB = np.array([0, 230, 120], dtype=np.float32)
@@ -59,11 +60,7 @@ class _HemiScene:
         self.mesh = cortex.hemis[hemi]
         n = self.mesh.n_vertices
         self.polydata = vtkPolyData()
-        faces = self.mesh.faces.astype(np.int64)
-        cells = vtkCellArray()
-        cells.SetData(numpy_to_vtkIdTypeArray(np.arange(0, faces.size + 1, 3, dtype=np.int64), deep=True),
-                      numpy_to_vtkIdTypeArray(faces.ravel(), deep=True))
-        self.polydata.SetPolys(cells)
+        self.surface = surface
         self.underlay = _sulcal_grey(self.mesh.sulc)
         self.base = self.underlay.copy()  # underlay with the overlay on top
         self.fill = np.zeros(n, dtype=bool)
@@ -91,6 +88,13 @@ class _HemiScene:
         self.set_surface(surface)
 
     def set_surface(self, surface: str) -> None:
+        """Show ``surface``: its points and its faces (the flatmap draws fewer: the cuts and medial wall)."""
+        self.surface = surface
+        faces = self.mesh.surface_faces(surface).astype(np.int64)
+        cells = vtkCellArray()
+        cells.SetData(numpy_to_vtkIdTypeArray(np.arange(0, faces.size + 1, 3, dtype=np.int64), deep=True),
+                      numpy_to_vtkIdTypeArray(faces.ravel(), deep=True))
+        self.polydata.SetPolys(cells)
         points = vtkPoints()
         points.SetData(numpy_to_vtk(self.mesh.coords(surface), deep=True))
         self.polydata.SetPoints(points)
@@ -101,20 +105,28 @@ class _HemiScene:
 
     def compose(self, vertices=slice(None)) -> None:
         """Recompute the displayed colours of ``vertices`` from the layers, in place."""
-        rgb = self.base[vertices].astype(np.float32)
-        fill = self.fill[vertices]
-        rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
-        out = rgb.astype(np.uint8)
-        outline = self.outline[vertices]
-        drawn = outline >= 0
-        out[drawn] = self.outline_colors[outline[drawn]]
-        self.colors[vertices] = out
+        self.colors[vertices] = _layer(self.base[vertices], self.fill[vertices], self.outline[vertices],
+                                       self.outline_colors)
         self.color_array.Modified()
 
+    def layered_colors(self, fill: bool = True) -> np.ndarray:
+        """Colours of every vertex from the layers, with or without the selection fill (for figures)."""
+        return _layer(self.base, self.fill if fill else np.zeros_like(self.fill), self.outline, self.outline_colors)
+
     def nearest_vertex(self, cell: int, position) -> int:
-        corners = self.mesh.faces[cell]
+        corners = self.mesh.surface_faces(self.surface)[cell]
         xyz = np.asarray(self.polydata.GetPoints().GetData())  # numpy view of the current surface
         return int(corners[np.argmin(np.linalg.norm(xyz[corners] - np.asarray(position), axis=1))])
+
+
+def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray) -> np.ndarray:
+    """Underlay-and-overlay colours with the selection blended in and ROI outlines on top (uint8 RGB)."""
+    rgb = base.astype(np.float32)
+    rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
+    out = rgb.astype(np.uint8)
+    drawn = outline >= 0
+    out[drawn] = outline_colors[outline[drawn]]
+    return out
 
 
 def _sulcal_grey(sulc: np.ndarray) -> np.ndarray:
@@ -164,9 +176,18 @@ class QtCortexControls(QWidget):
         self.undo.clicked.connect(view.undo)
         self.redo.clicked.connect(view.redo)
 
+    def set_surfaces(self, surfaces) -> None:
+        """Offer the surfaces the current cortex has (``flat`` only with a flatmap)."""
+        self.surface.blockSignals(True)
+        self.surface.clear()
+        self.surface.addItems(list(surfaces))
+        self.surface.blockSignals(False)
+        self.sync()
+
     def sync(self) -> None:
         """Show the view's state without echoing changes back to it."""
         view = self.view
+        self.view_preset.setEnabled(view.surface != "flat")
         style = view.overlay_style
         for widget, setter, value in (
                 (self.surface, self.surface.setCurrentText, view.surface),
@@ -213,7 +234,7 @@ class QtCortexView(QWidget):
         self._initialized = False
 
         self._rw = make_render_window()
-        self._vtk = QVTKRenderWindowInteractor(self, rw=self._rw)
+        self._vtk = QtVTKInteractor(self, rw=self._rw)
         self._vtk.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
         self._vtk.RemoveObservers("CharEvent")  # VTK's key bindings ('e' exits, '3' stereo, ...) have no place here
         self._vtk.installEventFilter(self)
@@ -260,6 +281,9 @@ class QtCortexView(QWidget):
         self._scalar_bar.SetVisibility(False)
         self.cortex = cortex
         if cortex is not None:
+            if self.surface not in cortex.surfaces:
+                self.surface = "inflated"
+            self.controls.set_surfaces(cortex.surfaces)
             for hemi in HEMISPHERES:
                 scene = _HemiScene(cortex, hemi, self.surface)
                 self._rw.AddRenderer(scene.renderer)
@@ -398,8 +422,10 @@ class QtCortexView(QWidget):
 
     # -- camera, surface, brush ------------------------------------------------------------------
     def set_surface(self, surface: str) -> None:
-        if surface not in SURFACES:
-            raise ValueError(f"surface must be one of {SURFACES}, got {surface!r}")
+        """Show the inflated, pial or (when the bundle has one) flattened cortex."""
+        available = self.cortex.surfaces if self.cortex is not None else SURFACES
+        if surface not in available:
+            raise ValueError(f"surface must be one of {available}, got {surface!r}")
         self.surface = surface
         for scene in self._scenes.values():
             scene.set_surface(surface)
@@ -422,21 +448,60 @@ class QtCortexView(QWidget):
         """Point each hemisphere's camera along the preset and fit the mesh snugly in its viewport."""
         width, height = self._rw.GetSize()
         for hemi, scene in self._scenes.items():
-            direction, up = (np.asarray(v, dtype=float) for v in VIEWS[self.view][hemi])
-            right = np.cross(direction, up)
-            xyz = scene.mesh.coords(self.surface).astype(float)
             x0, y0, x1, y1 = scene.renderer.GetViewport()
-            aspect = max(width * (x1 - x0), 1) / max(height * (y1 - y0), 1)
-            across, along, depth = xyz @ right, xyz @ up, xyz @ direction
-            center = (right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2 + direction * depth.mean()
-            camera = scene.renderer.GetActiveCamera()
-            half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
-            distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
-            camera.SetFocalPoint(*center)
-            camera.SetPosition(*(center - distance * direction))
-            camera.SetViewUp(*up)
-            scene.renderer.ResetCameraClippingRange()
+            self.fit_camera(scene, hemi, max(width * (x1 - x0), 1) / max(height * (y1 - y0), 1), scene.renderer)
         self._preset_cameras = self._camera_states()
+
+    def fit_camera(self, scene: "_HemiScene", hemi: str, aspect: float, renderer: vtkRenderer) -> None:
+        """Point ``renderer``'s camera along the current preset and fit the drawn mesh snugly at ``aspect``."""
+        preset = FLAT_VIEW if self.surface == "flat" else VIEWS[self.view][hemi]
+        direction, up = (np.asarray(v, dtype=float) for v in preset)
+        right = np.cross(direction, up)
+        mesh = scene.mesh
+        xyz = mesh.coords(self.surface)[mesh.drawn_vertices(self.surface)].astype(float)
+        across, along, depth = xyz @ right, xyz @ up, xyz @ direction
+        center = (right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2 + direction * depth.mean()
+        camera = renderer.GetActiveCamera()
+        half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
+        distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(*(center - distance * direction))
+        camera.SetViewUp(*up)
+        renderer.ResetCameraClippingRange()
+
+    @property
+    def camera_moved(self) -> bool:
+        """Whether the user turned or zoomed a camera away from the preset."""
+        return self._camera_states() != self._preset_cameras
+
+    @property
+    def scenes(self) -> dict[str, "_HemiScene"]:
+        return dict(self._scenes)
+
+    def color_range(self) -> tuple[float, float] | None:
+        """The overlay's colour range (vmin, vmax) as drawn now, or None without an overlay."""
+        return None if self._overlay is None else self._color_range()[:2]
+
+    def camera_state(self) -> list[dict] | None:
+        """Each hemisphere's camera (position, focal point, view up) when the user moved it, else None."""
+        if not self.camera_moved:
+            return None
+        cameras = [scene.renderer.GetActiveCamera() for scene in self._scenes.values()]
+        return [{"position": list(c.GetPosition()), "focal_point": list(c.GetFocalPoint()),
+                 "view_up": list(c.GetViewUp())} for c in cameras]
+
+    def set_camera_state(self, state: list[dict] | None) -> None:
+        """Put back cameras saved by :meth:`camera_state` (None: the preset)."""
+        if state is None or len(state) != len(self._scenes):
+            self._apply_view()
+        else:
+            for scene, saved in zip(self._scenes.values(), state):
+                camera = scene.renderer.GetActiveCamera()
+                camera.SetPosition(*saved["position"])
+                camera.SetFocalPoint(*saved["focal_point"])
+                camera.SetViewUp(*saved["view_up"])
+                scene.renderer.ResetCameraClippingRange()
+        self._request_render()
 
     def _camera_states(self) -> list[tuple]:
         return [scene.renderer.GetActiveCamera().GetPosition() + scene.renderer.GetActiveCamera().GetFocalPoint()
@@ -474,12 +539,19 @@ class QtCortexView(QWidget):
             self.selection.redo()
 
     # -- picking ---------------------------------------------------------------------------------
+    def display_position(self, position: QPoint) -> tuple[int, int]:
+        """Render-window pixel (origin bottom left) of a widget position of the VTK area.
+
+        The scale is the window's own device pixel ratio (see :class:`QtVTKInteractor`), the one the
+        render window is sized with."""
+        scale = self._vtk._getPixelRatio()
+        return int(round(position.x() * scale)), int(round((self._vtk.height() - position.y() - 1) * scale))
+
     def pick(self, position: QPoint) -> tuple[str, int] | None:
         """(hemisphere, local vertex) under a widget position of the VTK area, or None."""
         if not self._scenes:
             return None
-        scale = self._vtk._getPixelRatio()
-        x, y = int(round(position.x() * scale)), int(round((self._vtk.height() - position.y() - 1) * scale))
+        x, y = self.display_position(position)
         renderer = self._vtk.FindPokedRenderer(x, y)
         if not self._picker.Pick(x, y, 0, renderer) or self._picker.GetCellId() < 0:
             return None

@@ -17,7 +17,12 @@ from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSp
                                QWidget)
 
 from brainview.errors import Cancelled
+from brainview.figures import Overlay, make_overlay
 from brainview.qt import dialogs
+from brainview.qt.exports import QtExports
+from brainview.qt.help import add_help_menu
+from brainview.qt.preferences import QtPreferences
+from brainview.qt.session_io import QtSessionIO
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
@@ -65,12 +70,12 @@ class QtMainWindow(QMainWindow):
     models_loaded = Signal()  # the language models are loaded (or captions are off, with the reason shown)
     load_failed = Signal(str)
 
-    def __init__(self, session: Session | None = None, device: str = "auto", settings: QSettings | None = None,
+    def __init__(self, session: Session | None = None, device: str | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session or Session()
-        self.device = device
         self.settings = settings if settings is not None else QSettings("brainview", "brainview")
+        self.device = QtPreferences.last_device(self.settings) if device is None else device
         self.workers = QtWorkers(self)
         self.live = QtLatestRunner(self.workers, delay_ms=150, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
@@ -108,8 +113,10 @@ class QtMainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([370, 1230])
-        for splitter in (left, bottom, right, self.splitter):
+        for splitter, name in ((left, "trials_rois"), (bottom, "cortex_plots"), (right, "trial_cortex"),
+                               (self.splitter, "main")):
             splitter.setChildrenCollapsible(False)
+            splitter.setObjectName(name)
         self.setCentralWidget(self.splitter)
 
         self._build_toolbar()
@@ -117,6 +124,10 @@ class QtMainWindow(QMainWindow):
         self._build_status_bar()
         self.setWindowTitle("brainview")
         self.resize(1600, 1000)
+        self.setAcceptDrops(True)
+        self._shown_once = False
+        self.preferences = QtPreferences(self)
+        self.preferences.restore()
 
         self.browser.trial_selected.connect(self.session.set_trial)
         self.roi_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
@@ -185,6 +196,11 @@ class QtMainWindow(QMainWindow):
         shot_action = QAction("Save &screenshot…", self)
         shot_action.triggered.connect(self._screenshot_dialog)
         menu.addAction(shot_action)
+        self.exports = QtExports(self)
+        self.exports.add_to(menu)
+        menu.addSeparator()
+        self.session_io = QtSessionIO(self)
+        self.session_io.add_to(menu)
         menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit)
         quit_action.triggered.connect(self.close)
@@ -215,6 +231,7 @@ class QtMainWindow(QMainWindow):
             action.triggered.connect(lambda checked=False, name=name: self.set_device(name))
             self.device_actions.addAction(action)
             device_menu.addAction(action)
+        add_help_menu(self)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -508,18 +525,18 @@ class QtMainWindow(QMainWindow):
         self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
         self._overlay_chosen()
 
-    def overlay_values(self) -> np.ndarray:
-        """Per-vertex values the cortex shows now: the trial's pattern or the selection's synthetic one.
+    def current_overlay(self) -> Overlay:
+        """What the cortex shows now: the trial's pattern or the selection's synthetic one (an ROI-only
+        pattern is uncoloured outside the selection), as a figure would show it."""
+        synthetic = self.overlay_combo.currentData() == "synthetic" and self.session.selection.voxels().size
+        return make_overlay(self.session, "synthetic" if synthetic else "trial")
 
-        An ROI-only pattern is zero outside the selection: those vertices stay uncoloured (NaN)."""
-        session = self.session
-        voxels = session.selection.voxels()
-        if self.overlay_combo.currentData() == "synthetic" and voxels.size:
-            values = session.vertex_values(session.synthetic_pattern(voxels))
-            if session.synthetic.mode == "roi":
-                values[values == 0] = np.nan
-            return values
-        return session.vertex_values(session.pattern())
+    def overlay_values(self) -> np.ndarray:
+        """Per-vertex values the cortex shows now."""
+        return self.current_overlay().values
+
+    def overlay_label(self) -> str:
+        return self.current_overlay().label
 
     def _update_overlay(self) -> None:
         if self.cortex_view is None or not self.session.has_bundle:
@@ -541,7 +558,43 @@ class QtMainWindow(QMainWindow):
             return self.grab().toImage()
         return self._cortex_module.grab_with_cortex(self)
 
+    def open_path(self, path: str | Path) -> None:
+        """Open a bundle folder or a session file (command line, drag and drop)."""
+        from brainview.session_file import is_session_file
+
+        if is_session_file(path):
+            self.session_io.open(path)
+        else:
+            self.open_bundle(path)
+
+    @staticmethod
+    def _dropped_path(event) -> str | None:
+        from brainview.session_file import is_session_file
+
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+        if len(paths) == 1 and (paths[0].is_dir() or is_session_file(paths[0])):
+            return str(paths[0])
+        return None
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            self.preferences.restore_splitters()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._dropped_path(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        path = self._dropped_path(event)
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_path(path)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.preferences.save()
         self._memory_timer.stop()
         self._overlay_timer.stop()
         self._stop_background()  # a caption batch in flight ends at its next token

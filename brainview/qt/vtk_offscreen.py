@@ -9,6 +9,7 @@ window is used.
 from __future__ import annotations
 
 from PySide6.QtGui import QGuiApplication
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkRenderingCore import vtkRenderWindow
 from vtkmodules.vtkRenderingOpenGL2 import vtkEGLRenderWindow
 
@@ -33,3 +34,26 @@ def qt_is_offscreen() -> bool:
 def make_render_window() -> vtkRenderWindow:
     """The render window a ``QVTKRenderWindowInteractor`` should use on the current Qt platform."""
     return OffscreenEGLRenderWindow() if qt_is_offscreen() else vtkRenderWindow()
+
+
+class QtVTKInteractor(QVTKRenderWindowInteractor):
+    """VTK's Qt interactor with the pixel ratio of its own window.
+
+    The stock widget takes the device pixel ratio of the screen under the mouse cursor, for the
+    render window's size and for every event position; on a window that spans (or was dragged
+    between) screens of different DPI that misplaces picks and blurs the image. The widget's own
+    ``devicePixelRatioF`` is the ratio Qt renders this window with.
+    """
+
+    def _getPixelRatio(self) -> float:  # noqa: N802 (VTK's name)
+        return self.devicePixelRatioF()
+
+
+def make_offscreen_window() -> vtkRenderWindow:
+    """A render window that draws into an off-screen buffer of any size (figures): EGL under Qt's
+    offscreen platform, the platform's own window with off-screen rendering otherwise."""
+    if qt_is_offscreen():
+        return OffscreenEGLRenderWindow()
+    window = vtkRenderWindow()
+    window.SetOffScreenRendering(1)
+    return window

@@ -1,11 +1,12 @@
-"""``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``."""
+"""``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``;
+``python -m training.demo_world flatmap --bundle resources/demo`` adds the flatmap to a built bundle."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from training.demo_world.build import SIZES, VLM_KINDS, build
+from training.demo_world.build import SIZES, VLM_KINDS, add_flatmap, build
 
 
 def main(argv=None) -> int:
@@ -18,7 +19,12 @@ def main(argv=None) -> int:
     p.add_argument("--size", choices=SIZES, default="full", help="full: the shipped demo; small: the test build")
     p.add_argument("--vlm", choices=VLM_KINDS, default="trained",
                    help="trained: train the tiny BLIP-2 models on the scenes; random: untrained (pipeline check)")
+    p = commands.add_parser("flatmap", help="add fsaverage5's flatmap to an existing bundle's cortex/mesh.npz")
+    p.add_argument("--bundle", required=True)
     args = parser.parse_args(argv)
+    if args.command == "flatmap":
+        print(add_flatmap(args.bundle))
+        return 0
     path = build(args.out, seed=args.seed, size=args.size, vlm=args.vlm)
     print(path)
     return 0

@@ -132,7 +132,7 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
                                             for i, a in enumerate(test.attributes)],
             image_embeddings=tokens["test"], text_embeddings=texts["test"].reshape(-1, text_dim),
             text_index=[[t, c] for t in range(len(test)) for c in range(len(test.captions[t]))],
-            mesh=subject.mesh, vertex_voxel=subject.vertex_voxel, rois=subject.rois,
+            mesh=with_flatmap(subject.mesh), vertex_voxel=subject.vertex_voxel, rois=subject.rois,
             vlm_folders=folders, weights_dtype=np.float16, overwrite=overwrite)
     progress("bundle", f"{out} ({_folder_bytes(out) / 2 ** 20:.1f} MB)")
 
@@ -145,6 +145,41 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
     if n_bytes > BUNDLE_LIMIT_BYTES:
         print(f"warning: the bundle is {n_bytes / 2 ** 20:.1f} MB, over the 30 MB budget", file=sys.stderr)
     return out
+
+
+def with_flatmap(mesh: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
+    """``mesh`` plus fsaverage5's flatmap from the files inside nilearn (no download): ``flat`` (every
+    vertex; the medial wall's lie off the patch) and ``flat_faces`` (the faces the cuts keep)."""
+    from nilearn import datasets
+
+    flat = datasets.load_fsaverage("fsaverage5")["flat"]
+    out = {}
+    for hemi, part in zip(("lh", "rh"), ("left", "right")):
+        coords = np.asarray(flat.parts[part].coordinates, dtype=np.float32)
+        if coords.shape != mesh[hemi]["pial"].shape:
+            raise ValueError(f"nilearn's fsaverage5 flatmap has {len(coords)} vertices in {hemi}, "
+                             f"the mesh {len(mesh[hemi]['pial'])}")
+        out[hemi] = {**mesh[hemi], "flat": coords, "flat_faces": np.asarray(flat.parts[part].faces, dtype=np.int32)}
+    return out
+
+
+def add_flatmap(bundle: str | Path) -> Path:
+    """Add fsaverage5's flatmap to an existing demo bundle's ``cortex/mesh.npz`` in place (atomically),
+    without rebuilding the rest; the bundle must open afterwards."""
+    from brainview.bundle import open_bundle
+    from brainview.bundle.format import MESH
+
+    path = Path(bundle) / MESH
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    mesh = {hemi: {k.split("_", 1)[1]: v for k, v in arrays.items() if k.startswith(hemi + "_")} for hemi in ("lh", "rh")}
+    flat = with_flatmap(mesh)
+    arrays.update({f"{hemi}_{key}": flat[hemi][key] for hemi in flat for key in ("flat", "flat_faces")})
+    staging = path.with_name(".mesh.staging.npz")
+    np.savez_compressed(staging, **arrays)
+    staging.replace(path)
+    open_bundle(bundle)
+    return path
 
 
 def _vlm_folders(kind: str, splits: dict[str, SceneSet], folder: Path, seed: int, size: str) -> dict[str, Path]:
@@ -185,6 +220,7 @@ def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42) -> di
     from brainview.cli import evaluate_bundle
     from brainview.decoding.decoder import Decoder
     from brainview.decoding.metrics import caption_metrics
+    from brainview.tables import roi_captions
 
     bundle = open_bundle(path)
     decoder = Decoder.load(bundle, device="cpu")
@@ -194,13 +230,6 @@ def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42) -> di
     metrics["captioner_on_images"] = {k: report.means.get(k) for k in ("meteor", "rouge1", "rougeL", "sentence")}
     metrics["roi_table"] = roi_captions(bundle, decoder, "stage2")
     return metrics
-
-
-def roi_captions(bundle, decoder, stage: str) -> dict[str, str]:
-    """Caption of the paper's synthetic pattern of every ROI (what ``brainview roi-table`` shows)."""
-    names = list(bundle.rois)
-    tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage) for n in names])
-    return dict(zip(names, decoder.captions(tokens)))
 
 
 def _headline(metrics: dict) -> dict:

@@ -1,0 +1,161 @@
+"""What the user takes out of the app: tables as CSV (File menu and right-click on the tables) and
+figures (File → Export figure…). The main window adds :class:`QtExports`'s actions to its menu.
+
+Tables come from :mod:`brainview.tables`, figures from :mod:`brainview.qt.figure_export`; the ROI
+table captions every ROI, which runs in a worker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
+
+from brainview import tables
+from brainview.qt import dialogs
+
+
+def choose_csv(parent: QWidget, title: str, name: str) -> str:
+    path, _ = QFileDialog.getSaveFileName(parent, title, name, "CSV table (*.csv)")
+    if path and not path.lower().endswith(".csv"):
+        path += ".csv"
+    return path
+
+
+class QtExports(QObject):
+    """Table and figure exports of one main window."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.session = window.session
+        self.trials_action = QAction("Trial table as CSV…", self)
+        self.trials_action.triggered.connect(lambda: self.save_trials(choose_csv(window, "Save the trial table",
+                                                                                 "trials.csv")))
+        self.rois_action = QAction("ROI table as CSV…", self)
+        self.rois_action.triggered.connect(lambda: self.save_rois(choose_csv(window, "Save the ROI table", "rois.csv")))
+        self.retrieval_action = QAction("Retrieval results as CSV…", self)
+        self.retrieval_action.triggered.connect(
+            lambda: self.save_retrieval(choose_csv(window, "Save the retrieval results", "retrieval.csv")))
+        self.synthetic_action = QAction("Synthetic retrieval results as CSV…", self)
+        self.synthetic_action.triggered.connect(
+            lambda: self.save_retrieval(choose_csv(window, "Save the synthetic pattern's retrievals",
+                                                   "synthetic-retrieval.csv"), synthetic=True))
+        self.figure_action = QAction("Export &figure…", self)
+        self.figure_action.triggered.connect(self.figure_dialog)
+        self._context_menu(window.browser.table, [self.trials_action])
+        self._context_menu(window.trial_view.trial_texts, [self.retrieval_action])
+        self._context_menu(window.trial_view.synthetic_texts, [self.synthetic_action])
+        self._context_menu(window.roi_panel.tree, [self.rois_action])
+
+    def add_to(self, menu: QMenu) -> None:
+        menu.addAction(self.figure_action)
+        tables_menu = menu.addMenu("Export &table")
+        tables_menu.addActions([self.trials_action, self.rois_action, self.retrieval_action, self.synthetic_action])
+
+    @staticmethod
+    def _context_menu(widget: QWidget, actions: list[QAction]) -> None:
+        widget.setContextMenuPolicy(Qt.ActionsContextMenu)
+        widget.addActions(actions)
+
+    def _ready(self) -> bool:
+        if not self.session.has_bundle:
+            dialogs.show_notice(self.window, "Nothing to export", "Open a bundle first.")
+            return False
+        return True
+
+    def _write(self, path: str, table) -> Path | None:
+        try:
+            written = tables.write_csv(path, table)
+        except OSError as exc:
+            dialogs.show_error(self.window, "Cannot save the table", f"{path}: {exc}")
+            return None
+        self.window.statusBar().showMessage(f"Saved {written}", 5000)
+        return written
+
+    # ----------------------------------------------------------------- tables
+
+    def save_trials(self, path: str) -> Path | None:
+        """The trial table as the browser has it now (captions and scores made so far)."""
+        if not path or not self._ready():
+            return None
+        return self._write(path, tables.trial_table(self.session))
+
+    def save_retrieval(self, path: str, synthetic: bool = False) -> Path | None:
+        """The current trial's top-k retrievals, or the synthetic pattern's."""
+        if not path or not self._ready():
+            return None
+        session = self.session
+        if synthetic:
+            result = self.window.trial_view.synthetic
+            if result is None:
+                dialogs.show_notice(self.window, "No synthetic pattern", "Select or paint a region first.")
+                return None
+            return self._write(path, tables.retrieval_table(session, result.decoded, result.trial))
+        return self._write(path, tables.retrieval_table(session, session.retrieve(), session.trial))
+
+    def save_rois(self, path: str, on_saved=None) -> None:
+        """The ROI table; with the language models, each ROI's synthetic caption (made in a worker)."""
+        if not path or not self._ready():
+            return
+        session = self.session
+        bundle, stage = session.bundle, session.synthetic.stage
+        if not session.can_caption:
+            written = self._write(path, tables.roi_table(bundle))
+            if on_saved is not None:
+                on_saved(written)
+            return
+
+        def caption_rois():
+            with session.model_lock:
+                return tables.roi_captions(bundle, session.decoder, stage, scale=session.synthetic.scale)
+
+        def done(captions) -> None:
+            written = self._write(path, tables.roi_table(bundle, {stage: captions}))
+            if on_saved is not None:
+                on_saved(written)
+
+        self.window.statusBar().showMessage("Captioning every ROI for the table…")
+        self.window.workers.start(caption_rois, on_returned=done, on_error=self.window._worker_failed)
+
+    # ----------------------------------------------------------------- figures
+
+    def figure_dialog(self) -> None:
+        from brainview.qt.figure_export import QtFigureDialog, choose_figure_path
+
+        view = self.window.cortex_view
+        if not self._ready() or view is None:
+            return
+        ratio = view.devicePixelRatioF()
+        dialog = QtFigureDialog((int(view.width() * ratio), int(view.height() * ratio)), self.window)
+        if dialog.exec() != QtFigureDialog.Accepted:
+            return
+        path = choose_figure_path(self.window, "trial-panel.png" if dialog.what.currentData() == "trial"
+                                  else "cortex.png")
+        if path:
+            self.export_figure(path, *dialog.size_px, what=dialog.what.currentData(),
+                               transparent=dialog.transparent.isChecked(), selection=dialog.selection.isChecked())
+
+    def export_figure(self, path: str, width: int, height: int, what: str = "cortex", transparent: bool = False,
+                      selection: bool = False) -> Path | None:
+        """Save the cortex as it is shown (surface, camera, overlay and its colour range, outlines) or the
+        trial panel, at ``width`` × ``height`` pixels."""
+        from brainview.errors import UserError
+        from brainview.figures import save_trial_figure
+        from brainview.qt.figure_export import export_cortex_figure
+
+        try:
+            if what == "trial":
+                written = save_trial_figure(path, self.session, width, height, k=self.session.k,
+                                            transparent=transparent)
+            else:
+                written = export_cortex_figure(self.window.cortex_view, path, width, height,
+                                               overlay_label=self.window.overlay_label(), transparent=transparent,
+                                               selection=selection)
+        except (UserError, OSError) as exc:
+            dialogs.show_error(self.window, "Cannot export the figure", str(exc))
+            return None
+        self.window.statusBar().showMessage(f"Saved {written} ({width}×{height})", 5000)
+        return written

@@ -1,0 +1,162 @@
+"""Save and restore the window's whole state as a session file (File → Save session…, Open session…,
+``brainview open SESSION.json``, a session file dropped on the window).
+
+What is saved is listed in :mod:`brainview.session_file`; this module reads it from the widgets and
+puts it back. A session whose bundle moved or changed opens with a dialog asking where it is now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu, QSplitter
+
+from brainview.errors import UserError
+from brainview.qt import dialogs
+from brainview.session_file import bundle_fingerprint, bundle_problem, load_session, save_session
+
+OVERLAY_STYLE_KEYS = ("cmap", "threshold", "vmin", "vmax", "symmetric")
+
+
+def _encode(data: QByteArray) -> str:
+    return bytes(data.toBase64()).decode("ascii")
+
+
+def _decode(text: str) -> QByteArray:
+    return QByteArray.fromBase64(text.encode("ascii"))
+
+
+class QtSessionIO(QObject):
+    """Session files of one main window."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.save_action = QAction("&Save session…", self, shortcut=QKeySequence.Save)
+        self.save_action.triggered.connect(self.save_dialog)
+        self.open_action = QAction("Open &session…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
+        self.open_action.triggered.connect(self.open_dialog)
+        self._pending: dict | None = None
+        window.bundle_loaded.connect(self._restore_pending)
+
+    def add_to(self, menu: QMenu) -> None:
+        menu.addActions([self.open_action, self.save_action])
+
+    # ----------------------------------------------------------------- saving
+
+    def capture(self) -> dict:
+        """The window's state as the sections of a session file."""
+        window, session = self.window, self.window.session
+        view = window.cortex_view
+        cortex = {} if view is None else {"surface": view.surface, "view": view.view, "camera": view.camera_state(),
+                                          "brush_radius": view.brush_radius}
+        style = {} if view is None else {key: view.overlay_style[key] for key in OVERLAY_STYLE_KEYS}
+        return {
+            "bundle": bundle_fingerprint(session.bundle.path), "trial": session.trial_id(), "stage": session.stage,
+            "k": session.k, "selection": session.selection.edits(),
+            "synthetic": dataclasses.asdict(session.synthetic), "cortex": cortex,
+            "overlay": {"source": window.overlay_combo.currentData(),
+                        "follows_selection": window._overlay_follows_selection, **style},
+            "window": {"geometry": _encode(window.saveGeometry()), "state": _encode(window.saveState()),
+                       "splitters": {s.objectName(): _encode(s.saveState()) for s in window.findChildren(QSplitter)
+                                     if s.objectName()}},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        written = save_session(path, self.capture())
+        self.window.statusBar().showMessage(f"Saved session {written}", 5000)
+        return written
+
+    def save_dialog(self) -> None:
+        if not self.window.session.has_bundle:
+            dialogs.show_notice(self.window, "Nothing to save", "Open a bundle first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save session", "session.json", "brainview session (*.json)")
+        if path:
+            try:
+                self.save(path if path.lower().endswith(".json") else path + ".json")
+            except OSError as exc:
+                dialogs.show_error(self.window, "Cannot save the session", f"{path}: {exc}")
+
+    # ----------------------------------------------------------------- opening
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open session", "", "brainview session (*.json)")
+        if path:
+            self.open(path)
+
+    def locate_bundle(self, problem: str) -> str | None:
+        """Ask where the session's bundle is now (tests replace this)."""
+        dialogs.show_notice(self.window, "Where is the bundle?", f"{problem}.\n\nChoose the bundle's folder.")
+        return dialogs.choose_bundle(self.window)
+
+    def open(self, path: str | Path) -> bool:
+        """Open a session file: its bundle (asking for it if it moved or changed), then its state."""
+        try:
+            state = load_session(path)
+        except UserError as exc:
+            dialogs.show_error(self.window, "Cannot open the session", str(exc))
+            return False
+        recorded = state["bundle"]
+        bundle_path = recorded["path"]
+        problem = bundle_problem(recorded)
+        while problem is not None:
+            chosen = self.locate_bundle(problem)
+            if not chosen:
+                return False
+            bundle_path, problem = chosen, bundle_problem(recorded, chosen)
+        session = self.window.session
+        if session.has_bundle and Path(session.bundle.path).resolve() == Path(bundle_path).resolve():
+            self.restore(state)
+        else:
+            self._pending = state
+            self.window.open_bundle(bundle_path)
+        return True
+
+    def _restore_pending(self) -> None:
+        state, self._pending = self._pending, None
+        if state is not None:
+            self.restore(state)
+
+    def restore(self, state: dict) -> None:
+        """Put the window in the saved state (the bundle is open); what no longer fits is reported."""
+        window, session = self.window, self.window.session
+        ids = [t["id"] for t in session.bundle.trials]
+        if state["trial"] in ids:
+            session.set_trial(ids.index(state["trial"]))
+        if state["stage"] in session.stages:
+            session.set_stage(state["stage"])
+        session.set_k(state["k"])
+        synthetic = {k: v for k, v in state["synthetic"].items() if k in ("mode", "scale", "factor", "stage")}
+        try:
+            session.set_synthetic(**synthetic)
+            session.selection.restore(**{k: v for k, v in state["selection"].items()})
+        except (UserError, ValueError, TypeError) as exc:
+            dialogs.show_error(window, "Part of the session could not be restored", str(exc))
+        view = window.cortex_view
+        cortex, overlay = state["cortex"], state["overlay"]
+        if view is not None:
+            if cortex.get("surface") in session.cortex.surfaces:
+                view.set_surface(cortex["surface"])
+            if cortex.get("view"):
+                view.set_view(cortex["view"])
+            if cortex.get("brush_radius"):
+                view.set_brush_radius(float(cortex["brush_radius"]))
+            view.update_overlay_style(**{k: overlay[k] for k in OVERLAY_STYLE_KEYS if k in overlay})
+            view.set_camera_state(cortex.get("camera"))
+        if overlay.get("source") in ("trial", "synthetic"):
+            window.set_overlay_source(overlay["source"])
+            window._overlay_follows_selection = bool(overlay.get("follows_selection", False))
+        layout = state["window"]
+        if layout.get("geometry"):
+            window.restoreGeometry(_decode(layout["geometry"]))
+        if layout.get("state"):
+            window.restoreState(_decode(layout["state"]))
+        splitters = {s.objectName(): s for s in window.findChildren(QSplitter)}
+        for name, saved in layout.get("splitters", {}).items():
+            if name in splitters:
+                splitters[name].restoreState(_decode(saved))
+        window.statusBar().showMessage("Session restored", 5000)
