@@ -43,13 +43,25 @@ def add_language_commands(add) -> None:
     p.add_argument("--device", default="auto")
 
 
-def _probe(args):
+def _bundle(args):
+    """The bundle, refused at once (before any model loads) when it cannot answer language queries."""
     from brainview.bundle import open_bundle
-    from brainview.decoding.language import LanguageProbe, load_text_encoder
+    from brainview.decoding.language import unavailable_reason
 
     bundle = open_bundle(args.path)
-    encoder = load_text_encoder(bundle, args.device)
-    return LanguageProbe(bundle, encoder.text_embeddings)
+    reason = unavailable_reason(bundle)
+    if reason:
+        raise UserError(reason)
+    return bundle
+
+
+def _probe(bundle, device: str):
+    from transformers.utils import logging
+
+    from brainview.decoding.language import LanguageProbe, load_text_encoder
+
+    logging.disable_progress_bar()  # one line per error on stderr, not a loading bar
+    return LanguageProbe(bundle, load_text_encoder(bundle, device).text_embeddings)
 
 
 def _emit(args, payload: dict, lines: list[str]) -> int:
@@ -60,10 +72,13 @@ def _emit(args, payload: dict, lines: list[str]) -> int:
 def cmd_search(args) -> int:
     if args.stage != 2:
         raise UserError("phrase search needs stage 2: only its projection maps brain patterns into the text space")
+    from brainview.decoding.language import clean_phrase
+
     if args.top < 1:
         raise UserError("--top must be at least 1")
-    probe = _probe(args)
-    result = probe.search(args.phrase)
+    phrase = clean_phrase(args.phrase)
+    probe = _probe(_bundle(args), args.device)
+    result = probe.search(phrase)
     trials = probe.bundle.trials
     top = result.order[:args.top]
     rows = [{"id": trials[i]["id"], "index": int(i), "score": float(result.brain[i]),
@@ -107,14 +122,17 @@ def _accuracy_line(what: str, accuracy) -> str:
 
 def cmd_classify(args) -> int:
     from brainview.cortex.roi_io import write_atomic
-    from brainview.decoding.language import DEFAULT_TEMPLATE, parse_labels
+    from brainview.decoding.language import DEFAULT_TEMPLATE, parse_labels, truth_indices
 
     if args.top < 1:
         raise UserError("--top must be at least 1")
     if args.csv and not args.truth:
         raise UserError("--csv writes the confusion matrix, which needs a truth field (--truth)")
     labels = parse_labels(_label_items(args.labels), args.template or DEFAULT_TEMPLATE)
-    probe = _probe(args)
+    bundle = _bundle(args)
+    if args.truth:
+        truth_indices(bundle.trials, labels, args.truth)  # a wrong field fails before the model loads
+    probe = _probe(bundle, args.device)
     result = probe.classify(labels, args.truth)
     names = result.names
     trials = probe.bundle.trials
@@ -161,17 +179,18 @@ def write_map(path: str, bundle, values) -> list[Path]:
 
 
 def cmd_localize(args) -> int:
-    from brainview.decoding.language import DEFAULT_LESION
+    from brainview.decoding.language import DEFAULT_LESION, clean_phrase
 
+    phrase = clean_phrase(args.phrase)
     percent = DEFAULT_LESION * 100 if args.lesion is None else args.lesion
     if not 0 < percent <= 100:
         raise UserError(f"--lesion is a percentage in (0, 100], not {percent:g}")
     if args.out and not args.out.endswith((".npy", ".func.gii")):
         raise UserError(f"--out {args.out}: the map is written as .npy (per voxel) or .func.gii (per vertex)")
-    probe = _probe(args)
-    bundle = probe.bundle
+    bundle = _bundle(args)
     trial = _trial_index(bundle, args.trial) if args.trial else None
-    concept = probe.concept_map(args.phrase, trial)
+    probe = _probe(bundle, args.device)
+    concept = probe.concept_map(phrase, trial)
     rois = concept.roi_means({name: spec["voxels"] for name, spec in bundle.rois.items()})
     captioner, missing = None, "captions were not requested (--no-captions)"
     if not args.no_captions:

@@ -147,6 +147,32 @@ def truth_fields(trials: Sequence[Mapping], limit: int = 64) -> list[str]:
     return [p for p in paths if len({str(field_value(t, p)) for t in trials[:limit]}) > 1]
 
 
+def truth_indices(trials: Sequence[Mapping], labels: Sequence[Label], truth_field: str) -> np.ndarray:
+    """Label index of each trial's truth value at ``truth_field`` (-1 where it is not a label); ``UserError``
+    when no trial has the field or no value is a label."""
+    values = [field_value(t, truth_field) for t in trials]
+    present = [v for v in values if v is not None]
+    if not present:
+        fields = truth_fields(trials)
+        raise UserError(f"no trial has a field {truth_field!r}; "
+                        + (f"fields that vary: {', '.join(fields)}" if fields else "the trials carry no such fields"))
+    index = {label.name: i for i, label in enumerate(labels)}
+    truth = np.array([index.get(str(v), -1) if v is not None else -1 for v in values], dtype=np.int64)
+    if not (truth >= 0).any():
+        seen = sorted({str(v) for v in present})
+        raise UserError(f"none of the trials' {truth_field} values ({', '.join(seen[:12])}) is one of the labels "
+                        f"({', '.join(index)})")
+    return truth
+
+
+def clean_phrase(phrase: str) -> str:
+    """The phrase with its whitespace collapsed; ``UserError`` when nothing is left."""
+    phrase = " ".join(str(phrase).split())
+    if not phrase:
+        raise UserError("the phrase is empty: type what to look for")
+    return phrase
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -353,10 +379,7 @@ class LanguageProbe:
         return np.stack([self._embeddings[t] for t in texts])
 
     def phrase_embedding(self, phrase: str) -> np.ndarray:
-        phrase = " ".join(str(phrase).split())
-        if not phrase:
-            raise UserError("the phrase is empty: type what to look for")
-        return self.embed_texts([phrase])[0]
+        return self.embed_texts([clean_phrase(phrase)])[0]
 
     def label_embeddings(self, labels: Sequence[Label]) -> np.ndarray:
         """One embedding per label: its prompts' embeddings averaged and renormalized (CLIP's prompt ensembling)."""
@@ -370,33 +393,17 @@ class LanguageProbe:
 
     def search(self, phrase: str) -> SearchResult:
         text = self.phrase_embedding(phrase)
-        return SearchResult(" ".join(phrase.split()), text_scores(self.brain_projected, text[None])[:, 0],
+        return SearchResult(clean_phrase(phrase), text_scores(self.brain_projected, text[None])[:, 0],
                             text_scores(self.image_projected, text[None])[:, 0])
 
     # ----------------------------------------------------------------- zero-shot
-
-    def truth(self, labels: Sequence[Label], truth_field: str) -> np.ndarray:
-        """Label index of each trial's truth value at ``truth_field`` (-1 where it is not a label)."""
-        values = [field_value(t, truth_field) for t in self.bundle.trials]
-        present = [v for v in values if v is not None]
-        if not present:
-            fields = truth_fields(self.bundle.trials)
-            raise UserError(f"no trial has a field {truth_field!r}; "
-                            + (f"fields that vary: {', '.join(fields)}" if fields else "the trials carry no such fields"))
-        index = {label.name: i for i, label in enumerate(labels)}
-        truth = np.array([index.get(str(v), -1) if v is not None else -1 for v in values], dtype=np.int64)
-        if not (truth >= 0).any():
-            seen = sorted({str(v) for v in present})
-            raise UserError(f"none of the trials' {truth_field} values ({', '.join(seen[:12])}) is one of the labels "
-                            f"({', '.join(index)})")
-        return truth
 
     def classify(self, labels: Sequence[Label], truth_field: str | None = None) -> ZeroShot:
         embeddings = self.label_embeddings(labels)
         result = ZeroShot(list(labels), text_scores(self.brain_projected, embeddings),
                           text_scores(self.image_projected, embeddings), truth_field)
         if truth_field:
-            result.truth = self.truth(labels, truth_field)
+            result.truth = truth_indices(self.bundle.trials, labels, truth_field)
             result.accuracy = zero_shot_accuracy(result.brain, result.truth)
             result.image_accuracy = zero_shot_accuracy(result.image, result.truth)
         return result
