@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QToolBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget, QToolBar,
+                               QVBoxLayout, QWidget)
 
 from brainview.qt import dialogs
+from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
@@ -81,6 +82,10 @@ class QtMainWindow(QMainWindow):
         self.browser = QtTrialBrowser(self.session)
         self.trial_view = QtTrialView(self.session)
         self.roi_panel = QtRoiPanel(self.session)
+        self.language_panel = QtLanguagePanel(self.session, self.workers, device=lambda: self.device)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(self.roi_panel, "ROIs")
+        self.left_tabs.addTab(self.language_panel, "Ask in language")
         self._cortex_module = _cortex_view_module()
         self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
         cortex_area = self.cortex_view if self.cortex_view is not None else self._cortex_placeholder()
@@ -88,7 +93,7 @@ class QtMainWindow(QMainWindow):
         # left: trials and ROIs; right: the trial on top, the cortex (wide: two hemispheres) and plots below
         left = QSplitter(Qt.Vertical)
         left.addWidget(self.browser)
-        left.addWidget(self.roi_panel)
+        left.addWidget(self.left_tabs)
         left.setSizes([470, 530])
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(cortex_area)
@@ -137,6 +142,10 @@ class QtMainWindow(QMainWindow):
         self.session.connect("k", lambda s: self._selection_changed())
         if self.cortex_view is not None:
             self.cortex_view.vertex_picked.connect(self._vertex_picked)
+        self.language_panel.show_map.connect(self._show_concept_map)
+        self.language_panel.select_voxels.connect(lambda voxels: self.session.selection.replace(voxels))
+        self.language_panel.sort_by_match.connect(self.browser.sort_by_match)
+        self.language_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
 
     # ----------------------------------------------------------------- building
 
@@ -158,6 +167,7 @@ class QtMainWindow(QMainWindow):
                                                "synthetic pattern")
         self.overlay_combo.addItem("trial fMRI pattern", "trial")
         self.overlay_combo.addItem("synthetic pattern", "synthetic")
+        self.overlay_combo.addItem("concept map", "concept")
         self.overlay_combo.activated.connect(self._overlay_chosen)
         self.device_combo = QComboBox(toolTip="Where the language models run; changing it reloads them")
         for name in DEVICES:
@@ -314,6 +324,8 @@ class QtMainWindow(QMainWindow):
             self.roi_panel.set_colors(self.cortex_view.roi_outline_colors)
         session.selection.on_change(lambda selection: self._selection_changed())
         self._overlay_follows_selection = True
+        if self.overlay_combo.currentData() == "concept":  # the map belonged to the previous bundle
+            self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))
         self.trial_view.set_synthetic(None)
         self._update_overlay()
         self._update_status()
@@ -481,17 +493,25 @@ class QtMainWindow(QMainWindow):
         self._overlay_chosen()
 
     def overlay_values(self) -> np.ndarray:
-        """Per-vertex values the cortex shows now: the trial's pattern or the selection's synthetic one.
+        """Per-vertex values the cortex shows now: the trial's pattern, the selection's synthetic one or the concept map.
 
         An ROI-only pattern is zero outside the selection: those vertices stay uncoloured (NaN)."""
         session = self.session
         voxels = session.selection.voxels()
+        concept = session.language.concept
+        if self.overlay_combo.currentData() == "concept" and concept is not None:
+            return session.vertex_values(concept.concept.values)
         if self.overlay_combo.currentData() == "synthetic" and voxels.size:
             values = session.vertex_values(session.synthetic_pattern(voxels))
             if session.synthetic.mode == "roi":
                 values[values == 0] = np.nan
             return values
         return session.vertex_values(session.pattern())
+
+    def _show_concept_map(self) -> None:
+        """A concept map arrived: show it (the next selection change shows the selection again)."""
+        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("concept"))
+        self._update_overlay()
 
     def _update_overlay(self) -> None:
         if self.cortex_view is None or not self.session.has_bundle:
@@ -518,6 +538,7 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer.stop()
         self.live.cancel()
         self.trial_captioner.cancel()
+        self.language_panel.shutdown()
         self.workers.shutdown()
         if self.cortex_view is not None:
             self.cortex_view.shutdown()
