@@ -37,6 +37,8 @@ def add_language_commands(add) -> None:
                                                  "covariance map)")
     p.add_argument("--out", metavar="MAP", help="write the map: .npy per voxel, or .func.gii per vertex "
                                                 "(one file per hemisphere, NAME.lh.func.gii and NAME.rh.func.gii)")
+    p.add_argument("--versus", metavar="PHRASES", help='alternatives, "P1,P2" or @FILE: map the phrase\'s zero-shot '
+                                                      "probability against them instead of its score")
     p.add_argument("--lesion", type=float, metavar="PERCENT",
                    help="share of voxels the lesion check silences (default 5)")
     p.add_argument("--no-captions", action="store_true", help="skip the captions of the lesion check")
@@ -94,6 +96,7 @@ def cmd_search(args) -> int:
 
 
 def _label_items(spec: str) -> list[str]:
+    """Comma-separated items, or the lines of @FILE."""
     if spec.startswith("@"):
         path = Path(spec[1:])
         try:
@@ -190,7 +193,8 @@ def cmd_localize(args) -> int:
     bundle = _bundle(args)
     trial = _trial_index(bundle, args.trial) if args.trial else None
     probe = _probe(bundle, args.device)
-    concept = probe.concept_map(phrase, trial)
+    versus = [v.strip() for v in _label_items(args.versus) if v.strip()] if args.versus else []
+    concept = probe.concept_map(phrase, trial, versus)
     rois = concept.roi_means({name: spec["voxels"] for name, spec in bundle.rois.items()})
     captioner, missing = None, "captions were not requested (--no-captions)"
     if not args.no_captions:
@@ -209,15 +213,18 @@ def cmd_localize(args) -> int:
               "n_voxels": check.n_voxels, "n_trials": int(check.trials.size), "caption_trial": caption_trial,
               "caption_random": check.caption_random, "captions_missing": check.captions_missing}
     payload = {"phrase": concept.phrase, "trial": bundle.trials[trial]["id"] if trial is not None else None,
-               "map": concept.kind, "rois": rois, "lesion": lesion, "written": [str(p) for p in written]}
+               "map": concept.kind, "versus": list(concept.versus), "measure": check.measure, "rois": rois, "lesion": lesion, "written": [str(p) for p in written]}
     where = f"trial {payload['trial']} (gradient × input)" if trial is not None else \
         "all test trials (covariance of each voxel with the score, Haufe et al. 2014)"
-    lines = [f"{bundle.name}: {concept.phrase!r}, map over {where}", "", "ROI means, best first"]
+    lines = [f"{bundle.name}: {concept.phrase!r}, map over {where}"]
+    if concept.versus:
+        lines.append(f"  of its zero-shot probability against {', '.join(map(repr, concept.versus))}")
+    lines += ["", "ROI means, best first"]
     lines += [f"  {name:<14} {value:+.4f}" for name, value in rois.items()]
     on = (f"trial {caption_trial}" if trial is not None
           else f"the {check.trials.size} best-matching trials")
     lines += ["", f"lesion of the top {check.top_fraction * 100:g}% ({check.n_voxels} voxels), score on {on}",
-              f"  score {check.score_before:.4f} → drop {check.score_drop:+.4f}; "
+              f"  {check.measure} {check.score_before:.4f} → drop {check.score_drop:+.4f}; "
               f"random voxels drop {check.random_score_drop:+.4f} ± {check.random_score_drop_sd:.4f} "
               f"({check.random_after.size} draws)"]
     if check.caption_before is not None:

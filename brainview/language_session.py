@@ -110,10 +110,10 @@ class LanguageTools:
             return probe.classify(parsed, truth_field or None)
 
     def run_concept(self, probe: LanguageProbe, phrase: str, trial: int | None = None,
-                    fraction: float = DEFAULT_LESION, decoder=None) -> ConceptResult:
+                    fraction: float = DEFAULT_LESION, decoder=None, versus: Sequence[str] = ()) -> ConceptResult:
         """The map, its ROI means and its lesion check; captions when ``decoder`` can caption."""
         with self.encoder_lock:
-            concept = probe.concept_map(phrase, trial)
+            concept = probe.concept_map(phrase, trial, versus)
         rois = concept.roi_means({name: spec["voxels"] for name, spec in probe.bundle.rois.items()})
         captioner = None
         if decoder is not None and decoder.can_caption:

@@ -11,10 +11,11 @@ a perfect decoder would give, the upper bound the brain's answer is read against
 * :meth:`LanguageProbe.search` ranks the test trials for a phrase.
 * :meth:`LanguageProbe.classify` decodes each trial into one of a list of labels, zero-shot
   (CLIP's prompt template and prompt ensembling), with accuracy against a truth field.
-* :meth:`LanguageProbe.concept_map` says which voxels drive a phrase's score: per trial the
-  gradient × input (closed form for the linear model), across trials the Haufe et al. (2014)
-  activation pattern, the covariance of each voxel with the score; :meth:`LanguageProbe.lesion`
-  checks a map by silencing its top voxels against as many random ones.
+* :meth:`LanguageProbe.concept_map` says which voxels drive a phrase's score (or, against
+  alternatives, its zero-shot probability): per trial the gradient × input (closed form for the
+  linear model), across trials the Haufe et al. (2014) activation pattern, the covariance of
+  each voxel with the score; :meth:`LanguageProbe.lesion` checks a map by silencing its top
+  voxels against as many random ones.
 
 The CLI (``brainview search|classify|localize``), the session and the GUI all call this module;
 it imports neither Qt nor torch (the text encoder is handed in as a function).
@@ -38,6 +39,7 @@ DEFAULT_TEMPLATE = "a photo of a {}"
 DEFAULT_LESION = 0.05  # share of voxels silenced by the lesion check
 RANDOM_DRAWS = 20  # random lesions averaged for the control
 MATCHING_SHARE = 0.10  # the trial-independent lesion is scored on the phrase's best-matching tenth of the trials
+CLIP_TEMPERATURE = 0.01  # softmax temperature of zero-shot probabilities (CLIP's logit scale 100)
 TOP5 = 5
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -252,6 +254,7 @@ class ConceptMap:
     values: np.ndarray  # (n_voxels,)
     kind: str
     trial: int | None
+    versus: tuple[str, ...] = ()  # alternatives: the map is of the phrase's probability against them
 
     def top_voxels(self, fraction: float = DEFAULT_LESION) -> np.ndarray:
         """The ``fraction`` of voxels with the largest (most positive) values, best first."""
@@ -280,6 +283,7 @@ class LesionCheck:
     caption_after: str | None = None
     caption_random: str | None = None
     captions_missing: str | None = None
+    measure: str = "score"  # what the scores are: the phrase's "score", or its zero-shot "probability"
 
     @property
     def score_drop(self) -> float:
@@ -387,10 +391,6 @@ class LanguageProbe:
 
     # ----------------------------------------------------------------- search
 
-    def scores(self, patterns: np.ndarray, text: np.ndarray) -> np.ndarray:
-        """The brain↔text score of patterns (n, n_voxels) for one text embedding: (n,)."""
-        return text_scores(self._project(np.atleast_2d(patterns)), text[None])[:, 0]
-
     def search(self, phrase: str) -> SearchResult:
         text = self.phrase_embedding(phrase)
         return SearchResult(clean_phrase(phrase), text_scores(self.brain_projected, text[None])[:, 0],
@@ -432,54 +432,84 @@ class LanguageProbe:
         rows = lin.weight[q * query_dim:(q + 1) * query_dim].astype(np.float64)
         return rows.T @ (p.T @ d_u), float(cos[q]), q
 
-    def concept_map(self, phrase: str, trial: int | None = None) -> ConceptMap:
+    def _texts(self, phrase: str, versus: Sequence[str]) -> np.ndarray:
+        """The phrase's embedding, then its alternatives' (rows)."""
+        alternatives = [clean_phrase(v) for v in versus]
+        if clean_phrase(phrase) in alternatives:
+            raise UserError(f"{phrase!r} is among its own alternatives")
+        return self.embed_texts([clean_phrase(phrase), *alternatives])
+
+    @staticmethod
+    def _measure(projected: np.ndarray, texts: np.ndarray) -> np.ndarray:
+        """Per trial: the phrase's score, or with alternatives its zero-shot probability among them."""
+        scores = text_scores(projected, texts).astype(np.float64)
+        if len(texts) == 1:
+            return scores[:, 0]
+        logits = (scores - scores.max(axis=1, keepdims=True)) / CLIP_TEMPERATURE
+        return np.exp(logits[:, 0]) / np.exp(logits).sum(axis=1)
+
+    def concept_map(self, phrase: str, trial: int | None = None, versus: Sequence[str] = ()) -> ConceptMap:
         """Gradient × input on one trial, or (``trial`` None) the activation pattern over the test trials.
 
         The trial-independent map is Haufe et al.'s (2014) pattern for one decoded quantity:
-        cov(voxel, score) / sd(score) over the test trials, the voxel's activation (in the
-        pattern's units, z) that goes with one standard deviation of the phrase's score. Unlike the
-        raw decoder weights it says where the phrase's content is *in the data*.
+        cov(voxel, quantity) / sd(quantity) over the test trials, the voxel's activation (in the
+        pattern's units, z) that goes with one standard deviation of it. Unlike the raw decoder
+        weights it says where the phrase's content is *in the data*. The quantity is the phrase's
+        score, or with ``versus`` its zero-shot probability against those alternatives (softmax
+        at CLIP's temperature): where the decoder tells the phrase *from the alternatives*, which
+        leaves out what they share.
         """
-        text = self.phrase_embedding(phrase)
+        texts = self._texts(phrase, versus)
         if trial is not None:
             if not 0 <= trial < self.n_trials:
                 raise UserError(f"trial {trial} is outside 0..{self.n_trials - 1}")
-            grad, _, _ = self.gradient(self.patterns[trial], text)
-            return ConceptMap(phrase, (grad * self.patterns[trial]).astype(np.float32), "gradient×input", trial)
-        score = text_scores(self.brain_projected, text[None])[:, 0].astype(np.float64)
-        centred = score - score.mean()
-        sd = centred.std(ddof=1) if len(score) > 1 else 0.0
+            x = self.patterns[trial]
+            grads = [self.gradient(x, t) for t in texts]
+            grad = grads[0][0]
+            if len(texts) > 1:  # d softmax_0 = p_0 (d s_0 − Σ_j p_j d s_j) / τ
+                probability = self._measure(self.brain_projected[trial:trial + 1], texts)[0]
+                logits = np.array([g[1] for g in grads]) / CLIP_TEMPERATURE
+                weights = np.exp(logits - logits.max())
+                weights /= weights.sum()
+                grad = probability * (grad - sum(w * g[0] for w, g in zip(weights, grads))) / CLIP_TEMPERATURE
+            return ConceptMap(phrase, (grad * x).astype(np.float32), "gradient×input", trial, tuple(versus))
+        quantity = self._measure(self.brain_projected, texts)
+        centred = quantity - quantity.mean()
+        sd = centred.std(ddof=1) if len(quantity) > 1 else 0.0
         if not sd > 0:
             raise UserError("the phrase scores every trial the same: there is no covariance to map")
-        values = (self.patterns - self.patterns.mean(axis=0)).T.astype(np.float64) @ centred / (len(score) - 1) / sd
-        return ConceptMap(phrase, values.astype(np.float32), "covariance", None)
-
-    def matching_trials(self, phrase: str, share: float = MATCHING_SHARE) -> np.ndarray:
-        """The phrase's best-matching trials by brain score (the top ``share``, at least one)."""
-        order = self.search(phrase).order
-        return order[:max(1, int(round(share * len(order))))]
+        values = (self.patterns - self.patterns.mean(axis=0)).T.astype(np.float64) @ centred / (len(centred) - 1) / sd
+        return ConceptMap(phrase, values.astype(np.float32), "covariance", None, tuple(versus))
 
     def lesion(self, concept: ConceptMap, fraction: float = DEFAULT_LESION, *, draws: int = RANDOM_DRAWS,
                seed: int = 0, captioner: Captioner | None = None, captions_missing: str | None = None) -> LesionCheck:
         """Silence the map's top ``fraction`` of voxels, and as a control as many random voxels (``draws`` times).
 
-        Scored on the map's trial, or for a trial-independent map on the phrase's best-matching
-        tenth of the trials (the trials where the phrase is there to lose). With ``captioner``
-        (stage-2 tokens → captions), the trial (or the best match) is captioned intact, lesioned,
-        and with the first random lesion.
+        Measured (the map's quantity: the phrase's score, or its probability against the map's
+        alternatives) on the map's trial, or for a trial-independent map on the best-matching tenth
+        of the trials (the trials where the phrase is there to lose). With ``captioner`` (stage-2
+        tokens → captions), that trial (or the best match) is captioned intact, lesioned, and with
+        the first random lesion.
         """
-        text = self.phrase_embedding(concept.phrase)
-        trials = (np.array([concept.trial]) if concept.trial is not None
-                  else self.matching_trials(concept.phrase))
+        texts = self._texts(concept.phrase, concept.versus)
+        if concept.trial is not None:
+            trials = np.array([concept.trial])
+        else:
+            order = np.argsort(-self._measure(self.brain_projected, texts), kind="stable")
+            trials = order[:max(1, int(round(MATCHING_SHARE * len(order))))]
         top = concept.top_voxels(fraction)
         patterns = self.patterns[trials]
-        before = float(self.scores(patterns, text).mean())
-        after = float(self.scores(silence_many(patterns, top), text).mean())
+
+        def measured(voxels) -> float:
+            silenced = patterns if voxels is None else silence_many(patterns, voxels)
+            return float(self._measure(self._project(silenced), texts).mean())
+
         rng = np.random.default_rng(seed)
         random_sets = [rng.choice(self.patterns.shape[1], size=top.size, replace=False) for _ in range(draws)]
-        random_after = np.array([self.scores(silence_many(patterns, voxels), text).mean() for voxels in random_sets])
-        check = LesionCheck(fraction, int(top.size), trials, before, after, random_after,
-                            caption_trial=int(trials[0]), captions_missing=captions_missing)
+        check = LesionCheck(fraction, int(top.size), trials, measured(None), measured(top),
+                            np.array([measured(voxels) for voxels in random_sets]),
+                            caption_trial=int(trials[0]), captions_missing=captions_missing,
+                            measure="probability" if concept.versus else "score")
         if captioner is not None:
             x = self.patterns[trials[0]]
             variants = np.stack([x, silence_many(x[None], top)[0], silence_many(x[None], random_sets[0])[0]])

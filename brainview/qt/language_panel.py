@@ -178,6 +178,10 @@ class QtLanguagePanel(QWidget):
     def _build_concept(self) -> QWidget:
         self.concept_edit = QLineEdit(placeholderText="a phrase to map onto the cortex …")
         self.concept_edit.returnPressed.connect(self.localize)
+        self.versus_edit = QLineEdit(placeholderText="optional: alternatives, comma-separated",
+                                     toolTip="With alternatives the map is of the phrase's zero-shot probability "
+                                             "against them: where the decoder tells the phrase from them")
+        self.versus_edit.returnPressed.connect(self.localize)
         self.map_combo = QComboBox()
         self.map_combo.addItem("all test trials (covariance, Haufe)", "all")
         self.map_combo.addItem("this trial (gradient × input)", "trial")
@@ -193,6 +197,7 @@ class QtLanguagePanel(QWidget):
         self.select_button.clicked.connect(self._select_top)
         form = QFormLayout()
         form.addRow("Phrase", self.concept_edit)
+        form.addRow("Against", self.versus_edit)
         form.addRow("Map over", self.map_combo)
         form.addRow("Lesion", self.lesion_spin)
         buttons = QHBoxLayout()
@@ -407,11 +412,12 @@ class QtLanguagePanel(QWidget):
         phrase = self.concept_edit.text()
         trial = self.session.trial if self.map_combo.currentData() == "trial" else None
         fraction = self.lesion_spin.value() / 100
+        versus = [v.strip() for v in self.versus_edit.text().split(",") if v.strip()]
         decoder = self.session.decoder
         self.lesion_label.setText("mapping…")
 
         def run(probe) -> None:
-            self.workers.start(self.tools.run_concept, probe, phrase, trial, fraction, decoder,
+            self.workers.start(self.tools.run_concept, probe, phrase, trial, fraction, decoder, versus,
                                on_returned=lambda result: self.tools.set_concept(probe, result),
                                on_error=lambda exc: self._failed("Concept map", exc, self.lesion_label))
         self._with_probe(run)
@@ -431,8 +437,9 @@ class QtLanguagePanel(QWidget):
         check, concept = result.lesion, result.concept
         where = (f"trial {self.session.trial_id(concept.trial)}" if concept.trial is not None
                  else f"the {check.trials.size} best-matching trials")
-        text = (f"“{concept.phrase}”, {concept.kind} map · silencing the top {check.top_fraction * 100:g}% "
-                f"({check.n_voxels} voxels) on {where}:<br>score {check.score_before:.3f} drops by "
+        against = f" against {', '.join(concept.versus)}" if concept.versus else ""
+        text = (f"“{concept.phrase}”{against}, {concept.kind} map · silencing the top {check.top_fraction * 100:g}% "
+                f"({check.n_voxels} voxels) on {where}:<br>{check.measure} {check.score_before:.3f} drops by "
                 f"<b>{check.score_drop:.3f}</b>; {check.random_after.size} random lesions of as many voxels: "
                 f"{check.random_score_drop:.3f} ± {check.random_score_drop_sd:.3f}")
         if check.caption_before is not None:

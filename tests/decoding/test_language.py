@@ -16,7 +16,8 @@ PHRASES = {f"a photo of a {c}": concept_text(c) for c in CONCEPTS}
 def planted_embed(texts):
     """The text encoder of the planted world: known phrases → their directions (unknown ones fail loudly)."""
     extra = {"plus": concept_text("A") + 0.5 * np.eye(5, dtype=np.float32)[4],
-             "minus": concept_text("A") - 0.5 * np.eye(5, dtype=np.float32)[4]}
+             "minus": concept_text("A") - 0.5 * np.eye(5, dtype=np.float32)[4],
+             "A or B": concept_text("A") + 1.2 * concept_text("B")}  # mostly B: its plain map is B's area
     return np.stack([({**PHRASES, **extra})[t] for t in texts])
 
 
@@ -167,3 +168,38 @@ def test_bundles_without_stage2_or_retrieval_say_why(tmp_path):
         LanguageProbe(stage1, planted_embed)
     no_vlm = make_bundle(tmp_path / "novlm")
     assert "names none" in unavailable_reason(no_vlm)
+
+
+def test_versus_maps_what_tells_the_phrase_from_its_alternatives(bundle, probe):
+    rois = {name: spec["voxels"] for name, spec in bundle.rois.items()}
+    plain = probe.concept_map("A or B")
+    assert next(iter(plain.roi_means(rois))) == "B-area"
+    against = probe.concept_map("A or B", versus=["a photo of a B"])
+    assert against.versus == ("a photo of a B",) and next(iter(against.roi_means(rois))) == "A-area"
+    check = probe.lesion(against, 5 / 40)
+    assert check.measure == "probability" and check.score_drop > 0.3 > abs(check.random_score_drop)
+    with pytest.raises(UserError, match="its own alternatives"):
+        probe.concept_map("A or B", versus=["A or B"])
+
+
+def test_versus_gradient_equals_autograd(bundle, probe, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from brainview.decoding import language
+
+    CLIP_TEMPERATURE = 0.5  # at CLIP's 0.01 the planted world's probabilities saturate and the gradient vanishes
+    monkeypatch.setattr(language, "CLIP_TEMPERATURE", CLIP_TEMPERATURE)
+
+    model, lin = probe.model, probe.model.stage("stage2")
+    texts = torch.tensor(np.stack([planted_embed(["A or B"])[0] / np.linalg.norm(planted_embed(["A or B"])[0]),
+                                   concept_text("B"), concept_text("C")]), dtype=torch.float64)
+    for trial in (3, 30):
+        x = torch.tensor(np.asarray(bundle.fmri[trial], dtype=np.float64), requires_grad=True)
+        w, b = torch.tensor(lin.weight, dtype=torch.float64), torch.tensor(lin.bias, dtype=torch.float64)
+        u = (w @ x + b).reshape(model.n_query, model.query_dim) @ torch.tensor(model.projection_weight,
+                                                                              dtype=torch.float64).T
+        scores = (torch.nn.functional.normalize(u, dim=-1) @ texts.T).max(dim=0).values
+        torch.softmax(scores / CLIP_TEMPERATURE, dim=0)[0].backward()
+        concept = probe.concept_map("A or B", trial=trial, versus=["a photo of a B", "a photo of a C"])
+        expected = x.grad.numpy() * bundle.fmri[trial]
+        assert np.abs(expected).max() > 1e-4
+        np.testing.assert_allclose(concept.values, expected, atol=1e-5, rtol=0)
