@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from brainview.errors import UserError
+from brainview.language_cli import LANGUAGE_COMMANDS, add_language_commands
 
 EXIT_USER_ERROR = 2
 EVAL_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("screenshot", "render the main window on a bundle to a PNG and exit", json_flag=False)
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
+    add_language_commands(add)
     return parser
 
 
@@ -377,4 +379,5 @@ def cmd_screenshot(args) -> int:
 
 
 COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "roi-table": cmd_roi_table,
-            "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure}
+            "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure,
+            **LANGUAGE_COMMANDS}

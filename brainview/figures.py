@@ -76,8 +76,26 @@ def synthetic_overlay(session, argument: str | None = None) -> Overlay:
     return Overlay(values, label)
 
 
+def concept_overlay(session, argument: str | None = None) -> Overlay:
+    """A phrase's trial-independent concept map: ``concept:PHRASE`` computes it (loading the text
+    encoder), a bare ``concept`` is the map the language panel shows."""
+    if argument:
+        from brainview.decoding.language import unavailable_reason
+
+        reason = unavailable_reason(session.bundle)
+        if reason:
+            raise UserError(f"no concept map: {reason}")
+        concept = session.language.prepare(session.bundle).concept_map(argument)
+    elif session.language.concept is not None:
+        concept = session.language.concept.concept
+    else:
+        raise UserError("no concept map is shown; name a phrase: --overlay concept:PHRASE")
+    return Overlay(session.vertex_values(concept.values), f'concept map of "{concept.phrase}" ({concept.kind})')
+
+
 register_overlay("trial", trial_overlay, "the trial's fMRI pattern")
 register_overlay("synthetic", synthetic_overlay, "the selection's synthetic pattern")
+register_overlay("concept", concept_overlay, "a phrase's concept map (concept:PHRASE)")
 
 
 @dataclass

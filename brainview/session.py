@@ -27,6 +27,7 @@ from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
+from brainview.language_session import LanguageTools
 
 #: per-trial caption scores shown in the trial table, in column order (names of ``caption_metrics``)
 CAPTION_SCORES = ("meteor", "rougeL", "sentence")
@@ -176,6 +177,7 @@ class Session:
         # one language model, several workers: generation runs one call at a time
         self.model_lock = threading.Lock()
         self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
+        self.language = LanguageTools(self)  # phrase search, zero-shot labels, concept maps
 
     # ------------------------------------------------------------------ events
 

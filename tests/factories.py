@@ -110,3 +110,57 @@ def make_captioned_bundle(root: Path, n_trials: int = 12, seed: int = 0, max_new
                              text_dim=shape["text_dim"])
     vlm = {"captioner": "vlm/captioner", "retrieval": "vlm/retrieval", "max_new_tokens": max_new_tokens}
     return make_bundle(root / "bundle", n_trials=n_trials, seed=seed, vlm=vlm, vlm_folders=models, **shape)
+
+
+CONCEPTS = ("A", "B", "C")
+
+
+def concept_text(concept: str, text_dim: int = 5) -> np.ndarray:
+    """The planted text direction of concept ``concept`` (A, B, C → unit vectors 0, 1, 2)."""
+    e = np.zeros(text_dim, dtype=np.float32)
+    e[CONCEPTS.index(concept)] = 1.0
+    return e
+
+
+def make_concept_bundle(path: Path, *, per_concept: int = 20, n_voxels: int = 40, seed: int = 0,
+                        vlm: dict | None = None, vlm_folders: dict | None = None):
+    """A bundle where concept X's trials activate the voxels of ROI ``X-area`` (5 voxels each) and stage 2 reads
+    those voxels into query token X along text direction ``concept_text(X)``: every phrase search, zero-shot
+    label and concept map has one known answer. Trials carry the truth in ``scene.category``."""
+    rng = np.random.default_rng(seed)
+    n_query, query_dim, text_dim = 3, 6, 5
+    labels = np.repeat(np.arange(len(CONCEPTS)), per_concept)
+    n_trials = labels.size
+    areas = {c: np.arange(5 * i, 5 * i + 5) for i, c in enumerate(CONCEPTS)}
+    clean = np.zeros((n_trials, n_voxels), dtype=np.float32)
+    for i, concept in enumerate(CONCEPTS):
+        clean[np.ix_(labels == i, areas[concept])] = 2.0
+    fmri = (clean + 0.3 * rng.standard_normal((n_trials, n_voxels))).astype(np.float32)
+    weight = (0.01 * rng.standard_normal((n_query * query_dim, n_voxels))).astype(np.float32)
+    for i, concept in enumerate(CONCEPTS):
+        weight[i * query_dim + i, areas[concept]] = 0.5  # token i, channel i ← the concept's voxels
+    bias = np.zeros((n_query, query_dim), dtype=np.float32)
+    bias[:, 3] = 1.0  # every token starts along text direction 3, which no concept uses
+    bias = bias.ravel()
+    projection = np.eye(text_dim, query_dim, dtype=np.float32)
+    targets = (clean @ weight.T + bias).reshape(n_trials, n_query, query_dim).astype(np.float32)
+    captions = [[f"a photo of a {CONCEPTS[c]}"] for c in labels]
+    text = np.stack([concept_text(CONCEPTS[c], text_dim) for c in labels])
+    mesh = sphere_mesh(2)
+    n_vert = sum(m["inflated"].shape[0] for m in mesh.values())
+    rows = np.arange(n_vert)
+    vertex_voxel = sp.csr_matrix((np.ones(n_vert, dtype=np.float32), (rows, rows % n_voxels)),
+                                 shape=(n_vert, n_voxels))
+    rois = {f"{c}-area": {"group": "concepts", "voxels": areas[c].tolist()} for c in CONCEPTS}
+    rois["rest"] = {"group": "concepts", "voxels": list(range(15, n_voxels))}
+    weights = {"stage1.weight": weight, "stage1.bias": bias, "stage2.weight": weight, "stage2.bias": bias,
+               "stage2.projection.weight": projection, "stage2.projection.bias": np.zeros(text_dim, np.float32)}
+    manifest = make_manifest(name="concept bundle", dataset="synthetic", subject="s0", n_voxels=n_voxels,
+                             n_query=n_query, query_dim=query_dim, text_dim=text_dim, stages=("stage1", "stage2"),
+                             vlm=vlm)
+    trials = [{"id": f"c{t:03d}", "scene": {"category": CONCEPTS[c], "parity": t % 2}} for t, c in enumerate(labels)]
+    return write_bundle(path, manifest=manifest, weights=weights, fmri=fmri,
+                        stimuli=rng.integers(0, 256, size=(n_trials, 16, 16, 3), dtype=np.uint8),
+                        captions=captions, trials=trials, image_embeddings=targets, text_embeddings=text,
+                        text_index=[[t, 0] for t in range(n_trials)], mesh=mesh, vertex_voxel=vertex_voxel,
+                        rois=rois, vlm_folders=vlm_folders, overwrite=True)

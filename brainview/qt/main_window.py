@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QToolBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget, QToolBar,
+                               QVBoxLayout, QWidget)
 
 from brainview.errors import Cancelled
 from brainview.figures import Overlay, make_overlay
 from brainview.qt import dialogs
 from brainview.qt.exports import QtExports
 from brainview.qt.help import add_help_menu
+from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.session_io import QtSessionIO
 from brainview.qt.roi_panel import QtRoiPanel
@@ -88,6 +89,10 @@ class QtMainWindow(QMainWindow):
         self.browser = QtTrialBrowser(self.session)
         self.trial_view = QtTrialView(self.session)
         self.roi_panel = QtRoiPanel(self.session)
+        self.language_panel = QtLanguagePanel(self.session, self.workers, device=lambda: self.device)
+        self.left_tabs = QTabWidget()
+        self.left_tabs.addTab(self.roi_panel, "ROIs")
+        self.left_tabs.addTab(self.language_panel, "Ask in language")
         self._cortex_module = _cortex_view_module()
         self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
         cortex_area = self.cortex_view if self.cortex_view is not None else self._cortex_placeholder()
@@ -95,7 +100,7 @@ class QtMainWindow(QMainWindow):
         # left: trials and ROIs; right: the trial on top, the cortex (wide: two hemispheres) and plots below
         left = QSplitter(Qt.Vertical)
         left.addWidget(self.browser)
-        left.addWidget(self.roi_panel)
+        left.addWidget(self.left_tabs)
         left.setSizes([470, 530])
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(cortex_area)
@@ -150,6 +155,10 @@ class QtMainWindow(QMainWindow):
         self.session.connect("k", lambda s: self._selection_changed())
         if self.cortex_view is not None:
             self.cortex_view.vertex_picked.connect(self._vertex_picked)
+        self.language_panel.show_map.connect(self._show_concept_map)
+        self.language_panel.select_voxels.connect(lambda voxels: self.session.selection.replace(voxels))
+        self.language_panel.sort_by_match.connect(self.browser.sort_by_match)
+        self.language_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
 
     # ----------------------------------------------------------------- building
 
@@ -171,6 +180,7 @@ class QtMainWindow(QMainWindow):
                                                "synthetic pattern")
         self.overlay_combo.addItem("trial fMRI pattern", "trial")
         self.overlay_combo.addItem("synthetic pattern", "synthetic")
+        self.overlay_combo.addItem("concept map", "concept")
         self.overlay_combo.activated.connect(self._overlay_chosen)
         self.device_combo = QComboBox(toolTip="Where the language models run; changing it reloads them")
         for name in DEVICES:
@@ -356,6 +366,8 @@ class QtMainWindow(QMainWindow):
             self.roi_panel.set_colors(self.cortex_view.roi_outline_colors)
         session.selection.on_change(lambda selection: self._selection_changed())
         self._overlay_follows_selection = True
+        if self.overlay_combo.currentData() == "concept":  # the map belonged to the previous bundle
+            self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))
         self.trial_view.set_synthetic(None)
         self._update_overlay()
         self._update_status()
@@ -526,9 +538,12 @@ class QtMainWindow(QMainWindow):
         self._overlay_chosen()
 
     def current_overlay(self) -> Overlay:
-        """What the cortex shows now: the trial's pattern or the selection's synthetic one (an ROI-only
-        pattern is uncoloured outside the selection), as a figure would show it."""
-        synthetic = self.overlay_combo.currentData() == "synthetic" and self.session.selection.voxels().size
+        """What the cortex shows now: the trial's pattern, the selection's synthetic one (an ROI-only
+        pattern is uncoloured outside the selection) or the concept map, as a figure would show it."""
+        source = self.overlay_combo.currentData()
+        if source == "concept" and self.session.language.concept is not None:
+            return make_overlay(self.session, "concept")
+        synthetic = source == "synthetic" and self.session.selection.voxels().size
         return make_overlay(self.session, "synthetic" if synthetic else "trial")
 
     def overlay_values(self) -> np.ndarray:
@@ -537,6 +552,11 @@ class QtMainWindow(QMainWindow):
 
     def overlay_label(self) -> str:
         return self.current_overlay().label
+
+    def _show_concept_map(self) -> None:
+        """A concept map arrived: show it (the next selection change shows the selection again)."""
+        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("concept"))
+        self._update_overlay()
 
     def _update_overlay(self) -> None:
         if self.cortex_view is None or not self.session.has_bundle:
@@ -598,6 +618,7 @@ class QtMainWindow(QMainWindow):
         self._memory_timer.stop()
         self._overlay_timer.stop()
         self._stop_background()  # a caption batch in flight ends at its next token
+        self.language_panel.shutdown()
         self.workers.shutdown()
         if self.cortex_view is not None:
             self.cortex_view.shutdown()

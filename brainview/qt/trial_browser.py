@@ -22,7 +22,8 @@ TRIAL_ROLE = Qt.UserRole + 2
 
 
 class QtTrialTableModel(QAbstractTableModel):
-    """Columns: id, caption per stage, the current stage's caption scores, image rank per stage."""
+    """Columns: id, caption per stage, the current stage's caption scores, image rank per stage, and the
+    searched phrase's score from the brain and from the true image (``session.language``)."""
 
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
@@ -32,12 +33,13 @@ class QtTrialTableModel(QAbstractTableModel):
         session.connect("scores", lambda s: self._refresh())
         session.connect("captions", lambda s: self._refresh())
         session.connect("stage", lambda s: self._refresh(headers=True))
+        session.language.connect("search", lambda t: self._refresh(headers=True))
 
     def _reset(self) -> None:
         self.beginResetModel()
         stages = self.session.stages
         self.columns = ([("id", None)] + [("caption", s) for s in stages] + [("score", m) for m in CAPTION_SCORES]
-                        + [("rank", s) for s in stages])
+                        + [("rank", s) for s in stages] + [("match", "brain"), ("match", "image")])
         self.endResetModel()
 
     def _refresh(self, headers: bool = False) -> None:
@@ -73,8 +75,15 @@ class QtTrialTableModel(QAbstractTableModel):
                 return f"caption {STAGE_LABELS[key][-1]}"
             if kind == "score":
                 return f"{SCORE_LABELS[key]} s{self.session.stage[-1]}"
+            if kind == "match":
+                return "match" if key == "brain" else "match img"
             return f"rank s{key[-1]}"
         if role == Qt.ToolTipRole:
+            if kind == "match":
+                search = self.session.language.search
+                phrase = f"“{search.phrase}”" if search else "the searched phrase"
+                return (f"score of {phrase} from the brain pattern (stage 2)" if key == "brain"
+                        else f"score of {phrase} from the trial's true image tokens (a perfect decoder)")
             if kind == "score":
                 why = self.session.missing_scores.get(key)
                 stage = STAGE_LABELS[self.session.stage]
@@ -91,6 +100,8 @@ class QtTrialTableModel(QAbstractTableModel):
             return session.caption(key, row)
         if kind == "score":
             return session.score(key, row)
+        if kind == "match":
+            return session.language.match_score(row, key)
         return session.score("image_rank", row, stage=key)
 
     def data(self, index, role=Qt.DisplayRole):
@@ -104,18 +115,18 @@ class QtTrialTableModel(QAbstractTableModel):
         if role == Qt.DisplayRole:
             if value is None:
                 return "…" if kind == "caption" and self.session.can_caption else "—"
-            if kind == "score":
+            if kind in ("score", "match"):
                 return f"{value:.3f}"
             if kind == "rank":
                 return str(int(value))
             return value
         if role == SORT_ROLE:
-            if kind in ("score", "rank"):
+            if kind in ("score", "rank", "match"):
                 return math.nan if value is None else float(value)
             return "" if value is None else str(value).lower()
         if role == Qt.ToolTipRole and kind == "caption" and value:
             return value
-        if role == Qt.TextAlignmentRole and kind in ("score", "rank"):
+        if role == Qt.TextAlignmentRole and kind in ("score", "rank", "match"):
             return int(Qt.AlignRight | Qt.AlignVCenter)
         return None
 
@@ -207,6 +218,7 @@ class QtTrialBrowser(QWidget):
         session.connect("bundle", lambda s: self._on_bundle())
         session.connect("scores", lambda s: self._fill_scores())
         session.connect("trial", lambda s: self.select_trial(s.trial))
+        session.language.connect("search", lambda t: self._show_match_columns())
 
     # ----------------------------------------------------------------- state
 
@@ -221,6 +233,7 @@ class QtTrialBrowser(QWidget):
             self.table.setColumnWidth(column, {"caption": 190}.get(kind, 72))
         self.table.resizeColumnToContents(self.model.column_of("id"))
         self.table.sortByColumn(-1, Qt.AscendingOrder)
+        self._show_match_columns()
         self._fill_scores()
         self.select_trial(self.session.trial)
         self._update_count()
@@ -253,6 +266,22 @@ class QtTrialBrowser(QWidget):
             return
         order = Qt.AscendingOrder if higher_is_better(score) else Qt.DescendingOrder
         self.table.sortByColumn(self.model.score_column(score), order)
+        if self.proxy.rowCount():
+            self.table.setCurrentIndex(self.proxy.index(0, 0))
+            self.table.scrollToTop()
+
+    def _show_match_columns(self) -> None:
+        """The phrase columns are there while a search result is."""
+        shown = self.session.language.search is not None
+        for key in ("brain", "image"):
+            if ("match", key) in self.model.columns:
+                self.table.setColumnHidden(self.model.column_of("match", key), not shown)
+
+    def sort_by_match(self) -> None:
+        """Best brain match of the searched phrase first, and go to it."""
+        if self.session.language.search is None:
+            return
+        self.table.sortByColumn(self.model.column_of("match", "brain"), Qt.DescendingOrder)
         if self.proxy.rowCount():
             self.table.setCurrentIndex(self.proxy.index(0, 0))
             self.table.scrollToTop()
