@@ -145,7 +145,7 @@ class QtLanguagePanel(QWidget):
         self.truth_combo = QComboBox(toolTip="Field of test/trials.json holding the true label")
         self.truth_combo.currentIndexChanged.connect(self._truth_chosen)
         self.fill_button = QPushButton("Labels from field", toolTip="Use the field's distinct values as the labels")
-        self.fill_button.clicked.connect(self._labels_from_field)
+        self.fill_button.clicked.connect(self.labels_from_field)
         self.classify_button = QPushButton("Classify")
         self.classify_button.clicked.connect(self.classify)
         self.labels_edit.returnPressed.connect(self.classify)
@@ -332,7 +332,7 @@ class QtLanguagePanel(QWidget):
     def _truth_chosen(self) -> None:
         self.fill_button.setEnabled(self.truth_combo.currentData() is not None)
 
-    def _labels_from_field(self) -> None:
+    def labels_from_field(self) -> None:
         from brainview.decoding.language import field_value
 
         field = self.truth_combo.currentData()

@@ -111,7 +111,7 @@ def screenshots(path: str, out: Path) -> list[Path]:
 
         def zero_shot():
             panel.truth_combo.setCurrentIndex(panel.truth_combo.findData("scene.category"))
-            panel._labels_from_field()
+            panel.labels_from_field()
             tools.set_zero_shot(tools.probe, tools.run_classify(tools.probe, panel.labels_edit.text().split(","),
                                                                 truth_field="scene.category"))
             panel.tabs.setCurrentIndex(1)
