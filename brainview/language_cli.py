@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from brainview.errors import UserError
@@ -67,8 +66,9 @@ def _probe(bundle, device: str):
 
 
 def _emit(args, payload: dict, lines: list[str]) -> int:
-    print(json.dumps(payload, indent=2) if args.json else "\n".join(lines))
-    return 0
+    from brainview.cli import _emit as emit  # imported late: cli imports this module
+
+    return emit(args, payload, lines)
 
 
 def cmd_search(args) -> int:
@@ -98,13 +98,9 @@ def cmd_search(args) -> int:
 def _label_items(spec: str) -> list[str]:
     """Comma-separated items, or the lines of @FILE."""
     if spec.startswith("@"):
-        path = Path(spec[1:])
-        try:
-            return path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise UserError(f"labels file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"cannot read labels file {path}: {exc}") from None
+        from brainview.cli import _read_text
+
+        return _read_text(spec[1:], "labels").splitlines()
     return spec.split(",")
 
 

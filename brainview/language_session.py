@@ -121,8 +121,9 @@ class LanguageTools:
                 with self.session.model_lock:
                     return decoder.captions(tokens)
         missing = None if captioner else (decoder.captions_missing if decoder is not None else "no decoder")
-        with self.encoder_lock:
-            check = probe.lesion(concept, fraction, captioner=captioner, captions_missing=missing)
+        # the texts are embedded (cached) by now: the lesion and its captions need no encoder lock,
+        # so a search typed meanwhile does not wait for the language model
+        check = probe.lesion(concept, fraction, captioner=captioner, captions_missing=missing)
         return ConceptResult(concept, rois, check)
 
     # ------------------------------------------------------------------ results (GUI side)

@@ -145,7 +145,7 @@ class QtLanguagePanel(QWidget):
         self.truth_combo = QComboBox(toolTip="Field of test/trials.json holding the true label")
         self.truth_combo.currentIndexChanged.connect(self._truth_chosen)
         self.fill_button = QPushButton("Labels from field", toolTip="Use the field's distinct values as the labels")
-        self.fill_button.clicked.connect(self._labels_from_field)
+        self.fill_button.clicked.connect(self.labels_from_field)
         self.classify_button = QPushButton("Classify")
         self.classify_button.clicked.connect(self.classify)
         self.labels_edit.returnPressed.connect(self.classify)
@@ -190,9 +190,9 @@ class QtLanguagePanel(QWidget):
                                           toolTip="Share of voxels, the map's top ones, that the lesion check silences")
         self.localize_button = QPushButton("Map")
         self.localize_button.clicked.connect(self.localize)
-        self.on_cortex = QCheckBox("Show on the cortex", checked=True)
+        self.on_cortex = QCheckBox("On cortex", checked=True, toolTip="Show each new map on the cortex")
         self.on_cortex.toggled.connect(lambda on: on and self.tools.concept is not None and self.show_map.emit())
-        self.select_button = QPushButton("Select top voxels", enabled=False,
+        self.select_button = QPushButton("Select top", enabled=False,
                                          toolTip="Make the map's top voxels the selection, decoded live")
         self.select_button.clicked.connect(self._select_top)
         form = QFormLayout()
@@ -203,17 +203,18 @@ class QtLanguagePanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.localize_button)
         buttons.addWidget(self.select_button)
+        buttons.addWidget(self.on_cortex)
         self.roi_plot = _plot("map mean", "")
+        self.roi_plot.setMinimumHeight(170)
         self.lesion_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse)
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(form)
         layout.addLayout(buttons)
-        layout.addWidget(self.on_cortex)
-        layout.addWidget(section_title("Map mean per ROI"))
-        layout.addWidget(self.roi_plot, 1)
         layout.addWidget(section_title("Lesion check"))
         layout.addWidget(self.lesion_label)
+        layout.addWidget(section_title("Map mean per ROI"))
+        layout.addWidget(self.roi_plot, 1)
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(page)
         return scroll
@@ -331,7 +332,7 @@ class QtLanguagePanel(QWidget):
     def _truth_chosen(self) -> None:
         self.fill_button.setEnabled(self.truth_combo.currentData() is not None)
 
-    def _labels_from_field(self) -> None:
+    def labels_from_field(self) -> None:
         from brainview.decoding.language import field_value
 
         field = self.truth_combo.currentData()

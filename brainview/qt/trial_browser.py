@@ -38,8 +38,8 @@ class QtTrialTableModel(QAbstractTableModel):
     def _reset(self) -> None:
         self.beginResetModel()
         stages = self.session.stages
-        self.columns = ([("id", None)] + [("caption", s) for s in stages] + [("score", m) for m in CAPTION_SCORES]
-                        + [("rank", s) for s in stages] + [("match", "brain"), ("match", "image")])
+        self.columns = ([("id", None), ("match", "brain"), ("match", "image")] + [("caption", s) for s in stages]
+                        + [("score", m) for m in CAPTION_SCORES] + [("rank", s) for s in stages])
         self.endResetModel()
 
     def _refresh(self, headers: bool = False) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from brainview.errors import UserError
+from training.nsd.coco import read_coco_categories
 from training.nsd.data import GENERATION, split_data
 from training.nsd.extract import StimulusReader
 from training.nsd.layout import NsdLayout, WorkDir, progress, read_json
@@ -174,8 +175,11 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
         synthetic={"scale": 11.0}, provenance=provenance,
         metrics={} if evaluation is None else {"test": evaluation["stages"],
                                                "n_test_images": evaluation["n_test_images"]})
+    coco = read_coco_categories(settings["coco_annotations"], {r["coco_split"] for r in test.records},
+                                {int(r["coco_id"]) for r in test.records})
     trials = [{"id": f"nsd{r['nsd_id']:05d}", "nsd_id": r["nsd_id"], "coco_id": r["coco_id"],
-               "coco_split": r["coco_split"], "repeats": r["repeats"], "trials": r["trials"]} for r in test.records]
+               "coco_split": r["coco_split"], "repeats": r["repeats"], "trials": r["trials"],
+               **({"coco": coco[int(r["coco_id"])]} if int(r["coco_id"]) in coco else {})} for r in test.records]
     rois = {n: {"group": spec["group"], "labels": spec["labels"], "voxels": spec["voxels"]}
             for n, spec in read_json(work / "rois.json").items()}
     bundle = write_bundle(out, manifest=manifest, weights=weights, fmri=test.fmri, stimuli=stimuli,
