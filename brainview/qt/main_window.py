@@ -339,6 +339,7 @@ class QtMainWindow(QMainWindow):
             self.roi_panel.set_colors(self.cortex_view.roi_outline_colors)
         session.selection.on_change(lambda selection: self._selection_changed())
         self._overlay_follows_selection = True
+        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))  # the new selection is empty
         self.trial_view.set_synthetic(None)
         self._update_overlay()
         self._update_status()

@@ -42,7 +42,7 @@ def _check_shown(window, path):
     assert window.browser.proxy.rowCount() == session.n_trials
     assert window.cortex_view.cortex is session.cortex and window.cortex_view.selection is session.selection
     assert [window.stage_combo.itemData(i) for i in range(window.stage_combo.count())] == session.stages
-    assert window.trial_view.synthetic is None
+    assert window.trial_view.synthetic is None and window.overlay_combo.currentData() == "trial"
     assert window.overlay_values().shape == (session.cortex.n_vertices,)
     window.step_trial(1)
     session.set_trial(session.n_trials - 1)
