@@ -172,3 +172,16 @@ def test_a_single_trial_bundle_evaluates(capsys, tmp_path):
     single = make_bundle(tmp_path / "single", n_trials=1, n_voxels=20, subdivisions=1)
     result = run_json(capsys, "eval", str(single.path), "--repeats", "2", "--no-captions")
     assert result["retrieval"]["image_given_brain"]["pool"] == 1
+
+
+def test_a_prompt_with_image_tokens_turns_captions_off_with_the_reason(capsys, tmp_path, captioned):
+    import shutil
+
+    path = tmp_path / "prompted"
+    shutil.copytree(captioned.path, path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["vlm"]["prompt"] = "<image>" * 50
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["eval", str(path), "--repeats", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "image token" in err
