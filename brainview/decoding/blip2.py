@@ -236,6 +236,9 @@ _UNUSED_WEIGHTS = ("lm_head", "itm_head", "position_ids")
 
 
 def _load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.dtype, unused: tuple[str, ...] = ()):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its bar on stderr would break "one line on stderr" for the CLI
     try:
         model, info = cls.from_pretrained(folder, **SAFE_LOADING, use_safetensors=True, dtype=dtype,
                                           output_loading_info=True)

@@ -366,8 +366,7 @@ class QtMainWindow(QMainWindow):
             self.roi_panel.set_colors(self.cortex_view.roi_outline_colors)
         session.selection.on_change(lambda selection: self._selection_changed())
         self._overlay_follows_selection = True
-        if self.overlay_combo.currentData() == "concept":  # the map belonged to the previous bundle
-            self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))
+        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))  # new selection empty, old map gone
         self.trial_view.set_synthetic(None)
         self._update_overlay()
         self._update_status()
