@@ -19,6 +19,7 @@ from brainview.decoding.device import resolve_device
 DEFAULT_ALPHAS = (1e2, 1e3, 3e3, 1e4, 3e4, 1e5, 1e6)
 ALPHA_GRANULARITIES = ("global", "token", "output")
 OUTPUT_BLOCK = 2048  # outputs brought to the solver's precision at once
+INPUT_BLOCK = 2048  # voxels (or rows) brought to the solver's precision at once for the Gram matrix
 
 
 @dataclass
@@ -58,15 +59,15 @@ class StageOneRidge:
         self.device = device
         self.dtype = dtype
 
-    def fit(self, X, Y, X_val, Y_val, write_weight=None) -> "StageOneRidge":
-        """``write_weight(start, rows)``: see :func:`fit_ridge`; then ``weight_`` is None and ``predict`` unavailable."""
+    def fit(self, X, Y, X_val, Y_val, write_weight=None, overwrite: bool = False) -> "StageOneRidge":
+        """``write_weight``, ``overwrite``: see :func:`fit_ridge` (with ``write_weight``, ``predict`` is unavailable)."""
         Y = np.asarray(Y)
         self.token_shape_ = Y.shape[1:] if Y.ndim == 3 else None
         n_out = int(np.prod(Y.shape[1:]))
         device = resolve_device(self.device)
         dtype = self.dtype or (torch.float64 if device.type == "cpu" else torch.float32)
         fit = fit_ridge(X, Y.reshape(len(Y), n_out), X_val, np.asarray(Y_val).reshape(len(Y_val), n_out),
-                        self.alphas, self._groups(n_out), device, dtype, write_weight)
+                        self.alphas, self._groups(n_out), device, dtype, write_weight, overwrite=overwrite)
         self.weight_, self.bias_, self.alpha_, self.validation_mse_ = (
             fit.weight, fit.bias, fit.alpha, fit.validation_mse)
         return self
@@ -84,8 +85,20 @@ class StageOneRidge:
         return np.repeat(np.arange(self.token_shape_[0]), self.token_shape_[1])
 
 
+def _float32(array, device: torch.device, overwrite: bool) -> torch.Tensor:
+    """``array`` as a float32 tensor: the caller's own memory when ``overwrite`` allows it, else a copy."""
+    if overwrite:
+        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
+    return torch.tensor(np.asarray(array), dtype=torch.float32, device=device)
+
+
+def _slices(n: int, size: int) -> list[slice]:
+    return [slice(a, min(a + size, n)) for a in range(0, n, size)]
+
+
 def fit_ridge(X, Y, X_val, Y_val, alphas, groups: np.ndarray, device: torch.device,
-              dtype: torch.dtype = torch.float64, write_weight=None, block: int = OUTPUT_BLOCK) -> RidgeFit:
+              dtype: torch.dtype = torch.float64, write_weight=None, block: int = OUTPUT_BLOCK,
+              overwrite: bool = False) -> RidgeFit:
     """Fit ridge for every alpha from one Gram matrix, pick alpha per group on validation.
 
     With G the Gram matrix (kernel ``Xc Xcᵀ`` when there are fewer trials than voxels, else
@@ -94,34 +107,47 @@ def fit_ridge(X, Y, X_val, Y_val, alphas, groups: np.ndarray, device: torch.devi
     alpha, for its outputs. Everything is matrix-matrix work (fast on CPU and GPU), unlike an
     eigendecomposition, whose tridiagonal reduction dominated on CPUs.
 
-    Memory (NSD subject 1: 7,973 × 15,724 → 24,576 outputs): X, the Gram matrix and its factor are
-    held in ``dtype`` (the solve's precision); the targets are held once in float32, centred in
-    place and overwritten by the dual coefficients, and are brought to ``dtype`` one block of
-    ``block`` outputs at a time. The weights are made block by block; ``write_weight(start, w)``
-    receives each float32 block of rows (then ``RidgeFit.weight`` is None and the full matrix is
-    never in memory), otherwise they are gathered into one float32 array.
+    Precision and memory (NSD subject 1: 7,973 × 15,724 → 24,576 outputs): X and Y are held once
+    each in float32, centred in place; the targets are then overwritten by the solve's
+    coefficients. Everything the solve's accuracy depends on (the Gram matrix, its factors, the
+    solves, the validation scores) is computed in ``dtype``, bringing ``block`` columns of the
+    float32 arrays (``INPUT_BLOCK`` voxels or rows for the Gram matrix) to ``dtype`` at a time; the weights, float32 in the end, are made from the
+    float32 coefficients in float32. ``overwrite=True`` lets the centring happen in the caller's
+    float32 X and Y (they are modified) instead of copies. ``write_weight(start, rows)`` receives
+    the weights one float32 block of rows at a time (then ``RidgeFit.weight`` is None and the full
+    matrix is never in memory); otherwise they are gathered into one array.
     """
     if min(alphas) <= 0:
         raise ValueError("ridge alphas must be positive")
-    Xc = torch.tensor(np.asarray(X), dtype=dtype, device=device)
-    x_mean = Xc.mean(0)
-    Xc -= x_mean
-    Yc = torch.tensor(np.asarray(Y), dtype=torch.float32, device=device)
-    y_mean = Yc.mean(0, dtype=dtype)
+    Xc, Yc = _float32(X, device, overwrite), _float32(Y, device, overwrite)
+    x_mean, y_mean = Xc.mean(0, dtype=dtype), Yc.mean(0, dtype=dtype)
+    Xc -= x_mean.float()
     Yc -= y_mean.float()
-    n_out = Yc.shape[1]
-    blocks = [slice(a, min(a + block, n_out)) for a in range(0, n_out, block)]
-    kernel = Xc.shape[0] <= Xc.shape[1]
-    gram = Xc @ Xc.T if kernel else Xc.T @ Xc
+    (n, p), n_out = Xc.shape, Yc.shape[1]
+    outputs = _slices(n_out, block)
+    kernel = n <= p
+    gram = torch.zeros((n, n) if kernel else (p, p), dtype=dtype, device=device)
+    for b in _slices(p if kernel else n, INPUT_BLOCK):  # Xc Xcᵀ summed over voxel blocks, Xcᵀ Xc over row blocks
+        part = (Xc[:, b] if kernel else Xc[b]).to(dtype)
+        gram += part @ part.T if kernel else part.T @ part
+    del part
     if kernel:
         rhs = Yc  # (r, n_out), float32
     else:  # Xcᵀ Yc, (p, n_out), made block by block
-        rhs = torch.empty(Xc.shape[1], n_out, dtype=torch.float32, device=device)
-        for b in blocks:
-            rhs[:, b] = (Xc.T @ Yc[:, b].to(dtype)).float()
+        rhs = torch.empty(p, n_out, dtype=torch.float32, device=device)
+        for b in outputs:
+            column = torch.zeros(p, b.stop - b.start, dtype=dtype, device=device)
+            for r in _slices(n, INPUT_BLOCK):
+                column += Xc[r].to(dtype).T @ Yc[r, b].to(dtype)
+            rhs[:, b] = column.float()
         del Yc
     Xv = torch.tensor(np.asarray(X_val), dtype=dtype, device=device) - x_mean
-    features_val = Xv @ Xc.T if kernel else Xv  # (n_val, r)
+    if kernel:  # Xv Xcᵀ, (n_val, r)
+        features_val = torch.zeros(len(Xv), n, dtype=dtype, device=device)
+        for b in _slices(p, INPUT_BLOCK):
+            features_val += Xv[:, b] @ Xc[:, b].to(dtype).T
+    else:
+        features_val = Xv
     del Xv
     residual_val = torch.tensor(np.asarray(Y_val), dtype=dtype, device=device) - y_mean
     diagonal = gram.diagonal().clone()
@@ -136,14 +162,14 @@ def fit_ridge(X, Y, X_val, Y_val, alphas, groups: np.ndarray, device: torch.devi
     mse = torch.empty(len(alphas), n_out, dtype=dtype, device=device)
     for i, alpha in enumerate(alphas):
         val_map = torch.cholesky_solve(features_val.T, factor(alpha)).T  # F (G+αI)⁻¹, (n_val, r)
-        for b in blocks:
+        for b in outputs:
             mse[i, b] = ((val_map @ rhs[:, b].to(dtype) - residual_val[:, b]) ** 2).mean(0)
-    del features_val, residual_val
+    del features_val, residual_val, val_map
     groups_t = torch.as_tensor(groups, device=device)
     n_groups = int(groups.max()) + 1
     group_mse = torch.zeros(len(alphas), n_groups, dtype=dtype, device=device).index_add_(1, groups_t, mse)
     best = group_mse.argmin(0)[groups_t]  # alpha index per output
-    for i in torch.unique(best).tolist():  # dual (or primal) coefficients replace the targets in place
+    for i in torch.unique(best).tolist():  # the coefficients replace the targets in place
         chol = factor(alphas[i])
         columns = torch.nonzero(best == i).flatten()
         for start in range(0, len(columns), block):
@@ -151,13 +177,12 @@ def fit_ridge(X, Y, X_val, Y_val, alphas, groups: np.ndarray, device: torch.devi
             rhs[:, cols] = torch.cholesky_solve(rhs[:, cols].to(dtype), chol).float()
         del chol
     del gram
-    weight = None if write_weight else np.empty((n_out, Xc.shape[1]), dtype=np.float32)
+    weight = None if write_weight else np.empty((n_out, p), dtype=np.float32)
     bias = np.empty(n_out, dtype=np.float32)
-    for b in blocks:
-        coef = rhs[:, b].to(dtype)
-        w = (Xc.T @ coef if kernel else coef).T  # (outputs of the block, p)
-        bias[b] = (y_mean[b] - w @ x_mean).float().cpu().numpy()
-        w = w.float().cpu().numpy()
+    for b in outputs:
+        w = (Xc.T @ rhs[:, b]).T if kernel else rhs[:, b].T  # (outputs of the block, p), float32
+        bias[b] = (y_mean[b] - w.to(dtype) @ x_mean).float().cpu().numpy()
+        w = w.cpu().numpy()
         if write_weight:
             write_weight(b.start, w)
         else:

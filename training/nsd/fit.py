@@ -5,7 +5,8 @@ sweep, one alpha per query token by default, as the paper's per-token scikit-lea
 sees the training and validation images only; the test rows are never loaded.
 
 The weight matrix (24,576 × 15,724 float32, 1.5 GB for subject 1) is written to the safetensors
-file block by block as the solver makes it, so it is never whole in memory.
+file block by block as the solver makes it, so it is never whole in memory, and the solver
+centres the loaded training arrays in place (``overwrite``) instead of copying them.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def fit(work: str | Path, *, alphas=None, alpha_per: str = "token", device: str 
                                         "stage1.bias": ((n_out,), np.float32)})
     ridge = StageOneRidge(settings["alphas"], alpha_per=alpha_per, device=device)
     try:
-        ridge.fit(train.fmri, train.tokens, val.fmri, val.tokens,
+        # overwrite: the loaded training arrays are this function's own, centred in place (no copies)
+        ridge.fit(train.fmri, train.tokens, val.fmri, val.tokens, overwrite=True,
                   write_weight=lambda start, rows: writer.write("stage1.weight", start, rows))
         writer.write("stage1.bias", 0, ridge.bias_)
     except BaseException:
