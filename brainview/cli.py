@@ -16,16 +16,11 @@ from typing import Any, Sequence
 
 from brainview.errors import UserError
 from brainview.language_cli import LANGUAGE_COMMANDS, add_language_commands
+from brainview.paths import demo_bundle_path
 
 EXIT_USER_ERROR = 2
 EVAL_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
 FIGURE_BASE = (1600, 1000)  # the default figure size, and what --scale multiplies
-DEMO_BUNDLE = Path(__file__).resolve().parent.parent / "resources" / "demo"
-
-
-def demo_bundle_path() -> Path:
-    """The embedded demo bundle (``BRAINVIEW_DEMO`` overrides, e.g. for a packaged install)."""
-    return Path(os.environ.get("BRAINVIEW_DEMO", DEMO_BUNDLE))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str, bundle: bool = True, json_flag: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if bundle:
-            p.add_argument("path", metavar="PATH", help="bundle directory")
+            p.add_argument("path", metavar="PATH", nargs="?", help="bundle directory (default: the embedded demo)")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
         return p
@@ -84,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--what", choices=("cortex", "trial"), default="cortex",
                    help="cortex (with colour bar and legend) or the trial panel (stimulus, captions, retrievals)")
     p.add_argument("--device", default="cpu")
+    p = add("install-desktop", "install the desktop entry, icons and AppStream metainfo for the current user",
+            bundle=False, json_flag=False)
+    p.add_argument("--uninstall", action="store_true", help="remove them again")
+    p.add_argument("--prefix", metavar="DIR", help="data folder (default: $XDG_DATA_HOME or ~/.local/share)")
     p = add("screenshot", "render the main window on a bundle to a PNG and exit", json_flag=False)
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
@@ -103,6 +102,8 @@ def terminal_text(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "path", "") is None:
+        args.path = str(demo_bundle_path())
     try:
         if args.command is None:
             return _run_app(None, None)
@@ -365,6 +366,19 @@ def cmd_figure(args) -> int:
     return 0
 
 
+def cmd_install_desktop(args) -> int:
+    from brainview import desktop_install
+
+    root = Path(args.prefix) if args.prefix else None
+    try:
+        files = desktop_install.uninstall(root) if args.uninstall else desktop_install.install(root)
+    except OSError as exc:
+        raise UserError(f"cannot {'remove' if args.uninstall else 'install'} the desktop files: {exc}") from None
+    for path in files:
+        print(path)
+    return 0
+
+
 def cmd_screenshot(args) -> int:
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -380,4 +394,4 @@ def cmd_screenshot(args) -> int:
 
 COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "roi-table": cmd_roi_table,
             "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure,
-            **LANGUAGE_COMMANDS}
+            "install-desktop": cmd_install_desktop, **LANGUAGE_COMMANDS}

@@ -22,6 +22,8 @@ SESSION_VERSION = 1
 #: top-level sections and the type each must have
 SECTIONS: dict[str, type] = {"bundle": dict, "trial": str, "stage": str, "k": int, "selection": dict,
                              "synthetic": dict, "cortex": dict, "overlay": dict, "window": dict}
+#: sections a file may lack (older files): the trial table's sort column, order and filter
+OPTIONAL_SECTIONS: dict[str, type] = {"browser": dict}
 SELECTION_KEYS = ("rois", "painted_voxels", "erased_voxels", "painted_vertices", "erased_vertices")
 
 
@@ -87,6 +89,9 @@ def load_session(path: str | Path) -> dict[str, Any]:
                         f"this brainview reads version {SESSION_VERSION}")
     for key, kind in SECTIONS.items():
         if not isinstance(document.get(key), kind):
+            raise UserError(f"{path}: \"{key}\" must be a {kind.__name__}")
+    for key, kind in OPTIONAL_SECTIONS.items():
+        if key in document and not isinstance(document[key], kind):
             raise UserError(f"{path}: \"{key}\" must be a {kind.__name__}")
     bundle = document["bundle"]
     if not isinstance(bundle.get("path"), str) or not isinstance(bundle.get("sizes", {}), dict):

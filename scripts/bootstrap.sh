@@ -13,7 +13,8 @@ PYTHON="${PYTHON:-python3}"
 TORCH_PIN="torch==2.13.0"
 SYSTEM_PACKAGES=(xvfb xauth libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libglib2.0-0 libfontconfig1
   libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0
-  libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxrender1 libxi6 libsm6 libx11-xcb1)
+  libxcb-render-util0 libxcb-xinerama0 libxcb-shape0 libxcb-randr0 libxrender1 libxi6 libsm6 libx11-xcb1
+  desktop-file-utils appstream)  # the last two validate packaging/linux (tests/test_packaging.py)
 
 say() { echo "[bootstrap] $*"; }
 

@@ -55,8 +55,10 @@ def sphere_mesh(subdivisions: int = 2) -> dict:
 
 def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: int = 4, query_dim: int = 8,
                 text_dim: int = 6, captions_per_trial: int = 2, seed: int = 0, subdivisions: int = 2,
-                vlm: dict | None = None, vlm_folders: dict | None = None, stages=("stage1", "stage2")):
-    """Write a consistent bundle with planted, exactly recoverable structure; return it opened."""
+                vlm: dict | None = None, vlm_folders: dict | None = None, stages=("stage1", "stage2"),
+                flat: bool = False):
+    """Write a consistent bundle with planted, exactly recoverable structure; return it opened. With
+    ``flat``, the meshes get a flatmap: the lower cap of each sphere projected onto its x-y plane."""
     rng = np.random.default_rng(seed)
     n_out = n_query * query_dim
     fmri = rng.standard_normal((n_trials, n_voxels)).astype(np.float32)
@@ -77,6 +79,14 @@ def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: 
             text.append(e / np.linalg.norm(e))
             index.append([t, c])
     mesh = sphere_mesh(subdivisions)
+    if flat:
+        from brainview.cortex.flatmap import flatmap
+
+        for part in mesh.values():
+            centred = part["pial"] - part["pial"].mean(axis=0)
+            keep = np.flatnonzero(centred[:, 2] < -0.1 * centred[:, 2].max())  # below the equator: no folds
+            coords = np.column_stack([centred[keep, :2], np.zeros(len(keep))]).astype(np.float32)
+            part.update(flatmap(keep, coords, part["faces"], len(part["pial"])))
     n_vert = sum(m["inflated"].shape[0] for m in mesh.values())
     rows = np.arange(n_vert)
     cols = rows % n_voxels

@@ -7,14 +7,15 @@ imports (pyqtgraph, VTK, scipy, the core), so something appears at once.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QSplashScreen
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-STYLE = RESOURCES / "style.qss"
+from brainview.paths import demo_bundle_path, style_path
+
 
 
 def application() -> QApplication:
@@ -25,8 +26,9 @@ def application() -> QApplication:
         app.setApplicationName("brainview")
         app.setOrganizationName("brainview")
         app.setStyle("Fusion")
-        if STYLE.is_file():
-            app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+        style = style_path()
+        if style.is_file():
+            app.setStyleSheet(style.read_text(encoding="utf-8"))
     return app
 
 
@@ -51,14 +53,14 @@ def run_app(path: str | None = None, device: str | None = None) -> int:
     splash = _splash()
     splash.show()
     app.processEvents()
-    from brainview.qt.main_window import QtMainWindow, demo_bundle_path
+    from brainview.qt.main_window import QtMainWindow
 
     window = QtMainWindow(device=device)
     window.show()
     splash.finish(window)
     target = Path(path) if path is not None else demo_bundle_path()
     if path is None and not target.exists():
-        window.show_message("The embedded demo bundle is not installed (resources/demo). "
+        window.show_message(f"The embedded demo bundle is not installed ({target}). "
                             "Open a decoding bundle with File → Open.")
     else:
         QTimer.singleShot(0, lambda: window.open_path(target))
@@ -71,10 +73,13 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
     and (when ``rois`` are named) their synthetic decoding, and write a PNG. Raises ``UserError`` for a
     broken bundle or an unknown ROI."""
     from brainview.errors import UserError
-    from brainview.qt.main_window import QtMainWindow, demo_bundle_path
+    from brainview.qt.main_window import QtMainWindow
 
     app = application()
-    window = QtMainWindow(device=device)
+    scratch = tempfile.TemporaryDirectory(prefix="brainview-screenshot-")
+    # a screenshot neither reads nor changes the user's preferences (window size, colormap, ...)
+    settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.IniFormat)
+    window = QtMainWindow(device=device, settings=settings)
     try:
         window.resize(*size)
         window.show()
@@ -101,3 +106,4 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
         window.close()
         window.deleteLater()
         app.processEvents()
+        scratch.cleanup()

@@ -77,11 +77,23 @@ class QtExports(QObject):
 
     # ----------------------------------------------------------------- tables
 
-    def save_trials(self, path: str) -> Path | None:
-        """The trial table as the browser has it now (captions and scores made so far)."""
+    def save_trials(self, path: str, on_saved=None) -> None:
+        """The trial table as the browser has it now (captions and scores made so far); the text ranks
+        (every trial against every caption) are computed in a worker."""
         if not path or not self._ready():
-            return None
-        return self._write(path, tables.trial_table(self.session))
+            return
+        session, bundle = self.session, self.session.bundle
+
+        def done(ranks) -> None:
+            if session.bundle is not bundle:
+                return
+            written = self._write(path, tables.trial_table(session, text_rank=ranks))
+            if on_saved is not None:
+                on_saved(written)
+
+        self.window.statusBar().showMessage("Ranking every trial's captions for the table…")
+        self.window.workers.start(lambda: {stage: tables.text_ranks(session, stage) for stage in session.stages},
+                                  on_returned=done, on_error=self.window._worker_failed)
 
     def save_retrieval(self, path: str, synthetic: bool = False) -> Path | None:
         """The current trial's top-k retrievals, or the synthetic pattern's."""

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSp
 
 from brainview.errors import Cancelled
 from brainview.figures import Overlay, make_overlay
+from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
 from brainview.qt.exports import QtExports
 from brainview.qt.help import add_help_menu
@@ -622,8 +623,3 @@ class QtMainWindow(QMainWindow):
         if self.cortex_view is not None:
             self.cortex_view.shutdown()
         super().closeEvent(event)
-
-
-def demo_bundle_path() -> Path:
-    """Where the embedded demo bundle lives (``resources/demo`` in the source tree)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "demo"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QObject
+from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QSplitter
 
@@ -60,10 +60,29 @@ class QtSessionIO(QObject):
             "synthetic": dataclasses.asdict(session.synthetic), "cortex": cortex,
             "overlay": {"source": window.overlay_combo.currentData(),
                         "follows_selection": window._overlay_follows_selection, **style},
+            "browser": self._browser_state(),
             "window": {"geometry": _encode(window.saveGeometry()), "state": _encode(window.saveState()),
                        "splitters": {s.objectName(): _encode(s.saveState()) for s in window.findChildren(QSplitter)
                                      if s.objectName()}},
         }
+
+    def _browser_state(self) -> dict:
+        """The trial table's sort column (by name, as columns depend on the bundle's stages), order, filter."""
+        browser = self.window.browser
+        header = browser.table.horizontalHeader()
+        column = header.sortIndicatorSection()
+        columns = browser.model.columns
+        return {"sort": list(columns[column]) if 0 <= column < len(columns) else None,
+                "descending": header.sortIndicatorOrder() == Qt.DescendingOrder,
+                "filter": browser.filter_edit.text()}
+
+    def _restore_browser(self, state: dict) -> None:
+        browser = self.window.browser
+        browser.filter_edit.setText(str(state.get("filter", "")))
+        sort = state.get("sort")
+        if isinstance(sort, list) and tuple(sort) in browser.model.columns:
+            order = Qt.DescendingOrder if state.get("descending") else Qt.AscendingOrder
+            browser.table.sortByColumn(browser.model.columns.index(tuple(sort)), order)
 
     def save(self, path: str | Path) -> Path:
         written = save_session(path, self.capture())
@@ -150,6 +169,8 @@ class QtSessionIO(QObject):
         if overlay.get("source") in ("trial", "synthetic"):
             window.set_overlay_source(overlay["source"])
             window._overlay_follows_selection = bool(overlay.get("follows_selection", False))
+        if isinstance(state.get("browser"), dict):  # optional: older files lack it
+            self._restore_browser(state["browser"])
         layout = state["window"]
         if layout.get("geometry"):
             window.restoreGeometry(_decode(layout["geometry"]))

@@ -35,7 +35,7 @@ class _TempDirs:
 
 
 def bundle_path(requested: str | None) -> tuple[Path, str]:
-    from brainview.qt.main_window import demo_bundle_path
+    from brainview.paths import demo_bundle_path
 
     if requested:
         return Path(requested), requested

@@ -14,7 +14,10 @@ def test_tables_from_the_window(qtbot, window, app_bundle, tmp_path):
     open_and_wait(qtbot, window, app_bundle.path)
     exports = window.exports
     assert exports.trials_action in window.browser.table.actions()  # right-click on the trial table
-    frame = pd.read_csv(exports.save_trials(str(tmp_path / "trials.csv")))
+    saved = []
+    with qtbot.waitSignal(window.workers.busy_changed, timeout=60000, check_params_cb=lambda busy: not busy):
+        exports.save_trials(str(tmp_path / "trials.csv"), on_saved=saved.append)
+    frame = pd.read_csv(saved[0])
     assert len(frame) == app_bundle.n_trials and frame["image_rank_s2"].dtype == np.int64
     window.session.set_trial(3)
     frame = pd.read_csv(exports.save_retrieval(str(tmp_path / "retrieval.csv")))

@@ -33,6 +33,8 @@ def _set_up(window):
     view.update_overlay_style(cmap="viridis", threshold=0.2, vmax=1.7, symmetric=True)
     window.set_overlay_source("trial")
     window.splitter.setSizes([300, 1100])
+    window.browser.table.sortByColumn(window.browser.model.score_column("image_rank"), Qt.DescendingOrder)
+    window.browser.filter_edit.setText("caption")
 
 
 def test_save_and_restore_every_field(qtbot, window, app_bundle, tmp_path, settings):
@@ -54,7 +56,8 @@ def test_save_and_restore_every_field(qtbot, window, app_bundle, tmp_path, setti
             assert other.session_io.open(path)
         qtbot.waitUntil(lambda: other.session.trial == 5, timeout=10000)
         restored = other.session_io.capture()
-        for key in ("bundle", "trial", "stage", "k", "selection", "synthetic", "cortex", "overlay"):
+        assert saved["browser"] == {"sort": ["rank", "stage1"], "descending": True, "filter": "caption"}
+        for key in ("bundle", "trial", "stage", "k", "selection", "synthetic", "cortex", "overlay", "browser"):
             assert restored[key] == saved[key], key
         assert abs(other.splitter.sizes()[0] - window.splitter.sizes()[0]) <= 10  # the window manager may round
         assert other.session.selection.voxels().tolist() == window.session.selection.voxels().tolist()

@@ -18,14 +18,17 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from brainview.cortex.flatmap import flatmap, read_patch
 from brainview.errors import UserError
 from training.nsd.layout import HEMISPHERES, SURFACE_LAYERS, NsdLayout
 
 INVALID = 9999
+FLAT_PATCH = "full.flat.patch.3d"
 
 
 def read_surfaces(layout: NsdLayout) -> dict[str, dict[str, np.ndarray]]:
-    """``{hemi: {inflated, pial, faces, sulc}}`` from the subject's FreeSurfer ``surf/`` folder."""
+    """``{hemi: {inflated, pial, faces, sulc}}`` from the subject's FreeSurfer ``surf/`` folder, plus
+    ``flat`` and ``flat_faces`` when both hemispheres have a ``full.flat.patch.3d``."""
     from nibabel.freesurfer import read_geometry, read_morph_data
 
     mesh = {}
@@ -39,6 +42,10 @@ def read_surfaces(layout: NsdLayout) -> dict[str, dict[str, np.ndarray]]:
             raise UserError(f"{hemi} surfaces in {paths['pial'].parent} do not share their vertices and faces")
         mesh[hemi] = {"inflated": inflated.astype(np.float32), "pial": pial.astype(np.float32),
                       "faces": faces.astype(np.int32), "sulc": sulc.astype(np.float32)}
+    patches = {hemi: layout.surface(hemi, FLAT_PATCH) for hemi in HEMISPHERES}
+    if all(path.is_file() for path in patches.values()):  # a flatmap for both hemispheres or none
+        for hemi, path in patches.items():
+            mesh[hemi].update(flatmap(*read_patch(path), mesh[hemi]["faces"], len(mesh[hemi]["inflated"])))
     return mesh
 
 

@@ -1,0 +1,85 @@
+"""``brainview install-desktop``: put the desktop entry, the icons and the AppStream metainfo where the
+freedesktop.org specifications look for them for the current user (``$XDG_DATA_HOME``, default
+``~/.local/share``), with ``Exec`` pointing at this installation's ``brainview`` so that a virtual
+environment's command works from the application menu. ``--uninstall`` removes them again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from brainview.cortex.roi_io import write_atomic
+from brainview.errors import UserError
+from brainview.paths import desktop_dir
+
+DESKTOP_FILE = "brainview.desktop"
+METAINFO_FILE = "org.brainview.brainview.metainfo.xml"
+
+
+def data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+
+
+def command() -> str:
+    """The ``brainview`` command of this installation (absolute), or ``python -m brainview``."""
+    script = Path(sys.executable).with_name("brainview")
+    if script.is_file():
+        return str(script)
+    found = shutil.which("brainview")
+    return found or f"{sys.executable} -m brainview"
+
+
+def targets(root: Path) -> dict[Path, Path]:
+    """Source file -> installed path, for every file installed."""
+    source = desktop_dir()
+    if not (source / DESKTOP_FILE).is_file():
+        raise UserError(f"the desktop files are missing from this installation ({source})")
+    out = {source / DESKTOP_FILE: root / "applications" / DESKTOP_FILE,
+           source / METAINFO_FILE: root / "metainfo" / METAINFO_FILE,
+           source / "icons" / "brainview.svg": root / "icons" / "hicolor" / "scalable" / "apps" / "brainview.svg"}
+    for png in sorted((source / "icons").glob("*x*/brainview.png")):
+        out[png] = root / "icons" / "hicolor" / png.parent.name / "apps" / "brainview.png"
+    return out
+
+
+def desktop_entry(text: str, exe: str) -> str:
+    """The entry with ``Exec``/``TryExec`` naming ``exe`` (quoted as the spec asks when it has spaces)."""
+    quoted = f'"{exe}"' if " " in exe and not exe.endswith(" -m brainview") else exe
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("Exec="):
+            line = f"Exec={quoted} open %f"
+        elif line.startswith("TryExec="):
+            line = f"TryExec={exe.split(' ')[0]}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def install(root: Path | None = None) -> list[Path]:
+    """Install for the current user; returns the files written."""
+    root = root or data_home()
+    written = []
+    for source, target in targets(root).items():
+        data = source.read_bytes()
+        if target.name == DESKTOP_FILE:
+            data = desktop_entry(data.decode("utf-8"), command()).encode("utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written.append(write_atomic(target, data))
+    for tool, args in (("update-desktop-database", [str(root / "applications")]),
+                       ("gtk-update-icon-cache", ["-q", "-t", str(root / "icons" / "hicolor")])):
+        if shutil.which(tool):
+            subprocess.run([tool, *args], check=False, capture_output=True)
+    return written
+
+
+def uninstall(root: Path | None = None) -> list[Path]:
+    root = root or data_home()
+    removed = []
+    for target in targets(root).values():
+        if target.is_file():
+            target.unlink()
+            removed.append(target)
+    return removed
