@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 
 from brainview.cli import main
-from brainview.figures import Overlay, figure_size, overlay_kinds, register_overlay
 from brainview.errors import UserError
+from brainview.figures import Overlay, figure_size, overlay_kinds, register_overlay
+from brainview.paths import demo_bundle_path
 
-DEMO = "resources/demo"
+DEMO = str(demo_bundle_path())
 
 
 def svg_texts(path) -> list[str]:
