@@ -54,7 +54,7 @@ def test_bundle_round_trip_and_validation(flat_bundle, tmp_path):
             (lambda a: [a.pop("rh_flat"), a.pop("rh_flat_faces")], "one hemisphere only"),
             (lambda a: a.pop("lh_flat_faces"), "come together"),
             (lambda a: a.__setitem__("lh_flat_faces", a["lh_flat_faces"] + 10 ** 6), "outside"),
-            (lambda a: a.__setitem__("lh_flat", a["lh_flat"][:5]), r"must be float \(V, 3\)"),
+            (lambda a: a.__setitem__("lh_flat", a["lh_flat"][:5]), r"\"lh_flat\" has shape \(5, 3\), expected \(axis 0=642"),
             (lambda a: a["rh_flat"].__setitem__((0, 0), np.nan), "NaN")):
         shutil.rmtree(tmp_path / "copy", ignore_errors=True)
         with pytest.raises(BundleError, match=message):
