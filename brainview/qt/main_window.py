@@ -309,9 +309,10 @@ class QtMainWindow(QMainWindow):
                            on_error=lambda exc: generation == self._load_generation and self._load_failed(path, exc))
 
     def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
-        """Open a bundle with its models on the GUI thread (blocks); raises ``UserError`` for a broken bundle."""
-        if self._loaded(load(str(path), self.device), score_trials=score_trials):
-            self.models_loaded.emit()
+        """Open a bundle with its models on the GUI thread (blocks); raises ``UserError`` for a broken bundle,
+        or the views' error (after restoring the previous bundle) instead of showing a dialog."""
+        self._loaded(load(str(path), self.device), score_trials=score_trials, dialog=False)
+        self.models_loaded.emit()
 
     def _load_failed(self, path, exc: BaseException) -> None:
         self.progress.hide()
@@ -330,9 +331,10 @@ class QtMainWindow(QMainWindow):
         if self.session.decoder is not None:
             self.session.decoder.cancel()
 
-    def _loaded(self, loaded: Loaded, score_trials: bool = True) -> bool:
+    def _loaded(self, loaded: Loaded, score_trials: bool = True, dialog: bool = True) -> bool:
         """Show a validated, prepared bundle: one transaction. Every view switches to it, or, if any
-        view fails, the previous bundle is shown again and a dialog says why. Returns whether it is shown."""
+        view fails, the previous bundle is shown again and a dialog says why (``dialog=False``: the
+        error is raised). Returns whether it is shown."""
         previous = self._shown
         self._stop_background()
         self.trial_view.set_synthetic(None)  # results of the old bundle must never index the new one
@@ -343,6 +345,8 @@ class QtMainWindow(QMainWindow):
             if previous is not None:
                 previous.decoder.resume()
                 self._switch_to(previous, score_trials=False)
+            if not dialog:
+                raise
             self._load_failed(loaded.bundle.path, exc)
             return False
         self._shown = loaded
