@@ -47,7 +47,12 @@ MANIFEST_FIELDS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "metrics": (dict, "metrics recorded at export"),
 }
 
-VLM_DEFAULTS = {"captioner": None, "retrieval": None, "prompt": "", "max_new_tokens": 30, "num_beams": 1}
+QUESTIONS = "test/questions.json"  # optional: the held-out question-answer set of the test trials
+
+#: ``question_prompt``: BLIP-2's VQA prompt, ``{q}`` = the question; ``dialogue_turns``: earlier
+#: turns kept in front of a question; ``max_answer_tokens``: the answer's generation limit.
+VLM_DEFAULTS = {"captioner": None, "retrieval": None, "prompt": "", "max_new_tokens": 30, "num_beams": 1,
+                "question_prompt": "Question: {q} Answer:", "dialogue_turns": 3, "max_answer_tokens": 10}
 SYNTHETIC_DEFAULTS = {"scale": 11.0}
 
 

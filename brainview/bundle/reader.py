@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from brainview.bundle import format as F
+from brainview.bundle.questions import check_question_settings, read_questions
 from brainview.errors import UserError
 
 _CHUNK_ROWS = 256
@@ -49,6 +50,7 @@ class Bundle:
     mesh: dict[str, dict[str, np.ndarray]]
     vertex_voxel: sp.csr_matrix
     rois: dict[str, dict[str, Any]] = field(default_factory=dict)
+    questions: list[list[dict[str, Any]]] | None = None  # the optional QA set, per trial
 
     @property
     def name(self) -> str:
@@ -155,9 +157,13 @@ def open_bundle(path: str | Path) -> Bundle:
     n_vertices = sum(mesh[h]["inflated"].shape[0] for h in F.HEMISPHERES)
     vertex_voxel = _read_vertex_voxel(root, n_vertices, n_vox)
     rois = _read_rois(root, n_vox)
+    try:
+        questions = read_questions(root, n_trials)
+    except ValueError as exc:
+        raise BundleError(F.QUESTIONS, str(exc)) from None
 
     return Bundle(root, manifest, weights, fmri, stimuli, captions, trials, image, text, text_index,
-                  mesh, vertex_voxel, rois)
+                  mesh, vertex_voxel, rois, questions)
 
 
 def _expect(condition: bool, file: str, problem: str) -> None:
@@ -190,6 +196,8 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     stages = manifest["stages"]
     _expect(bool(stages) and all(s in F.STAGES for s in stages) and len(set(stages)) == len(stages), F.MANIFEST,
             f'"stages" must list distinct stages out of {list(F.STAGES)}, got {stages!r}')
+    problem = check_question_settings(manifest["vlm"])
+    _expect(problem is None, F.MANIFEST, str(problem))
     scale = manifest["synthetic"].get("scale", F.SYNTHETIC_DEFAULTS["scale"])
     _expect(isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0, F.MANIFEST,
             f'"synthetic.scale" must be a positive number, got {scale!r}')

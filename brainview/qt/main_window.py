@@ -80,6 +80,7 @@ class QtMainWindow(QMainWindow):
 
         self.browser = QtTrialBrowser(self.session)
         self.trial_view = QtTrialView(self.session)
+        self.trial_view.set_workers(self.workers)
         self.roi_panel = QtRoiPanel(self.session)
         self._cortex_module = _cortex_view_module()
         self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
