@@ -99,7 +99,7 @@ RECIPES = {
                    qformer_layers=2, lm_hidden=96, lm_layers=2, num_heads=4, text_dim=64, init_range=0.02),
         pretrain_scenes=18_000, pretrain_epochs=6,
         itc_epochs=8, itc_batch=32, itc_lr=1e-3, lm_epochs=15, lm_batch=32, lm_lr=1e-3,
-        qa_epochs=20, qa_batch=32, qa_lr=1e-3),
+        qa_epochs=10, qa_batch=32, qa_lr=1e-3),
     "small": VlmRecipe(
         model=dict(image_size=64, patch_size=16, vision_hidden=32, vision_layers=1, query_dim=32,
                    qformer_layers=1, lm_hidden=32, lm_layers=1, num_heads=2, text_dim=16, init_range=0.02),
