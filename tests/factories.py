@@ -106,7 +106,7 @@ def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: 
 def qa_set(n_trials: int) -> list[list[dict]]:
     """Two questions per trial, a colour (red or blue) and a place (three of them)."""
     return [[{"type": "colour", "question": "what colour is it?", "answers": ["red" if t % 2 else "blue"]},
-             {"type": "place", "question": "where is this?", "answers": [f"place {t % 3}", "somewhere"]}]
+             {"type": "place", "question": "where is this?", "answers": [f"place {t % 3}", f"spot {t % 3}"]}]
             for t in range(n_trials)]
 
 
