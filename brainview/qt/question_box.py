@@ -139,7 +139,7 @@ class QtQuestionBox(QFrame):
         rows = []
         for question, answers in self.history:
             said = "  ·  ".join(f"<span style='color:#8a8f98'>{escape(self.sources[s])}:</span> "
-                                f"<b>{escape(a) or '…'}</b>" for s, a in answers.items() if s in self.sources)
+                                f"<b>{escape(a) or '(no answer)'}</b>" for s, a in answers.items() if s in self.sources)
             rows.append(f"Q: {escape(question)}<br>&nbsp;&nbsp;{said}")
         self.dialogue.setText("<br>".join(rows))
         self.dialogue.setVisible(bool(rows))

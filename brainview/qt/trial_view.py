@@ -317,7 +317,7 @@ class QtTrialView(QWidget):
         for event in ("bundle", "trial", "stage", "k"):
             session.connect(event, lambda s: self.refresh())
         session.connect("decoder", lambda s: self.refresh())
-        for event in ("bundle", "trial"):
+        for event in ("bundle", "trial", "stage"):  # a new pattern (or brain model) starts a new dialogue
             session.connect(event, lambda s: (self.questions.clear(), self.synthetic_questions.clear()))
         session.connect("notes", lambda s: self._show_note())
         session.connect("captions", lambda s: self._show_captions())
