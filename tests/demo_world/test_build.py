@@ -55,33 +55,3 @@ def test_provenance_and_metrics_are_recorded(small_bundle):
     assert {"colour", "kind", "place"} <= set(qa) and qa["colour"]["n"] == 60
     assert all(0 <= q["accuracy"] <= 1 and 0 <= q["image_accuracy"] <= 1 for q in qa.values())
     assert provenance["bundle_bytes"] < 30 * 2 ** 20
-
-
-def test_answer_command_teaches_an_older_bundle_to_answer(small_bundle, tmp_path):
-    """A bundle without a QA set (as built before the answer stage) gains the stage, its QA set and QA
-    figures; its tokens, brain model and retrieval model stay byte for byte."""
-    import shutil
-
-    from safetensors.numpy import load_file
-
-    older = tmp_path / "older"
-    shutil.copytree(small_bundle.path, older)
-    (older / "test" / "questions.json").unlink()
-    manifest = json.loads((older / "manifest.json").read_text())
-    for stage in ("stage1", "stage2"):
-        manifest["metrics"][stage].pop("qa")
-    (older / "manifest.json").write_text(json.dumps(manifest))
-    assert main(["answer", "--bundle", str(older)]) == 0
-    updated = open_bundle(older)
-    assert updated.questions == small_bundle.questions
-    for rel in ("embeddings/image.npy", "test/fmri.npy", "brain_model.safetensors", "vlm/retrieval/model.safetensors"):
-        assert (older / rel).read_bytes() == (small_bundle.path / rel).read_bytes(), rel
-    before, after = (load_file(str(p / "vlm/captioner/model.safetensors")) for p in (small_bundle.path, older))
-    changed = {k.split(".")[0] for k in before if not np.array_equal(before[k], after[k])}
-    assert changed == {"language_model", "language_projection"}  # a second answer stage on top of the first
-    manifest = json.loads((older / "manifest.json").read_text())
-    assert set(manifest["metrics"]["stage2"]["qa"]) >= {"colour", "kind", "place"}
-    assert manifest["provenance"]["answer_stage"]["builder"] == "python -m training.demo_world answer"
-    assert not list(tmp_path.glob(".older*"))
-    with pytest.raises(ValueError, match="already has a question-answer set"):
-        main(["answer", "--bundle", str(older)])

@@ -1,12 +1,11 @@
-"""``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``;
-``python -m training.demo_world answer --bundle resources/demo`` (the answer stage for a bundle built before it)."""
+"""``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from training.demo_world.build import SIZES, VLM_KINDS, add_answers, build
+from training.demo_world.build import SIZES, VLM_KINDS, build
 
 
 def main(argv=None) -> int:
@@ -19,13 +18,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", choices=SIZES, default="full", help="full: the shipped demo; small: the test build")
     p.add_argument("--vlm", choices=VLM_KINDS, default="trained",
                    help="trained: train the tiny BLIP-2 models on the scenes; random: untrained (pipeline check)")
-    p = commands.add_parser("answer", help="teach the captioner of a bundle built before the answer stage to answer "
-                                           "questions, add its QA set and re-evaluate")
-    p.add_argument("--bundle", required=True, help="the demo bundle to update in place")
     args = parser.parse_args(argv)
-    if args.command == "answer":
-        print(add_answers(args.bundle))
-        return 0
     path = build(args.out, seed=args.seed, size=args.size, vlm=args.vlm)
     print(path)
     return 0

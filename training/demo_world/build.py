@@ -149,60 +149,6 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
     return out
 
 
-def add_answers(path: str | Path, seed: int | None = None) -> Path:
-    """Teach the captioner of a demo bundle built before the answer stage to answer questions, add the
-    held-out QA set and re-evaluate; everything else (models, tokens, brain model) stays as it is.
-
-    Equivalent to the full build's last VLM step on the machine that built the bundle (see
-    :func:`training.demo_world.vlm.add_answer_stage`); the bundle is replaced only when all of it
-    is written and opens.
-    """
-    import shutil
-
-    from brainview.bundle import format as F
-    from brainview.bundle import open_bundle
-    from training.demo_world.vlm import add_answer_stage
-
-    path = Path(path)
-    progress = _Progress()
-    bundle = open_bundle(path)
-    provenance = bundle.manifest["provenance"]
-    if provenance.get("builder") != "python -m training.demo_world build" or provenance.get("vlm") != "trained":
-        raise ValueError(f"{path} is not a demo bundle with trained models")
-    if bundle.questions is not None:
-        raise ValueError(f"{path} already has a question-answer set; its captioner answers")
-    seed = provenance["seed"] if seed is None else seed
-    splits = split_scenes(seed, provenance["size"])
-    if not np.array_equal(splits["test"].images, bundle.stimuli):
-        raise ValueError(f"the test images of {path} are not the scenes of seed {seed}")
-    staging = path.parent / f".{path.name}.answers"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(path, staging)
-    try:
-        add_answer_stage(staging / "vlm" / "captioner", splits["train"], seed, provenance["size"])
-        progress("answer stage", "language projection and OPT trained on captions and questions")
-        (staging / F.QUESTIONS).write_text(json.dumps(question_set(splits["test"], seed)) + "\n", encoding="utf-8")
-        metrics = evaluate(staging)
-        progress("evaluate", json.dumps(_headline(metrics)))
-        timings = {**provenance.get("timings_s", {}), "answer_stage": progress.timings["answer stage"],
-                   "answer_evaluate": progress.timings["evaluate"]}
-        _update_manifest(staging, metrics=metrics, timings=timings, bundle_bytes=_folder_bytes(staging))
-        manifest = json.loads((staging / F.MANIFEST).read_text(encoding="utf-8"))
-        manifest["provenance"]["answer_stage"] = {"builder": "python -m training.demo_world answer",
-                                                  "git_commit": _git_commit(), "seed": seed}
-        (staging / F.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        open_bundle(staging)
-        previous = path.parent / f".{path.name}.previous"
-        shutil.rmtree(previous, ignore_errors=True)
-        path.rename(previous)
-        staging.rename(path)
-        shutil.rmtree(previous)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return path
-
-
 def _vlm_folders(kind: str, splits: dict[str, SceneSet], folder: Path, seed: int, size: str) -> dict[str, Path]:
     if kind == "trained":
         from training.demo_world.vlm import train_demo_vlm

@@ -50,7 +50,6 @@ Everything is seeded.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
@@ -428,47 +427,17 @@ def _vision_features(model, pixels: torch.Tensor, batch: int = 256) -> torch.Ten
                       for i in range(0, len(pixels), batch)])
 
 
-@contextlib.contextmanager
-def _quiet_saving():
-    """No transformers per-shard progress bars while saving."""
+def _save_quietly(out_dir: Path, tokenizer, captioner, retrieval) -> dict[str, Path]:
+    """``save_tiny_blip2`` without transformers' per-shard progress bars."""
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        yield
+        return save_tiny_blip2(out_dir, tokenizer, captioner=captioner, retrieval=retrieval)
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-
-
-def _save_quietly(out_dir: Path, tokenizer, captioner, retrieval) -> dict[str, Path]:
-    with _quiet_saving():
-        return save_tiny_blip2(out_dir, tokenizer, captioner=captioner, retrieval=retrieval)
-
-
-def add_answer_stage(folder: Path, train: SceneSet, seed: int, size: str = "full") -> None:
-    """Teach a saved demo captioner to answer, in place: the answer stage that :func:`train_demo_vlm`
-    ends with, for a captioner trained before that stage existed (e.g. a bundle's ``vlm/captioner``).
-
-    Given the captioner that :func:`train_demo_vlm` saved before its answer stage, the result is the
-    one it would save with it: the stage starts from the same weights, images, scenes and seed, and
-    draws from its own seeded streams.
-    """
-    from transformers import AutoTokenizer, Blip2ForConditionalGeneration
-
-    recipe = RECIPES[size]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            model = Blip2ForConditionalGeneration.from_pretrained(folder, local_files_only=True).eval()
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            train_answer_stage(model, tokenizer, _pixel_values(model, tokenizer, train.images), train, recipe, seed)
-        with _quiet_saving():
-            model.save_pretrained(folder)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _with_pretraining_scenes(train: SceneSet, n: int, seed: int, size: str) -> SceneSet:
