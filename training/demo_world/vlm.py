@@ -29,6 +29,11 @@
    Q-Former outputs are the stage-1 regression targets, so the captioner captions from exactly
    the tokens the brain model predicts.
 
+5. Answer stage (:func:`train_answer_stage`): language projection and OPT only, on captions mixed
+   with question-answer pairs about the same scenes (:mod:`training.demo_world.questions`) in
+   BLIP-2's prompt ``Question: {q} Answer:``, some after earlier turns; the vision model, queries
+   and Q-Former stay frozen, so the query tokens are those of stage 4.
+
 The vision model's patch embedding starts from whitened principal components of training
 patches (:func:`whiten_patch_embedding`).
 
