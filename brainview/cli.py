@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, help="synthetic pattern scale (default: the bundle's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", metavar="CSV", help="also save the table as CSV")
+    p = add("ask", "answer a question about a test trial from its brain pattern and its true image tokens")
+    p.add_argument("--trial", required=True, metavar="ID", help="trial id (as in test/trials.json)")
+    p.add_argument("question", metavar="QUESTION")
+    p.add_argument("--stage", type=int, choices=(1, 2), help="stage of the brain model (default: the last one)")
+    p.add_argument("--from", dest="source", choices=("brain", "image", "both"), default="both",
+                   help="answer from the brain pattern, the true image tokens (the upper bound), or both")
+    p.add_argument("--device", default="auto")
     p = add("score", "caption metrics for predictions against references", bundle=False)
     p.add_argument("--pred", required=True, metavar="FILE", help="predictions, one caption per line")
     p.add_argument("--refs", required=True, metavar="FILE", help="references: JSON list of lists of captions")
@@ -154,6 +161,7 @@ def cmd_info(args) -> int:
         "stages": bundle.stages, "stimulus_size": list(bundle.stimuli.shape[1:3]),
         "n_vertices": bundle.n_vertices, "rois": {n: int(r["voxels"].size) for n, r in bundle.rois.items()},
         "vlm": bundle.vlm, "metrics": m.get("metrics", {}),
+        "n_questions": None if bundle.questions is None else sum(len(q) for q in bundle.questions),
     }
     lines = [f"{bundle.path}: valid brainview bundle (format version {m['version']})",
              f"  name        {m['name']}", f"  dataset     {m['dataset']}, subject {m['subject']}",
@@ -161,7 +169,8 @@ def cmd_info(args) -> int:
              f"  voxels      {bundle.n_voxels}", f"  tokens      {bundle.n_query} × {bundle.query_dim}, text {bundle.text_dim}",
              f"  stages      {', '.join(bundle.stages)}",
              f"  cortex      {bundle.n_vertices['lh']} + {bundle.n_vertices['rh']} vertices, {len(bundle.rois)} ROIs",
-             f"  captioner   {bundle.vlm.get('captioner')}", f"  retrieval   {bundle.vlm.get('retrieval')}"]
+             f"  captioner   {bundle.vlm.get('captioner')}", f"  retrieval   {bundle.vlm.get('retrieval')}",
+             f"  questions   {summary['n_questions'] if bundle.questions is not None else 'none'}"]
     return _emit(args, summary, lines)
 
 
@@ -184,7 +193,16 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
         report = caption_metrics(predictions, bundle.captions, metrics=list(EVAL_METRICS))
         captioning.update({k: report.means.get(k) for k in EVAL_METRICS})
         missing = {k: v for k, v in report.missing.items() if k in EVAL_METRICS}
-    return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "missing": missing}
+    qa: dict = {}
+    if bundle.questions is None:
+        missing["qa"] = "the bundle has no question-answer set (test/questions.json)"
+    elif captions and decoder.can_caption:
+        from brainview.decoding.questions import evaluate_questions
+
+        qa = evaluate_questions(decoder, bundle.questions, tokens, bundle.image_embeddings)
+    else:
+        missing["qa"] = missing.get("meteor", "no captioner")
+    return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "qa": qa, "missing": missing}
 
 
 def cmd_eval(args) -> int:
@@ -206,7 +224,36 @@ def cmd_eval(args) -> int:
     lines += ["", "captioning"]
     for name, value in result["captioning"].items():
         lines.append(f"  {name:<18} " + (f"{value:.3f}" if value is not None else f"missing: {result['missing'].get(name, '')}"))
+    lines += ["", "questions (exact match; brain [95% interval], true image tokens, chance)"]
+    lines += [f"  {kind:<18} {q['accuracy']:.3f}  [{q['ci95'][0]:.3f}, {q['ci95'][1]:.3f}]  image {q['image_accuracy']:.3f}"
+              f"  chance {q['chance']:.3f}  n {q['n']}" for kind, q in result["qa"].items()]
+    if not result["qa"]:
+        lines.append(f"  missing: {result['missing'].get('qa', '')}")
     return _emit(args, result, lines)
+
+
+def cmd_ask(args) -> int:
+    from brainview.decoding.decoder import Decoder
+
+    bundle = _open(args.path)
+    stage = _stage_name(bundle, args.stage)
+    ids = [t["id"] for t in bundle.trials]
+    if args.trial not in ids:
+        raise UserError(f"no trial {args.trial!r} in {bundle.path}; trial ids run {ids[0]} … {ids[-1]}")
+    if not args.question.strip():
+        raise UserError("the question is empty")
+    trial = ids.index(args.trial)
+    decoder = Decoder.load(bundle, device=args.device)
+    if not decoder.can_caption:
+        raise UserError(f"cannot answer questions: {decoder.captions_missing}")
+    sources = {"brain": decoder.tokens_for_trials([trial], stage), "image": bundle.image_embeddings[[trial]]}
+    wanted = ("brain", "image") if args.source == "both" else (args.source,)
+    answers = {s: decoder.answers(sources[s], [args.question])[0] for s in wanted}
+    payload = {"trial": args.trial, "question": args.question, "stage": int(stage[-1]),
+               "answer": answers.get("brain"), "image_answer": answers.get("image")}
+    lines = [f"{args.trial} ({stage}): {args.question}"]
+    lines += [f"  from the {'brain pattern' if s == 'brain' else 'true image tokens'}: {a}" for s, a in answers.items()]
+    return _emit(args, payload, lines)
 
 
 def cmd_roi_table(args) -> int:
@@ -392,6 +439,6 @@ def cmd_screenshot(args) -> int:
     return 0
 
 
-COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "roi-table": cmd_roi_table,
+COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table,
             "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure,
             "install-desktop": cmd_install_desktop, **LANGUAGE_COMMANDS}

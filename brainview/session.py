@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
+from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
 from brainview.language_session import LanguageTools
@@ -441,6 +442,25 @@ class Session:
             return roi_indicator(voxels, self.bundle.n_voxels) * settings.scale
         pattern = self.pattern(trial)
         return lesion(pattern, voxels) if settings.mode == "lesion" else boost(pattern, voxels, settings.factor)
+
+    # ------------------------------------------------------------------ questions
+
+    def answer_trial(self, question: str, histories: dict[str, Sequence[Turn]], trial: int, stage: str
+                     ) -> dict[str, str]:
+        """Answers about a trial from its brain pattern ("brain") and its true image tokens ("image"),
+        each after its own dialogue so far. Slow: run it in a worker, with trial and stage captured."""
+        sources = {"brain": self.decoder.tokens_for_trials([trial], stage),
+                   "image": np.asarray(self.bundle.image_embeddings[[trial]])}
+        with self.model_lock:
+            return {name: self.decoder.answers(tokens, [question], [histories.get(name, ())])[0]
+                    for name, tokens in sources.items()}
+
+    def answer_synthetic(self, question: str, histories: dict[str, Sequence[Turn]], voxels: np.ndarray,
+                         settings: SyntheticSettings, trial: int) -> dict[str, str]:
+        """The answer about the selection's synthetic pattern ("synthetic"). Slow: run it in a worker."""
+        tokens = self.synthetic_tokens(voxels, settings, trial)[None]
+        with self.model_lock:
+            return {"synthetic": self.decoder.answers(tokens, [question], [histories.get("synthetic", ())])[0]}
 
     # ------------------------------------------------------------------ rois
 

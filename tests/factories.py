@@ -56,9 +56,10 @@ def sphere_mesh(subdivisions: int = 2) -> dict:
 def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: int = 4, query_dim: int = 8,
                 text_dim: int = 6, captions_per_trial: int = 2, seed: int = 0, subdivisions: int = 2,
                 vlm: dict | None = None, vlm_folders: dict | None = None, stages=("stage1", "stage2"),
-                flat: bool = False):
+                flat: bool = False, questions: bool = False):
     """Write a consistent bundle with planted, exactly recoverable structure; return it opened. With
-    ``flat``, the meshes get a flatmap: the lower cap of each sphere projected onto its x-y plane."""
+    ``flat``, the meshes get a flatmap: the lower cap of each sphere projected onto its x-y plane;
+    with ``questions``, a QA set (``qa_set``)."""
     rng = np.random.default_rng(seed)
     n_out = n_query * query_dim
     fmri = rng.standard_normal((n_trials, n_voxels)).astype(np.float32)
@@ -106,7 +107,15 @@ def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: 
                         trials=[{"id": f"t{t:04d}", "nsd_id": t} for t in range(n_trials)],
                         image_embeddings=targets, text_embeddings=np.array(text, dtype=np.float32),
                         text_index=index, mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
-                        vlm_folders=vlm_folders, overwrite=True)
+                        vlm_folders=vlm_folders, questions=qa_set(n_trials) if questions else None,
+                        overwrite=True)
+
+
+def qa_set(n_trials: int) -> list[list[dict]]:
+    """Two questions per trial, a colour (red or blue) and a place (three of them)."""
+    return [[{"type": "colour", "question": "what colour is it?", "answers": ["red" if t % 2 else "blue"]},
+             {"type": "place", "question": "where is this?", "answers": [f"place {t % 3}", f"spot {t % 3}"]}]
+            for t in range(n_trials)]
 
 
 def make_captioned_bundle(root: Path, n_trials: int = 12, seed: int = 0, max_new_tokens: int = 6, **shape):
@@ -119,7 +128,8 @@ def make_captioned_bundle(root: Path, n_trials: int = 12, seed: int = 0, max_new
                              n_query=shape["n_query"], query_dim=shape["query_dim"], lm_hidden=32,
                              text_dim=shape["text_dim"])
     vlm = {"captioner": "vlm/captioner", "retrieval": "vlm/retrieval", "max_new_tokens": max_new_tokens}
-    return make_bundle(root / "bundle", n_trials=n_trials, seed=seed, vlm=vlm, vlm_folders=models, **shape)
+    return make_bundle(root / "bundle", n_trials=n_trials, seed=seed, vlm=vlm, vlm_folders=models, questions=True,
+                       **shape)
 
 
 CONCEPTS = ("A", "B", "C")

@@ -29,7 +29,7 @@ def run_json(capsys, *argv):
 
 def test_help_lists_every_command():
     out = subprocess.run([sys.executable, "-m", "brainview", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("open", "info", "eval", "roi-table", "score", "screenshot"):
+    for command in ("open", "info", "eval", "ask", "roi-table", "score", "screenshot"):
         assert command in out
 
 
@@ -50,6 +50,52 @@ def test_eval_reports_every_direction_and_caption_metrics(capsys, captioned):
     assert set(result["captioning"]) == {"meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l"}
     assert isinstance(result["captioning"]["rouge1"], float)
     assert result["captioning"]["clip_b"] is None and "clip_b" in result["missing"]
+
+
+def test_eval_reports_questions_per_type_from_brain_and_image(capsys, captioned):
+    from brainview.decoding.decoder import Decoder
+    from brainview.decoding.questions import is_correct
+
+    qa = run_json(capsys, "eval", str(captioned.path), "--repeats", "2")["qa"]
+    assert set(qa) == {"colour", "place"}
+    assert qa["colour"]["n"] == qa["place"]["n"] == 12
+    assert qa["colour"]["chance"] == 0.5 and qa["place"]["chance"] == pytest.approx(4 / 12)
+    decoder = Decoder.load(captioned, device="cpu")
+    tokens = decoder.tokens_for_trials(range(12), "stage2")
+    for kind, column in (("colour", 0), ("place", 1)):
+        items = [q[column] for q in captioned.questions]
+        asked = [item["question"] for item in items]
+        for source, key in ((tokens, "accuracy"), (captioned.image_embeddings, "image_accuracy")):
+            answers = decoder.answers(source, asked)
+            expected = sum(is_correct(a, item["answers"]) for a, item in zip(answers, items)) / 12
+            assert qa[kind][key] == pytest.approx(expected)
+        lo, hi = qa[kind]["ci95"]
+        assert 0 <= lo <= qa[kind]["accuracy"] <= hi <= 1
+
+
+def test_eval_without_a_question_set_says_so(capsys, no_vlm):
+    result = run_json(capsys, "eval", str(no_vlm.path), "--repeats", "2", "--no-captions")
+    assert result["qa"] == {} and "question-answer set" in result["missing"]["qa"]
+
+
+def test_ask_answers_from_the_brain_pattern_and_the_true_image_tokens(capsys, captioned):
+    from brainview.decoding.decoder import Decoder
+
+    decoder = Decoder.load(captioned, device="cpu")
+    question = "what colour is it?"
+    answer = run_json(capsys, "ask", str(captioned.path), "--trial", "t0003", question)
+    assert answer["trial"] == "t0003" and answer["question"] == question and answer["stage"] == 2
+    assert answer["answer"] == decoder.answers(decoder.tokens_for_trials([3], "stage2"), [question])[0]
+    assert answer["image_answer"] == decoder.answers(captioned.image_embeddings[[3]], [question])[0]
+    stage1 = run_json(capsys, "ask", str(captioned.path), "--trial", "t0003", question, "--stage", "1",
+                      "--from", "brain")
+    assert stage1["image_answer"] is None
+    assert stage1["answer"] == decoder.answers(decoder.tokens_for_trials([3], "stage1"), [question])[0]
+    image_only = run_json(capsys, "ask", str(captioned.path), "--trial", "t0003", question, "--from", "image")
+    assert image_only["answer"] is None and image_only["image_answer"] == answer["image_answer"]
+    assert main(["ask", str(captioned.path), "--trial", "t0003", question]) == 0
+    out = capsys.readouterr().out
+    assert "brain pattern" in out and "true image tokens" in out
 
 
 def test_eval_stage1_has_no_text_directions(capsys, no_vlm):
@@ -98,6 +144,9 @@ def test_score_matches_the_reference_libraries(capsys, tmp_path):
     (["score", "--pred", "/no/pred.txt", "--refs", "/no/refs.json"], "does not exist"),
     (["roi-table", "{novlm}"], "cannot caption"),
     (["open", "/no/such/bundle"], "does not exist"),
+    (["ask", "{novlm}", "--trial", "t0000", "what is this?"], "cannot answer questions"),
+    (["ask", "{novlm}", "--trial", "nope", "what is this?"], "no trial 'nope'"),
+    (["ask", "{novlm}", "--trial", "t0000", "  "], "the question is empty"),
 ])
 def test_user_errors_exit_2_with_one_line(capsys, tmp_path, no_vlm, argv, fragment):
     import shutil

@@ -65,6 +65,10 @@ VLM_FIELDS = {
     "prompt": Field("str", "the text prompt after the image tokens", max_length=2000, required=False),
     "max_new_tokens": Field("int", "the most tokens a caption may have", low=1, high=512, required=False),
     "num_beams": Field("int", "beams of the beam search (1: greedy)", low=1, high=16, required=False),
+    "question_prompt": Field("str", 'the question prompt, "{q}" standing for the question', max_length=2000,
+                             required=False),
+    "dialogue_turns": Field("int", "earlier turns kept in front of a question", low=0, high=32, required=False),
+    "max_answer_tokens": Field("int", "the most tokens an answer may have", low=1, high=512, required=False),
 }
 SYNTHETIC_FIELDS = {
     "scale": Field("number", "the synthetic pattern's scale", low=0, high=1e6, required=False),
@@ -88,7 +92,13 @@ MANIFEST_FIELDS: dict[str, Field] = {
     "metrics": Field("object", "metrics recorded at export"),
 }
 
-VLM_DEFAULTS = {"captioner": None, "retrieval": None, "prompt": "", "max_new_tokens": 30, "num_beams": 1}
+QUESTIONS = "test/questions.json"  # optional: the held-out question-answer set of the test trials
+MAX_QUESTION_BYTES = 64 * 1024  # per trial, bounding the QA set's size before it is parsed
+
+#: ``question_prompt``: BLIP-2's VQA prompt, ``{q}`` = the question; ``dialogue_turns``: earlier
+#: turns kept in front of a question; ``max_answer_tokens``: the answer's generation limit.
+VLM_DEFAULTS = {"captioner": None, "retrieval": None, "prompt": "", "max_new_tokens": 30, "num_beams": 1,
+                "question_prompt": "Question: {q} Answer:", "dialogue_turns": 3, "max_answer_tokens": 10}
 SYNTHETIC_DEFAULTS = {"scale": 11.0}
 
 

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from brainview.bundle import format as F
 from brainview.bundle.files import BundleError, BundleFiles, inside, walk_inside
+from brainview.bundle.questions import check_question_settings, check_questions
 
 _CHUNK_ROWS = 256
 #: a Hugging Face model id: "name" or "owner/name"
@@ -43,6 +44,7 @@ class Bundle:
     vertex_voxel: sp.csr_matrix
     rois: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # optional files (format.OPTIONAL_JSON) that are present
+    questions: list[list[dict[str, Any]]] | None = None  # the optional QA set, per trial
 
     @property
     def name(self) -> str:
@@ -166,9 +168,15 @@ def open_bundle(path: str | Path) -> Bundle:
     rois = _read_rois(files, n_vox)
     extra = {rel: files.json(rel, 1 << 20 | limit * n_trials) for rel, limit in F.OPTIONAL_JSON.items()
              if (root / rel).exists() or (root / rel).is_symlink()}
+    questions = None
+    if (root / F.QUESTIONS).exists() or (root / F.QUESTIONS).is_symlink():
+        try:
+            questions = check_questions(files.json(F.QUESTIONS, 1 << 20 | F.MAX_QUESTION_BYTES * n_trials), n_trials)
+        except ValueError as exc:
+            raise BundleError(F.QUESTIONS, str(exc)) from None
 
     return Bundle(root, manifest, weights, fmri, stimuli, captions, trials, image, text, text_index,
-                  mesh, vertex_voxel, rois, extra)
+                  mesh, vertex_voxel, rois, extra, questions)
 
 
 def _expect(condition: bool, file: str, problem: str) -> None:
@@ -192,6 +200,8 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
         _expect(key in manifest, F.MANIFEST, f'missing "{key}" ({spec.what})')
         out[key] = _check_field(key, manifest[key], spec)
     out["vlm"] = {**F.VLM_DEFAULTS, **out["vlm"]}
+    problem = check_question_settings(out["vlm"])
+    _expect(problem is None, F.MANIFEST, str(problem))
     out["synthetic"] = {**F.SYNTHETIC_DEFAULTS, **out["synthetic"]}
     return out
 

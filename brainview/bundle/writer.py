@@ -41,14 +41,15 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
                  text_index: Sequence[Sequence[int]], mesh: Mapping[str, Mapping[str, np.ndarray]],
                  vertex_voxel: sp.spmatrix, rois: Mapping[str, Mapping[str, Any]],
                  vlm_folders: Mapping[str, str | Path] | None = None, weights_dtype=np.float32,
-                 overwrite: bool = False) -> Bundle:
+                 questions: Sequence[Sequence[Mapping[str, Any]]] | None = None, overwrite: bool = False) -> Bundle:
     """Write every part of a bundle to ``path`` and return it opened (and so validated).
 
     ``mesh`` maps ``"lh"``/``"rh"`` to ``{"inflated", "pial", "faces", "sulc"}``; ``rois`` maps a
     name to ``{"group": str, "voxels": [...]}``; ``vlm_folders`` maps a name under ``vlm/`` to a
     folder saved with ``save_pretrained`` that is copied in (reference it in the manifest as
     ``"vlm/NAME"``). ``weights_dtype=np.float16`` halves the brain model on disk; the reader
-    computes in float32 either way.
+    computes in float32 either way. ``questions``: the optional QA set, per trial a list of
+    ``{"type", "question", "answers"}`` (``test/questions.json``).
     """
     from safetensors.numpy import save_file
 
@@ -68,6 +69,8 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
         np.save(staging / F.STIMULI, np.asarray(stimuli, dtype=np.uint8))
         _write_json(staging / F.CAPTIONS, [list(map(str, c)) for c in captions])
         _write_json(staging / F.TRIALS, [dict(t) for t in trials])
+        if questions is not None:
+            _write_json(staging / F.QUESTIONS, [[dict(q) for q in items] for items in questions])
         np.save(staging / F.IMAGE_EMBEDDINGS, np.asarray(image_embeddings, dtype=np.float32))
         np.save(staging / F.TEXT_EMBEDDINGS, np.asarray(text_embeddings, dtype=np.float32))
         _write_json(staging / F.TEXT_INDEX, [[int(t), int(c)] for t, c in text_index])

@@ -524,21 +524,25 @@ class Blip2Adapter:
     def caption(
         self,
         query_tokens: np.ndarray,
-        prompt: str = "",
+        prompt: str | Sequence[str] = "",
         max_new_tokens: int = 30,
         num_beams: int = 1,
         batch_size: int = 16,
         stop=None,
     ) -> list[str]:
-        """Caption (predicted) query tokens (n, n_query, query_dim); greedy by default, beam search if num_beams > 1.
+        """Generate from (predicted) query tokens (n, n_query, query_dim) after a prompt; greedy by
+        default, beam search if num_beams > 1.
+
+        ``prompt`` is one text for all, or one per set of tokens (a question each): the tokens go
+        through ``language_projection`` and take the place of the image tokens in front of the
+        prompt (with its BOS token), then the language model's ``generate`` runs, as
+        ``Blip2ForConditionalGeneration.generate`` does. Prompts of different lengths in one batch
+        are padded on the left and masked (OPT numbers positions from the attention mask), so each
+        row sees what it would see alone. Returns the generated text only (without the prompt),
+        stripped.
 
         ``stop`` (a ``threading.Event``): when set, generation ends at the next token and
         :class:`~brainview.errors.Cancelled` is raised, so a closing window need not wait for a batch.
-
-        The tokens go through ``language_projection`` and take the place of the image tokens
-        in front of the prompt (with its BOS token), then the language model's ``generate``
-        runs, as ``Blip2ForConditionalGeneration.generate`` does. Returns the generated text
-        only (without the prompt), stripped.
         """
         model = self._need("captioner")
         tokenizer = self.captioner_tokenizer
@@ -549,6 +553,9 @@ class Blip2Adapter:
             raise UserError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
         if int(num_beams) < 1:
             raise UserError(f"num_beams must be at least 1, not {num_beams}")
+        prompts = [prompt] * len(tokens) if isinstance(prompt, str) else [str(p) for p in prompt]
+        if len(prompts) != len(tokens):
+            raise UserError(f"{len(prompts)} prompts for {len(tokens)} sets of query tokens; give one, or one each")
         if len(tokens) == 0:
             return []
         lm = model.language_model
@@ -557,15 +564,9 @@ class Blip2Adapter:
         n_query = cfg.num_query_tokens
         image_token = cfg.image_token_index
         encoder_decoder = bool(lm.config.is_encoder_decoder)
-
-        prompt_ids = self.prompt_ids(prompt)
-        if image_token is not None:
-            # transformers >= 4.47 layout: <image>*n_query + BOS + prompt, image embeddings scattered in.
-            image_ids = torch.full((1, n_query), image_token, dtype=torch.long, device=self._device)
-            template_ids = torch.cat([image_ids, prompt_ids], dim=1)
-        else:
-            # older BLIP-2 configs: projected queries simply concatenated before the prompt embeddings.
-            template_ids = prompt_ids
+        # transformers >= 4.47 layout: <image>*n_query + BOS + prompt, image embeddings scattered in and
+        # the ids passed along; older BLIP-2 configs: projected queries in front of the prompt embeddings.
+        pass_ids = image_token is not None and not encoder_decoder
 
         gen_kwargs = {
             "max_new_tokens": int(max_new_tokens),
@@ -586,26 +587,26 @@ class Blip2Adapter:
                     return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
 
             gen_kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet()])
+        slot_id = image_token if image_token is not None else (pad or 0)
+        prompt_ids = {p: self.prompt_ids(p) for p in set(prompts)}
 
         captions: list[str] = []
         with torch.inference_mode(), _oom_guard(self._device, "captioning"):
             for sl in _batches(len(tokens), batch_size):
                 if stop is not None and stop.is_set():
                     raise Cancelled("captioning was cancelled")
+                rows = [[slot_id] * n_query + prompt_ids[p] for p in prompts[sl]]
+                width = max(len(r) for r in rows)
+                input_ids = torch.tensor([[pad or 0] * (width - len(r)) + r for r in rows], device=self._device)
+                attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self._device)
+                slots = torch.zeros_like(input_ids, dtype=torch.bool)
+                for i, r in enumerate(rows):
+                    slots[i, width - len(r):width - len(r) + n_query] = True
                 q = torch.tensor(np.asarray(tokens[sl]), dtype=torch.float32, device=self._device)
                 projected = model.language_projection(q.to(proj_dtype))
-                b = projected.shape[0]
-                input_ids = template_ids.repeat(b, 1)
                 inputs_embeds = embed(input_ids)
                 projected = projected.to(inputs_embeds.device, inputs_embeds.dtype)
-                if image_token is not None:
-                    mask = (input_ids == image_token).unsqueeze(-1).expand_as(inputs_embeds)
-                    inputs_embeds = inputs_embeds.masked_scatter(mask, projected)
-                    pass_ids = not encoder_decoder
-                else:
-                    inputs_embeds = torch.cat([projected, inputs_embeds], dim=1)
-                    pass_ids = False
-                attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=self._device)
+                inputs_embeds = inputs_embeds.masked_scatter(slots.unsqueeze(-1).expand_as(inputs_embeds), projected)
                 inputs = {"inputs_embeds": inputs_embeds, "attention_mask": attention_mask}
                 if pass_ids:
                     inputs["input_ids"] = input_ids
@@ -619,17 +620,33 @@ class Blip2Adapter:
                 captions.extend(t.strip() for t in texts)
         return captions
 
-    def prompt_ids(self, prompt: str) -> torch.Tensor:
-        """The prompt's token ids (1, n); a prompt holding the image token is refused (it would take
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The prompt's token ids (with BOS); a prompt holding the image token is refused (it would take
         an image slot)."""
         model = self._need("captioner")
         if not isinstance(prompt, str):
             raise UserError(f"the prompt must be text, not {type(prompt).__name__}")
-        ids = self.captioner_tokenizer(prompt or "", return_tensors="pt").input_ids
+        ids = list(self.captioner_tokenizer(prompt or "").input_ids)
         token = model.config.image_token_index
-        if token is not None and bool((ids == token).any()):
+        if token is not None and token in ids:
             raise UserError("the prompt contains the image token; image tokens come only from the brain pattern")
-        return ids.to(self._device)
+        return ids
+
+    def count_tokens(self, text: str) -> int:
+        """Length of ``text`` in the captioner's tokens (with BOS), for prompt budgets."""
+        self._need("captioner")
+        return len(self.captioner_tokenizer(text).input_ids)
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        """Room for a prompt: the language model's positions after the query tokens (and the
+        tokenizer's limit), less 32 tokens for the answer."""
+        model = self._need("captioner")
+        positions = int(getattr(model.config.text_config, "max_position_embeddings", 512)) - model.config.num_query_tokens
+        limit = self.captioner_tokenizer.model_max_length
+        if isinstance(limit, int) and 0 < limit < positions:
+            positions = limit
+        return max(8, positions - 32)
 
     # ----------------------------------------------------------------- text side
 

@@ -1,4 +1,5 @@
-"""One decoding pipeline for the command line and the app: pattern → tokens → caption + retrievals.
+"""One decoding pipeline for the command line and the app: pattern → tokens → caption + retrievals,
+and answers to questions about a pattern (BLIP-2's prompt after the same tokens).
 
 ``Decoder`` joins a bundle's brain model with its BLIP-2 models. When the language models cannot
 be loaded it still retrieves, and says why captions are off (``captions_missing``).
@@ -7,12 +8,14 @@ be loaded it still retrieves, and says why captions are off (``captions_missing`
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from brainview.bundle import Bundle
 from brainview.decoding.brain_model import BrainModel
+from brainview.decoding.questions import Turn, question_prompt
 from brainview.decoding.retrieval import Ranked, image_scores, text_scores, top_k
 from brainview.decoding.synthetic import synthetic_tokens
 from brainview.errors import UserError
@@ -93,19 +96,52 @@ class Decoder:
                                 scale=self.bundle.synthetic_scale if scale is None else scale,
                                 pattern=pattern, factor=factor)
 
-    def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None) -> list[str]:
-        """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings."""
+    def generate(self, tokens: np.ndarray, prompts: str | Sequence[str], *, max_new_tokens: int | None = None,
+                 num_beams: int | None = None, batch_size: int = 16, progress=None) -> list[str]:
+        """Text generated from query tokens (n, n_query, query_dim) after a prompt (one, or one each);
+        the bundle's ``max_new_tokens`` / ``num_beams`` unless given."""
         if not self.can_caption:
             raise UserError(f"captions are off: {self.captions_missing}")
         vlm = self.bundle.vlm
+        prompts = [prompts] * len(tokens) if isinstance(prompts, str) else list(prompts)
+        max_new_tokens = int(vlm["max_new_tokens"] if max_new_tokens is None else max_new_tokens)
+        num_beams = int(vlm["num_beams"] if num_beams is None else num_beams)
         out: list[str] = []
         for start in range(0, len(tokens), batch_size):
-            out += self.adapter.caption(np.asarray(tokens[start:start + batch_size]), prompt=vlm["prompt"] or "",
-                                        max_new_tokens=int(vlm["max_new_tokens"]), num_beams=int(vlm["num_beams"]),
+            end = start + batch_size
+            out += self.adapter.caption(np.asarray(tokens[start:end]), prompt=prompts[start:end],
+                                        max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size,
                                         stop=self._stop)
             if progress is not None:
-                progress(min(start + batch_size, len(tokens)), len(tokens))
+                progress(min(end, len(tokens)), len(tokens))
         return out
+
+    def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None) -> list[str]:
+        """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings."""
+        return self.generate(tokens, self.bundle.vlm["prompt"] or "", batch_size=batch_size, progress=progress)
+
+    def question_prompt(self, question: str, history: Sequence[Turn] = ()) -> str:
+        """The bundle's question prompt after the dialogue so far (capped in turns and in tokens)."""
+        if not self.can_caption:
+            raise UserError(f"questions cannot be answered: {self.captions_missing}")
+        if not str(question).strip():
+            raise UserError("the question is empty")
+        vlm = self.bundle.vlm
+        budget = self.adapter.max_prompt_tokens
+        return question_prompt(question, history, template=vlm["question_prompt"], max_turns=int(vlm["dialogue_turns"]),
+                               fits=lambda text: self.adapter.count_tokens(text) <= budget)
+
+    def answers(self, tokens: np.ndarray, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None,
+                *, num_beams: int | None = None, max_new_tokens: int | None = None, batch_size: int = 16,
+                progress=None) -> list[str]:
+        """One answer per (tokens, question), each after its dialogue history (none by default)."""
+        if len(questions) != len(tokens) or (histories is not None and len(histories) != len(tokens)):
+            raise UserError(f"{len(questions)} questions for {len(tokens)} sets of query tokens")
+        histories = histories if histories is not None else [()] * len(questions)
+        prompts = [self.question_prompt(q, h) for q, h in zip(questions, histories)]
+        limit = int(self.bundle.vlm["max_answer_tokens"] if max_new_tokens is None else max_new_tokens)
+        return self.generate(tokens, prompts, max_new_tokens=limit, num_beams=num_beams, batch_size=batch_size,
+                             progress=progress)
 
     def decode(self, tokens: np.ndarray, stage: str, k: int = 5, caption: bool = True) -> Decoded:
         """Caption and top-k image/caption retrieval for one set of query tokens (n_query, query_dim)."""

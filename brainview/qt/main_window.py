@@ -89,6 +89,7 @@ class QtMainWindow(QMainWindow):
 
         self.browser = QtTrialBrowser(self.session)
         self.trial_view = QtTrialView(self.session)
+        self.trial_view.set_workers(self.workers)
         self.roi_panel = QtRoiPanel(self.session)
         self.language_panel = QtLanguagePanel(self.session, self.workers, device=lambda: self.device)
         self.left_tabs = QTabWidget()

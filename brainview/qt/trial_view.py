@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWi
 
 from brainview.decoding.decoder import Decoded
 from brainview.decoding.retrieval import rank_of
+from brainview.qt.question_box import QtQuestionBox
+from brainview.qt.workers import QtWorkers
 from brainview.session import MODELS_NOT_LOADED, SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
 
 TRUE_COLOUR = "#3ddc84"
@@ -251,9 +253,15 @@ class QtTrialView(QWidget):
         self.caption_boxes = {stage: QtCaptionBox(STAGE_LABELS[stage].capitalize(), TRIAL_COLOUR)
                               for stage in ("stage1", "stage2")}
         self.synthetic_box = QtCaptionBox("Synthetic", SYNTHETIC_COLOUR)
-        captions = QHBoxLayout()
-        for box in (*self.caption_boxes.values(), self.synthetic_box):
-            captions.addWidget(box, 1)
+        captions = QGridLayout()
+        for column, box in enumerate((*self.caption_boxes.values(), self.synthetic_box)):
+            captions.addWidget(box, 0, column)
+            captions.setColumnStretch(column, 1)
+        self.questions = QtQuestionBox("Ask about this trial", {"brain": "brain", "image": "true image"})
+        self.synthetic_questions = QtQuestionBox("Ask the selection", {"synthetic": "synthetic"},
+                                                 placeholder="what is in this region's preferred scene?")
+        captions.addWidget(self.questions, 1, 0, 1, 2)
+        captions.addWidget(self.synthetic_questions, 1, 2)
 
         self.images_title = section_title("Retrieved images")
         self.trial_images = QtRetrievalRow()
@@ -309,6 +317,8 @@ class QtTrialView(QWidget):
         for event in ("bundle", "trial", "stage", "k"):
             session.connect(event, lambda s: self.refresh())
         session.connect("decoder", lambda s: self.refresh())
+        for event in ("bundle", "trial", "stage"):  # a new pattern (or brain model) starts a new dialogue
+            session.connect(event, lambda s: (self.questions.clear(), self.synthetic_questions.clear()))
         session.connect("notes", lambda s: self._show_note())
         session.connect("captions", lambda s: self._show_captions())
         self.show_empty("Open a decoding bundle with File → Open.")
@@ -357,6 +367,7 @@ class QtTrialView(QWidget):
         for stage, box in self.caption_boxes.items():
             box.setVisible(stage in session.stages)
         self._show_captions()
+        self._enable_questions()
         self._show_synthetic()
         self.plots.plot_histogram()
         self.plots.plot_profile(self.real, self.synthetic)
@@ -392,11 +403,42 @@ class QtTrialView(QWidget):
                 item.setText(item.text() + "   ✓")
             widget.addItem(item)
 
+    def set_workers(self, workers: QtWorkers) -> None:
+        """The window's workers run the question boxes' generation (and stop with the window)."""
+        self.questions.workers = self.synthetic_questions.workers = workers
+
+    def _enable_questions(self) -> None:
+        session = self.session
+        if not session.can_caption:
+            reason = ("the language models are not loaded yet" if session.captions_missing == MODELS_NOT_LOADED
+                      else f"no captioner ({session.captions_missing})")
+            self.questions.set_asker(None, reason)
+            self.synthetic_questions.set_asker(None, reason)
+            return
+
+        def ask_trial(question, histories):  # on the GUI thread: what to answer is fixed here
+            trial, stage = session.trial, session.stage
+            return lambda: session.answer_trial(question, histories, trial, stage)
+
+        def ask_selection(question, histories):
+            voxels, settings, trial = session.selection.voxels(), session.synthetic, session.trial
+            return lambda: session.answer_synthetic(question, histories, voxels, settings, trial)
+
+        self.questions.title.setText(f"Ask about this trial · {STAGE_LABELS[session.stage]}")
+        self.questions.set_asker(ask_trial)
+        self.synthetic_questions.set_asker(ask_selection if self.synthetic is not None else None,
+                                           "select an ROI or paint on the cortex first")
+
     # ----------------------------------------------------------------- synthetic
 
     def set_synthetic(self, result: SyntheticResult | None, label: str = "") -> None:
-        """Show the newest live-decoding result (None: the selection is empty)."""
+        """Show the newest live-decoding result (None: the selection is empty); a new selection starts
+        a new dialogue."""
+        if result is None or label != self.synthetic_label:
+            self.synthetic_questions.clear()
         self.synthetic, self.synthetic_label = result, label
+        if self.session.has_bundle:
+            self._enable_questions()
         self._show_synthetic()
         self.plots.plot_profile(self.real, self.synthetic)
 

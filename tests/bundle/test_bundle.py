@@ -229,3 +229,65 @@ def test_half_precision_weights_stay_float16_on_disk_and_compute_in_float32(tmp_
     model = BrainModel.from_bundle(half)
     assert model.stage("stage1").weight.dtype == np.float32
     assert np.allclose(model.stage("stage1").weight, b.weights["stage1.weight"], atol=1e-3)
+
+
+# --------------------------------------------------------------------------- the optional QA set
+
+QA_ITEM = {"type": "colour", "question": "what colour is it?", "answers": ["red"]}
+
+
+def _write_questions(bundle_dir, value) -> None:
+    (bundle_dir / "test" / "questions.json").write_text(
+        value if isinstance(value, str) else json.dumps(value), encoding="utf-8")
+
+
+def test_bundle_without_questions_is_valid(pristine):
+    assert not (pristine.path / "test" / "questions.json").exists()
+    assert open_bundle(pristine.path).questions is None
+
+
+def test_questions_round_trip(tmp_path):
+    from tests.factories import qa_set
+
+    bundle = make_bundle(tmp_path / "qa", n_trials=6, questions=True)
+    assert open_bundle(bundle.path).questions == qa_set(6)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{not json", "is not valid JSON"),
+    ({"0": [QA_ITEM]}, "must be a list with, per test trial"),
+    ([[QA_ITEM]] * 39, "has questions for 39 trials, expected 40"),
+    ([[QA_ITEM]] * 39 + ["colour"], "trial 39: must be a list"),
+    ([[QA_ITEM]] * 39 + [[{**QA_ITEM, "answers": []}]], 'trial 39, question 0: "answers" must be a non-empty list'),
+    ([[QA_ITEM]] * 39 + [[{**QA_ITEM, "answers": ["red", 3]}]], '"answers" must be a non-empty list'),
+    ([[QA_ITEM]] * 39 + [[QA_ITEM, {**QA_ITEM, "question": " "}]], 'trial 39, question 1: "question" must be'),
+    ([[QA_ITEM]] * 39 + [[{**QA_ITEM, "type": None}]], '"type" must be a non-empty text'),
+    ([[QA_ITEM]] * 39 + [[{**QA_ITEM, "answer": "red"}]], "must be an object"),
+])
+def test_damaged_questions_are_refused_with_their_own_message(bundle_dir, value, message):
+    _write_questions(bundle_dir, value)
+    with pytest.raises(BundleError, match="^test/questions.json: ") as info:
+        open_bundle(bundle_dir)
+    assert message in str(info.value)
+
+
+def test_questions_may_be_empty_for_a_trial(bundle_dir):
+    _write_questions(bundle_dir, [[]] * 39 + [[QA_ITEM]])
+    assert open_bundle(bundle_dir).questions[-1] == [QA_ITEM]
+
+
+@pytest.mark.parametrize("vlm, message", [
+    ({"question_prompt": "Question: Answer:"}, '"vlm.question_prompt" must be a text with "{q}"'),
+    ({"question_prompt": "{q} {q}"}, "exactly once"),
+    ({"question_prompt": "Q: {q} {lang}"}, 'no other "{...}" field'),
+    ({"dialogue_turns": -1}, '"vlm.dialogue_turns" must be an integer from 0 to 32'),
+    ({"max_answer_tokens": 0}, '"vlm.max_answer_tokens" must be an integer from 1 to 512'),
+])
+def test_bad_question_settings_are_refused(bundle_dir, vlm, message):
+    file = bundle_dir / "manifest.json"
+    manifest = json.loads(file.read_text())
+    manifest["vlm"].update(vlm)
+    file.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="^manifest.json: ") as info:
+        open_bundle(bundle_dir)
+    assert message in str(info.value)

@@ -29,6 +29,10 @@ def test_bundle_is_complete_and_consistent(small_bundle):
     assert (bundle.path / "vlm" / "captioner" / "config.json").is_file()
     trials = json.loads((bundle.path / "test" / "trials.json").read_text())
     assert trials[0]["id"] == "demo-0000" and trials[0]["scene"]["category"]
+    # the held-out QA set: every test trial, asked about its own scene
+    assert len(bundle.questions) == 60 and all(len(q) >= 7 for q in bundle.questions)
+    colour = next(q for q in bundle.questions[0] if q["type"] == "colour")
+    assert colour["answers"] == [trials[0]["scene"]["colour"]]
     # the test split is z-scored with training statistics, so it is roughly but not exactly standard
     assert abs(float(np.mean(bundle.fmri))) < 0.2 and 0.7 < float(np.std(bundle.fmri.astype(np.float32))) < 1.3
 
@@ -46,4 +50,8 @@ def test_provenance_and_metrics_are_recorded(small_bundle):
     assert metrics["stage2"]["retrieval"]["text_given_brain"]["pool"] == 60
     assert set(metrics["roi_table"]) == set(ROI_NAMES)
     assert manifest["synthetic"]["scale"] > 0
+    qa = metrics["stage2"]["qa"]
+    assert set(qa) <= {"colour", "kind", "category", "place", "count", "position", "text", "size"}
+    assert {"colour", "kind", "place"} <= set(qa) and qa["colour"]["n"] == 60
+    assert all(0 <= q["accuracy"] <= 1 and 0 <= q["image_accuracy"] <= 1 for q in qa.values())
     assert provenance["bundle_bytes"] < 30 * 2 ** 20

@@ -125,3 +125,47 @@ def test_patch_whitening_gives_unit_variance_channels(scenes):
         channels = model.embeddings.patch_embedding(pixels).permute(1, 0, 2, 3).reshape(16, -1)
     np.testing.assert_allclose(channels.mean(1).numpy(), 0.0, atol=1e-3)
     assert torch.all((channels.std(1) > 0.8) & (channels.std(1) <= 1.01))
+
+
+def test_answer_stage_trains_only_the_language_side(scenes):
+    """Vision model, queries and Q-Former stay bit-identical (the brain model's targets do not move);
+    the language projection and OPT learn, and the stage depends on nothing but its seed."""
+    import dataclasses
+
+    from training.demo_world.vlm import _pixel_values, train_answer_stage
+
+    train = scenes[0].subset(np.arange(32))
+    tokenizer = train_tokenizer(c for caps in train.captions for c in caps)
+    recipe = dataclasses.replace(RECIPES["small"], qa_epochs=2, qa_batch=16)
+    results = []
+    for _ in range(2):
+        captioner, _ = build_tiny_blip2(tokenizer, seed=0, n_query=N_QUERY, **RECIPES["small"].model)
+        pixels = _pixel_values(captioner, tokenizer, train.images)
+        before = {k: v.clone() for k, v in captioner.state_dict().items()}
+        torch.manual_seed(123)  # the global stream must not matter
+        train_answer_stage(captioner, tokenizer, pixels, train, recipe, seed=4)
+        after = captioner.state_dict()
+        for key, value in before.items():
+            if not key.startswith(("language_model.", "language_projection.")):
+                assert torch.equal(value, after[key]), key
+        assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("language_model."))
+        assert not captioner.training
+        results.append(after)
+    for key in results[0]:
+        assert torch.equal(results[0][key], results[1][key]), key
+
+
+def test_answer_examples_mix_captions_questions_and_dialogues(scenes):
+    import dataclasses
+
+    from training.demo_world.vlm import _answer_examples
+
+    train = scenes[0]
+    recipe = dataclasses.replace(RECIPES["small"], qa_caption_share=0.3, qa_dialogue_share=0.5)
+    prompts, targets = _answer_examples(train, list(range(64)) * 4, recipe, np.random.default_rng(0))
+    captions = [t for p, t in zip(prompts, targets) if not p]
+    questions = [p for p in prompts if p]
+    assert 0.15 < len(captions) / len(prompts) < 0.45
+    assert all(any(t == c for c in train.captions[i % 64]) for i, (p, t) in enumerate(zip(prompts, targets)) if not p)
+    assert all(p.startswith("Question: ") and p.endswith(" Answer:") for p in questions)
+    assert any(p.count("Question:") > 1 for p in questions) and any(p.count("Question:") == 1 for p in questions)

@@ -14,9 +14,10 @@ Steps, each reported on stderr with the elapsed time:
    training split's mean and standard deviation;
 5. stage 1: :class:`~brainview.decoding.ridge.StageOneRidge`, alpha chosen on the validation split;
 6. stage 2: :func:`~brainview.decoding.stage2.fit_stage2` (eq. 1), selected on the validation split;
-7. the bundle: :func:`~brainview.bundle.write_bundle` with the test split, the cortex and the
+7. the bundle: :func:`~brainview.bundle.write_bundle` with the test split, its held-out
+   question-answer set (:func:`training.demo_world.questions.question_set`), the cortex and the
    models, then evaluated exactly as ``brainview eval`` / ``brainview roi-table`` do, the
-   figures written into the manifest's ``metrics``.
+   figures (QA accuracy per question type included) written into the manifest's ``metrics``.
 
 The test split is touched only by the final evaluation. The two stages' weights are stored as
 float16 (the reader accepts any float and computes in float32): n_query x query_dim x n_voxels
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.demo_world.questions import question_set
 from training.demo_world.scenes import SPLIT_SIZES, SceneSet, split_scenes
 from training.demo_world.subject import VOXEL_MM, VirtualSubject
 
@@ -133,7 +135,7 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
             image_embeddings=tokens["test"], text_embeddings=texts["test"].reshape(-1, text_dim),
             text_index=[[t, c] for t in range(len(test)) for c in range(len(test.captions[t]))],
             mesh=with_flatmap(subject.mesh), vertex_voxel=subject.vertex_voxel, rois=subject.rois,
-            vlm_folders=folders, weights_dtype=np.float16, overwrite=overwrite)
+            vlm_folders=folders, weights_dtype=np.float16, questions=question_set(test, seed), overwrite=overwrite)
     progress("bundle", f"{out} ({_folder_bytes(out) / 2 ** 20:.1f} MB)")
 
     metrics = evaluate(out)
@@ -239,6 +241,9 @@ def _headline(metrics: dict) -> dict:
             out[stage] = {k: round(v["top1"], 3) for k, v in metrics[stage]["retrieval"].items()}
             out[stage]["meteor"] = metrics[stage]["captioning"].get("meteor")
     out["captioner_meteor"] = metrics["captioner_on_images"]["meteor"]
+    qa = metrics.get("stage2", {}).get("qa") or {}
+    out["qa"] = {kind: [round(q["accuracy"], 3), round(q["image_accuracy"], 3), round(q["chance"], 3)]
+                 for kind, q in qa.items()}
     return out
 
 

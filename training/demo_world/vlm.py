@@ -29,6 +29,11 @@
    Q-Former outputs are the stage-1 regression targets, so the captioner captions from exactly
    the tokens the brain model predicts.
 
+5. Answer stage (:func:`train_answer_stage`): language projection and OPT only, on captions mixed
+   with question-answer pairs about the same scenes (:mod:`training.demo_world.questions`) in
+   BLIP-2's prompt ``Question: {q} Answer:``, some after earlier turns; the vision model, queries
+   and Q-Former stay frozen, so the query tokens are those of stage 4.
+
 The vision model's patch embedding starts from whitened principal components of training
 patches (:func:`whiten_patch_embedding`).
 
@@ -60,7 +65,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from brainview.decoding.questions import MAX_HISTORY_TURNS, Turn, question_prompt
 from brainview.decoding.tiny_vlm import IMAGE_TOKEN, build_tiny_blip2, save_tiny_blip2, train_tokenizer
+from training.demo_world.questions import scene_question, types_for
 from training.demo_world.scenes import COLOURS, KINDS, PLACES, SceneSet, scenes_after_splits
 
 N_QUERY = 32
@@ -83,6 +90,11 @@ class VlmRecipe:
     lm_batch: int = 64
     lm_lr: float = 1e-3
     token_noise: float = 0.1
+    qa_epochs: int = 1  # the answer stage (captions and question-answer pairs; 0: none)
+    qa_batch: int = 32
+    qa_lr: float = 1e-3
+    qa_caption_share: float = 0.3  # fraction of the answer stage's examples that are captions
+    qa_dialogue_share: float = 0.25  # fraction of its questions asked after earlier turns
     shift: int = 3  # random translation (pixels) of the training images in pre-training and ITC
 
 
@@ -91,7 +103,8 @@ RECIPES = {
         model=dict(image_size=64, patch_size=8, vision_hidden=64, vision_layers=2, query_dim=64,
                    qformer_layers=2, lm_hidden=96, lm_layers=2, num_heads=4, text_dim=64, init_range=0.02),
         pretrain_scenes=18_000, pretrain_epochs=6,
-        itc_epochs=8, itc_batch=32, itc_lr=1e-3, lm_epochs=15, lm_batch=32, lm_lr=1e-3),
+        itc_epochs=8, itc_batch=32, itc_lr=1e-3, lm_epochs=15, lm_batch=32, lm_lr=1e-3,
+        qa_epochs=10, qa_batch=32, qa_lr=1e-3),
     "small": VlmRecipe(
         model=dict(image_size=64, patch_size=16, vision_hidden=32, vision_layers=1, query_dim=32,
                    qformer_layers=1, lm_hidden=32, lm_layers=1, num_heads=2, text_dim=16, init_range=0.02),
@@ -313,15 +326,20 @@ def copy_representation(retrieval, captioner) -> None:
         raise RuntimeError(f"captioner Q-Former weights not in the retrieval Q-Former: {missing[:3]}")
 
 
-def _lm_batch(model, tokenizer, query_output: torch.Tensor, texts: list[str]):
-    """Inputs and labels for ``<image>×n_query, BOS, caption, EOS`` with projected queries scattered in."""
+def _lm_batch(model, tokenizer, query_output: torch.Tensor, targets: list[str], prompts: list[str] | None = None):
+    """Inputs and labels for ``<image>×n_query, BOS, prompt, target, EOS`` with projected queries
+    scattered in; the loss covers the target and EOS only. Without prompts: ``BOS, caption, EOS``."""
+    prompts = prompts or [""] * len(targets)
+    texts = [f"{p} {t}" if p else t for p, t in zip(prompts, targets)]
     ids, mask = _encode(tokenizer, texts, add_eos=True)
     n, n_query = len(texts), query_output.shape[1]
     image_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
     input_ids = torch.cat([torch.full((n, n_query), image_id, dtype=torch.long), ids], dim=1)
     attention = torch.cat([torch.ones((n, n_query), dtype=torch.long), mask], dim=1)
     labels = input_ids.masked_fill(attention == 0, -100)
-    labels[:, :n_query + 1] = -100  # predict the caption and EOS, not the image slots or BOS
+    prompt_lengths = [len(tokenizer(p, add_special_tokens=True)["input_ids"]) for p in prompts]  # with BOS
+    for row, length in enumerate(prompt_lengths):
+        labels[row, :n_query + length] = -100  # predict the target and EOS, not the image slots, BOS or prompt
     embeds = model.get_input_embeddings()(input_ids)
     projected = model.language_projection(query_output).to(embeds.dtype)
     slots = (input_ids == image_id).unsqueeze(-1).expand_as(embeds)
@@ -349,6 +367,62 @@ def train_caption_stage(model, tokenizer, pixels: torch.Tensor, captions: list[l
             losses.append(schedule.step(loss))
         _log(f"caption epoch {epoch + 1}/{recipe.lm_epochs}: loss {np.mean(losses):.3f} "
              f"({time.perf_counter() - start:.0f} s)")
+    model.eval()
+
+
+def _answer_examples(scenes: SceneSet, index: list[int], recipe: VlmRecipe, rng: np.random.Generator
+                     ) -> tuple[list[str], list[str]]:
+    """(prompts, targets) for the images ``index``: a caption (empty prompt) or a question of a random
+    type in a random phrasing, some after one or two earlier turns about the same scene."""
+    prompts, targets = [], []
+    for i in index:
+        attrs = scenes.attributes[i]
+        if rng.random() < recipe.qa_caption_share:
+            captions = scenes.captions[i]
+            prompts.append("")
+            targets.append(captions[int(rng.integers(len(captions)))])
+            continue
+        kinds = types_for(attrs)
+        order = [kinds[j] for j in rng.permutation(len(kinds))]
+        n_before = int(rng.integers(1, 3)) if rng.random() < recipe.qa_dialogue_share else 0
+        asked = [scene_question(kind, attrs, rng) for kind in order[:n_before + 1]]
+        history = [Turn(q["question"], q["answers"][0]) for q in asked[:-1]]
+        prompts.append(question_prompt(asked[-1]["question"], history, max_turns=MAX_HISTORY_TURNS))
+        targets.append(asked[-1]["answers"][0])
+    return prompts, targets
+
+
+def train_answer_stage(model, tokenizer, pixels: torch.Tensor, scenes: SceneSet, recipe: VlmRecipe, seed: int):
+    """Language projection and OPT on captions mixed with question-answer pairs about the same scenes.
+
+    The vision model, the queries and the Q-Former stay frozen, so the query tokens (the brain
+    model's targets) and everything fitted to them are those of the caption stage. The stage draws
+    from its own seeded streams, so its result depends only on the captioner it starts from.
+    """
+    model.train()
+    trained = [model.language_projection, model.language_model]
+    model.requires_grad_(False)
+    for part in trained:
+        part.requires_grad_(True)
+    generator = torch.Generator().manual_seed(seed + 1212)
+    rng = np.random.default_rng([seed, 1212])
+    with torch.no_grad():
+        query_output = _query_output(model, _vision_features(model, pixels))
+    spread = query_output[:256].std(dim=0, keepdim=True)
+    schedule = _Schedule([p for part in trained for p in part.parameters()], recipe.qa_lr, len(pixels),
+                         recipe.qa_batch, recipe.qa_epochs, generator)
+    for epoch in range(recipe.qa_epochs):
+        start, losses = time.perf_counter(), []
+        for index in schedule.epoch_batches():
+            noise = torch.randn(query_output[index].shape, generator=generator) * spread * recipe.token_noise
+            prompts, targets = _answer_examples(scenes, index.tolist(), recipe, rng)
+            embeds, attention, labels = _lm_batch(model, tokenizer, query_output[index] + noise, targets, prompts)
+            loss = model.language_model(inputs_embeds=embeds, attention_mask=attention, labels=labels).loss
+            losses.append(schedule.step(loss))
+        _log(f"answer epoch {epoch + 1}/{recipe.qa_epochs}: loss {np.mean(losses):.3f} "
+             f"({time.perf_counter() - start:.0f} s)")
+    model.requires_grad_(True)
+    model.vision_model.requires_grad_(False)
     model.eval()
 
 
@@ -415,6 +489,8 @@ def train_demo_vlm(train: SceneSet, val: SceneSet, out_dir: Path, seed: int, siz
                                   val=(val_pixels, val.captions))
             copy_representation(retrieval, captioner)
             train_caption_stage(captioner, tokenizer, pixels, train.captions, recipe, generator)
+            if recipe.qa_epochs:
+                train_answer_stage(captioner, tokenizer, pixels, train, recipe, seed)
             paths = _save_quietly(Path(out_dir), tokenizer, captioner, retrieval)
         _log(f"{size}: trained and saved in {time.perf_counter() - started:.0f} s")
         return paths
