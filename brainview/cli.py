@@ -29,9 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
                                        "With no command, opens the app on the embedded demo bundle.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name: str, help_text: str, bundle: bool = True, json_flag: bool = True) -> argparse.ArgumentParser:
+    def add(name: str, help_text: str, bundle: bool = True, json_flag: bool = True,
+            path_required: bool = False) -> argparse.ArgumentParser:
+        """A subcommand; its PATH may be left out (the demo) unless another positional follows it,
+        which argparse would otherwise take for PATH."""
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if bundle:
+        if bundle and path_required:
+            p.add_argument("path", metavar="PATH", help="bundle directory")
+        elif bundle:
             p.add_argument("path", metavar="PATH", nargs="?", help="bundle directory (default: the embedded demo)")
         if json_flag:
             p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -51,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=float, help="synthetic pattern scale (default: the bundle's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", metavar="CSV", help="also save the table as CSV")
-    p = add("ask", "answer a question about a test trial from its brain pattern and its true image tokens")
+    p = add("ask", "answer a question about a test trial from its brain pattern and its true image tokens",
+            path_required=True)
     p.add_argument("--trial", required=True, metavar="ID", help="trial id (as in test/trials.json)")
     p.add_argument("question", metavar="QUESTION")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage of the brain model (default: the last one)")

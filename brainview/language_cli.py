@@ -16,7 +16,8 @@ from brainview.errors import UserError
 
 def add_language_commands(add) -> None:
     """Add the three commands with ``add(name, help)`` of :func:`brainview.cli.build_parser`."""
-    p = add("search", "rank the test trials by how well their brain pattern matches a phrase (stage 2)")
+    p = add("search", "rank the test trials by how well their brain pattern matches a phrase (stage 2)",
+            path_required=True)
     p.add_argument("phrase", metavar="PHRASE")
     p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="only stage 2 has a text space")
     p.add_argument("--top", type=int, default=10, metavar="N", help="trials to list (default 10)")
@@ -30,7 +31,8 @@ def add_language_commands(add) -> None:
     p.add_argument("--top", type=int, default=5, metavar="K", help="labels listed per trial (default 5)")
     p.add_argument("--csv", metavar="FILE", help="write the brain's confusion matrix as CSV (needs --truth)")
     p.add_argument("--device", default="auto")
-    p = add("localize", "where on the cortex the decoder reads a phrase from: concept map, ROIs, lesion check")
+    p = add("localize", "where on the cortex the decoder reads a phrase from: concept map, ROIs, lesion check",
+            path_required=True)
     p.add_argument("phrase", metavar="PHRASE")
     p.add_argument("--trial", metavar="ID", help="gradient × input on this trial (default: the trial-independent "
                                                  "covariance map)")
