@@ -272,12 +272,36 @@ def stand_in_stage2(work: Path, seed: int = 2) -> None:
 # ---------------------------------------------------------------- precision of the solver
 
 
-def precision(work: Path, n_tokens: int = 4) -> dict:
-    """float32 against float64 solves on the full training patterns, for ``n_tokens`` tokens' outputs.
+#: the ridge before the memory work of issue 14 (float64 copies of everything), for the comparison
+REFERENCE_RIDGE = "ce95d00:brainview/decoding/ridge.py"
 
-    The solver's conditioning depends on the patterns and alphas only (each output is its own
-    right-hand side), so a slice of the outputs shows the precision of the full fit.
+
+def _reference_ridge():
+    """``StageOneRidge`` as it was at ``REFERENCE_RIDGE`` (from git history), or None outside a clone."""
+    import importlib.util
+    import tempfile
+
+    try:
+        source = subprocess.run(["git", "show", REFERENCE_RIDGE], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    path = Path(tempfile.mkdtemp()) / "reference_ridge.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("reference_ridge", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.StageOneRidge
+
+
+def precision(work: Path, n_tokens: int = 4) -> dict:
+    """The shipped solver (float64 on the CPU, float32 as on a GPU) against the reference, on the full patterns.
+
+    The solve's conditioning depends on the patterns and alphas only (each output is its own
+    right-hand side), so ``n_tokens`` tokens' outputs show the precision of the full fit while
+    the reference's float64 copies stay affordable.
     """
+    import gc
+
     import torch
 
     from brainview.decoding.ridge import StageOneRidge
@@ -285,17 +309,28 @@ def precision(work: Path, n_tokens: int = 4) -> dict:
     X, Xv = np.load(work / "train_fmri.npy"), np.load(work / "val_fmri.npy")
     tokens = np.load(work / "image_tokens.npy", mmap_mode="r")
     Y, Yv = np.array(tokens[:len(X), :n_tokens]), np.array(tokens[len(X):len(X) + len(Xv), :n_tokens])
-    out = {}
-    fits = {}
-    for name, dtype in (("float64", torch.float64), ("float32", torch.float32)):
+    candidates = {"float64": lambda: StageOneRidge(device="cpu", dtype=torch.float64),
+                  "float32": lambda: StageOneRidge(device="cpu", dtype=torch.float32)}
+    reference = _reference_ridge()
+    if reference is not None:
+        candidates["reference"] = lambda: reference(device="cpu")
+    out, predictions, alphas = {"outputs": int(np.prod(Y.shape[1:])), "n_train": len(X)}, {}, {}
+    for name, make in candidates.items():
         start = time.perf_counter()
-        fits[name] = StageOneRidge(device="cpu", dtype=dtype).fit(X, Y, Xv, Yv)
+        model = make().fit(X, Y, Xv, Yv)
         out[f"{name}_seconds"] = round(time.perf_counter() - start, 1)
-    p64, p32 = fits["float64"].predict(Xv), fits["float32"].predict(Xv)
-    out["max_abs_diff_over_max_abs"] = float(np.abs(p32 - p64).max() / np.abs(p64).max())
-    out["diff_norm_over_spread"] = float(np.linalg.norm(p32 - p64) / np.linalg.norm(p64 - p64.mean(0)))
-    out["same_alphas"] = bool(np.array_equal(fits["float32"].alpha_, fits["float64"].alpha_))
-    out["outputs"] = int(np.prod(Y.shape[1:]))
+        predictions[name], alphas[name] = model.predict(Xv), model.alpha_
+        del model
+        gc.collect()
+    base = "reference" if reference is not None else "float64"
+    for name in predictions:
+        if name == base:
+            continue
+        diff = predictions[name] - predictions[base]
+        out[f"{name}_vs_{base}"] = {
+            "max_abs_diff_over_max_abs": float(np.abs(diff).max() / np.abs(predictions[base]).max()),
+            "diff_norm_over_norm": float(np.linalg.norm(diff) / np.linalg.norm(predictions[base])),
+            "same_alphas": bool(np.array_equal(alphas[name], alphas[base]))}
     return out
 
 
@@ -366,7 +401,7 @@ def main() -> None:
     if "info" in steps:
         record("brainview_info", peak_of([py, "-m", "brainview", "info", str(bundle)], logs / "info.log"))
     if "precision" in steps:
-        record("precision_float32_vs_float64", precision(work))
+        record("precision", precision(work))
     record("disk_gb", {name: round(sum(p.stat().st_size for p in (root / name).rglob("*") if p.is_file()) / 1e9, 3)
                        for name in ("work",) if (root / name).exists()})
 

@@ -134,6 +134,8 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
     finally:
         reader.close()
     stimuli = resize_images(originals, image_size)
+    source_size = list(originals.shape[1:3])
+    del originals  # 0.54 GB at 425 px for 1,000 images, not needed while the bundle is written
 
     vlm_refs = {"captioner": extracted["settings"]["captioner"], "retrieval": extracted["settings"]["retrieval"]}
     vlm_folders = None
@@ -158,7 +160,7 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
         "extract": extracted["settings"],
         "stage1": {k: v for k, v in work.read_log("fit").items() if k in ("settings", "chosen_alphas")},
         "vertex_voxel": surface_report | {"method": "func1pt8-to-layerB{1,2,3} nearest voxel, equal weight per depth"},
-        "stimuli": {"source_size": list(originals.shape[1:3]), "stored_size": list(stimuli.shape[1:3])},
+        "stimuli": {"source_size": source_size, "stored_size": list(stimuli.shape[1:3])},
         "weights": weights_report,
     }
     if "stage2" in stages:
