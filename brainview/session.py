@@ -15,7 +15,7 @@ import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,21 @@ def higher_is_better(score: str) -> bool:
     return score != "image_rank"
 
 
+def finish(steps: Iterator):
+    """Run a progress generator (``Session.iter_predictions``...) to its end and return its value:
+    what a script or a test does where the GUI uses a worker."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def ranks(similarity: np.ndarray) -> np.ndarray:
+    """1-based rank of each trial's own image among all test images (ties counted against it)."""
+    return np.array([rank_of(row, t) for t, row in enumerate(similarity)], dtype=np.float64)
+
+
 @dataclass
 class Loaded:
     """The result of :func:`load`: what the session needs, plus notes for the user."""
@@ -73,12 +88,15 @@ def load(path: str | Path, device: str = "auto", load_language_models: bool = Tr
     return Loaded(opened.bundle, decoder, opened.cortex, device_name(decoder), notes)
 
 
-def open_for_browsing(path: str | Path) -> Loaded:
-    """Open and validate a bundle without its language models (fast, no torch): trials, retrieval and
-    the cortex work at once; :func:`load_decoder` adds captions later."""
+def open_for_browsing(path: str | Path, trial: int = 0) -> Loaded:
+    """Open and validate a bundle without its language models (no torch): the cortex and ``trial``'s
+    retrievals work at once (its tokens are predicted here, in the worker that opens); every
+    trial's rank follows from :meth:`Session.iter_predictions`, :func:`load_decoder` adds captions."""
     bundle = open_bundle(path)
-    return Loaded(bundle, Decoder(bundle, None, MODELS_NOT_LOADED),
-                  Cortex.from_bundle(bundle), "none")
+    decoder = Decoder(bundle, None, MODELS_NOT_LOADED)
+    for stage in bundle.stages:
+        decoder.tokens_for_trials([min(trial, bundle.n_trials - 1)], stage)
+    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none")
 
 
 def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True
@@ -121,6 +139,7 @@ class SyntheticResult:
     settings: SyntheticSettings
     n_voxels: int
     trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
+    caption_pending: bool = False  # retrievals are in, the caption is being generated
 
 
 @dataclass
@@ -131,6 +150,15 @@ class ScoringProgress:
     total: int
     what: str
     captions: dict[str, dict[int, str]] = field(default_factory=dict)  # stage -> trial -> caption
+
+
+@dataclass
+class Predictions:
+    """Every trial's predicted tokens and brain × image similarity per stage (from a worker)."""
+
+    bundle: Bundle
+    tokens: dict[str, np.ndarray]  # stage -> (n_trials, n_query, query_dim)
+    similarity: dict[str, np.ndarray]  # stage -> (n_trials, n_trials)
 
 
 @dataclass
@@ -197,7 +225,8 @@ class Session:
         return self.bundle.stages if self.bundle is not None else []
 
     def set_loaded(self, loaded: Loaded) -> None:
-        """Show a newly loaded bundle: ranks are computed here (instant), captions later."""
+        """Show a newly loaded bundle at once; every trial's rank follows (:meth:`iter_predictions`,
+        :meth:`set_predictions`), captions later."""
         self.bundle, self.decoder, self.cortex = loaded.bundle, loaded.decoder, loaded.cortex
         self.selection = RoiSelection(self.cortex)
         self.loaded_device = loaded.device
@@ -209,11 +238,12 @@ class Session:
         self.missing_scores = {}
         self.score_name = "image_rank"
         self._similarity = {}
-        self.scores = {s: {"image_rank": self._image_ranks(s)} for s in self.bundle.stages}
+        self.scores = {s: {} for s in self.bundle.stages}
         self._emit("bundle")
 
     def set_decoder(self, decoder: Decoder, device: str, notes: list[str] | None = None) -> None:
-        """Swap the language models (another device); captions already made stay valid."""
+        """Swap the language models (another device); captions and predictions already made stay valid."""
+        decoder.share_predictions(self.decoder)
         self.decoder = decoder
         self.loaded_device = device
         self.notes = list(notes or [])
@@ -324,12 +354,48 @@ class Session:
 
     # ------------------------------------------------------------------ scores
 
-    def _image_ranks(self, stage: str) -> np.ndarray:
-        similarity = self.similarity(stage)
-        return np.array([rank_of(similarity[t], t) for t in range(len(similarity))], dtype=np.float64)
+    @property
+    def ranks_ready(self) -> bool:
+        """Whether every trial's image rank is known (:meth:`set_predictions` has run)."""
+        return self.has_bundle and all(s in self._similarity for s in self.stages)
+
+    def iter_predictions(self) -> Iterator[ScoringProgress]:
+        """Predict every test trial's tokens on every stage, then their image similarities: long work
+        for a worker (one pass over each stage's weights, on the GPU when the model is there).
+
+        Yields :class:`ScoringProgress` per block of weight rows; returns :class:`Predictions` for
+        :meth:`set_predictions` on the GUI thread. Reads the session, never changes it.
+        """
+        bundle, decoder = self.bundle, self.decoder
+        per_stage = bundle.n_query * bundle.query_dim
+        total = (per_stage + 1) * len(bundle.stages)
+        tokens, similarity = {}, {}
+        for i, stage in enumerate(bundle.stages):
+            steps = decoder.iter_predict_all(stage)
+            while True:
+                try:
+                    done, _ = next(steps)
+                except StopIteration as finished:
+                    tokens[stage] = finished.value
+                    break
+                yield ScoringProgress(i * (per_stage + 1) + done, total, f"predicting {STAGE_LABELS[stage]}")
+            similarity[stage] = image_scores(tokens[stage], bundle.image_embeddings)
+            yield ScoringProgress((i + 1) * (per_stage + 1), total, f"ranking {STAGE_LABELS[stage]}")
+        return Predictions(bundle, tokens, similarity)
+
+    def set_predictions(self, result: Predictions) -> None:
+        """Keep every trial's tokens and image ranks (from :meth:`iter_predictions`) and tell the views."""
+        if result.bundle is not self.bundle:
+            return  # predicted for a bundle that has since been replaced
+        for stage, tokens in result.tokens.items():
+            self.decoder.keep_tokens(stage, tokens)
+            self._similarity[stage] = result.similarity[stage]
+            self.scores.setdefault(stage, {})["image_rank"] = ranks(result.similarity[stage])
+        self._emit("scores")
 
     def similarity(self, stage: str) -> np.ndarray:
-        """Brain × image cosine similarity of every test trial to every test image, cached per stage."""
+        """Brain × image cosine similarity of every test trial to every test image, cached per stage
+        (computed here, on the caller's thread, if :meth:`set_predictions` has not run yet)."""
         if stage not in self._similarity:
             tokens = self.decoder.tokens_for_trials(np.arange(self.n_trials), stage)
             self._similarity[stage] = image_scores(tokens, self.bundle.image_embeddings)
@@ -362,6 +428,9 @@ class Session:
         done = 0
         captions: dict[str, list[str]] = {}
         for stage in bundle.stages:
+            if not decoder.has_all_tokens(stage):  # one pass over the weights, not one per batch
+                for _ in decoder.iter_predict_all(stage):
+                    pass
             known = dict(self.captions.get(stage, {}))
             todo = [t for t in range(n) if t not in known]
             done += n - len(todo)
@@ -405,7 +474,20 @@ class Session:
 
     def decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                          trial: int | None = None, k: int | None = None) -> SyntheticResult:
-        """Decode the selection's synthetic pattern (slow when captioning: run it in a worker).
+        """Decode the selection's synthetic pattern (slow when captioning: run it in a worker)."""
+        steps = self.iter_decode_synthetic(voxels, settings, trial, k)
+        partial = next(steps)
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value or partial
+
+    def iter_decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
+                              trial: int | None = None, k: int | None = None,
+                              superseded: Callable[[], bool] = lambda: False):
+        """Retrievals first, caption second: yields a :class:`SyntheticResult` without its caption
+        (milliseconds), then returns it captioned (a language-model call), or None when
+        ``superseded()`` says a newer selection came in before the caption started.
 
         Pass ``settings``, ``trial`` and ``k`` captured on the GUI thread so a later change
         cannot mix into a running decode.
@@ -413,10 +495,22 @@ class Session:
         settings = settings or self.synthetic
         trial = self.trial if trial is None else trial
         tokens = self.synthetic_tokens(voxels, settings, trial)
-        with self.model_lock:
-            decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=self.can_caption)
-        return SyntheticResult(decoded, settings, int(np.unique(voxels).size),
-                               None if settings.mode == "roi" else trial)
+        decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=False)
+        result = SyntheticResult(decoded, settings, int(np.unique(voxels).size),
+                                 None if settings.mode == "roi" else trial, caption_pending=self.can_caption)
+        yield result
+        if not self.can_caption:
+            return result
+        while not self.model_lock.acquire(timeout=0.05):  # another caption runs: wait, unless superseded
+            if superseded():
+                return None
+        try:
+            if superseded():
+                return None
+            caption = self.decoder.captions(tokens[None])[0]
+        finally:
+            self.model_lock.release()
+        return replace(result, decoded=replace(decoded, caption=caption), caption_pending=False)
 
     def synthetic_pattern(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                           trial: int | None = None) -> np.ndarray:

@@ -6,17 +6,18 @@ import numpy as np
 import pytest
 
 from brainview.bundle import BundleError
-from brainview.session import CaptionScores, Session, load
+from brainview.session import CaptionScores, Session, finish, load
 from tests.conftest import N_TRIALS
 
 
 def _session(bundle, **kwargs) -> Session:
     session = Session()
     session.set_loaded(load(bundle.path, "cpu", **kwargs))
+    session.set_predictions(finish(session.iter_predictions()))
     return session
 
 
-def test_loading_reports_progress_and_ranks_are_instant(retrieval_only_bundle):
+def test_loading_reports_progress_and_ranks_follow_in_steps(retrieval_only_bundle):
     steps = []
     loaded = load(retrieval_only_bundle.path, "cpu", progress=lambda done, total, what: steps.append((done, total, what)))
     assert steps[0] == (0, 2, "opening the bundle") and steps[-1][0] == 2
@@ -24,8 +25,25 @@ def test_loading_reports_progress_and_ranks_are_instant(retrieval_only_bundle):
     session = Session()
     seen = []
     session.connect("bundle", lambda s: seen.append("bundle"))
+    session.connect("scores", lambda s: seen.append("scores"))
     session.set_loaded(loaded)
     assert seen == ["bundle"] and session.stage == "stage2" and not session.can_caption
+    assert not session.ranks_ready and session.available_scores() == []
+    # the first trial retrieves at once, from tokens predicted while opening
+    assert session.retrieve().images.indices[0] == 0
+    steps = session.iter_predictions()
+    progress = []
+    while True:
+        try:
+            progress.append(next(steps))
+        except StopIteration as done:
+            result = done.value
+            break
+    assert [p.done for p in progress] == sorted(p.done for p in progress) and progress[-1].done == progress[-1].total
+    assert {p.what for p in progress} >= {"predicting stage 1", "ranking stage 2"}
+    assert seen == ["bundle"]  # the generator reads the session, never changes it
+    session.set_predictions(result)
+    assert seen == ["bundle", "scores"] and session.ranks_ready
     for stage in session.stages:  # the planted bundle retrieves every true image first
         np.testing.assert_array_equal(session.scores[stage]["image_rank"], np.ones(N_TRIALS))
     assert session.available_scores() == ["image_rank"]

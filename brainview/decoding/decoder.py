@@ -40,6 +40,9 @@ class Decoder:
         self.captions_missing = captions_missing if adapter is None or not adapter.has_captioner else None
         if self.adapter is None and self.captions_missing is None:
             self.captions_missing = "no language model was loaded"
+        # predicted tokens: every trial's once predict_all has run, else the few asked for so far
+        self._all_tokens: dict[str, np.ndarray] = {}
+        self._some_tokens: dict[tuple[str, int], np.ndarray] = {}
 
     @classmethod
     def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True) -> "Decoder":
@@ -72,14 +75,46 @@ class Decoder:
         return self.captions_missing is None
 
     def tokens_for_trials(self, trials, stage: str) -> np.ndarray:
-        return self.model.predict(self.bundle.fmri[np.asarray(trials)], stage=stage)
+        """Predicted tokens (n, n_query, query_dim) of test trials, from the cache where it has them."""
+        trials = np.atleast_1d(np.asarray(trials, dtype=np.int64))
+        if stage in self._all_tokens:
+            return self._all_tokens[stage][trials]
+        if trials.size == 1 and (stage, int(trials[0])) in self._some_tokens:
+            return self._some_tokens[stage, int(trials[0])][None]
+        tokens = self.model.predict(self.bundle.fmri[trials], stage=stage)
+        if trials.size == 1 and len(self._some_tokens) < 64:  # the trials looked at before every trial is predicted
+            self._some_tokens[stage, int(trials[0])] = tokens[0]
+        return tokens
+
+    def iter_predict_all(self, stage: str):
+        """Every test trial's tokens for ``stage`` (long: a worker's job), as a generator that yields
+        ``(done, total)`` weight rows and returns the tokens, which are then cached."""
+        if stage not in self._all_tokens:
+            self.keep_tokens(stage, (yield from self.model.iter_predict(self.bundle.fmri, stage)))
+        return self._all_tokens[stage]
+
+    def keep_tokens(self, stage: str, tokens: np.ndarray) -> None:
+        """Cache every trial's tokens for ``stage`` (predicted in a worker by another decoder, perhaps)."""
+        if tokens.shape != (self.bundle.n_trials, self.bundle.n_query, self.bundle.query_dim):
+            raise ValueError(f"expected tokens for all {self.bundle.n_trials} trials, got shape {tokens.shape}")
+        self._all_tokens[stage] = tokens
+
+    def has_all_tokens(self, stage: str) -> bool:
+        return stage in self._all_tokens
+
+    def share_predictions(self, other: "Decoder") -> None:
+        """Reuse another decoder's predicted tokens (the same bundle with other language models)."""
+        if other is not None and other.bundle is self.bundle:
+            self._all_tokens.update(other._all_tokens)
+            self._some_tokens.update(other._some_tokens)
 
     def synthetic(self, mode: str, voxels: np.ndarray, stage: str, *, scale: float | None = None,
                   trial: int | None = None, factor: float = 3.0) -> np.ndarray:
         pattern = None if trial is None else np.asarray(self.bundle.fmri[trial], dtype=np.float32)
+        base = None if trial is None else self.tokens_for_trials([trial], stage)[0]
         return synthetic_tokens(self.model, mode, voxels, stage=stage,
                                 scale=self.bundle.synthetic_scale if scale is None else scale,
-                                pattern=pattern, factor=factor)
+                                pattern=pattern, factor=factor, base=base)
 
     def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None) -> list[str]:
         """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings."""

@@ -28,7 +28,7 @@ def roi_tokens(model: BrainModel, voxels: np.ndarray, scale: float = 11.0, stage
     if voxels.size == 0:
         raise ValueError("the selection is empty: choose at least one voxel")
     lin = model.stage(stage)
-    raw = lin.weight[:, voxels].sum(axis=1).reshape(model.n_query, model.query_dim)
+    raw = lin.columns(voxels).sum(axis=1).reshape(model.n_query, model.query_dim)
     return (unit_norm(raw) * scale + lin.bias.reshape(model.n_query, model.query_dim)).astype(np.float32)
 
 
@@ -49,14 +49,20 @@ def boost(pattern: np.ndarray, voxels: np.ndarray, factor: float = DEFAULT_BOOST
 
 def synthetic_tokens(model: BrainModel, mode: str, voxels: np.ndarray, *, stage: str = "stage2",
                      scale: float = 11.0, pattern: np.ndarray | None = None,
-                     factor: float = DEFAULT_BOOST) -> np.ndarray:
-    """Query tokens for a selection in one of ``MODES``; lesion and boost need the trial's pattern."""
+                     factor: float = DEFAULT_BOOST, base: np.ndarray | None = None) -> np.ndarray:
+    """Query tokens for a selection in one of ``MODES``; lesion and boost need the trial's pattern.
+
+    ``base``, the trial's own predicted tokens, makes lesion and boost cost the selection's size:
+    only the selected voxels change, so only their weight columns are read.
+    """
     if mode == "roi":
         return roi_tokens(model, voxels, scale=scale, stage=stage)
     if pattern is None:
         raise ValueError(f"mode {mode!r} starts from a real trial: pass its pattern")
-    if mode == "lesion":
-        return model.predict(lesion(pattern, voxels), stage=stage)
-    if mode == "boost":
-        return model.predict(boost(pattern, voxels, factor), stage=stage)
-    raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+    if mode not in ("lesion", "boost"):
+        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+    changed = lesion(pattern, voxels) if mode == "lesion" else boost(pattern, voxels, factor)
+    if base is None:
+        return model.predict(changed, stage=stage)
+    voxels = np.unique(np.asarray(voxels, dtype=np.int64))
+    return model.predict_change(base, voxels, changed[voxels] - pattern[voxels], stage=stage)

@@ -21,8 +21,8 @@ from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import (DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, load, load_decoder,
-                               open_for_browsing)
+from brainview.session import (DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, finish, load,
+                               load_decoder, open_for_browsing)
 
 MAX_RECENT = 8
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
@@ -71,10 +71,12 @@ class QtMainWindow(QMainWindow):
         self.device = device
         self.settings = settings if settings is not None else QSettings("brainview", "brainview")
         self.workers = QtWorkers(self)
-        self.live = QtLatestRunner(self.workers, delay_ms=150, parent=self)
+        self.live = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self._load_generation = 0
         self._scoring = None
+        self._predicting = None  # the worker predicting every trial's tokens and ranks after opening
+        self._score_after_ranks = False
         self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
 
@@ -127,6 +129,7 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer = QTimer(self, singleShot=True, interval=50)
         self._overlay_timer.timeout.connect(self._refresh_synthetic_overlay)
         self.live.idle.connect(self._overlay_timer.start)
+        self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self._worker_failed)
         self.trial_captioner.result.connect(self.session.store_captions)
@@ -280,8 +283,10 @@ class QtMainWindow(QMainWindow):
                            on_error=lambda exc: generation == self._load_generation and self._load_failed(path, exc))
 
     def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
-        """Open a bundle with its models on the GUI thread (blocks); raises ``UserError`` for a broken bundle."""
-        self._loaded(load(str(path), self.device), score_trials=score_trials)
+        """Open a bundle with its models and every trial's rank on the GUI thread (blocks); raises
+        ``UserError`` for a broken bundle."""
+        self._loaded(load(str(path), self.device), score_trials=score_trials, predict=False)
+        self._predicted(finish(self.session.iter_predictions()))
         self.models_loaded.emit()
 
     def _load_failed(self, path, exc: BaseException) -> None:
@@ -291,12 +296,16 @@ class QtMainWindow(QMainWindow):
         self.load_failed.emit(message)
         dialogs.show_error(self, "Cannot open the bundle", message)
 
-    def _loaded(self, loaded: Loaded, score_trials: bool = True) -> None:
+    def _loaded(self, loaded: Loaded, score_trials: bool = True, predict: bool = True) -> None:
         self.live.cancel()
         self.trial_captioner.cancel()
         if self._scoring is not None:
             self._scoring.quit()
             self._scoring = None
+        if self._predicting is not None:
+            self._predicting.quit()
+            self._predicting = None
+        self._score_after_ranks = False
         self.session.set_loaded(loaded)
         session = self.session
         self.setWindowTitle(f"brainview — {session.bundle.name}")
@@ -321,6 +330,8 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {session.bundle.name}: {session.n_trials} test trials"
                                      + ("" if session.can_caption else " · captions are off"), 8000)
         self._caption_current_trial()
+        if predict:
+            self._predict_all_trials()
         if score_trials and session.can_caption:
             self._score_all_trials()
         self.bundle_loaded.emit()
@@ -333,8 +344,39 @@ class QtMainWindow(QMainWindow):
         self.progress.setFormat(f"{what} %p%")
         self.progress.setVisible(done < total)
 
+    def _predict_all_trials(self) -> None:
+        """Every trial's tokens and image rank, in the background, after the first trial is shown:
+        at NSD size that is one pass over 1.5 GB of weights per stage."""
+        bundle = self.session.bundle
+
+        def progressed(step) -> None:
+            if self.session.bundle is bundle:
+                self._show_progress(step.done, step.total, step.what)
+
+        def failed(exc: BaseException) -> None:
+            self.progress.hide()
+            self._worker_failed(exc)
+
+        self._predicting = self.workers.start(self.session.iter_predictions, on_yielded=progressed,
+                                              on_returned=self._predicted, on_error=failed)
+
+    def _predicted(self, result) -> None:
+        if result.bundle is not self.session.bundle:
+            return
+        self._predicting = None
+        self.session.set_predictions(result)
+        self.progress.hide()
+        self.statusBar().showMessage(f"Ranked all {self.session.n_trials} test trials", 5000)
+        if self._score_after_ranks:
+            self._score_after_ranks = False
+            self._score_all_trials()
+
     def _score_all_trials(self) -> None:
-        """Caption every trial on every stage and score them, in the background."""
+        """Caption every trial on every stage and score them, in the background (after the ranks:
+        captioning needs every trial's tokens, which the prediction worker is computing)."""
+        if not self.session.ranks_ready:
+            self._score_after_ranks = True
+            return
         bundle = self.session.bundle
 
         def finished(result) -> None:
@@ -451,7 +493,7 @@ class QtMainWindow(QMainWindow):
             self.trial_view.set_synthetic(None)
         else:
             settings, trial, k = session.synthetic, session.trial, session.k
-            self.live.submit(session.decode_synthetic, voxels, settings, trial, k)
+            self.live.submit_steps(session.iter_decode_synthetic, voxels, settings, trial, k)
 
     def _refresh_synthetic_overlay(self) -> None:
         if self.overlay_combo.currentData() == "synthetic":
