@@ -27,6 +27,7 @@ from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
+from brainview.errors import UserError
 
 #: per-trial caption scores shown in the trial table, in column order (names of ``caption_metrics``)
 CAPTION_SCORES = ("meteor", "rougeL", "sentence")
@@ -99,20 +100,87 @@ def open_for_browsing(path: str | Path, trial: int = 0) -> Loaded:
     return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none")
 
 
-def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True
-                 ) -> tuple[Decoder, list[str]]:
-    """The bundle's decoder on ``device``, falling back to the CPU when the GPU is full; notes say why."""
+def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True,
+                 progress: ProgressCallback | None = None) -> tuple[Decoder, list[str]]:
+    """The bundle's decoder on ``device``, falling back to the CPU when the GPU is full; notes say why.
+    ``progress(done, total, what)`` is called per checkpoint shard of the language model."""
     from brainview.decoding.blip2 import DeviceOutOfMemory
 
     notes = []
     try:
-        decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models)
+        decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models, progress=progress)
     except DeviceOutOfMemory as full:
         notes.append(f"{full}; the models were loaded on the CPU instead")
-        decoder = Decoder.load(bundle, device="cpu", load_language_models=load_language_models)
+        decoder = Decoder.load(bundle, device="cpu", load_language_models=load_language_models, progress=progress)
     if not decoder.can_caption:
         notes.append(f"Captions are off: {decoder.captions_missing}. Retrieval still works.")
     return decoder, notes
+
+
+#: a captioner this big asks before loading on a CPU: 2 GB of float32 and captions of seconds
+CPU_ASK_PARAMETERS = 500_000_000
+#: what a CPU sustains on one caption's matrix-vector products, for the time estimate (FLOP/s)
+CPU_FLOPS = 2e10
+
+
+@dataclass
+class ModelPlan:
+    """What loading the captioner will take, known before loading it (from checkpoint headers)."""
+
+    device: str  # where it would run: "cpu", "cuda", ...
+    parameters: int  # what captioning from tokens needs: language projection + language model
+    skipped: int  # parameters of the checkpoint left unloaded (vision tower, Q-Former)
+    max_new_tokens: int
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.device == "cpu"
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.parameters * (4 if self.on_cpu else 2)  # float32 on the CPU, half precision on a GPU
+
+    @property
+    def seconds_per_caption(self) -> float:
+        return 2 * self.parameters * self.max_new_tokens / CPU_FLOPS
+
+    @property
+    def ask_first(self) -> bool:
+        return self.on_cpu and self.parameters > CPU_ASK_PARAMETERS
+
+    def text(self) -> str:
+        memory = self.memory_bytes
+        size = f"{memory / 2**30:.1f} GiB" if memory >= 2**30 else f"{memory / 2**20:.0f} MiB"
+        out = (f"The captioner needs {_count(self.parameters)} parameters (its language model): {size} "
+               f"{'in float32 on the CPU' if self.on_cpu else 'in half precision on the GPU'}"
+               + (f"; the {_count(self.skipped)} of the vision tower and Q-Former are not loaded." if self.skipped
+                  else "."))
+        if self.on_cpu:
+            out += (f" Without a GPU each caption takes roughly {self.seconds_per_caption:.0f} s"
+                    if self.seconds_per_caption >= 1 else " Captions run on the CPU")
+            out += "; retrieval works without it."
+        return out
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2g} billion" if n >= 1e9 else f"{n / 1e6:.2g} million" if n >= 1e6 else f"{n:,}"
+
+
+def plan_language_models(bundle: Bundle, device: str = "auto") -> ModelPlan | None:
+    """What loading the bundle's captioner on ``device`` will take; None when that cannot be known
+    (no captioner, a model id or a checkpoint not in safetensors). Imports torch: call it in a worker."""
+    from brainview.decoding.checkpoints import caption_parts_size
+    from brainview.decoding.device import resolve_device
+
+    try:
+        folder = bundle.resolve_model(bundle.vlm.get("captioner"))
+        where = resolve_device(device).type
+    except UserError:
+        return None
+    sizes = caption_parts_size(folder) if folder is not None and Path(folder).is_dir() else None
+    if sizes is None:
+        return None
+    return ModelPlan(where, sizes[0], sizes[1] - sizes[0], int(bundle.vlm["max_new_tokens"]))
 
 
 def device_name(decoder: Decoder) -> str:

@@ -133,13 +133,32 @@ def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only_bundle, monkeypatch):
     asked = []
     real_load = Decoder.load.__func__
 
-    def fake_load(cls, bundle, device="auto", load_language_models=True):
+    def fake_load(cls, bundle, device="auto", load_language_models=True, progress=None):
         asked.append(device)
         if device != "cpu":
             raise DeviceOutOfMemory("cuda", "loading the captioner")
-        return real_load(cls, bundle, device, load_language_models)
+        return real_load(cls, bundle, device, load_language_models, progress)
 
     monkeypatch.setattr(Decoder, "load", classmethod(fake_load))
     loaded = load(retrieval_only_bundle.path, "cuda")
     assert asked == ["cuda", "cpu"]
     assert "ran out of memory" in loaded.notes[0] and "on the CPU instead" in loaded.notes[0]
+
+
+def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(app_bundle):
+    from brainview.decoding.blip2 import Blip2Adapter
+    from brainview.decoding.decoder import Decoder
+    from brainview.session import plan_language_models
+
+    plan = plan_language_models(app_bundle, "cpu")
+    assert plan.on_cpu and plan.parameters > 0 and plan.skipped > 0  # vision tower + Q-Former stay on disk
+    assert "not loaded" in plan.text() and not plan.ask_first  # a tiny model loads without asking
+    steps = []
+    decoder = Decoder.load(app_bundle, "cpu", progress=lambda *step: steps.append(step))
+    assert steps == [(1, 1, "loading the language model: shard 1 of 1")]
+    captioner = decoder.adapter.captioner
+    assert captioner.vision_model is None and captioner.qformer is None
+    assert sum(p.numel() for p in captioner.parameters()) == plan.parameters
+    full = Decoder(app_bundle, Blip2Adapter.load(app_bundle.resolve_model(app_bundle.vlm["captioner"]), None, "cpu"))
+    tokens = decoder.tokens_for_trials([0, 1, 2], "stage1")
+    assert decoder.captions(tokens) == full.captions(tokens)  # the same captions as the whole model

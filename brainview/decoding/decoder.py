@@ -45,8 +45,11 @@ class Decoder:
         self._some_tokens: dict[tuple[str, int], np.ndarray] = {}
 
     @classmethod
-    def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True) -> "Decoder":
-        """Load the bundle's BLIP-2 models; a model that cannot be had turns captions off, with the reason.
+    def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True,
+             progress=None) -> "Decoder":
+        """Load the bundle's captioner, only the parts captioning from tokens runs (``progress(done,
+        total, what)`` per checkpoint shard); a model that cannot be had turns captions off, with
+        the reason. On a GPU the brain model's weights go there too, once, in half precision.
 
         Raises ``DeviceOutOfMemory`` when the device is full, so the caller can retry on the CPU.
         """
@@ -59,12 +62,19 @@ class Decoder:
         from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory
 
         try:
-            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device)
+            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, parts="caption",
+                                        progress=progress)
         except DeviceOutOfMemory:
             raise  # a full GPU is the caller's to handle (retry on the CPU), not a missing model
         except UserError as exc:
             return cls(bundle, None, str(exc))
-        return cls(bundle, adapter)
+        decoder = cls(bundle, adapter)
+        if adapter.device.type == "cuda":
+            from brainview.decoding.blip2 import _oom_guard
+
+            with _oom_guard(adapter.device, "moving the brain model to the GPU"):
+                decoder.model.to(adapter.device)
+        return decoder
 
     @property
     def stages(self) -> list[str]:

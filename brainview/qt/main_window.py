@@ -22,7 +22,7 @@ from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.session import (DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, finish, load,
-                               load_decoder, open_for_browsing)
+                               load_decoder, open_for_browsing, plan_language_models)
 
 MAX_RECENT = 8
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
@@ -63,6 +63,7 @@ class QtMainWindow(QMainWindow):
     bundle_loaded = Signal()  # the bundle is shown: trials, retrieval and the cortex work
     models_loaded = Signal()  # the language models are loaded (or captions are off, with the reason shown)
     load_failed = Signal(str)
+    _model_progress = Signal(int, int, str)  # emitted from the loading worker, shown on the GUI thread
 
     def __init__(self, session: Session | None = None, device: str = "auto", settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -129,6 +130,7 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer = QTimer(self, singleShot=True, interval=50)
         self._overlay_timer.timeout.connect(self._refresh_synthetic_overlay)
         self.live.idle.connect(self._overlay_timer.start)
+        self._model_progress.connect(self._show_progress)
         self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self._worker_failed)
@@ -449,7 +451,25 @@ class QtMainWindow(QMainWindow):
             session.set_notes([f"Captions are off: {dialogs.error_text(exc)}"])
             self._worker_failed(exc)
 
-        self.workers.start(load_decoder, bundle, self.device, on_returned=loaded, on_error=failed)
+        def planned(plan) -> None:
+            """Say what the captioner will take before loading it; on a CPU ask first when it is big."""
+            if session.bundle is not bundle:
+                return
+            if plan is not None and plan.ask_first and not dialogs.ask(
+                    self, "Load the language model on the CPU?",
+                    f"{plan.text()}\n\nLoad it on the CPU, or browse with retrieval only (trials, ranks, the "
+                    "cortex and synthetic retrievals all work; captions stay off)?",
+                    "Load on the CPU", "Retrieval only"):
+                self.progress.hide()
+                session.set_notes(["Captions are off: you chose retrieval-only browsing. " + plan.text()])
+                self.models_loaded.emit()
+                return
+            if plan is not None:
+                session.set_notes([f"Loading the language models ({where})… retrieval already works. {plan.text()}"])
+            self.workers.start(load_decoder, bundle, self.device, progress=self._model_progress.emit,
+                               on_returned=loaded, on_error=failed)
+
+        self.workers.start(plan_language_models, bundle, self.device, on_returned=planned, on_error=failed)
 
     # ----------------------------------------------------------------- navigation
 

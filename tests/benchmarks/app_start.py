@@ -50,14 +50,22 @@ def watch():
         if window is not None:
             poll.stop()
             QTimer.singleShot(0, lambda: print("SHOWN", flush=True))
-            window.bundle_loaded.connect(lambda: print("BUNDLE", flush=True))
+            seen = set()
+
+            def mark(what):  # the first time; close once the models are in and every rank is filled
+                if what not in seen:
+                    seen.add(what)
+                    print(what, flush=True)
+                if {"MODELS", "RANKS"} <= seen:
+                    window.close()
 
             def scores(session):
                 if getattr(session, "ranks_ready", True) and "image_rank" in session.scores.get(session.stage, {}):
-                    print("RANKS", flush=True)
+                    mark("RANKS")
+            window.bundle_loaded.connect(lambda: mark("BUNDLE"))
             window.bundle_loaded.connect(lambda: scores(window.session))
             window.session.connect("scores", scores)
-            window.models_loaded.connect(lambda: (print("MODELS", flush=True), window.close()))
+            window.models_loaded.connect(lambda: mark("MODELS"))
             window.load_failed.connect(lambda message: (print("FAILED", message, flush=True), window.close()))
 
     poll.timeout.connect(check)
