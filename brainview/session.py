@@ -447,7 +447,7 @@ class Session:
                     tokens[stage] = finished.value
                     break
                 yield ScoringProgress(i * (per_stage + 1) + done, total, f"predicting {STAGE_LABELS[stage]}")
-            similarity[stage] = image_scores(tokens[stage], bundle.image_embeddings)
+            similarity[stage] = image_scores(tokens[stage], decoder.unit_targets, unit_targets=True)
             yield ScoringProgress((i + 1) * (per_stage + 1), total, f"ranking {STAGE_LABELS[stage]}")
         return Predictions(bundle, tokens, similarity)
 

@@ -14,6 +14,7 @@ from brainview.bundle import Bundle
 from brainview.decoding.brain_model import BrainModel
 from brainview.decoding.retrieval import Ranked, image_scores, text_scores, top_k
 from brainview.decoding.synthetic import synthetic_tokens
+from brainview.decoding.vectors import unit_norm
 from brainview.errors import UserError
 
 
@@ -43,6 +44,7 @@ class Decoder:
         # predicted tokens: every trial's once predict_all has run, else the few asked for so far
         self._all_tokens: dict[str, np.ndarray] = {}
         self._some_tokens: dict[tuple[str, int], np.ndarray] = {}
+        self._unit_targets: np.ndarray | None = None
 
     @classmethod
     def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True,
@@ -75,6 +77,15 @@ class Decoder:
             with _oom_guard(adapter.device, "moving the brain model to the GPU"):
                 decoder.model.to(adapter.device)
         return decoder
+
+    @property
+    def unit_targets(self) -> np.ndarray:
+        """The test images' target tokens, flattened and L2-normalized once (96 MB at NSD size, which
+        each retrieval would otherwise normalize again)."""
+        if self._unit_targets is None:
+            targets = self.bundle.image_embeddings
+            self._unit_targets = unit_norm(np.asarray(targets, dtype=np.float32).reshape(len(targets), -1))
+        return self._unit_targets
 
     @property
     def stages(self) -> list[str]:
@@ -117,6 +128,7 @@ class Decoder:
         if other is not None and other.bundle is self.bundle:
             self._all_tokens.update(other._all_tokens)
             self._some_tokens.update(other._some_tokens)
+            self._unit_targets = other._unit_targets
 
     def synthetic(self, mode: str, voxels: np.ndarray, stage: str, *, scale: float | None = None,
                   trial: int | None = None, factor: float = 3.0) -> np.ndarray:
@@ -141,7 +153,7 @@ class Decoder:
 
     def decode(self, tokens: np.ndarray, stage: str, k: int = 5, caption: bool = True) -> Decoded:
         """Caption and top-k image/caption retrieval for one set of query tokens (n_query, query_dim)."""
-        profile = image_scores(tokens[None], self.bundle.image_embeddings)[0]
+        profile = image_scores(tokens[None], self.unit_targets, unit_targets=True)[0]
         texts = None
         if stage == "stage2" and self.model.has_text_projection:
             projected = self.model.project_text(tokens[None])

@@ -128,7 +128,7 @@ class QtMainWindow(QMainWindow):
         # vertex per brush dab, or while the language model runs, would slow both
         # (a short delay lets the new caption paint first)
         self._overlay_timer = QTimer(self, singleShot=True, interval=50)
-        self._overlay_timer.timeout.connect(self._refresh_synthetic_overlay)
+        self._overlay_timer.timeout.connect(self._refresh_overlay)
         self.live.idle.connect(self._overlay_timer.start)
         self._model_progress.connect(self._show_progress)
         self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
@@ -507,7 +507,9 @@ class QtMainWindow(QMainWindow):
             source = "trial" if voxels.size == 0 else "synthetic"
             self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
         if self.overlay_combo.currentData() != shown or voxels.size == 0:
-            self._update_overlay()  # what the cortex shows changed kind: at once, not per brush dab
+            # what the cortex shows changed kind: recolour soon (every vertex changes), not inside this
+            # handler, which must leave the GUI thread within a frame
+            self._overlay_timer.start()
         if voxels.size == 0:
             self.live.cancel()
             self.trial_view.set_synthetic(None)
@@ -515,9 +517,8 @@ class QtMainWindow(QMainWindow):
             settings, trial, k = session.synthetic, session.trial, session.k
             self.live.submit_steps(session.iter_decode_synthetic, voxels, settings, trial, k)
 
-    def _refresh_synthetic_overlay(self) -> None:
-        if self.overlay_combo.currentData() == "synthetic":
-            self._update_overlay()
+    def _refresh_overlay(self) -> None:
+        self._update_overlay()  # incremental: only vertices whose value changed are recoloured
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
         self.trial_view.set_synthetic(result, self.synthetic_label(result))
