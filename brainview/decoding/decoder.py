@@ -45,6 +45,8 @@ class Decoder:
         self._all_tokens: dict[str, np.ndarray] = {}
         self._some_tokens: dict[tuple[str, int], np.ndarray] = {}
         self._unit_targets: np.ndarray | None = None
+        self._column_sums: dict[tuple[str, bytes], np.ndarray] = {}  # (stage, voxel ids) -> column sum
+        self._last_sum: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> the latest (voxels, sum)
 
     @classmethod
     def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True,
@@ -111,8 +113,49 @@ class Decoder:
         """Every test trial's tokens for ``stage`` (long: a worker's job), as a generator that yields
         ``(done, total)`` weight rows and returns the tokens, which are then cached."""
         if stage not in self._all_tokens:
-            self.keep_tokens(stage, (yield from self.model.iter_predict(self.bundle.fmri, stage)))
+            # the atlas ROIs' indicator patterns ride along (a few rows more in the same pass): their
+            # column sums make checking an ROI for live decoding instant
+            rois = [np.unique(np.asarray(spec["voxels"], dtype=np.int64)) for spec in self.bundle.rois.values()]
+            n = self.bundle.n_trials
+            x = np.zeros((n + len(rois), self.bundle.n_voxels), dtype=np.float32)
+            x[:n] = self.bundle.fmri
+            for row, voxels in enumerate(rois, start=n):
+                x[row, voxels] = 1.0
+            out = yield from self.model.iter_predict(x, stage)
+            bias = self.model.stage(stage).bias
+            for row, voxels in enumerate(rois, start=n):
+                self._remember_sum(stage, voxels, out[row].reshape(-1) - bias)
+            self.keep_tokens(stage, out[:n])
         return self._all_tokens[stage]
+
+    def column_sum(self, stage: str, voxels: np.ndarray) -> np.ndarray:
+        """``weight[:, voxels].sum(axis=1)`` (n_out,), what an ROI's synthetic pattern needs: cached
+        per voxel set (the atlas ROIs' come with :meth:`iter_predict_all`), else updated from the
+        stage's previous selection by the voxels added and removed (a brush dab reads a few
+        columns, not every selected one)."""
+        voxels = np.unique(np.asarray(voxels, dtype=np.int64))
+        cached = self._column_sums.get((stage, voxels.tobytes()))
+        if cached is not None:
+            self._last_sum[stage] = (voxels, cached)
+            return cached
+        lin = self.model.stage(stage)
+        last = self._last_sum.get(stage)
+        total = None
+        if last is not None:
+            added = np.setdiff1d(voxels, last[0], assume_unique=True)
+            removed = np.setdiff1d(last[0], voxels, assume_unique=True)
+            if added.size + removed.size < voxels.size:
+                total = last[1] + lin.columns(added).sum(axis=1) - lin.columns(removed).sum(axis=1)
+        if total is None:
+            total = lin.columns(voxels).sum(axis=1)
+        self._remember_sum(stage, voxels, total)
+        return total
+
+    def _remember_sum(self, stage: str, voxels: np.ndarray, total: np.ndarray) -> None:
+        if len(self._column_sums) >= 256:
+            self._column_sums.pop(next(iter(self._column_sums)))
+        self._column_sums[stage, voxels.tobytes()] = total
+        self._last_sum[stage] = (voxels, total)
 
     def keep_tokens(self, stage: str, tokens: np.ndarray) -> None:
         """Cache every trial's tokens for ``stage`` (predicted in a worker by another decoder, perhaps)."""
@@ -129,14 +172,16 @@ class Decoder:
             self._all_tokens.update(other._all_tokens)
             self._some_tokens.update(other._some_tokens)
             self._unit_targets = other._unit_targets
+            self._column_sums.update(other._column_sums)
 
     def synthetic(self, mode: str, voxels: np.ndarray, stage: str, *, scale: float | None = None,
                   trial: int | None = None, factor: float = 3.0) -> np.ndarray:
         pattern = None if trial is None else np.asarray(self.bundle.fmri[trial], dtype=np.float32)
         base = None if trial is None else self.tokens_for_trials([trial], stage)[0]
+        summed = self.column_sum(stage, voxels) if mode == "roi" and np.size(voxels) else None
         return synthetic_tokens(self.model, mode, voxels, stage=stage,
                                 scale=self.bundle.synthetic_scale if scale is None else scale,
-                                pattern=pattern, factor=factor, base=base)
+                                pattern=pattern, factor=factor, base=base, summed=summed)
 
     def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None) -> list[str]:
         """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings."""
