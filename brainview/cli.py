@@ -6,8 +6,10 @@ Every user mistake ends with one line on stderr and exit status 2, never a trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -60,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def terminal_text(text: str) -> str:
+    """Text safe to print: control characters (ANSI escapes, carriage returns) and lone surrogates
+    shown as escapes instead of reaching the terminal."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -67,15 +79,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_app(None, "auto")
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"brainview: error: {exc}", file=sys.stderr)
+        print(f"brainview: error: {terminal_text(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("brainview: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``brainview info | head``): stop quietly, as other command-line tools do
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 def _emit(args, payload: dict[str, Any], lines: list[str]) -> int:
-    print(json.dumps(payload, indent=2) if args.json else "\n".join(lines))
+    # JSON escapes every non-ASCII and control character itself
+    print(json.dumps(payload, indent=2) if args.json else "\n".join(terminal_text(line) for line in lines))
+    sys.stdout.flush()  # a closed pipe is reported here, inside main, not at interpreter exit
     return 0
 
 
@@ -145,6 +165,9 @@ def cmd_eval(args) -> int:
     if args.repeats is not None and args.repeats < 1:
         raise UserError("--repeats must be at least 1")
     decoder = Decoder.load(bundle, device=args.device, load_language_models=not args.no_captions)
+    if not args.no_captions and bundle.vlm.get("captioner") and not decoder.can_caption:
+        raise UserError(f"cannot caption with the bundle's captioner ({decoder.captions_missing}); "
+                        "pass --no-captions for retrieval only")
     result = evaluate_bundle(bundle, decoder, stage, args.repeats, args.seed, captions=not args.no_captions)
     lines = [f"{bundle.name}: {stage} on {bundle.n_trials} test trials", "", "retrieval (top-1)"]
     for direction, r in result["retrieval"].items():

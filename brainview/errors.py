@@ -3,3 +3,7 @@
 
 class UserError(Exception):
     """Bad input from the user (a wrong path, a broken bundle, a missing model): one clear message."""
+
+
+class Cancelled(Exception):
+    """Work stopped on purpose (the window closed, another bundle was opened): not an error to show."""

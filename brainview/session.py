@@ -71,6 +71,7 @@ class Loaded:
     cortex: Cortex
     device: str  # the device the language models run on ("cpu", "cuda", ...), or "none"
     notes: list[str] = field(default_factory=list)
+    similarity: dict[str, np.ndarray] = field(default_factory=dict)  # stage -> brain x image cosine, prepared
 
 
 def load(path: str | Path, device: str = "auto", load_language_models: bool = True,
@@ -208,6 +209,7 @@ class SyntheticResult:
     n_voxels: int
     trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
     caption_pending: bool = False  # retrievals are in, the caption is being generated
+    generation: int = 0  # Session.generation it was made for: a result for another bundle is dropped
 
 
 @dataclass
@@ -262,6 +264,7 @@ class Session:
         self._listeners: dict[str, list[Callable]] = defaultdict(list)
         # one language model, several workers: generation runs one call at a time
         self.model_lock = threading.Lock()
+        self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
 
     # ------------------------------------------------------------------ events
 
@@ -295,6 +298,7 @@ class Session:
     def set_loaded(self, loaded: Loaded) -> None:
         """Show a newly loaded bundle at once; every trial's rank follows (:meth:`iter_predictions`,
         :meth:`set_predictions`), captions later."""
+        self.generation += 1
         self.bundle, self.decoder, self.cortex = loaded.bundle, loaded.decoder, loaded.cortex
         self.selection = RoiSelection(self.cortex)
         self.loaded_device = loaded.device
@@ -305,8 +309,9 @@ class Session:
         self.captions = {s: {} for s in self.bundle.stages}
         self.missing_scores = {}
         self.score_name = "image_rank"
-        self._similarity = {}
-        self.scores = {s: {} for s in self.bundle.stages}
+        self._similarity = dict(loaded.similarity)  # what an earlier pass predicted (a restored bundle)
+        self.scores = {s: {"image_rank": ranks(self._similarity[s])} if s in self._similarity else {}
+                       for s in self.bundle.stages}
         self._emit("bundle")
 
     def set_decoder(self, decoder: Decoder, device: str, notes: list[str] | None = None) -> None:
@@ -466,7 +471,7 @@ class Session:
         (computed here, on the caller's thread, if :meth:`set_predictions` has not run yet)."""
         if stage not in self._similarity:
             tokens = self.decoder.tokens_for_trials(np.arange(self.n_trials), stage)
-            self._similarity[stage] = image_scores(tokens, self.bundle.image_embeddings)
+            self._similarity[stage] = image_scores(tokens, self.decoder.unit_targets, unit_targets=True)
         return self._similarity[stage]
 
     def available_scores(self) -> list[str]:
@@ -541,9 +546,10 @@ class Session:
                                       factor=settings.factor)
 
     def decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
-                         trial: int | None = None, k: int | None = None) -> SyntheticResult:
+                         trial: int | None = None, k: int | None = None,
+                         generation: int | None = None) -> SyntheticResult:
         """Decode the selection's synthetic pattern (slow when captioning: run it in a worker)."""
-        steps = self.iter_decode_synthetic(voxels, settings, trial, k)
+        steps = self.iter_decode_synthetic(voxels, settings, trial, k, generation)
         partial = next(steps)
         try:
             next(steps)
@@ -551,21 +557,23 @@ class Session:
             return done.value or partial
 
     def iter_decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
-                              trial: int | None = None, k: int | None = None,
+                              trial: int | None = None, k: int | None = None, generation: int | None = None,
                               superseded: Callable[[], bool] = lambda: False):
         """Retrievals first, caption second: yields a :class:`SyntheticResult` without its caption
         (milliseconds), then returns it captioned (a language-model call), or None when
         ``superseded()`` says a newer selection came in before the caption started.
 
-        Pass ``settings``, ``trial`` and ``k`` captured on the GUI thread so a later change
-        cannot mix into a running decode.
+        Pass ``settings``, ``trial``, ``k`` and ``generation`` captured on the GUI thread so a later
+        change (or another bundle) cannot mix into a running decode.
         """
+        generation = self.generation if generation is None else generation
         settings = settings or self.synthetic
         trial = self.trial if trial is None else trial
         tokens = self.synthetic_tokens(voxels, settings, trial)
         decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=False)
         result = SyntheticResult(decoded, settings, int(np.unique(voxels).size),
-                                 None if settings.mode == "roi" else trial, caption_pending=self.can_caption)
+                                 None if settings.mode == "roi" else trial, caption_pending=self.can_caption,
+                                 generation=generation)
         yield result
         if not self.can_caption:
             return result

@@ -118,3 +118,70 @@ def test_score_rejects_mismatched_lengths(capsys, tmp_path):
     (tmp_path / "r.json").write_text(json.dumps([["one"]]))
     assert main(["score", "--pred", str(tmp_path / "p.txt"), "--refs", str(tmp_path / "r.json")]) == 2
     assert "2 predictions" in capsys.readouterr().err
+
+
+def _copy_with_name(tmp_path, bundle, name):
+    import shutil
+
+    path = tmp_path / "named"
+    shutil.copytree(bundle.path, path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["name"] = name
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return path
+
+
+def test_a_closed_pipe_ends_quietly(no_vlm):
+    """``brainview info | head -1``: the reader goes away; no BrokenPipe traceback."""
+    done = subprocess.run(f"{sys.executable} -m brainview info {no_vlm.path} | head -c 10", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_names_cannot_drive_the_terminal(capsys, tmp_path, no_vlm):
+    path = _copy_with_name(tmp_path, no_vlm, "\x1b[2J\x1b[31mred\rname\x07")
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out and "\\x1b[31mred" in out
+    assert main(["info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "\x1b[2J\x1b[31mred\rname\x07"
+
+
+def test_a_lone_surrogate_is_refused_in_one_line(capsys, tmp_path, no_vlm):
+    path = _copy_with_name(tmp_path, no_vlm, "x")
+    (path / "manifest.json").write_text((path / "manifest.json").read_text().replace('"x"', '"\\ud800 x"'))
+    assert main(["info", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "lone UTF-16 surrogate" in err
+
+
+def test_eval_with_a_broken_captioner_says_so(capsys, tmp_path, captioned):
+    import shutil
+
+    path = tmp_path / "broken_vlm"
+    shutil.copytree(captioned.path, path)
+    (path / "vlm" / "captioner" / "model.safetensors").write_bytes(b"not weights")
+    assert main(["eval", str(path), "--repeats", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot caption with the bundle's captioner" in err and "--no-captions" in err
+    result = run_json(capsys, "eval", str(path), "--repeats", "1", "--no-captions")
+    assert result["retrieval"]["image_given_brain"]["top1"] == 1.0
+
+
+def test_a_single_trial_bundle_evaluates(capsys, tmp_path):
+    single = make_bundle(tmp_path / "single", n_trials=1, n_voxels=20, subdivisions=1)
+    result = run_json(capsys, "eval", str(single.path), "--repeats", "2", "--no-captions")
+    assert result["retrieval"]["image_given_brain"]["pool"] == 1
+
+
+def test_a_prompt_with_image_tokens_turns_captions_off_with_the_reason(capsys, tmp_path, captioned):
+    import shutil
+
+    path = tmp_path / "prompted"
+    shutil.copytree(captioned.path, path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["vlm"]["prompt"] = "<image>" * 50
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["eval", str(path), "--repeats", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "image token" in err

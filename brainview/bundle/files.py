@@ -96,9 +96,6 @@ class BundleFiles:
             raise BundleError(rel, "is not a regular file")
         return path
 
-    def size(self, rel: str) -> int:
-        return self.path(rel).stat().st_size
-
     # ------------------------------------------------------------------ JSON
 
     def json(self, rel: str, max_bytes: int) -> Any:

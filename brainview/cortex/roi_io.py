@@ -4,15 +4,19 @@ The JSON file is the faithful one: it holds the selected voxels (what a syntheti
 and the painted vertices. The FreeSurfer and GIFTI exports are per hemisphere and hold the
 selection's vertex footprint (``Cortex.roi_vertex_mask`` of the selected voxels), so FreeSurfer
 or nibabel users can open them on the bundle's surface; importing one selects the voxels its
-vertices map to. Every file is written atomically: a temporary file in the same folder, then
-``os.replace``, so a crash never leaves half a file behind.
+vertices map to. Every file is written atomically: a temporary file in the same folder, synced,
+then ``os.replace`` and a sync of the folder, so a crash never leaves half a file behind; an
+lh/rh pair is written as a group (both synced before either replaces its target). A file to read
+is untrusted: sizes are bounded before anything is decoded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainview.bundle.files import BundleError, parse_json
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import HEMISPHERES, Cortex
 from brainview.errors import UserError
@@ -28,6 +33,7 @@ ROI_FORMAT = "brainview-roi"
 ROI_VERSION = 1
 GIFTI_STRUCTURE = {"lh": "CortexLeft", "rh": "CortexRight"}
 SELECTED_LABEL = "brainview ROI"
+MAX_ROI_FILE = 256 * 2**20  # bytes; an ROI of every vertex of two 2-million-vertex hemispheres fits
 
 
 @dataclass(frozen=True)
@@ -46,22 +52,74 @@ class Roi:
 
 
 def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
+    """Write ``data`` to ``path`` atomically (see :func:`write_atomic_group`)."""
+    return write_atomic_group({Path(path): data})[0]
+
+
+def write_atomic_group(files: dict[Path, bytes]) -> list[Path]:
+    """Write each ``path -> data`` through a synced temporary file in the same folder, then replace the
+    targets one right after the other and sync their folders.
+
+    Every temporary file is complete on disk before the first target changes, so an error (a full
+    disk, Ctrl+C) changes nothing and leaves no temporary file; only a kill between the renames of
+    a group can leave one old and one new file. A symlinked target keeps its link: the file it points
+    to is replaced. A new file gets the usual permissions (0666 less the umask), an existing one
+    keeps its own.
+    """
+    targets = [(Path(path), Path(os.path.realpath(path)), data) for path, data in files.items()]
+    temps: list[str] = []
     try:
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        for _, real, data in targets:
+            mode = _mode_for(real)
+            fd, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+            temps.append(temp)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fchmod(handle.fileno(), mode)
+                os.fsync(handle.fileno())
+        for (_, real, _), temp in zip(targets, temps):
+            os.replace(temp, real)
+        for folder in {real.parent for _, real, _ in targets}:
+            _fsync_folder(folder)
+    except BaseException as exc:
+        for temp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {targets[0][0] if len(targets) == 1 else 'the ROI files'}: "
+                            f"{exc.strerror or exc}") from None
+        raise
+    return [path for path, _, _ in targets]
+
+
+def _mode_for(path: Path) -> int:
     try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except OSError as exc:
-        Path(handle.name).unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames durable (POSIX); folders cannot be opened this way on Windows."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a file to import, refused before reading when it is larger than any ROI can be."""
+    if not path.is_file():
+        raise UserError(f"no ROI file at {path}")
+    size = path.stat().st_size
+    if size > MAX_ROI_FILE:
+        raise UserError(f"{path.name} is {size:,} bytes, larger than any ROI file ({MAX_ROI_FILE:,})")
+    return path.read_bytes()
 
 
 # -- brainview JSON ------------------------------------------------------------------------------
@@ -77,11 +135,12 @@ def save_roi(path: str | Path, selection: RoiSelection, bundle_name: str) -> Pat
 def load_roi(path: str | Path, cortex: Cortex) -> Roi:
     """Read and validate brainview ROI JSON against ``cortex``; any problem is a :class:`UserError`."""
     path = Path(path)
+    raw = _read_bounded(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"no ROI file at {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = parse_json(raw.decode("utf-8"), path.name)  # bounded depth and integers
+    except BundleError as exc:
+        raise UserError(f"{path.name} is not a readable ROI file ({exc.problem})") from None
+    except UnicodeDecodeError as exc:
         raise UserError(f"{path.name} is not a readable ROI file ({exc})") from None
 
     def expect(condition: bool, problem: str) -> None:
@@ -108,9 +167,8 @@ def load_roi(path: str | Path, cortex: Cortex) -> Roi:
 def _integer_ids(raw, upper: int, what: str, expect) -> np.ndarray:
     expect(isinstance(raw, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in raw),
            f'"{what}" must be a list of integers')
-    ids = np.unique(np.asarray(raw, dtype=np.int64))
-    expect(ids.size == 0 or (ids[0] >= 0 and ids[-1] < upper), f'"{what}" has ids outside 0..{upper - 1}')
-    return ids
+    expect(all(0 <= i < upper for i in raw), f'"{what}" has ids outside 0..{upper - 1}')  # before any int64 cast
+    return np.unique(np.asarray(raw, dtype=np.int64))
 
 
 # -- FreeSurfer / GIFTI --------------------------------------------------------------------------
@@ -124,15 +182,30 @@ def selection_vertices(selection: RoiSelection, hemi: str) -> np.ndarray:
 
 def export_label(path: str | Path, selection: RoiSelection, hemi: str, surface: str = "pial") -> Path:
     """Write a FreeSurfer ASCII ``.label`` of the selection on ``hemi`` (coordinates from ``surface``)."""
-    vertices = selection_vertices(selection, hemi)
-    xyz = selection.cortex.hemis[hemi].coords(surface)[vertices]
-    lines = [f"#!ascii label , from brainview ({hemi}, {surface} coordinates)", str(len(vertices))]
-    lines += [f"{v} {x:.3f} {y:.3f} {z:.3f} 1.000000" for v, (x, y, z) in zip(vertices, xyz)]
-    return write_atomic(path, ("\n".join(lines) + "\n").encode("ascii"))
+    return write_atomic(path, _label_bytes(selection, hemi, surface))
 
 
 def export_gifti_label(path: str | Path, selection: RoiSelection, hemi: str) -> Path:
     """Write a GIFTI label file (``.label.gii``): 1 on the selection's vertices of ``hemi``, 0 elsewhere."""
+    return write_atomic(path, _gifti_bytes(selection, hemi))
+
+
+def export_surface_pair(path: str | Path, selection: RoiSelection) -> list[Path]:
+    """Write ``lh.NAME`` and ``rh.NAME`` next to ``path`` (NAME ending in ``.label`` or ``.label.gii``) as a group."""
+    path = Path(path)
+    encode = _label_bytes if path.name.endswith(".label") else _gifti_bytes
+    return write_atomic_group({path.with_name(f"{hemi}.{path.name}"): encode(selection, hemi) for hemi in HEMISPHERES})
+
+
+def _label_bytes(selection: RoiSelection, hemi: str, surface: str = "pial") -> bytes:
+    vertices = selection_vertices(selection, hemi)
+    xyz = selection.cortex.hemis[hemi].coords(surface)[vertices]
+    lines = [f"#!ascii label , from brainview ({hemi}, {surface} coordinates)", str(len(vertices))]
+    lines += [f"{v} {x:.3f} {y:.3f} {z:.3f} 1.000000" for v, (x, y, z) in zip(vertices, xyz)]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def _gifti_bytes(selection: RoiSelection, hemi: str) -> bytes:
     import nibabel as nib
 
     hemisphere = selection.cortex.hemis[hemi]
@@ -146,7 +219,7 @@ def export_gifti_label(path: str | Path, selection: RoiSelection, hemi: str) -> 
     array = nib.gifti.GiftiDataArray(labels, intent="NIFTI_INTENT_LABEL", datatype="NIFTI_TYPE_INT32")
     image = nib.gifti.GiftiImage(labeltable=table, darrays=[array],
                                  meta=nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary": GIFTI_STRUCTURE[hemi]}))
-    return write_atomic(path, image.to_xml())
+    return image.to_xml()
 
 
 def import_surface_roi(path: str | Path, cortex: Cortex, hemi: str | None = None) -> Roi:
@@ -158,8 +231,7 @@ def import_surface_roi(path: str | Path, cortex: Cortex, hemi: str | None = None
     import nibabel as nib
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no ROI file at {path}")
+    _read_bounded(path)  # exists, and is not larger than any ROI file
     if hemi is not None and hemi not in HEMISPHERES:
         raise UserError(f"hemisphere must be one of {list(HEMISPHERES)}, got {hemi!r}")
     try:
@@ -167,10 +239,12 @@ def import_surface_roi(path: str | Path, cortex: Cortex, hemi: str | None = None
             vertices = _read_freesurfer_label(path)
             hemi = hemi or _hemi_from_name(path)
         elif path.name.endswith(".gii"):
-            image = nib.load(str(path))
+            image = _load_gifti(path, max(h.n_vertices for h in cortex.hemis.values()))
             if not image.darrays:
                 raise UserError(f"{path.name} holds no data array")
             values = np.asarray(image.darrays[0].data).ravel()
+            if values.dtype.kind not in "biuf" or not np.isfinite(values).all():
+                raise UserError(f"{path.name} holds values that are not finite numbers (NaN would select everything)")
             structure = image.meta.get("AnatomicalStructurePrimary") if image.meta is not None else None
             hemi = hemi or {v: k for k, v in GIFTI_STRUCTURE.items()}.get(structure) or _hemi_from_name(path)
             expected = cortex.hemis[hemi].n_vertices
@@ -189,6 +263,24 @@ def import_surface_roi(path: str | Path, cortex: Cortex, hemi: str | None = None
     vertices = np.unique(vertices)
     voxels = cortex.vertices_to_voxels(cortex.to_global(hemi, vertices))
     return Roi(voxels, {hemi: vertices})
+
+
+def _load_gifti(path: Path, max_values: int):
+    """A GIFTI image whose arrays were checked, before decoding, to be inline and no longer than a
+    hemisphere: data in another file would read any local file, and a compressed array could expand to
+    gigabytes."""
+    import nibabel as nib
+
+    text = _read_bounded(path).decode("utf-8", "replace")
+    if re.search(r'Encoding\s*=\s*"ExternalFileBinary"', text):
+        raise UserError(f"{path.name} keeps its data in another file (ExternalFileBinary); brainview reads "
+                        "inline GIFTI only")
+    for array in re.finditer(r"<DataArray\b[^>]*>", text):
+        dims = [int(d) for d in re.findall(r'Dim\d\s*=\s*"(\d{1,18})"', array.group())]
+        if not dims or np.prod(dims, dtype=np.float64) > max_values:
+            raise UserError(f"{path.name} announces an array of {dims or 'unknown'} values; a hemisphere of "
+                            f"this bundle has at most {max_values}")
+    return nib.load(str(path))
 
 
 def _read_freesurfer_label(path: Path) -> np.ndarray:

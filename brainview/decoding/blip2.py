@@ -39,7 +39,7 @@ import torch
 
 from brainview.decoding.checkpoints import CAPTION_PARTS, checkpoint_shards
 from brainview.decoding.device import default_dtype, resolve_device
-from brainview.errors import UserError
+from brainview.errors import Cancelled, UserError
 
 __all__ = ["Blip2Adapter", "DeviceOutOfMemory", "resolve_model_reference"]
 
@@ -97,22 +97,24 @@ def _looks_like_path(ref: str) -> bool:
     )
 
 
-def resolve_model_reference(ref: str | os.PathLike, role: str) -> str:
+def resolve_model_reference(ref: str | os.PathLike, role: str, local: bool = True) -> str:
     """Return a local folder for ``ref`` (a folder, or a model id in the local Hugging Face cache).
 
     Never touches the network. ``role`` ("captioner" or "retrieval") names the model in messages.
+    ``local=False`` takes ``ref`` as a model id only (a bundle's reference that is not one of its
+    folders), so a same-named folder in the working directory is never picked up.
     """
     ref = os.fspath(ref)
     if not ref or not ref.strip():
         raise UserError(f"{role} model reference is empty; give a folder or a Hugging Face model id")
     path = Path(ref).expanduser()
-    if path.exists():
+    if local and path.exists():
         if not path.is_dir():
             raise UserError(f"{role} model {ref!r} is a file, not a model folder saved with save_pretrained")
         if not (path / "config.json").is_file():
             raise UserError(f"{role} model folder {str(path)!r} has no config.json; it is not a saved model")
         return str(path)
-    if _looks_like_path(ref):
+    if _looks_like_path(ref) or not local and path.is_absolute():
         raise UserError(f"{role} model folder {ref!r} does not exist")
     # A Hugging Face model id: resolve from the local cache only.
     from huggingface_hub import snapshot_download
@@ -127,7 +129,47 @@ def resolve_model_reference(ref: str | os.PathLike, role: str) -> str:
             f"brainview never downloads it; download it yourself (e.g. `hf download {ref}`) or give "
             "the path of a folder saved with save_pretrained"
         )
+    _inside_cache(Path(folder), ref, role)
     return folder
+
+
+def _inside_cache(folder: Path, ref: str, role: str) -> None:
+    """A cached model's files must all lie in the Hugging Face cache (snapshots link to its blobs)."""
+    from huggingface_hub import constants
+
+    cache = Path(constants.HF_HUB_CACHE).resolve()
+    for path in [folder, *folder.rglob("*")]:
+        try:
+            path.resolve(strict=True).relative_to(cache)
+        except (OSError, ValueError, RuntimeError):
+            raise UserError(f"{role} model {ref!r}: {path} points outside the Hugging Face cache") from None
+
+
+#: keys of a model folder's JSON files that make transformers import Python code from the folder
+_CUSTOM_CODE_KEYS = ("auto_map", "custom_pipelines")
+
+
+def refuse_custom_code(folder: str, role: str) -> None:
+    """Refuse a model folder whose configuration names its own Python code (``auto_map``).
+
+    transformers is also always called with ``trust_remote_code=False``; this says why up front,
+    before any transformers code reads the folder. A model is data: brainview never runs its code.
+    """
+    for path in sorted(Path(folder).glob("*.json")):
+        if "config" not in path.name or path.stat().st_size > 2**20:
+            continue
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            raise UserError(f"{role} model: {path} is not valid JSON") from None
+        found = [k for k in _CUSTOM_CODE_KEYS if isinstance(document, dict) and k in document]
+        if found:
+            raise UserError(f"{role} model: {path.name} names custom code ({found[0]}); brainview never runs "
+                            "code from a model folder")
+
+
+#: every transformers loader gets these: no code from the folder, no pickled weights
+SAFE_LOADING = {"local_files_only": True, "trust_remote_code": False}
 
 
 def _read_config(folder: str, role: str, expected: str):
@@ -139,7 +181,7 @@ def _read_config(folder: str, role: str, expected: str):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UserError(f"{role} model: {cfg_path} is not valid JSON ({exc})") from None
     try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        config = AutoConfig.from_pretrained(folder, **SAFE_LOADING)
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"{role} model: {cfg_path} is not a usable model configuration ({_short(exc)})") from None
     if not isinstance(config, Blip2Config):
@@ -163,17 +205,17 @@ def _load_processor(folder: str, role: str):
     from transformers import AutoTokenizer, Blip2Processor
 
     try:
-        processor = Blip2Processor.from_pretrained(folder, local_files_only=True)
+        processor = Blip2Processor.from_pretrained(folder, **SAFE_LOADING)
         return processor.tokenizer, processor.image_processor
     except Exception:  # noqa: BLE001 - fall back to the parts below
         pass
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, **SAFE_LOADING)
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"{role} model folder {folder!r} has no usable tokenizer ({_short(exc)})") from None
     image_processor = None
     with contextlib.suppress(Exception):
-        image_processor = _blip_image_processor_class().from_pretrained(folder, local_files_only=True)
+        image_processor = _blip_image_processor_class().from_pretrained(folder, **SAFE_LOADING)
     return tokenizer, image_processor
 
 
@@ -235,8 +277,12 @@ def _load_caption_parts(folder: str, config, device: torch.device, dtype: torch.
 
 
 def _load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.dtype):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its bar on stderr would break "one line on stderr" for the CLI
     try:
-        model, info = cls.from_pretrained(folder, local_files_only=True, dtype=dtype, output_loading_info=True)
+        model, info = cls.from_pretrained(folder, **SAFE_LOADING, use_safetensors=True, dtype=dtype,
+                                          output_loading_info=True)
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -338,6 +384,7 @@ class Blip2Adapter:
         device: str | torch.device = "auto",
         parts: str = "all",
         progress=None,
+        local: bool = True,
     ) -> Blip2Adapter:
         """Load the models from local folders or cached Hugging Face ids (never downloads).
 
@@ -348,7 +395,9 @@ class Blip2Adapter:
         2.7 of its 3.8 billion parameters, 5.4 GB in half precision instead of 15 GB of float32
         for the whole checkpoint. Raises
         :class:`UserError` for a missing folder, an id absent from the cache, a broken or
-        foreign config, or incomplete weights; :class:`DeviceOutOfMemory` when the GPU is full.
+        foreign config, custom code, or incomplete weights; :class:`DeviceOutOfMemory` when the GPU
+        is full. ``local=False``: relative references are model ids only (see
+        :func:`resolve_model_reference`).
         """
         if captioner is None and retrieval is None:
             raise UserError("no BLIP-2 model given: name a captioner, a retrieval model, or both")
@@ -358,7 +407,8 @@ class Blip2Adapter:
         dtype = default_dtype(dev)
         kwargs: dict = {"device": dev, "captioner_ref": None, "retrieval_ref": None}
         try:
-            cls._load_parts(kwargs, captioner, retrieval, dev, dtype, captioner_parts=parts, progress=progress)
+            cls._load_parts(kwargs, captioner, retrieval, dev, dtype, local, captioner_parts=parts,
+                            progress=progress)
         except DeviceOutOfMemory:
             # free what was already placed on the device before the caller retries on the CPU
             kwargs.clear()
@@ -373,12 +423,16 @@ class Blip2Adapter:
 
     @staticmethod
     def _load_parts(kwargs: dict, captioner, retrieval, dev: torch.device, dtype: torch.dtype,
-                    captioner_parts: str = "all", progress=None) -> None:
+                    local: bool = True, captioner_parts: str = "all", progress=None) -> None:
         from transformers import Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval
 
         def check_captioner(config, folder):
             if config.text_config is None:
                 raise UserError(f"captioner model in {folder!r} has no language model configuration")
+            token, vocab = getattr(config, "image_token_index", None), config.text_config.vocab_size
+            if token is not None and not (isinstance(token, int) and 0 <= token < vocab):
+                raise UserError(f"captioner model in {folder!r}: image_token_index {token!r} is outside the "
+                                f"vocabulary 0..{vocab - 1}")
 
         def check_retrieval(config, folder):
             if not getattr(config.qformer_config, "use_qformer_text_input", False):
@@ -392,7 +446,8 @@ class Blip2Adapter:
         for role, ref, model_class, check in parts:
             if ref is None:
                 continue
-            folder = resolve_model_reference(ref, role)
+            folder = resolve_model_reference(ref, role, local=local or Path(os.fspath(ref)).is_absolute())
+            refuse_custom_code(folder, role)
             config = _read_config(folder, role, model_class.__name__)
             check(config, folder)
             tokenizer, image_processor = _load_processor(folder, role)
@@ -522,8 +577,12 @@ class Blip2Adapter:
         max_new_tokens: int = 30,
         num_beams: int = 1,
         batch_size: int = 16,
+        stop=None,
     ) -> list[str]:
         """Caption (predicted) query tokens (n, n_query, query_dim); greedy by default, beam search if num_beams > 1.
+
+        ``stop`` (a ``threading.Event``): when set, generation ends at the next token and
+        :class:`~brainview.errors.Cancelled` is raised, so a closing window need not wait for a batch.
 
         The tokens go through ``language_projection`` and take the place of the image tokens
         in front of the prompt (with its BOS token), then the language model's ``generate``
@@ -548,7 +607,7 @@ class Blip2Adapter:
         image_token = cfg.image_token_index
         encoder_decoder = bool(lm.config.is_encoder_decoder)
 
-        prompt_ids = tokenizer(prompt or "", return_tensors="pt").input_ids.to(self._device)
+        prompt_ids = self.prompt_ids(prompt)
         if image_token is not None:
             # transformers >= 4.47 layout: <image>*n_query + BOS + prompt, image embeddings scattered in.
             image_ids = torch.full((1, n_query), image_token, dtype=torch.long, device=self._device)
@@ -568,10 +627,20 @@ class Blip2Adapter:
             pad = lm.generation_config.pad_token_id or lm.generation_config.eos_token_id
         if pad is not None:
             gen_kwargs["pad_token_id"] = pad
+        if stop is not None:
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class _StopWhenSet(StoppingCriteria):
+                def __call__(self, input_ids, scores, **kwargs):
+                    return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+            gen_kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet()])
 
         captions: list[str] = []
         with torch.inference_mode(), _oom_guard(self._device, "captioning"):
             for sl in _batches(len(tokens), batch_size):
+                if stop is not None and stop.is_set():
+                    raise Cancelled("captioning was cancelled")
                 q = torch.tensor(np.asarray(tokens[sl]), dtype=torch.float32, device=self._device)
                 projected = model.language_projection(q.to(proj_dtype))
                 b = projected.shape[0]
@@ -590,12 +659,26 @@ class Blip2Adapter:
                 if pass_ids:
                     inputs["input_ids"] = input_ids
                 out = lm.generate(**inputs, **gen_kwargs)
+                if stop is not None and stop.is_set():
+                    raise Cancelled("captioning was cancelled")
                 if pass_ids:
                     # decoder-only generate given input_ids returns them in front of the new tokens
                     out = out[:, input_ids.shape[1] :]
                 texts = tokenizer.batch_decode(out, skip_special_tokens=True)
                 captions.extend(t.strip() for t in texts)
         return captions
+
+    def prompt_ids(self, prompt: str) -> torch.Tensor:
+        """The prompt's token ids (1, n); a prompt holding the image token is refused (it would take
+        an image slot)."""
+        model = self._need("captioner")
+        if not isinstance(prompt, str):
+            raise UserError(f"the prompt must be text, not {type(prompt).__name__}")
+        ids = self.captioner_tokenizer(prompt or "", return_tensors="pt").input_ids
+        token = model.config.image_token_index
+        if token is not None and bool((ids == token).any()):
+            raise UserError("the prompt contains the image token; image tokens come only from the brain pattern")
+        return ids.to(self._device)
 
     # ----------------------------------------------------------------- text side
 

@@ -12,6 +12,8 @@ the weights live once on the device in half precision.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,16 @@ from brainview.decoding.vectors import unit_norm
 
 #: weight rows converted to float32 at a time (1024 × 15,724 voxels: 64 MB)
 BLOCK_ROWS = 1024
+
+
+def _drop_pages(array: np.ndarray) -> None:
+    """Unmap the pages of a read-only memory map that a pass has read: the kernel keeps them in its
+    page cache (reading them again is cheap) but they stop counting in this process's memory, so a
+    pass over 1.5 GB of weights does not leave 1.5 GB resident."""
+    handle = getattr(array, "_mmap", None)
+    if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):
+            handle.madvise(mmap.MADV_DONTNEED)
 
 
 @dataclass
@@ -129,6 +141,7 @@ class BrainModel:
                 if block.dtype != np.float32:  # numpy has no fast float16 GEMM: convert one block
                     block = block.astype(np.float32)
                 np.matmul(x, block.T, out=out[:, start:start + len(block)])
+                _drop_pages(lin.weight)
                 yield min(start + BLOCK_ROWS, n_out), n_out
             out += lin.bias
         tokens = out.reshape(-1, self.n_query, self.query_dim)

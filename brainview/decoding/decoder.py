@@ -6,6 +6,7 @@ be loaded it still retrieves, and says why captions are off (``captions_missing`
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ class Decoder:
         self.bundle = bundle
         self.model = BrainModel.from_bundle(bundle)
         self.adapter = adapter
+        self._stop = threading.Event()  # set by cancel(): captioning in flight ends at its next token
         self.captions_missing = captions_missing if adapter is None or not adapter.has_captioner else None
         if self.adapter is None and self.captions_missing is None:
             self.captions_missing = "no language model was loaded"
@@ -60,14 +62,16 @@ class Decoder:
         if not load_language_models:
             return cls(bundle, None, "language models were not requested")
         vlm = bundle.vlm
-        captioner = bundle.resolve_model(vlm.get("captioner"))
-        if captioner is None:
+        if not vlm.get("captioner"):
             return cls(bundle, None, "the bundle names no captioner model")
         from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory
 
         try:
-            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, parts="caption",
-                                        progress=progress)
+            # an in-bundle folder (absolute) or a model id looked up in the local cache only
+            captioner = bundle.resolve_model(vlm["captioner"])
+            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, local=False,
+                                        parts="caption", progress=progress)
+            adapter.prompt_ids(vlm["prompt"] or "")
         except DeviceOutOfMemory:
             raise  # a full GPU is the caller's to handle (retry on the CPU), not a missing model
         except UserError as exc:
@@ -96,6 +100,14 @@ class Decoder:
     @property
     def can_caption(self) -> bool:
         return self.captions_missing is None
+
+    def cancel(self) -> None:
+        """Stop captioning: calls in flight raise :class:`~brainview.errors.Cancelled` within a token."""
+        self._stop.set()
+
+    def resume(self) -> None:
+        """Caption again after :meth:`cancel` (the bundle is shown again)."""
+        self._stop.clear()
 
     def tokens_for_trials(self, trials, stage: str) -> np.ndarray:
         """Predicted tokens (n, n_query, query_dim) of test trials, from the cache where it has them."""
@@ -191,7 +203,8 @@ class Decoder:
         out: list[str] = []
         for start in range(0, len(tokens), batch_size):
             out += self.adapter.caption(np.asarray(tokens[start:start + batch_size]), prompt=vlm["prompt"] or "",
-                                        max_new_tokens=int(vlm["max_new_tokens"]), num_beams=int(vlm["num_beams"]))
+                                        max_new_tokens=int(vlm["max_new_tokens"]), num_beams=int(vlm["num_beams"]),
+                                        stop=self._stop)
             if progress is not None:
                 progress(min(start + batch_size, len(tokens)), len(tokens))
         return out

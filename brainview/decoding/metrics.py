@@ -191,6 +191,9 @@ def find_nltk_data(nltk_data: str | os.PathLike | None = None) -> tuple[Path | N
 
 _wordnet_readers: dict[Path, object] = {}
 _lock = threading.RLock()
+#: nltk's WordNet reader is lazy and not thread-safe (it seeks in shared file handles and fills caches
+#: as it goes): every METEOR computation holds this lock, so overlapping scoring workers take turns
+_wordnet_lock = threading.Lock()
 
 
 def load_wordnet(nltk_data: str | os.PathLike | None = None):
@@ -261,7 +264,8 @@ def _sentence_model(path: Path, device: str):
             except ImportError as exc:
                 raise MetricUnavailable("sentence-transformers is not installed: pip install sentence-transformers") from exc
             try:
-                _models[key] = SentenceTransformer(str(path), device=dev, local_files_only=True)
+                _models[key] = SentenceTransformer(str(path), device=dev, local_files_only=True,
+                                                   trust_remote_code=False)
             except Exception as exc:  # noqa: BLE001
                 raise MetricUnavailable(f"cannot load the sentence model from {path}: {exc}") from exc
         return _models[key]
@@ -278,10 +282,11 @@ def _clip_text(model: str | os.PathLike, device: str):
             except ImportError as exc:
                 raise MetricUnavailable("transformers is not installed") from exc
             try:
-                tok = AutoTokenizer.from_pretrained(str(model), local_files_only=True)
+                tok = AutoTokenizer.from_pretrained(str(model), local_files_only=True, trust_remote_code=False)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    net = CLIPTextModelWithProjection.from_pretrained(str(model), local_files_only=True)
+                    net = CLIPTextModelWithProjection.from_pretrained(str(model), local_files_only=True,
+                                                                      trust_remote_code=False, use_safetensors=True)
             except (OSError, ValueError, EnvironmentError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise MetricUnavailable(
@@ -468,10 +473,11 @@ def caption_metrics(
         else:
             from nltk.translate.meteor_score import meteor_score
 
-            put("meteor", [
-                meteor_score([word_tokenize(r) for r in refs], word_tokenize(p), wordnet=wn)
-                for p, refs in zip(predictions, references)
-            ])
+            with _wordnet_lock:
+                put("meteor", [
+                    meteor_score([word_tokenize(r) for r in refs], word_tokenize(p), wordnet=wn)
+                    for p, refs in zip(predictions, references)
+                ])
 
     rouge_types = [m for m in ("rouge1", "rougeL") if m in wanted]
     if rouge_types:

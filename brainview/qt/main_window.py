@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QToolBar, QVBoxLayout,
                                QWidget)
 
+from brainview.errors import Cancelled
 from brainview.qt import dialogs
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
@@ -75,6 +76,7 @@ class QtMainWindow(QMainWindow):
         self.live = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self._load_generation = 0
+        self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self._scoring = None
         self._predicting = None  # the worker predicting every trial's tokens and ranks after opening
         self._score_after_ranks = False
@@ -277,8 +279,7 @@ class QtMainWindow(QMainWindow):
         self._show_progress(0, 2, "opening the bundle")
 
         def opened(loaded: Loaded) -> None:
-            if generation == self._load_generation:
-                self._loaded(loaded, score_trials=False)
+            if generation == self._load_generation and self._loaded(loaded, score_trials=False):
                 self.load_models(score_trials=self.score_on_open)
 
         self.workers.start(open_for_browsing, str(path), on_returned=opened,
@@ -286,8 +287,9 @@ class QtMainWindow(QMainWindow):
 
     def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
         """Open a bundle with its models and every trial's rank on the GUI thread (blocks); raises
-        ``UserError`` for a broken bundle."""
-        self._loaded(load(str(path), self.device), score_trials=score_trials, predict=False)
+        ``UserError`` for a broken bundle, or the views' error (after restoring the previous bundle)
+        instead of showing a dialog."""
+        self._loaded(load(str(path), self.device), score_trials=score_trials, dialog=False, predict=False)
         self._predicted(finish(self.session.iter_predictions()))
         self.models_loaded.emit()
 
@@ -298,16 +300,43 @@ class QtMainWindow(QMainWindow):
         self.load_failed.emit(message)
         dialogs.show_error(self, "Cannot open the bundle", message)
 
-    def _loaded(self, loaded: Loaded, score_trials: bool = True, predict: bool = True) -> None:
+    def _stop_background(self) -> None:
+        """Drop every result still coming for the bundle on screen and stop its captioning at once."""
         self.live.cancel()
         self.trial_captioner.cancel()
         if self._scoring is not None:
             self._scoring.quit()
             self._scoring = None
+        if self.session.decoder is not None:
+            self.session.decoder.cancel()
         if self._predicting is not None:
             self._predicting.quit()
             self._predicting = None
         self._score_after_ranks = False
+
+    def _loaded(self, loaded: Loaded, score_trials: bool = True, dialog: bool = True, predict: bool = True) -> bool:
+        """Show a validated, prepared bundle: one transaction. Every view switches to it, or, if any
+        view fails, the previous bundle is shown again and a dialog says why (``dialog=False``: the
+        error is raised). Returns whether it is shown."""
+        previous = self._shown
+        self._stop_background()
+        self.trial_view.set_synthetic(None)  # results of the old bundle must never index the new one
+        try:
+            self._switch_to(loaded, score_trials, predict)
+        except Exception as exc:  # noqa: BLE001 - a bundle the views cannot show is refused, never half-shown
+            self._stop_background()
+            if previous is not None:
+                previous.decoder.resume()
+                self._switch_to(previous, score_trials=False)
+            if not dialog:
+                raise
+            self._load_failed(loaded.bundle.path, exc)
+            return False
+        self._shown = loaded
+        self.bundle_loaded.emit()
+        return True
+
+    def _switch_to(self, loaded: Loaded, score_trials: bool, predict: bool = True) -> None:
         self.session.set_loaded(loaded)
         session = self.session
         self.setWindowTitle(f"brainview — {session.bundle.name}")
@@ -325,6 +354,7 @@ class QtMainWindow(QMainWindow):
             self.roi_panel.set_colors(self.cortex_view.roi_outline_colors)
         session.selection.on_change(lambda selection: self._selection_changed())
         self._overlay_follows_selection = True
+        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))  # the new selection is empty
         self.trial_view.set_synthetic(None)
         self._update_overlay()
         self._update_status()
@@ -332,11 +362,10 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {session.bundle.name}: {session.n_trials} test trials"
                                      + ("" if session.can_caption else " · captions are off"), 8000)
         self._caption_current_trial()
-        if predict:
+        if predict and not session.ranks_ready:
             self._predict_all_trials()
         if score_trials and session.can_caption:
             self._score_all_trials()
-        self.bundle_loaded.emit()
 
     # ----------------------------------------------------------------- background work
 
@@ -367,6 +396,8 @@ class QtMainWindow(QMainWindow):
             return
         self._predicting = None
         self.session.set_predictions(result)
+        if self._shown is not None and self._shown.bundle is result.bundle:
+            self._shown.similarity.update(result.similarity)  # a restored bundle shows its ranks at once
         self.progress.hide()
         self.statusBar().showMessage(f"Ranked all {self.session.n_trials} test trials", 5000)
         if self._score_after_ranks:
@@ -407,6 +438,8 @@ class QtMainWindow(QMainWindow):
     def _worker_failed(self, exc: BaseException) -> None:
         from brainview.decoding.blip2 import DeviceOutOfMemory  # torch is loaded once a worker decodes
 
+        if isinstance(exc, Cancelled):  # stopped on purpose (another bundle, closing): nothing to report
+            return
         if isinstance(exc, DeviceOutOfMemory):
             dialogs.show_notice(self, "Out of GPU memory", f"{exc}\n\nbrainview switches to the CPU.")
             self.set_device("cpu")
@@ -515,12 +548,14 @@ class QtMainWindow(QMainWindow):
             self.trial_view.set_synthetic(None)
         else:
             settings, trial, k = session.synthetic, session.trial, session.k
-            self.live.submit_steps(session.iter_decode_synthetic, voxels, settings, trial, k)
+            self.live.submit_steps(session.iter_decode_synthetic, voxels, settings, trial, k, session.generation)
 
     def _refresh_overlay(self) -> None:
         self._update_overlay()  # incremental: only vertices whose value changed are recoloured
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
+        if result.generation != self.session.generation:
+            return  # decoded for a bundle no longer shown
         self.trial_view.set_synthetic(result, self.synthetic_label(result))
 
     def synthetic_label(self, result: SyntheticResult) -> str:
@@ -579,8 +614,7 @@ class QtMainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self._memory_timer.stop()
         self._overlay_timer.stop()
-        self.live.cancel()
-        self.trial_captioner.cancel()
+        self._stop_background()  # a caption batch in flight ends at its next token
         self.workers.shutdown()
         if self.cortex_view is not None:
             self.cortex_view.shutdown()

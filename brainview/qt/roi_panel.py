@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from brainview.cortex import roi_io
-from brainview.cortex.surface import HEMISPHERES
 from brainview.session import STAGE_LABELS, Session
 
 MODES = (("roi", "ROI only (paper)"), ("lesion", "Lesion of the current trial"),
@@ -225,8 +224,7 @@ class QtRoiPanel(QWidget):
         selection = self.session.selection
         try:
             if path.name.endswith((".label", ".label.gii")):
-                export = roi_io.export_label if path.name.endswith(".label") else roi_io.export_gifti_label
-                written = [export(path.with_name(f"{hemi}.{path.name}"), selection, hemi) for hemi in HEMISPHERES]
+                written = roi_io.export_surface_pair(path, selection)
             else:
                 written = [roi_io.save_roi(path, selection, self.session.bundle.name)]
         except Exception as exc:  # noqa: BLE001 - a failed save is reported, never fatal

@@ -66,8 +66,8 @@ class QtWorkers(QObject):
 class QtLatestRunner(QObject):
     """One request at a time, newest wins: what live decoding needs.
 
-    Each :meth:`submit` replaces the pending request. When nothing runs, it starts on the next
-    turn of the event loop; otherwise it waits for the running one, and requests that arrive
+    Each :meth:`submit` replaces the pending request. When nothing runs, it starts at once;
+    otherwise it waits for the running one, and requests that arrive
     meanwhile are merged into the newest after ``delay_ms`` (a brush stroke's dabs). A result is
     emitted only if no newer request came in meanwhile (a generation counter); older results are
     dropped and counted in :attr:`dropped`.
@@ -109,7 +109,10 @@ class QtLatestRunner(QObject):
     def _submit(self, func: Callable, args: tuple, steps: bool) -> None:
         self.generation += 1
         self._pending = (self.generation, func, args, steps)
-        self._timer.start(self._delay if self._blocking else 0)
+        if self._blocking:
+            self._timer.start()  # merged into the newest after the delay (a brush stroke's dabs)
+        else:
+            self._launch()  # at once: before the repaint this change triggers, which can take longer
 
     def superseded(self, generation: int) -> bool:
         """Whether a newer request (or a cancel) came after ``generation``; safe from any thread."""

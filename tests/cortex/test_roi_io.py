@@ -136,3 +136,89 @@ def test_an_empty_selection_exports_and_imports_empty(tmp_path, cortex):
     roi = import_surface_roi(export_label(tmp_path / "lh.empty.label", empty, "lh"), cortex)
     assert roi.vertices["lh"].size == 0 and roi.voxels.size == 0
     assert load_roi(save_roi(tmp_path / "e.json", empty, "b"), cortex).voxels.size == 0
+
+
+def test_saving_keeps_links_and_permissions_and_leaves_nothing_on_ctrl_c(tmp_path, monkeypatch, selection):
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    fresh = save_roi(tmp_path / "fresh.json", selection, "b")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+    kept = tmp_path / "kept.json"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    save_roi(kept, selection, "b")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    target = tmp_path / "elsewhere" / "real.json"
+    target.parent.mkdir()
+    target.write_text("old")
+    (tmp_path / "link.json").symlink_to(target)
+    save_roi(tmp_path / "link.json", selection, "b")
+    assert (tmp_path / "link.json").is_symlink() and json.loads(target.read_text())["format"] == "brainview-roi"
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(os, "replace", interrupted)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        save_roi(kept, selection, "other")
+    assert sorted(os.listdir(tmp_path)) == before and json.loads(kept.read_text())["bundle"] == "b"
+
+
+def test_an_lh_rh_pair_is_written_as_a_group(tmp_path, monkeypatch, selection):
+    from brainview.cortex import export_surface_pair
+
+    for hemi in ("lh", "rh"):
+        (tmp_path / f"{hemi}.roi.label").write_text("old")
+    real_fsync, calls = os.fsync, []
+
+    def fail_second(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fail_second)
+    with pytest.raises(UserError, match="No space left"):
+        export_surface_pair(tmp_path / "roi.label", selection)
+    assert sorted(os.listdir(tmp_path)) == ["lh.roi.label", "rh.roi.label"]
+    assert all((tmp_path / f"{h}.roi.label").read_text() == "old" for h in ("lh", "rh"))  # neither changed
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    written = export_surface_pair(tmp_path / "roi.label", selection)
+    assert [p.name for p in written] == ["lh.roi.label", "rh.roi.label"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100000 + "]" * 100000, "nested more than"),
+    ('{"format": "brainview-roi", "version": 1, "n_voxels": 60, "voxels": [9223372036854775808]}', "outside 0..59"),
+    ('{"format": "brainview-roi", "version": 1, "n_voxels": 60, "voxels": [' + "9" * 4301 + "]}", "digit integer"),
+    ('{"format": "brainview-roi", "version": 1, "n_voxels": 60, "voxels": [1e400]}', "list of integers"),
+])
+def test_hostile_roi_json_is_a_user_error(tmp_path, cortex, text, message):
+    (tmp_path / "roi.json").write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_roi(tmp_path / "roi.json", cortex)
+
+
+def test_hostile_gifti_is_refused_before_decoding(tmp_path, cortex):
+    n = cortex.hemis["lh"].n_vertices
+    nan = np.zeros(n, dtype=np.float32)
+    nan[3] = np.nan
+    nib.save(nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(nan)]), str(tmp_path / "lh.nan.func.gii"))
+    with pytest.raises(UserError, match="not finite"):
+        import_surface_roi(tmp_path / "lh.nan.func.gii", cortex)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(n, dtype=np.float32).tobytes())
+    external = nib.gifti.GiftiDataArray(np.zeros(n, dtype=np.float32), encoding="GIFTI_ENCODING_EXTBIN")
+    external.ext_fname, external.ext_offset = str(secret), 0
+    xml = nib.gifti.GiftiImage(darrays=[nib.gifti.GiftiDataArray(np.zeros(n, dtype=np.float32))]).to_xml().decode()
+    xml = xml.replace('Encoding="GZipBase64Binary"', f'Encoding="ExternalFileBinary" ExternalFileName="{secret}" '
+                                                      'ExternalFileOffset="0"')
+    (tmp_path / "lh.ext.func.gii").write_text(xml)
+    with pytest.raises(UserError, match="ExternalFileBinary"):
+        import_surface_roi(tmp_path / "lh.ext.func.gii", cortex)
+    bomb = xml.replace('Encoding="ExternalFileBinary"', 'Encoding="GZipBase64Binary"').replace(
+        f'Dim0="{n}"', 'Dim0="1000000000"')
+    (tmp_path / "lh.bomb.func.gii").write_text(bomb)
+    with pytest.raises(UserError, match="announces an array"):
+        import_surface_roi(tmp_path / "lh.bomb.func.gii", cortex)

@@ -215,3 +215,54 @@ def test_bad_input_is_a_user_error():
         M.caption_metrics(["a"], [["b"]], ["bleu"])
     with pytest.raises(UserError):
         M.caption_metrics([], [])
+
+
+@needs_wordnet
+def test_wordnet_is_only_used_under_its_lock(monkeypatch):
+    """nltk's WordNet reader loads lazily from shared file handles and is not thread-safe: overlapping
+    scoring workers on a cold reader fail (WordNetError, AttributeError) about one run in three here, or
+    score wrongly. Every use of it must hold ``_wordnet_lock``; this reader checks that on each call."""
+    real = M.load_wordnet()
+    used_unlocked, calls = [], []
+
+    class Watched:
+        def __getattr__(self, name):
+            attr = getattr(real, name)
+            if not callable(attr):
+                return attr
+
+            def call(*args, **kwargs):
+                calls.append(name)
+                if not M._wordnet_lock.locked():
+                    used_unlocked.append(name)
+                return attr(*args, **kwargs)
+            return call
+
+    monkeypatch.setattr(M, "load_wordnet", lambda nltk_data=None: Watched())
+    report = M.caption_metrics(["a man rides a horse on the beach"], [["a person riding a pony by the sea"]],
+                               metrics=["meteor"])
+    assert calls and not used_unlocked, used_unlocked
+    assert report.means["meteor"] > 0
+
+
+@needs_wordnet
+def test_concurrent_scoring_agrees_with_serial_scoring():
+    import threading
+
+    predictions = ["a man rides a horse on the beach", "two dogs play with a ball in the grass"]
+    references = [["a person riding a pony by the sea"], ["puppies playing with a toy on a lawn"]]
+    expected = M.caption_metrics(predictions, references, metrics=["meteor"]).per_caption["meteor"]
+    results, errors = [], []
+
+    def score():
+        try:
+            results.append(M.caption_metrics(predictions, references, metrics=["meteor"]).per_caption["meteor"])
+        except Exception as exc:  # noqa: BLE001 - collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=score) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4 and all(np.array_equal(r, expected) for r in results)
