@@ -79,7 +79,6 @@ class QtMainWindow(QMainWindow):
         self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self._scoring = None
         self._predicting = None  # the worker predicting every trial's tokens and ranks after opening
-        self._score_after_ranks = False
         self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
 
@@ -312,7 +311,6 @@ class QtMainWindow(QMainWindow):
         if self._predicting is not None:
             self._predicting.quit()
             self._predicting = None
-        self._score_after_ranks = False
 
     def _loaded(self, loaded: Loaded, score_trials: bool = True, dialog: bool = True, predict: bool = True) -> bool:
         """Show a validated, prepared bundle: one transaction. Every view switches to it, or, if any
@@ -400,16 +398,10 @@ class QtMainWindow(QMainWindow):
             self._shown.similarity.update(result.similarity)  # a restored bundle shows its ranks at once
         self.progress.hide()
         self.statusBar().showMessage(f"Ranked all {self.session.n_trials} test trials", 5000)
-        if self._score_after_ranks:
-            self._score_after_ranks = False
-            self._score_all_trials()
 
     def _score_all_trials(self) -> None:
-        """Caption every trial on every stage and score them, in the background (after the ranks:
-        captioning needs every trial's tokens, which the prediction worker is computing)."""
-        if not self.session.ranks_ready:
-            self._score_after_ranks = True
-            return
+        """Caption every trial on every stage and score them, in the background (it predicts every
+        trial's tokens itself when the prediction worker has not finished yet)."""
         bundle = self.session.bundle
 
         def finished(result) -> None:

@@ -36,8 +36,10 @@ ROI_NAMES = {"prf-visualrois": ["V1v", "V1d", "V2v", "V2d", "V3v", "V3d", "hV4"]
 
 
 def factors(seed: int, stage: str):
-    """The low-rank part of a stage's weight: (A (n_out, RANK), B (RANK, n_voxels)), float32."""
-    rng = np.random.default_rng([seed, 1 + ("stage1", "stage2").index(stage)])
+    """The low-rank part of a stage's weight: (A (n_out, RANK), B (RANK, n_voxels)), float32; shared by
+    both stages (stage 2 is a tuned copy of stage 1: the same signal, its own noise), so both
+    retrieve the images."""
+    rng = np.random.default_rng([seed, 1])
     a = rng.standard_normal((N_QUERY * QUERY_DIM, RANK), dtype=np.float32)
     b = rng.standard_normal((RANK, N_VOXELS), dtype=np.float32) / np.float32(np.sqrt(N_VOXELS * RANK))
     return a, b
