@@ -255,10 +255,15 @@ def _load_caption_parts(folder: str, config, device: torch.device, dtype: torch.
     wanted = {k for k in model.state_dict() if k.startswith(CAPTION_PARTS)}
     state = {}
     for i, shard in enumerate(shards):
-        with safe_open(str(shard), framework="pt") as handle:
-            for key in handle.keys():
-                if key in wanted:
-                    state[key] = handle.get_tensor(key).to(device=device, dtype=dtype)
+        try:
+            with safe_open(str(shard), framework="pt") as handle:
+                for key in handle.keys():
+                    if key in wanted:
+                        state[key] = handle.get_tensor(key).to(device=device, dtype=dtype)
+        except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is the user's to fix, in one line
+            if _is_oom(exc):
+                raise
+            raise UserError(f"captioner model in {folder!r} could not be loaded: {_short(exc)}") from None
         if progress is not None:
             progress(i + 1, len(shards), f"loading the language model: shard {i + 1} of {len(shards)}")
     missing = wanted - set(state)
