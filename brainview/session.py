@@ -15,7 +15,7 @@ import math
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
+from brainview.errors import UserError
 from brainview.language_session import LanguageTools
 
 #: per-trial caption scores shown in the trial table, in column order (names of ``caption_metrics``)
@@ -46,6 +47,21 @@ ProgressCallback = Callable[[int, int, str], None]
 
 def higher_is_better(score: str) -> bool:
     return score != "image_rank"
+
+
+def finish(steps: Iterator):
+    """Run a progress generator (``Session.iter_predictions``...) to its end and return its value:
+    what a script or a test does where the GUI uses a worker."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def ranks(similarity: np.ndarray) -> np.ndarray:
+    """1-based rank of each trial's own image among all test images (ties counted against it)."""
+    return np.array([rank_of(row, t) for t, row in enumerate(similarity)], dtype=np.float64)
 
 
 @dataclass
@@ -76,35 +92,98 @@ def load(path: str | Path, device: str = "auto", load_language_models: bool = Tr
     return Loaded(opened.bundle, decoder, opened.cortex, device_name(decoder), notes)
 
 
-def open_for_browsing(path: str | Path) -> Loaded:
-    """Open and validate a bundle without its language models (fast, no torch): trials, retrieval and
-    the cortex work at once; :func:`load_decoder` adds captions later."""
+def open_for_browsing(path: str | Path, trial: int = 0) -> Loaded:
+    """Open and validate a bundle without its language models (no torch): the cortex and ``trial``'s
+    retrievals work at once (its tokens are predicted here, in the worker that opens); every
+    trial's rank follows from :meth:`Session.iter_predictions`, :func:`load_decoder` adds captions."""
     bundle = open_bundle(path)
     decoder = Decoder(bundle, None, MODELS_NOT_LOADED)
-    similarity = {stage: brain_image_similarity(decoder, stage) for stage in bundle.stages}
-    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none", similarity=similarity)
+    for stage in bundle.stages:
+        decoder.tokens_for_trials([min(trial, bundle.n_trials - 1)], stage)
+    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none")
 
 
-def brain_image_similarity(decoder: Decoder, stage: str) -> np.ndarray:
-    """Cosine similarity of every test trial's decoded tokens to every test image (n_trials, n_trials)."""
-    tokens = decoder.tokens_for_trials(np.arange(decoder.bundle.n_trials), stage)
-    return image_scores(tokens, decoder.bundle.image_embeddings)
-
-
-def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True
-                 ) -> tuple[Decoder, list[str]]:
-    """The bundle's decoder on ``device``, falling back to the CPU when the GPU is full; notes say why."""
+def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True,
+                 progress: ProgressCallback | None = None) -> tuple[Decoder, list[str]]:
+    """The bundle's decoder on ``device``, falling back to the CPU when the GPU is full; notes say why.
+    ``progress(done, total, what)`` is called per checkpoint shard of the language model."""
     from brainview.decoding.blip2 import DeviceOutOfMemory
 
     notes = []
     try:
-        decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models)
+        decoder = Decoder.load(bundle, device=device, load_language_models=load_language_models, progress=progress)
     except DeviceOutOfMemory as full:
         notes.append(f"{full}; the models were loaded on the CPU instead")
-        decoder = Decoder.load(bundle, device="cpu", load_language_models=load_language_models)
+        decoder = Decoder.load(bundle, device="cpu", load_language_models=load_language_models, progress=progress)
     if not decoder.can_caption:
         notes.append(f"Captions are off: {decoder.captions_missing}. Retrieval still works.")
     return decoder, notes
+
+
+#: a captioner this big asks before loading on a CPU: 2 GB of float32 and captions of seconds
+CPU_ASK_PARAMETERS = 500_000_000
+#: what a CPU sustains on one caption's matrix-vector products, for the time estimate (FLOP/s)
+CPU_FLOPS = 2e10
+
+
+@dataclass
+class ModelPlan:
+    """What loading the captioner will take, known before loading it (from checkpoint headers)."""
+
+    device: str  # where it would run: "cpu", "cuda", ...
+    parameters: int  # what captioning from tokens needs: language projection + language model
+    skipped: int  # parameters of the checkpoint left unloaded (vision tower, Q-Former)
+    max_new_tokens: int
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.device == "cpu"
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.parameters * (4 if self.on_cpu else 2)  # float32 on the CPU, half precision on a GPU
+
+    @property
+    def seconds_per_caption(self) -> float:
+        return 2 * self.parameters * self.max_new_tokens / CPU_FLOPS
+
+    @property
+    def ask_first(self) -> bool:
+        return self.on_cpu and self.parameters > CPU_ASK_PARAMETERS
+
+    def text(self) -> str:
+        memory = self.memory_bytes
+        size = f"{memory / 2**30:.1f} GiB" if memory >= 2**30 else f"{memory / 2**20:.0f} MiB"
+        out = (f"The captioner needs {_count(self.parameters)} parameters (its language model): {size} "
+               f"{'in float32 on the CPU' if self.on_cpu else 'in half precision on the GPU'}"
+               + (f"; the {_count(self.skipped)} of the vision tower and Q-Former are not loaded." if self.skipped
+                  else "."))
+        if self.on_cpu:
+            out += (f" Without a GPU each caption takes roughly {self.seconds_per_caption:.0f} s"
+                    if self.seconds_per_caption >= 1 else " Captions run on the CPU")
+            out += "; retrieval works without it."
+        return out
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2g} billion" if n >= 1e9 else f"{n / 1e6:.2g} million" if n >= 1e6 else f"{n:,}"
+
+
+def plan_language_models(bundle: Bundle, device: str = "auto") -> ModelPlan | None:
+    """What loading the bundle's captioner on ``device`` will take; None when that cannot be known
+    (no captioner, a model id or a checkpoint not in safetensors). Imports torch: call it in a worker."""
+    from brainview.decoding.checkpoints import caption_parts_size
+    from brainview.decoding.device import resolve_device
+
+    try:
+        folder = bundle.resolve_model(bundle.vlm.get("captioner"))
+        where = resolve_device(device).type
+    except UserError:
+        return None
+    sizes = caption_parts_size(folder) if folder is not None and Path(folder).is_dir() else None
+    if sizes is None:
+        return None
+    return ModelPlan(where, sizes[0], sizes[1] - sizes[0], int(bundle.vlm["max_new_tokens"]))
 
 
 def device_name(decoder: Decoder) -> str:
@@ -131,6 +210,7 @@ class SyntheticResult:
     settings: SyntheticSettings
     n_voxels: int
     trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
+    caption_pending: bool = False  # retrievals are in, the caption is being generated
     generation: int = 0  # Session.generation it was made for: a result for another bundle is dropped
 
 
@@ -142,6 +222,15 @@ class ScoringProgress:
     total: int
     what: str
     captions: dict[str, dict[int, str]] = field(default_factory=dict)  # stage -> trial -> caption
+
+
+@dataclass
+class Predictions:
+    """Every trial's predicted tokens and brain × image similarity per stage (from a worker)."""
+
+    bundle: Bundle
+    tokens: dict[str, np.ndarray]  # stage -> (n_trials, n_query, query_dim)
+    similarity: dict[str, np.ndarray]  # stage -> (n_trials, n_trials)
 
 
 @dataclass
@@ -210,7 +299,8 @@ class Session:
         return self.bundle.stages if self.bundle is not None else []
 
     def set_loaded(self, loaded: Loaded) -> None:
-        """Show a newly loaded bundle: ranks are computed here (instant), captions later."""
+        """Show a newly loaded bundle at once; every trial's rank follows (:meth:`iter_predictions`,
+        :meth:`set_predictions`), captions later."""
         self.generation += 1
         self.bundle, self.decoder, self.cortex = loaded.bundle, loaded.decoder, loaded.cortex
         self.selection = RoiSelection(self.cortex)
@@ -222,12 +312,14 @@ class Session:
         self.captions = {s: {} for s in self.bundle.stages}
         self.missing_scores = {}
         self.score_name = "image_rank"
-        self._similarity = dict(loaded.similarity)
-        self.scores = {s: {"image_rank": self._image_ranks(s)} for s in self.bundle.stages}
+        self._similarity = dict(loaded.similarity)  # what an earlier pass predicted (a restored bundle)
+        self.scores = {s: {"image_rank": ranks(self._similarity[s])} if s in self._similarity else {}
+                       for s in self.bundle.stages}
         self._emit("bundle")
 
     def set_decoder(self, decoder: Decoder, device: str, notes: list[str] | None = None) -> None:
-        """Swap the language models (another device); captions already made stay valid."""
+        """Swap the language models (another device); captions and predictions already made stay valid."""
+        decoder.share_predictions(self.decoder)
         self.decoder = decoder
         self.loaded_device = device
         self.notes = list(notes or [])
@@ -338,14 +430,51 @@ class Session:
 
     # ------------------------------------------------------------------ scores
 
-    def _image_ranks(self, stage: str) -> np.ndarray:
-        similarity = self.similarity(stage)
-        return np.array([rank_of(similarity[t], t) for t in range(len(similarity))], dtype=np.float64)
+    @property
+    def ranks_ready(self) -> bool:
+        """Whether every trial's image rank is known (:meth:`set_predictions` has run)."""
+        return self.has_bundle and all(s in self._similarity for s in self.stages)
+
+    def iter_predictions(self) -> Iterator[ScoringProgress]:
+        """Predict every test trial's tokens on every stage, then their image similarities: long work
+        for a worker (one pass over each stage's weights, on the GPU when the model is there).
+
+        Yields :class:`ScoringProgress` per block of weight rows; returns :class:`Predictions` for
+        :meth:`set_predictions` on the GUI thread. Reads the session, never changes it.
+        """
+        bundle, decoder = self.bundle, self.decoder
+        per_stage = bundle.n_query * bundle.query_dim
+        total = (per_stage + 1) * len(bundle.stages)
+        tokens, similarity = {}, {}
+        for i, stage in enumerate(bundle.stages):
+            steps = decoder.iter_predict_all(stage)
+            while True:
+                try:
+                    done, _ = next(steps)
+                except StopIteration as finished:
+                    tokens[stage] = finished.value
+                    break
+                yield ScoringProgress(i * (per_stage + 1) + done, total, f"predicting {STAGE_LABELS[stage]}")
+            similarity[stage] = image_scores(tokens[stage], decoder.unit_targets, unit_targets=True)
+            yield ScoringProgress((i + 1) * (per_stage + 1), total, f"ranking {STAGE_LABELS[stage]}")
+        return Predictions(bundle, tokens, similarity)
+
+    def set_predictions(self, result: Predictions) -> None:
+        """Keep every trial's tokens and image ranks (from :meth:`iter_predictions`) and tell the views."""
+        if result.bundle is not self.bundle:
+            return  # predicted for a bundle that has since been replaced
+        for stage, tokens in result.tokens.items():
+            self.decoder.keep_tokens(stage, tokens)
+            self._similarity[stage] = result.similarity[stage]
+            self.scores.setdefault(stage, {})["image_rank"] = ranks(result.similarity[stage])
+        self._emit("scores")
 
     def similarity(self, stage: str) -> np.ndarray:
-        """Brain × image cosine similarity of every test trial to every test image, cached per stage."""
+        """Brain × image cosine similarity of every test trial to every test image, cached per stage
+        (computed here, on the caller's thread, if :meth:`set_predictions` has not run yet)."""
         if stage not in self._similarity:
-            self._similarity[stage] = brain_image_similarity(self.decoder, stage)
+            tokens = self.decoder.tokens_for_trials(np.arange(self.n_trials), stage)
+            self._similarity[stage] = image_scores(tokens, self.decoder.unit_targets, unit_targets=True)
         return self._similarity[stage]
 
     def available_scores(self) -> list[str]:
@@ -375,6 +504,9 @@ class Session:
         done = 0
         captions: dict[str, list[str]] = {}
         for stage in bundle.stages:
+            if not decoder.has_all_tokens(stage):  # one pass over the weights, not one per batch
+                for _ in decoder.iter_predict_all(stage):
+                    pass
             known = dict(self.captions.get(stage, {}))
             todo = [t for t in range(n) if t not in known]
             done += n - len(todo)
@@ -419,7 +551,20 @@ class Session:
     def decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                          trial: int | None = None, k: int | None = None,
                          generation: int | None = None) -> SyntheticResult:
-        """Decode the selection's synthetic pattern (slow when captioning: run it in a worker).
+        """Decode the selection's synthetic pattern (slow when captioning: run it in a worker)."""
+        steps = self.iter_decode_synthetic(voxels, settings, trial, k, generation)
+        partial = next(steps)
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value or partial
+
+    def iter_decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
+                              trial: int | None = None, k: int | None = None, generation: int | None = None,
+                              superseded: Callable[[], bool] = lambda: False):
+        """Retrievals first, caption second: yields a :class:`SyntheticResult` without its caption
+        (milliseconds), then returns it captioned (a language-model call), or None when
+        ``superseded()`` says a newer selection came in before the caption started.
 
         Pass ``settings``, ``trial``, ``k`` and ``generation`` captured on the GUI thread so a later
         change (or another bundle) cannot mix into a running decode.
@@ -428,10 +573,23 @@ class Session:
         settings = settings or self.synthetic
         trial = self.trial if trial is None else trial
         tokens = self.synthetic_tokens(voxels, settings, trial)
-        with self.model_lock:
-            decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=self.can_caption)
-        return SyntheticResult(decoded, settings, int(np.unique(voxels).size),
-                               None if settings.mode == "roi" else trial, generation)
+        decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=False)
+        result = SyntheticResult(decoded, settings, int(np.unique(voxels).size),
+                                 None if settings.mode == "roi" else trial, caption_pending=self.can_caption,
+                                 generation=generation)
+        yield result
+        if not self.can_caption:
+            return result
+        while not self.model_lock.acquire(timeout=0.05):  # another caption runs: wait, unless superseded
+            if superseded():
+                return None
+        try:
+            if superseded():
+                return None
+            caption = self.decoder.captions(tokens[None])[0]
+        finally:
+            self.model_lock.release()
+        return replace(result, decoded=replace(decoded, caption=caption), caption_pending=False)
 
     def synthetic_pattern(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                           trial: int | None = None) -> np.ndarray:

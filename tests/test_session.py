@@ -6,17 +6,18 @@ import numpy as np
 import pytest
 
 from brainview.bundle import BundleError
-from brainview.session import CaptionScores, Session, load
+from brainview.session import CaptionScores, Session, finish, load
 from tests.conftest import N_TRIALS
 
 
 def _session(bundle, **kwargs) -> Session:
     session = Session()
     session.set_loaded(load(bundle.path, "cpu", **kwargs))
+    session.set_predictions(finish(session.iter_predictions()))
     return session
 
 
-def test_loading_reports_progress_and_ranks_are_instant(retrieval_only_bundle):
+def test_loading_reports_progress_and_ranks_follow_in_steps(retrieval_only_bundle):
     steps = []
     loaded = load(retrieval_only_bundle.path, "cpu", progress=lambda done, total, what: steps.append((done, total, what)))
     assert steps[0] == (0, 2, "opening the bundle") and steps[-1][0] == 2
@@ -24,8 +25,25 @@ def test_loading_reports_progress_and_ranks_are_instant(retrieval_only_bundle):
     session = Session()
     seen = []
     session.connect("bundle", lambda s: seen.append("bundle"))
+    session.connect("scores", lambda s: seen.append("scores"))
     session.set_loaded(loaded)
     assert seen == ["bundle"] and session.stage == "stage2" and not session.can_caption
+    assert not session.ranks_ready and session.available_scores() == []
+    # the first trial retrieves at once, from tokens predicted while opening
+    assert session.retrieve().images.indices[0] == 0
+    steps = session.iter_predictions()
+    progress = []
+    while True:
+        try:
+            progress.append(next(steps))
+        except StopIteration as done:
+            result = done.value
+            break
+    assert [p.done for p in progress] == sorted(p.done for p in progress) and progress[-1].done == progress[-1].total
+    assert {p.what for p in progress} >= {"predicting stage 1", "ranking stage 2"}
+    assert seen == ["bundle"]  # the generator reads the session, never changes it
+    session.set_predictions(result)
+    assert seen == ["bundle", "scores"] and session.ranks_ready
     for stage in session.stages:  # the planted bundle retrieves every true image first
         np.testing.assert_array_equal(session.scores[stage]["image_rank"], np.ones(N_TRIALS))
     assert session.available_scores() == ["image_rank"]
@@ -115,13 +133,32 @@ def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only_bundle, monkeypatch):
     asked = []
     real_load = Decoder.load.__func__
 
-    def fake_load(cls, bundle, device="auto", load_language_models=True):
+    def fake_load(cls, bundle, device="auto", load_language_models=True, progress=None):
         asked.append(device)
         if device != "cpu":
             raise DeviceOutOfMemory("cuda", "loading the captioner")
-        return real_load(cls, bundle, device, load_language_models)
+        return real_load(cls, bundle, device, load_language_models, progress)
 
     monkeypatch.setattr(Decoder, "load", classmethod(fake_load))
     loaded = load(retrieval_only_bundle.path, "cuda")
     assert asked == ["cuda", "cpu"]
     assert "ran out of memory" in loaded.notes[0] and "on the CPU instead" in loaded.notes[0]
+
+
+def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(app_bundle):
+    from brainview.decoding.blip2 import Blip2Adapter
+    from brainview.decoding.decoder import Decoder
+    from brainview.session import plan_language_models
+
+    plan = plan_language_models(app_bundle, "cpu")
+    assert plan.on_cpu and plan.parameters > 0 and plan.skipped > 0  # vision tower + Q-Former stay on disk
+    assert "not loaded" in plan.text() and not plan.ask_first  # a tiny model loads without asking
+    steps = []
+    decoder = Decoder.load(app_bundle, "cpu", progress=lambda *step: steps.append(step))
+    assert steps == [(1, 1, "loading the language model: shard 1 of 1")]
+    captioner = decoder.adapter.captioner
+    assert captioner.vision_model is None and captioner.qformer is None
+    assert sum(p.numel() for p in captioner.parameters()) == plan.parameters
+    full = Decoder(app_bundle, Blip2Adapter.load(app_bundle.resolve_model(app_bundle.vlm["captioner"]), None, "cpu"))
+    tokens = decoder.tokens_for_trials([0, 1, 2], "stage1")
+    assert decoder.captions(tokens) == full.captions(tokens)  # the same captions as the whole model

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from brainview.decoding.checkpoints import CAPTION_PARTS, checkpoint_shards
 from brainview.decoding.device import default_dtype, resolve_device
 from brainview.errors import Cancelled, UserError
 
@@ -233,6 +234,51 @@ def _blip_image_processor_class():
 
 # Weights the adapter never uses: their absence from a checkpoint is harmless.
 _UNUSED_WEIGHTS = ("lm_head", "itm_head", "position_ids")
+#: parts a captioner may be loaded with: everything, or what captioning from tokens needs
+PARTS = ("all", "caption")
+
+
+def _load_caption_parts(folder: str, config, device: torch.device, dtype: torch.dtype, progress=None):
+    """A ``Blip2ForConditionalGeneration`` holding only ``language_projection`` and the language model,
+    read tensor by tensor from the checkpoint's shards straight onto ``device`` in ``dtype``
+    (``progress(done, total, what)`` after each shard). None when the checkpoint is not in
+    safetensors or does not name every needed weight: the caller then loads the whole model."""
+    from safetensors import safe_open
+    from transformers import Blip2ForConditionalGeneration, GenerationConfig
+
+    shards = checkpoint_shards(folder)
+    if not shards:
+        return None
+    with torch.device("meta"):
+        model = Blip2ForConditionalGeneration(config)
+    model.vision_model, model.qformer, model.query_tokens = None, None, None
+    wanted = {k for k in model.state_dict() if k.startswith(CAPTION_PARTS)}
+    state = {}
+    for i, shard in enumerate(shards):
+        try:
+            with safe_open(str(shard), framework="pt") as handle:
+                for key in handle.keys():
+                    if key in wanted:
+                        state[key] = handle.get_tensor(key).to(device=device, dtype=dtype)
+        except Exception as exc:  # noqa: BLE001 - a damaged checkpoint is the user's to fix, in one line
+            if _is_oom(exc):
+                raise
+            raise UserError(f"captioner model in {folder!r} could not be loaded: {_short(exc)}") from None
+        if progress is not None:
+            progress(i + 1, len(shards), f"loading the language model: shard {i + 1} of {len(shards)}")
+    missing = wanted - set(state)
+    tied = model.language_model.get_output_embeddings()
+    if missing - {"language_model.lm_head.weight"} or ("language_model.lm_head.weight" in missing
+                                                      and not config.text_config.tie_word_embeddings):
+        return None
+    model.load_state_dict(state, strict=False, assign=True)
+    if "language_model.lm_head.weight" in missing:
+        tied.weight = model.language_model.get_input_embeddings().weight
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        model.generation_config = GenerationConfig.from_pretrained(folder, local_files_only=True)
+    return model.eval()
 
 
 def _load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.dtype, unused: tuple[str, ...] = ()):
@@ -320,8 +366,10 @@ class Blip2Adapter:
         retrieval_image_processor=None,
         captioner_ref: str | None = None,
         retrieval_ref: str | None = None,
+        captioner_parts: str = "all",
     ):
         self._device = device
+        self.captioner_parts = captioner_parts
         self.captioner = captioner
         self.captioner_tokenizer = captioner_tokenizer
         self.captioner_image_processor = captioner_image_processor
@@ -339,6 +387,8 @@ class Blip2Adapter:
         captioner: str | os.PathLike | None,
         retrieval: str | os.PathLike | None,
         device: str | torch.device = "auto",
+        parts: str = "all",
+        progress=None,
         local: bool = True,
         targets_only: bool = False,
     ) -> Blip2Adapter:
@@ -350,7 +400,11 @@ class Blip2Adapter:
         without its vision tower. Such an adapter cannot caption or embed images for retrieval.
 
         ``device``: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "mps"; half precision on a
-        GPU (the Q-Former stays in float32, as transformers keeps it). Raises
+        GPU (the Q-Former stays in float32, as transformers keeps it). ``parts="caption"`` loads
+        only what captioning from query tokens runs (the language projection and the language
+        model, shard by shard, reported to ``progress(done, total, what)``): for blip2-opt-2.7b
+        2.7 of its 3.8 billion parameters, 5.4 GB in half precision instead of 15 GB of float32
+        for the whole checkpoint. Raises
         :class:`UserError` for a missing folder, an id absent from the cache, a broken or
         foreign config, custom code, or incomplete weights; :class:`DeviceOutOfMemory` when the GPU
         is full. ``local=False``: relative references are model ids only (see
@@ -358,11 +412,14 @@ class Blip2Adapter:
         """
         if captioner is None and retrieval is None:
             raise UserError("no BLIP-2 model given: name a captioner, a retrieval model, or both")
+        if parts not in PARTS:
+            raise ValueError(f"unknown parts {parts!r}; choose one of {PARTS}")
         dev = resolve_device(device)
         dtype = default_dtype(dev)
         kwargs: dict = {"device": dev, "captioner_ref": None, "retrieval_ref": None}
         try:
-            cls._load_parts(kwargs, captioner, retrieval, dev, dtype, local, targets_only)
+            cls._load_parts(kwargs, captioner, retrieval, dev, dtype, local, targets_only, captioner_parts=parts,
+                            progress=progress)
         except DeviceOutOfMemory:
             # free what was already placed on the device before the caller retries on the CPU
             kwargs.clear()
@@ -377,7 +434,8 @@ class Blip2Adapter:
 
     @staticmethod
     def _load_parts(kwargs: dict, captioner, retrieval, dev: torch.device, dtype: torch.dtype,
-                    local: bool = True, targets_only: bool = False) -> None:
+                    local: bool = True, targets_only: bool = False, captioner_parts: str = "all",
+                    progress=None) -> None:
         from transformers import (Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval,
                                   Blip2TextModelWithProjection, Blip2VisionModelWithProjection)
 
@@ -407,10 +465,17 @@ class Blip2Adapter:
                 continue
             folder = resolve_model_reference(ref, role, local=local or Path(os.fspath(ref)).is_absolute())
             refuse_custom_code(folder, role)
-            check(_read_config(folder, role, model_class.__name__), folder)
+            config = _read_config(folder, role, model_class.__name__)
+            check(config, folder)
             tokenizer, image_processor = _load_processor(folder, role)
+            model = None
+            if role == "captioner" and captioner_parts == "caption":
+                with _oom_guard(dev, "loading the captioner's language model"):
+                    model = _load_caption_parts(folder, config, dev, dtype, progress)
+                kwargs["captioner_parts"] = "caption" if model is not None else "all"
             kwargs.update({
-                role: (_load_model(part_class, folder, role, dev, dtype, unused) if targets_only
+                role: (model if model is not None
+                       else _load_model(part_class, folder, role, dev, dtype, unused) if targets_only
                        else _load_model(model_class, folder, role, dev, dtype)),
                 f"{role}_tokenizer": tokenizer,
                 f"{role}_image_processor": image_processor,
@@ -497,6 +562,9 @@ class Blip2Adapter:
 
     def _query_tokens(self, which: str, images: np.ndarray, batch_size: int) -> np.ndarray:
         model = self._need(which)
+        if which == "captioner" and self.captioner_parts != "all":
+            raise UserError("the captioner was loaded for captioning only (no vision model or Q-Former); "
+                            "load it with parts='all' to compute image query tokens")
         processor = self.captioner_image_processor if which == "captioner" else self.retrieval_image_processor
         images = _check_images(images)
         batch_size = _check_batch(batch_size)

@@ -18,6 +18,7 @@ from brainview.decoding.brain_model import BrainModel
 from brainview.decoding.questions import Turn, question_prompt
 from brainview.decoding.retrieval import Ranked, image_scores, text_scores, top_k
 from brainview.decoding.synthetic import synthetic_tokens
+from brainview.decoding.vectors import unit_norm
 from brainview.errors import UserError
 
 
@@ -45,10 +46,19 @@ class Decoder:
         self.captions_missing = captions_missing if adapter is None or not adapter.has_captioner else None
         if self.adapter is None and self.captions_missing is None:
             self.captions_missing = "no language model was loaded"
+        # predicted tokens: every trial's once predict_all has run, else the few asked for so far
+        self._all_tokens: dict[str, np.ndarray] = {}
+        self._some_tokens: dict[tuple[str, int], np.ndarray] = {}
+        self._unit_targets: np.ndarray | None = None
+        self._column_sums: dict[tuple[str, bytes], np.ndarray] = {}  # (stage, voxel ids) -> column sum
+        self._last_sum: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> the latest (voxels, sum)
 
     @classmethod
-    def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True) -> "Decoder":
-        """Load the bundle's BLIP-2 models; a model that cannot be had turns captions off, with the reason.
+    def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True,
+             progress=None) -> "Decoder":
+        """Load the bundle's captioner, only the parts captioning from tokens runs (``progress(done,
+        total, what)`` per checkpoint shard); a model that cannot be had turns captions off, with
+        the reason. On a GPU the brain model's weights go there too, once, in half precision.
 
         Raises ``DeviceOutOfMemory`` when the device is full, so the caller can retry on the CPU.
         """
@@ -62,13 +72,29 @@ class Decoder:
         try:
             # an in-bundle folder (absolute) or a model id looked up in the local cache only
             captioner = bundle.resolve_model(vlm["captioner"])
-            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, local=False)
+            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, local=False,
+                                        parts="caption", progress=progress)
             adapter.prompt_ids(vlm["prompt"] or "")
         except DeviceOutOfMemory:
             raise  # a full GPU is the caller's to handle (retry on the CPU), not a missing model
         except UserError as exc:
             return cls(bundle, None, str(exc))
-        return cls(bundle, adapter)
+        decoder = cls(bundle, adapter)
+        if adapter.device.type == "cuda":
+            from brainview.decoding.blip2 import _oom_guard
+
+            with _oom_guard(adapter.device, "moving the brain model to the GPU"):
+                decoder.model.to(adapter.device)
+        return decoder
+
+    @property
+    def unit_targets(self) -> np.ndarray:
+        """The test images' target tokens, flattened and L2-normalized once (96 MB at NSD size, which
+        each retrieval would otherwise normalize again)."""
+        if self._unit_targets is None:
+            targets = self.bundle.image_embeddings
+            self._unit_targets = unit_norm(np.asarray(targets, dtype=np.float32).reshape(len(targets), -1))
+        return self._unit_targets
 
     @property
     def stages(self) -> list[str]:
@@ -87,14 +113,90 @@ class Decoder:
         self._stop.clear()
 
     def tokens_for_trials(self, trials, stage: str) -> np.ndarray:
-        return self.model.predict(self.bundle.fmri[np.asarray(trials)], stage=stage)
+        """Predicted tokens (n, n_query, query_dim) of test trials, from the cache where it has them."""
+        trials = np.atleast_1d(np.asarray(trials, dtype=np.int64))
+        if stage in self._all_tokens:
+            return self._all_tokens[stage][trials]
+        if trials.size == 1 and (stage, int(trials[0])) in self._some_tokens:
+            return self._some_tokens[stage, int(trials[0])][None]
+        tokens = self.model.predict(self.bundle.fmri[trials], stage=stage)
+        if trials.size == 1 and len(self._some_tokens) < 64:  # the trials looked at before every trial is predicted
+            self._some_tokens[stage, int(trials[0])] = tokens[0]
+        return tokens
+
+    def iter_predict_all(self, stage: str):
+        """Every test trial's tokens for ``stage`` (long: a worker's job), as a generator that yields
+        ``(done, total)`` weight rows and returns the tokens, which are then cached."""
+        if stage not in self._all_tokens:
+            # the atlas ROIs' indicator patterns ride along (a few rows more in the same pass): their
+            # column sums make checking an ROI for live decoding instant
+            rois = [np.unique(np.asarray(spec["voxels"], dtype=np.int64)) for spec in self.bundle.rois.values()]
+            n = self.bundle.n_trials
+            x = np.zeros((n + len(rois), self.bundle.n_voxels), dtype=np.float32)
+            x[:n] = self.bundle.fmri
+            for row, voxels in enumerate(rois, start=n):
+                x[row, voxels] = 1.0
+            out = yield from self.model.iter_predict(x, stage)
+            bias = self.model.stage(stage).bias
+            for row, voxels in enumerate(rois, start=n):
+                self._remember_sum(stage, voxels, out[row].reshape(-1) - bias)
+            self.keep_tokens(stage, out[:n])
+        return self._all_tokens[stage]
+
+    def column_sum(self, stage: str, voxels: np.ndarray) -> np.ndarray:
+        """``weight[:, voxels].sum(axis=1)`` (n_out,), what an ROI's synthetic pattern needs: cached
+        per voxel set (the atlas ROIs' come with :meth:`iter_predict_all`), else updated from the
+        stage's previous selection by the voxels added and removed (a brush dab reads a few
+        columns, not every selected one)."""
+        voxels = np.unique(np.asarray(voxels, dtype=np.int64))
+        cached = self._column_sums.get((stage, voxels.tobytes()))
+        if cached is not None:
+            self._last_sum[stage] = (voxels, cached)
+            return cached
+        lin = self.model.stage(stage)
+        last = self._last_sum.get(stage)
+        total = None
+        if last is not None:
+            added = np.setdiff1d(voxels, last[0], assume_unique=True)
+            removed = np.setdiff1d(last[0], voxels, assume_unique=True)
+            if added.size + removed.size < voxels.size:
+                total = last[1] + lin.columns(added).sum(axis=1) - lin.columns(removed).sum(axis=1)
+        if total is None:
+            total = lin.columns(voxels).sum(axis=1)
+        self._remember_sum(stage, voxels, total)
+        return total
+
+    def _remember_sum(self, stage: str, voxels: np.ndarray, total: np.ndarray) -> None:
+        if len(self._column_sums) >= 256:
+            self._column_sums.pop(next(iter(self._column_sums)))
+        self._column_sums[stage, voxels.tobytes()] = total
+        self._last_sum[stage] = (voxels, total)
+
+    def keep_tokens(self, stage: str, tokens: np.ndarray) -> None:
+        """Cache every trial's tokens for ``stage`` (predicted in a worker by another decoder, perhaps)."""
+        if tokens.shape != (self.bundle.n_trials, self.bundle.n_query, self.bundle.query_dim):
+            raise ValueError(f"expected tokens for all {self.bundle.n_trials} trials, got shape {tokens.shape}")
+        self._all_tokens[stage] = tokens
+
+    def has_all_tokens(self, stage: str) -> bool:
+        return stage in self._all_tokens
+
+    def share_predictions(self, other: "Decoder") -> None:
+        """Reuse another decoder's predicted tokens (the same bundle with other language models)."""
+        if other is not None and other.bundle is self.bundle:
+            self._all_tokens.update(other._all_tokens)
+            self._some_tokens.update(other._some_tokens)
+            self._unit_targets = other._unit_targets
+            self._column_sums.update(other._column_sums)
 
     def synthetic(self, mode: str, voxels: np.ndarray, stage: str, *, scale: float | None = None,
                   trial: int | None = None, factor: float = 3.0) -> np.ndarray:
         pattern = None if trial is None else np.asarray(self.bundle.fmri[trial], dtype=np.float32)
+        base = None if trial is None else self.tokens_for_trials([trial], stage)[0]
+        summed = self.column_sum(stage, voxels) if mode == "roi" and np.size(voxels) else None
         return synthetic_tokens(self.model, mode, voxels, stage=stage,
                                 scale=self.bundle.synthetic_scale if scale is None else scale,
-                                pattern=pattern, factor=factor)
+                                pattern=pattern, factor=factor, base=base, summed=summed)
 
     def generate(self, tokens: np.ndarray, prompts: str | Sequence[str], *, max_new_tokens: int | None = None,
                  num_beams: int | None = None, batch_size: int = 16, progress=None) -> list[str]:
@@ -145,7 +247,7 @@ class Decoder:
 
     def decode(self, tokens: np.ndarray, stage: str, k: int = 5, caption: bool = True) -> Decoded:
         """Caption and top-k image/caption retrieval for one set of query tokens (n_query, query_dim)."""
-        profile = image_scores(tokens[None], self.bundle.image_embeddings)[0]
+        profile = image_scores(tokens[None], self.unit_targets, unit_targets=True)[0]
         texts = None
         if stage == "stage2" and self.model.has_text_projection:
             projected = self.model.project_text(tokens[None])

@@ -22,9 +22,10 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return unit_norm(x)
 
 
-def image_scores(predicted: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Cosine of flattened query tokens: (n, q, d) × (m, q, d) → (n, m)."""
-    return _unit_rows(predicted) @ _unit_rows(targets).T
+def image_scores(predicted: np.ndarray, targets: np.ndarray, unit_targets: bool = False) -> np.ndarray:
+    """Cosine of flattened query tokens: (n, q, d) × (m, q, d) → (n, m). ``unit_targets``: the
+    targets are already flattened and L2-normalized (m, q·d), as a decoder keeps them."""
+    return _unit_rows(predicted) @ (targets if unit_targets else _unit_rows(targets)).T
 
 
 def text_scores(projected: np.ndarray, texts: np.ndarray) -> np.ndarray:

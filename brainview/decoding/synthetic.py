@@ -22,13 +22,15 @@ def roi_indicator(voxels: np.ndarray, n_voxels: int) -> np.ndarray:
     return x
 
 
-def roi_tokens(model: BrainModel, voxels: np.ndarray, scale: float = 11.0, stage: str = "stage2") -> np.ndarray:
-    """Query tokens (n_query, query_dim) of the paper's synthetic ROI pattern."""
-    voxels = np.asarray(voxels, dtype=np.int64)
+def roi_tokens(model: BrainModel, voxels: np.ndarray, scale: float = 11.0, stage: str = "stage2",
+               summed: np.ndarray | None = None) -> np.ndarray:
+    """Query tokens (n_query, query_dim) of the paper's synthetic ROI pattern; ``summed``, when
+    known, is ``weight[:, unique voxels].sum(axis=1)`` (the decoder caches it)."""
+    voxels = np.unique(np.asarray(voxels, dtype=np.int64))
     if voxels.size == 0:
         raise ValueError("the selection is empty: choose at least one voxel")
     lin = model.stage(stage)
-    raw = lin.weight[:, voxels].sum(axis=1).reshape(model.n_query, model.query_dim)
+    raw = (lin.columns(voxels).sum(axis=1) if summed is None else summed).reshape(model.n_query, model.query_dim)
     return (unit_norm(raw) * scale + lin.bias.reshape(model.n_query, model.query_dim)).astype(np.float32)
 
 
@@ -49,14 +51,21 @@ def boost(pattern: np.ndarray, voxels: np.ndarray, factor: float = DEFAULT_BOOST
 
 def synthetic_tokens(model: BrainModel, mode: str, voxels: np.ndarray, *, stage: str = "stage2",
                      scale: float = 11.0, pattern: np.ndarray | None = None,
-                     factor: float = DEFAULT_BOOST) -> np.ndarray:
-    """Query tokens for a selection in one of ``MODES``; lesion and boost need the trial's pattern."""
+                     factor: float = DEFAULT_BOOST, base: np.ndarray | None = None,
+                     summed: np.ndarray | None = None) -> np.ndarray:
+    """Query tokens for a selection in one of ``MODES``; lesion and boost need the trial's pattern.
+
+    ``base``, the trial's own predicted tokens, makes lesion and boost cost the selection's size:
+    only the selected voxels change, so only their weight columns are read.
+    """
     if mode == "roi":
-        return roi_tokens(model, voxels, scale=scale, stage=stage)
+        return roi_tokens(model, voxels, scale=scale, stage=stage, summed=summed)
     if pattern is None:
         raise ValueError(f"mode {mode!r} starts from a real trial: pass its pattern")
-    if mode == "lesion":
-        return model.predict(lesion(pattern, voxels), stage=stage)
-    if mode == "boost":
-        return model.predict(boost(pattern, voxels, factor), stage=stage)
-    raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+    if mode not in ("lesion", "boost"):
+        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+    changed = lesion(pattern, voxels) if mode == "lesion" else boost(pattern, voxels, factor)
+    if base is None:
+        return model.predict(changed, stage=stage)
+    voxels = np.unique(np.asarray(voxels, dtype=np.int64))
+    return model.predict_change(base, voxels, changed[voxels] - pattern[voxels], stage=stage)

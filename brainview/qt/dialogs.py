@@ -25,6 +25,15 @@ def show_notice(parent: QWidget | None, title: str, message: str) -> None:
     QMessageBox.information(parent, title, message)
 
 
+def ask(parent: QWidget | None, title: str, message: str, yes: str, no: str) -> bool:
+    """A question with two named answers; True for ``yes``."""
+    box = QMessageBox(QMessageBox.Question, title, message, parent=parent)
+    accept = box.addButton(yes, QMessageBox.AcceptRole)
+    box.addButton(no, QMessageBox.RejectRole)
+    box.exec()
+    return box.clickedButton() is accept
+
+
 def choose_bundle(parent: QWidget | None, start: str = "") -> str | None:
     """A directory chooser for a decoding bundle; None when cancelled."""
     path = QFileDialog.getExistingDirectory(parent, "Open a decoding bundle", start, QFileDialog.ShowDirsOnly)

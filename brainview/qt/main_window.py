@@ -29,8 +29,8 @@ from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import (DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, load, load_decoder,
-                               open_for_browsing)
+from brainview.session import (DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, finish, load,
+                               load_decoder, open_for_browsing, plan_language_models)
 
 MAX_RECENT = 8
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
@@ -71,6 +71,7 @@ class QtMainWindow(QMainWindow):
     bundle_loaded = Signal()  # the bundle is shown: trials, retrieval and the cortex work
     models_loaded = Signal()  # the language models are loaded (or captions are off, with the reason shown)
     load_failed = Signal(str)
+    _model_progress = Signal(int, int, str)  # emitted from the loading worker, shown on the GUI thread
 
     def __init__(self, session: Session | None = None, device: str | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -79,11 +80,12 @@ class QtMainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings("brainview", "brainview")
         self.device = QtPreferences.last_device(self.settings) if device is None else device
         self.workers = QtWorkers(self)
-        self.live = QtLatestRunner(self.workers, delay_ms=150, parent=self)
+        self.live = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self._load_generation = 0
         self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self._scoring = None
+        self._predicting = None  # the worker predicting every trial's tokens and ranks after opening
         self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
 
@@ -145,8 +147,10 @@ class QtMainWindow(QMainWindow):
         # vertex per brush dab, or while the language model runs, would slow both
         # (a short delay lets the new caption paint first)
         self._overlay_timer = QTimer(self, singleShot=True, interval=50)
-        self._overlay_timer.timeout.connect(self._refresh_synthetic_overlay)
+        self._overlay_timer.timeout.connect(self._refresh_overlay)
         self.live.idle.connect(self._overlay_timer.start)
+        self._model_progress.connect(self._show_progress)
+        self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self._worker_failed)
         self.trial_captioner.result.connect(self.session.store_captions)
@@ -310,9 +314,11 @@ class QtMainWindow(QMainWindow):
                            on_error=lambda exc: generation == self._load_generation and self._load_failed(path, exc))
 
     def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
-        """Open a bundle with its models on the GUI thread (blocks); raises ``UserError`` for a broken bundle,
-        or the views' error (after restoring the previous bundle) instead of showing a dialog."""
-        self._loaded(load(str(path), self.device), score_trials=score_trials, dialog=False)
+        """Open a bundle with its models and every trial's rank on the GUI thread (blocks); raises
+        ``UserError`` for a broken bundle, or the views' error (after restoring the previous bundle)
+        instead of showing a dialog."""
+        self._loaded(load(str(path), self.device), score_trials=score_trials, dialog=False, predict=False)
+        self._predicted(finish(self.session.iter_predictions()))
         self.models_loaded.emit()
 
     def _load_failed(self, path, exc: BaseException) -> None:
@@ -331,8 +337,11 @@ class QtMainWindow(QMainWindow):
             self._scoring = None
         if self.session.decoder is not None:
             self.session.decoder.cancel()
+        if self._predicting is not None:
+            self._predicting.quit()
+            self._predicting = None
 
-    def _loaded(self, loaded: Loaded, score_trials: bool = True, dialog: bool = True) -> bool:
+    def _loaded(self, loaded: Loaded, score_trials: bool = True, dialog: bool = True, predict: bool = True) -> bool:
         """Show a validated, prepared bundle: one transaction. Every view switches to it, or, if any
         view fails, the previous bundle is shown again and a dialog says why (``dialog=False``: the
         error is raised). Returns whether it is shown."""
@@ -340,7 +349,7 @@ class QtMainWindow(QMainWindow):
         self._stop_background()
         self.trial_view.set_synthetic(None)  # results of the old bundle must never index the new one
         try:
-            self._switch_to(loaded, score_trials)
+            self._switch_to(loaded, score_trials, predict)
         except Exception as exc:  # noqa: BLE001 - a bundle the views cannot show is refused, never half-shown
             self._stop_background()
             if previous is not None:
@@ -354,7 +363,7 @@ class QtMainWindow(QMainWindow):
         self.bundle_loaded.emit()
         return True
 
-    def _switch_to(self, loaded: Loaded, score_trials: bool) -> None:
+    def _switch_to(self, loaded: Loaded, score_trials: bool, predict: bool = True) -> None:
         self.session.set_loaded(loaded)
         session = self.session
         self.setWindowTitle(f"brainview — {session.bundle.name}")
@@ -380,6 +389,8 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(f"Opened {session.bundle.name}: {session.n_trials} test trials"
                                      + ("" if session.can_caption else " · captions are off"), 8000)
         self._caption_current_trial()
+        if predict and not session.ranks_ready:
+            self._predict_all_trials()
         if score_trials and session.can_caption:
             self._score_all_trials()
 
@@ -391,8 +402,35 @@ class QtMainWindow(QMainWindow):
         self.progress.setFormat(f"{what} %p%")
         self.progress.setVisible(done < total)
 
+    def _predict_all_trials(self) -> None:
+        """Every trial's tokens and image rank, in the background, after the first trial is shown:
+        at NSD size that is one pass over 1.5 GB of weights per stage."""
+        bundle = self.session.bundle
+
+        def progressed(step) -> None:
+            if self.session.bundle is bundle:
+                self._show_progress(step.done, step.total, step.what)
+
+        def failed(exc: BaseException) -> None:
+            self.progress.hide()
+            self._worker_failed(exc)
+
+        self._predicting = self.workers.start(self.session.iter_predictions, on_yielded=progressed,
+                                              on_returned=self._predicted, on_error=failed)
+
+    def _predicted(self, result) -> None:
+        if result.bundle is not self.session.bundle:
+            return
+        self._predicting = None
+        self.session.set_predictions(result)
+        if self._shown is not None and self._shown.bundle is result.bundle:
+            self._shown.similarity.update(result.similarity)  # a restored bundle shows its ranks at once
+        self.progress.hide()
+        self.statusBar().showMessage(f"Ranked all {self.session.n_trials} test trials", 5000)
+
     def _score_all_trials(self) -> None:
-        """Caption every trial on every stage and score them, in the background."""
+        """Caption every trial on every stage and score them, in the background (it predicts every
+        trial's tokens itself when the prediction worker has not finished yet)."""
         bundle = self.session.bundle
 
         def finished(result) -> None:
@@ -467,7 +505,25 @@ class QtMainWindow(QMainWindow):
             session.set_notes([f"Captions are off: {dialogs.error_text(exc)}"])
             self._worker_failed(exc)
 
-        self.workers.start(load_decoder, bundle, self.device, on_returned=loaded, on_error=failed)
+        def planned(plan) -> None:
+            """Say what the captioner will take before loading it; on a CPU ask first when it is big."""
+            if session.bundle is not bundle:
+                return
+            if plan is not None and plan.ask_first and not dialogs.ask(
+                    self, "Load the language model on the CPU?",
+                    f"{plan.text()}\n\nLoad it on the CPU, or browse with retrieval only (trials, ranks, the "
+                    "cortex and synthetic retrievals all work; captions stay off)?",
+                    "Load on the CPU", "Retrieval only"):
+                self.progress.hide()
+                session.set_notes(["Captions are off: you chose retrieval-only browsing. " + plan.text()])
+                self.models_loaded.emit()
+                return
+            if plan is not None:
+                session.set_notes([f"Loading the language models ({where})… retrieval already works. {plan.text()}"])
+            self.workers.start(load_decoder, bundle, self.device, progress=self._model_progress.emit,
+                               on_returned=loaded, on_error=failed)
+
+        self.workers.start(plan_language_models, bundle, self.device, on_returned=planned, on_error=failed)
 
     # ----------------------------------------------------------------- navigation
 
@@ -505,17 +561,18 @@ class QtMainWindow(QMainWindow):
             source = "trial" if voxels.size == 0 else "synthetic"
             self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
         if self.overlay_combo.currentData() != shown or voxels.size == 0:
-            self._update_overlay()  # what the cortex shows changed kind: at once, not per brush dab
+            # what the cortex shows changed kind: recolour soon (every vertex changes), not inside this
+            # handler, which must leave the GUI thread within a frame
+            self._overlay_timer.start()
         if voxels.size == 0:
             self.live.cancel()
             self.trial_view.set_synthetic(None)
         else:
             settings, trial, k = session.synthetic, session.trial, session.k
-            self.live.submit(session.decode_synthetic, voxels, settings, trial, k, session.generation)
+            self.live.submit_steps(session.iter_decode_synthetic, voxels, settings, trial, k, session.generation)
 
-    def _refresh_synthetic_overlay(self) -> None:
-        if self.overlay_combo.currentData() == "synthetic":
-            self._update_overlay()
+    def _refresh_overlay(self) -> None:
+        self._update_overlay()  # incremental: only vertices whose value changed are recoloured
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
         if result.generation != self.session.generation:

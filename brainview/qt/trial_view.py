@@ -458,7 +458,8 @@ class QtTrialView(QWidget):
             self._fill_texts(self.synthetic_texts, None, set(), "no selection")
             return
         decoded = result.decoded
-        missing = "captions are off" if not self.session.can_caption else ""
+        missing = ("captioning…" if result.caption_pending else
+                   "captions are off" if not self.session.can_caption else "")
         self.synthetic_box.set_text(decoded.caption, missing)
         self.synthetic_images.show_images(self.session, decoded, result.trial)
         true_rows = set(self.session.true_texts(result.trial).tolist()) if result.trial is not None else set()

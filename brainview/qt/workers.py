@@ -64,15 +64,22 @@ class QtWorkers(QObject):
 
 
 class QtLatestRunner(QObject):
-    """Debounced, one call at a time, newest wins: what live decoding needs.
+    """One request at a time, newest wins: what live decoding needs.
 
-    Each :meth:`submit` replaces the pending request and restarts the debounce timer. When the
-    timer fires and no call is running, the pending request runs in a worker; otherwise it waits
-    for the running one. A result is emitted only if no newer request came in meanwhile (a
-    generation counter); older results are dropped and counted in :attr:`dropped`.
+    Each :meth:`submit` replaces the pending request. When nothing runs, it starts at once;
+    otherwise it waits for the running one, and requests that arrive
+    meanwhile are merged into the newest after ``delay_ms`` (a brush stroke's dabs). A result is
+    emitted only if no newer request came in meanwhile (a generation counter); older results are
+    dropped and counted in :attr:`dropped`.
+
+    :meth:`submit_steps` takes a generator function with a ``superseded`` keyword: what it yields
+    is emitted as :attr:`partial` (retrievals before the caption), its return value as
+    :attr:`result` (None: it gave up, superseded). Once it has yielded, a newer request no longer
+    waits for it: the slow remainder (a caption) must check ``superseded()`` and give up.
     """
 
     started = Signal()
+    partial = Signal(object)
     result = Signal(object)
     failed = Signal(object)
     idle = Signal()
@@ -82,19 +89,34 @@ class QtLatestRunner(QObject):
         self.workers = workers
         self.generation = 0
         self.dropped = 0
-        self._pending: tuple[int, Callable, tuple] | None = None
-        self._running = False
+        self._pending: tuple[int, Callable, tuple, bool] | None = None
+        self._running: set[int] = set()  # generations of running workers
+        self._blocking: set[int] = set()  # ... of those a new request waits for
+        self._delay = delay_ms
         self._timer = QTimer(self, singleShot=True, interval=delay_ms)
         self._timer.timeout.connect(self._launch)
 
     @property
     def busy(self) -> bool:
-        return self._running or self._pending is not None
+        return bool(self._running) or self._pending is not None
 
     def submit(self, func: Callable, *args) -> None:
+        self._submit(func, args, False)
+
+    def submit_steps(self, func: Callable, *args) -> None:
+        self._submit(func, args, True)
+
+    def _submit(self, func: Callable, args: tuple, steps: bool) -> None:
         self.generation += 1
-        self._pending = (self.generation, func, args)
-        self._timer.start()
+        self._pending = (self.generation, func, args, steps)
+        if self._blocking:
+            self._timer.start()  # merged into the newest after the delay (a brush stroke's dabs)
+        else:
+            self._launch()  # at once: before the repaint this change triggers, which can take longer
+
+    def superseded(self, generation: int) -> bool:
+        """Whether a newer request (or a cancel) came after ``generation``; safe from any thread."""
+        return generation != self.generation
 
     def cancel(self) -> None:
         """Forget the pending request and drop the running one's result."""
@@ -103,26 +125,38 @@ class QtLatestRunner(QObject):
         self._timer.stop()
 
     def _launch(self) -> None:
-        if self._running or self._pending is None:
+        if self._blocking or self._pending is None:
             return
-        generation, func, args = self._pending
+        generation, func, args, steps = self._pending
         self._pending = None
-        self._running = True
+        self._running.add(generation)
+        self._blocking.add(generation)
         self.started.emit()
+        kwargs = {}
+        if steps:
+            kwargs = dict(superseded=lambda: self.superseded(generation),
+                          on_yielded=lambda value: self._partial(generation, value))
         self.workers.start(func, *args, on_returned=lambda value: self._deliver(generation, self.result, value),
                            on_error=lambda exc: self._deliver(generation, self.failed, exc),
-                           on_finished=self._finished)
+                           on_finished=lambda: self._finished(generation), **kwargs)
+
+    def _partial(self, generation: int, value) -> None:
+        self._deliver(generation, self.partial, value)
+        self._unblock(generation)
+
+    def _unblock(self, generation: int) -> None:
+        self._blocking.discard(generation)
+        if self._pending is not None and not self._timer.isActive():
+            self._launch()
 
     def _deliver(self, generation: int, signal, value) -> None:
-        if generation == self.generation:
+        if generation == self.generation and value is not None:
             signal.emit(value)
-        else:
+        elif generation != self.generation:
             self.dropped += 1
 
-    def _finished(self) -> None:
-        self._running = False
-        if self._pending is not None:
-            if not self._timer.isActive():
-                self._launch()
-        else:
+    def _finished(self, generation: int) -> None:
+        self._running.discard(generation)
+        self._unblock(generation)
+        if not self._running and self._pending is None:
             self.idle.emit()

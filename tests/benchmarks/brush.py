@@ -7,7 +7,7 @@ geodesic brush, ``RoiSelection.paint``, incremental recolouring, render. Referen
 the same process: a naive Euclidean-radius brush and Dijkstra without a limit (for the brush),
 recolouring every vertex (for the colour update), and rendering an unchanged scene (the floor).
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/brush.py [--radius 5] [--dabs 12]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/brush.py [--radius 5] [--dabs 12] [--vertices 227000]
 
 Prints medians and ratios; asserts nothing.
 """
@@ -38,13 +38,17 @@ def timed(function, repeats: int) -> float:
     return 1000 * float(np.median(times))
 
 
-def build_cortex():
+def build_cortex(n_vertices: int | None = None):
+    """Two hemispheres: icospheres of 163,842 vertices, or ``n_vertices`` each (a native surface size,
+    e.g. 227,000) as in ``nsd_scale.py``."""
     from brainview.cortex import Cortex
+    from tests.benchmarks.nsd_scale import sphere
     from tests.factories import icosphere
 
     mesh = {}
     for hemi, x in (("lh", -75.0), ("rh", 75.0)):
-        vertices, faces = icosphere(7, 70.0, (x, 0.0, 0.0))
+        vertices, faces = (icosphere(7, 70.0, (x, 0.0, 0.0)) if n_vertices is None
+                           else sphere(n_vertices, 70.0, (x, 0.0, 0.0)))
         mesh[hemi] = {"inflated": vertices, "pial": vertices * 0.95, "faces": faces,
                       "sulc": np.sin(vertices[:, 2] / 6).astype(np.float32)}
     n = sum(m["inflated"].shape[0] for m in mesh.values())
@@ -56,6 +60,8 @@ def main() -> None:
     parser.add_argument("--radius", type=float, default=5.0, help="brush radius in mm")
     parser.add_argument("--dabs", type=int, default=12, help="dabs per stroke")
     parser.add_argument("--size", type=int, nargs=2, default=(1000, 520), help="view size in pixels")
+    parser.add_argument("--vertices", type=int, help="vertices per hemisphere (default: fsaverage's 163,842; "
+                                                       "native NSD surfaces: 227000)")
     args = parser.parse_args()
 
     from PySide6.QtCore import QPoint
@@ -66,7 +72,7 @@ def main() -> None:
 
     app = QApplication.instance() or QApplication([])
     start = time.perf_counter()
-    cortex = build_cortex()
+    cortex = build_cortex(args.vertices)
     lh = cortex.hemis["lh"]
     print(f"mesh: 2 x {lh.n_vertices:,} vertices, {lh.faces.shape[0]:,} faces per hemisphere "
           f"(built in {time.perf_counter() - start:.1f} s); brush radius {args.radius} mm; "

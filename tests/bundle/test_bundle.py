@@ -213,22 +213,61 @@ def test_written_bundle_is_readable_by_others(pristine):
     assert stat.S_IMODE((pristine.path / "brain_model.safetensors").stat().st_mode) == 0o666 & ~umask
 
 
-def test_half_precision_weights_stay_float16_on_disk_and_compute_in_float32(tmp_path, pristine):
+def _half(tmp_path, b):
     from brainview.bundle import write_bundle
-    from brainview.decoding.brain_model import BrainModel
 
-    b = pristine
-    half = write_bundle(tmp_path / "half", manifest=b.manifest, weights=b.weights, fmri=b.fmri, stimuli=b.stimuli,
+    return write_bundle(tmp_path / "half", manifest=b.manifest, weights=b.weights, fmri=b.fmri, stimuli=b.stimuli,
                         captions=b.captions, trials=b.trials, image_embeddings=b.image_embeddings,
                         text_embeddings=b.text_embeddings, text_index=b.text_index, mesh=b.mesh,
                         vertex_voxel=b.vertex_voxel, rois=b.rois, weights_dtype=np.float16)
+
+
+def test_half_precision_weights_stay_float16_on_disk_and_compute_in_float32(tmp_path, pristine):
+    from brainview.decoding.brain_model import BrainModel
+
+    b = pristine
+    half = _half(tmp_path, b)
     size = (half.path / "brain_model.safetensors").stat().st_size
     assert size < 0.6 * (pristine.path / "brain_model.safetensors").stat().st_size
     assert half.weights["stage1.weight"].dtype == np.float16  # memory-mapped as stored, never copied whole
     assert isinstance(half.weights["stage1.weight"], np.memmap)
     model = BrainModel.from_bundle(half)
-    assert model.stage("stage1").weight.dtype == np.float32
-    assert np.allclose(model.stage("stage1").weight, b.weights["stage1.weight"], atol=1e-3)
+    assert model.stage("stage1").weight.dtype == np.float16  # the model keeps them as stored, too
+    predicted = model.predict(b.fmri, "stage1")  # block-wise float32 arithmetic
+    assert predicted.dtype == np.float32
+    reference = BrainModel.from_bundle(pristine).predict(b.fmri, "stage1")
+    assert np.allclose(predicted, reference, atol=2e-3)
+
+
+@pytest.mark.parametrize("where", ["first", "chunk edge", "last"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_streamed_validation_finds_a_bad_value_anywhere(tmp_path, pristine, monkeypatch, where, value):
+    """Arrays are scanned in chunks read from the file; a NaN or inf in any chunk, float16 or float32,
+    is still refused."""
+    import struct
+
+    from brainview.bundle import reader
+
+    half = _half(tmp_path, pristine)
+    monkeypatch.setattr(reader, "_CHUNK_BYTES", 64)  # many chunks even in a small bundle
+    path = half.path / "brain_model.safetensors"
+    raw = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", raw[:8])
+    spec = json.loads(raw[8:8 + n])["stage2.weight"]
+    begin, end = spec["data_offsets"]
+    count = (end - begin) // 2
+    row_len = spec["shape"][1]
+    index = {"first": 0, "chunk edge": max(1, 32 // row_len) * row_len, "last": count - 1}[where]
+    at = 8 + n + begin + 2 * index
+    raw[at:at + 2] = np.array([value], dtype=np.float16).tobytes()
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match='tensor "stage2.weight" contains NaN or infinite'):
+        open_bundle(half.path)
+    fmri = np.array(np.load(half.path / "test" / "fmri.npy"))
+    fmri.reshape(-1)[{"first": 0, "chunk edge": 16, "last": -1}[where]] = value
+    np.save(half.path / "test" / "fmri.npy", fmri)
+    with pytest.raises(BundleError, match="fmri.npy: contains NaN or infinite"):
+        open_bundle(half.path)
 
 
 # --------------------------------------------------------------------------- the optional QA set

@@ -46,3 +46,37 @@ def test_modes_from_a_trial(model):
         synthetic_tokens(model, "boost", [0], stage="stage1")
     with pytest.raises(ValueError, match="unknown mode"):
         synthetic_tokens(model, "paint", [0], stage="stage1", pattern=pattern)
+
+
+def test_lesion_from_weight_columns_equals_the_full_prediction(model):
+    pattern = np.random.default_rng(1).standard_normal(10).astype(np.float32)
+    base = model.predict(pattern, "stage1")
+    for mode in ("lesion", "boost"):
+        fast = synthetic_tokens(model, mode, np.array([2, 5, 5]), stage="stage1", pattern=pattern, base=base)
+        slow = synthetic_tokens(model, mode, np.array([2, 5, 5]), stage="stage1", pattern=pattern)
+        assert np.allclose(fast, slow, atol=1e-5)
+
+
+def test_the_decoder_keeps_column_sums_exact_through_edits(tmp_path):
+    """Column sums come from the prediction pass (atlas ROIs), a cache, or the previous selection plus
+    the voxels added and minus those removed; every path gives the sum of the selected columns."""
+    from brainview.decoding.decoder import Decoder
+    from tests.factories import make_bundle
+
+    bundle = make_bundle(tmp_path / "b", n_voxels=60)
+    decoder = Decoder(bundle)
+    weight = np.asarray(decoder.model.stage("stage2").weight, dtype=np.float64)
+    for _ in decoder.iter_predict_all("stage2"):
+        pass
+    v1 = np.unique(bundle.roi_voxels("V1"))
+    assert decoder._column_sums["stage2", v1.tobytes()] is decoder.column_sum("stage2", v1)  # from the pass
+    selection = set(v1.tolist())
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # a brush stroke: paint and erase a few voxels at a time
+        dab = set(rng.choice(60, size=3).tolist())
+        selection = selection - dab if rng.random() < 0.3 else selection | dab
+        voxels = np.array(sorted(selection or {0}))
+        got = decoder.column_sum("stage2", voxels)
+        assert np.allclose(got, weight[:, voxels].sum(axis=1), atol=1e-4)
+    tokens = decoder.synthetic("roi", voxels, "stage2", scale=11.0)
+    assert np.allclose(tokens, roi_tokens(decoder.model, voxels, scale=11.0, stage="stage2"), atol=1e-4)

@@ -15,7 +15,12 @@ def test_checking_an_roi_produces_a_synthetic_caption(qtbot, window, app_bundle)
     item = panel.roi_items()["V1"]
     item.setCheckState(0, Qt.Checked)  # as a click does
     qtbot.waitUntil(lambda: view.synthetic is not None, timeout=30000)
+    # the retrievals come first, the caption after them
+    first = view.synthetic
+    assert first.caption_pending and first.decoded.caption is None or first.decoded.caption
+    qtbot.waitUntil(lambda: view.synthetic.decoded.caption is not None, timeout=30000)
     result = view.synthetic
+    assert not result.caption_pending and result.decoded.images.indices.tolist() == first.decoded.images.indices.tolist()
     assert result.decoded.caption and view.synthetic_box.text.text() == result.decoded.caption
     assert "V1" in view.synthetic_box.subtitle.text() and "ROI only" in view.synthetic_box.subtitle.text()
     np.testing.assert_array_equal(session.selection.voxels(), app_bundle.roi_voxels("V1"))
@@ -80,4 +85,36 @@ def test_only_the_newest_request_is_delivered(qtbot):
     qtbot.waitUntil(lambda: results == [4], timeout=5000)
     qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
     assert runner.dropped == 1  # the result of 1 came after newer requests
+    workers.shutdown()
+
+
+def test_a_newer_selection_drops_a_running_caption(qtbot):
+    """Retrievals arrive as ``partial``; a request submitted meanwhile starts at once (it does not wait
+    for the caption) and the old caption gives up or is dropped."""
+    import threading
+
+    workers = QtWorkers()
+    runner = QtLatestRunner(workers, delay_ms=20)
+    partial, results, gave_up = [], [], []
+    runner.partial.connect(partial.append)
+    runner.result.connect(results.append)
+    release = threading.Event()
+
+    def decode(value, superseded):
+        yield f"retrievals {value}"
+        if value == 1:
+            release.wait(5)  # the language model is busy with 1's caption ...
+            if superseded():  # ... and checks before painting it
+                gave_up.append(value)
+                return None
+        return f"caption {value}"
+
+    runner.submit_steps(decode, 1)
+    qtbot.waitUntil(lambda: partial == ["retrievals 1"], timeout=5000)
+    runner.submit_steps(decode, 2)  # a newer selection while 1 is captioning
+    qtbot.waitUntil(lambda: results == ["caption 2"], timeout=5000)
+    assert partial == ["retrievals 1", "retrievals 2"]
+    release.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results == ["caption 2"] and gave_up == [1]
     workers.shutdown()
