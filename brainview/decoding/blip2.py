@@ -637,7 +637,6 @@ class Blip2Adapter:
         pass_ids = image_token is not None and not encoder_decoder
 
         gen_kwargs = {
-            "max_new_tokens": int(max_new_tokens),
             "num_beams": int(num_beams),
             "do_sample": False,
             "num_return_sequences": 1,
@@ -678,7 +677,7 @@ class Blip2Adapter:
                 inputs = {"inputs_embeds": inputs_embeds, "attention_mask": attention_mask}
                 if pass_ids:
                     inputs["input_ids"] = input_ids
-                out = lm.generate(**inputs, **gen_kwargs)
+                out = lm.generate(**inputs, **gen_kwargs, max_new_tokens=self._generation_room(lm, width, max_new_tokens))
                 if stop is not None and stop.is_set():
                     raise Cancelled("captioning was cancelled")
                 if pass_ids:
@@ -699,6 +698,19 @@ class Blip2Adapter:
         if token is not None and token in ids:
             raise UserError("the prompt contains the image token; image tokens come only from the brain pattern")
         return ids
+
+    @staticmethod
+    def _generation_room(lm, width: int, max_new_tokens: int) -> int:
+        """``max_new_tokens``, capped so query tokens, prompt and answer fit the language model's
+        positions (beyond them its position embedding fails with an IndexError)."""
+        positions = getattr(lm.config, "max_position_embeddings", None)
+        if positions is None:
+            return int(max_new_tokens)
+        room = int(positions) - width
+        if room < 1:
+            raise UserError(f"the query tokens and the prompt ({width} tokens) fill the language model's "
+                            f"{positions} positions; shorten the prompt")
+        return min(int(max_new_tokens), room)
 
     def count_tokens(self, text: str) -> int:
         """Length of ``text`` in the captioner's tokens (with BOS), for prompt budgets."""

@@ -334,3 +334,14 @@ def test_out_of_memory_becomes_device_out_of_memory():
     with pytest.raises(RuntimeError, match="something else"):
         with _oom_guard(torch.device("mps"), "captioning"):
             raise RuntimeError("something else")
+
+
+def test_generation_never_runs_past_the_language_models_positions(adapter, query_tokens):
+    """A bundle may ask for more new tokens than the model has positions: generation stops at the
+    last position instead of failing inside the position embedding."""
+    positions = adapter.captioner.language_model.config.max_position_embeddings
+    captions = adapter.caption(query_tokens[:2], max_new_tokens=10 * positions)
+    assert len(captions) == 2
+    assert all(isinstance(c, str) and len(c.split()) <= positions for c in captions)
+    with pytest.raises(UserError, match="fill the language model's"):
+        adapter.caption(query_tokens[:1], prompt="word " * positions)
