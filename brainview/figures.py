@@ -200,6 +200,7 @@ def save_trial_figure(out: str | Path, session, width: int, height: int, trial: 
     from matplotlib.figure import Figure
 
     out = check_output(out)
+    session.predict_all()  # the true image's rank, which the window may still be filling in
     trial = session.trial if trial is None else trial
     stage = session.stage
     decoded = session.retrieve(trial=trial, stage=stage, k=k)

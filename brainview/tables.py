@@ -48,6 +48,7 @@ def text_ranks(session, stage: str, chunk: int = 64) -> np.ndarray | None:
 def trial_table(session, text_rank: dict[str, np.ndarray | None] | None = None) -> Table:
     """The per-trial table: id, source fields, references, each stage's caption, caption scores, image rank
     and (stage 2) text rank. ``text_rank`` may pass ranks already computed by :func:`text_ranks`."""
+    session.predict_all()  # every trial's image rank (the window fills them in behind the first trial)
     bundle = session.bundle
     n = bundle.n_trials
     table: Table = {"trial": [session.trial_id(t) for t in range(n)], "index": list(range(n))}

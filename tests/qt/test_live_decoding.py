@@ -78,8 +78,8 @@ def test_only_the_newest_request_is_delivered(qtbot):
         time.sleep(0.05)
         return value
 
-    runner.submit(slow, 1)
-    qtbot.waitSignal(runner.started, timeout=5000).wait()
+    with qtbot.waitSignal(runner.started, timeout=5000):  # with nothing running it starts at once
+        runner.submit(slow, 1)
     for value in (2, 3, 4):  # arrive while 1 runs: 2 and 3 are replaced before they start
         runner.submit(slow, value)
     qtbot.waitUntil(lambda: results == [4], timeout=5000)
