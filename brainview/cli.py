@@ -352,6 +352,7 @@ def headless_session(path: str, device: str = "auto", captions: bool = True):
 
 
 def cmd_table(args) -> int:
+    from brainview.session import finish
     from brainview.tables import retrieval_table, roi_captions, roi_table, trial_table
 
     if args.k < 1:
@@ -361,13 +362,7 @@ def cmd_table(args) -> int:
     stage = _stage_name(bundle, args.stage)
     if args.what == "trials":
         if session.can_caption:
-            scoring = session.iter_caption_scores()
-            while True:
-                try:
-                    next(scoring)
-                except StopIteration as done:
-                    session.set_caption_scores(done.value)
-                    break
+            session.set_caption_scores(finish(session.iter_caption_scores()))
             for metric, why in session.missing_scores.items():
                 print(f"brainview: note: no {metric} column: {why}", file=sys.stderr)
         elif not args.no_captions:

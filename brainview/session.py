@@ -462,15 +462,8 @@ class Session:
     def predict_all(self) -> None:
         """Every trial's tokens and image ranks now, on the caller's thread: for headless use (tables,
         figures, the command line), where no worker fills them in behind the first trial."""
-        if self.ranks_ready:
-            return
-        steps = self.iter_predictions()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as finished:
-                self.set_predictions(finished.value)
-                return
+        if not self.ranks_ready:
+            self.set_predictions(finish(self.iter_predictions()))
 
     def set_predictions(self, result: Predictions) -> None:
         """Keep every trial's tokens and image ranks (from :meth:`iter_predictions`) and tell the views."""

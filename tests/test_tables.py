@@ -15,18 +15,12 @@ from brainview.tables import retrieval_table, roi_table, text_ranks, trial_table
 @pytest.fixture(scope="module")
 def scored(app_bundle):
     """A headless session on the captioned app bundle, every trial captioned and scored (ROUGE-L only)."""
-    from brainview.session import Session, load
+    from brainview.session import Session, finish, load
 
     session = Session()
     session.score_metrics = ("rougeL",)
     session.set_loaded(load(app_bundle.path, device="cpu"))
-    scoring = session.iter_caption_scores()
-    while True:
-        try:
-            next(scoring)
-        except StopIteration as done:
-            session.set_caption_scores(done.value)
-            break
+    session.set_caption_scores(finish(session.iter_caption_scores()))
     return session
 
 
