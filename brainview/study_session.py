@@ -47,6 +47,8 @@ class StudyDecoding:
         self._decoders: dict[str, Any] = {}
         self._adapters: dict[tuple, Any] = {}
         self._lock = threading.Lock()
+        # one decoding at a time: the panel's workers (stimulus, ROI table, summary) share these models
+        self._busy = threading.RLock()
 
     def decoder(self, subject: str):
         """The subject's :class:`~brainview.decoding.decoder.Decoder` (loaded once)."""
@@ -81,6 +83,10 @@ class StudyDecoding:
                 for s in self.study.ids}
 
     def subject_trial(self, subject: str, trial: int, captions: bool = True) -> SubjectTrial:
+        with self._busy:
+            return self._subject_trial(subject, trial, captions)
+
+    def _subject_trial(self, subject: str, trial: int, captions: bool) -> SubjectTrial:
         decoder = self.decoder(subject)
         bundle = decoder.bundle
         texts, image_rank, text_rank = {}, {}, {}
@@ -108,6 +114,10 @@ class StudyDecoding:
                      ) -> dict[str, dict[str, Any]]:
         """{ROI: {"caption", "n_voxels", "group"}} of the paper's synthetic pattern, for the ``rois`` the
         subject has (an ROI it lacks is left out)."""
+        with self._busy:
+            return self._roi_captions(subject, rois, stage, scale)
+
+    def _roi_captions(self, subject: str, rois: list[str], stage: str, scale: float | None) -> dict[str, dict[str, Any]]:
         decoder = self.decoder(subject)
         bundle = decoder.bundle
         names = [n for n in rois if n in bundle.rois]
@@ -135,19 +145,22 @@ class StudyDecoding:
         return _summary_of(recorded)
 
     def summary(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42) -> dict[str, Any]:
-        """The recorded figures, or the evaluation run now (slow: captions every test trial)."""
+        """The recorded figures; else retrieval computed now (seconds) and METEOR None: captioning every
+        test trial of every subject is ``brainview eval STUDY``'s job, not a panel's."""
         recorded = self.recorded_summary(subject, stage)
         if recorded is not None:
-            return {**recorded, "source": "recorded in the bundle"}
-        return {**_summary_of(self.evaluate(subject, stage, repeats, seed)), "source": "computed now"}
+            return {**recorded, "source": "recorded in the bundle by its builder"}
+        return {**_summary_of(self.evaluate(subject, stage, repeats, seed, captions=False)),
+                "source": "retrieval computed now; METEOR not recorded (run brainview eval on the study)"}
 
     def evaluate(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42,
                  captions: bool = True) -> dict[str, Any]:
         """``brainview eval`` of one subject."""
         from brainview.cli import evaluate_bundle
 
-        decoder = self.decoder(subject)
-        return evaluate_bundle(decoder.bundle, decoder, stage, repeats, seed, captions=captions)
+        with self._busy:
+            decoder = self.decoder(subject)
+            return evaluate_bundle(decoder.bundle, decoder, stage, repeats, seed, captions=captions)
 
 
 def evaluate_study(decoding: StudyDecoding, stage: str, repeats: int | None = None, seed: int = 42,

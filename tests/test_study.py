@@ -13,38 +13,6 @@ from brainview.study import (StudyError, demo_study_state, is_study, load_study,
 from brainview.study_session import StudyDecoding
 
 
-def _drop_last_trial(bundle_path):
-    """The same bundle with its last trial removed: a subject who did not see the last stimulus."""
-    from brainview.bundle import open_bundle
-
-    b = open_bundle(bundle_path)
-    keep = b.n_trials - 1
-    rows = [i for i, (t, _) in enumerate(b.text_index) if t < keep]
-    # copies first: the bundle's arrays are memory maps of the files about to be replaced
-    arrays = {"test/fmri.npy": np.array(b.fmri[:keep]), "test/stimuli.npy": np.array(b.stimuli[:keep]),
-              "embeddings/image.npy": np.array(b.image_embeddings[:keep]),
-              "embeddings/text.npy": np.array(b.text_embeddings[rows])}
-    texts = {"test/captions.json": b.captions[:keep], "test/trials.json": b.trials[:keep],
-             "embeddings/text_index.json": [list(map(int, b.text_index[i])) for i in rows]}
-    del b
-    for name, array in arrays.items():
-        (bundle_path / name).unlink()
-        np.save(bundle_path / name, array)
-    for name, value in texts.items():
-        (bundle_path / name).write_text(json.dumps(value))
-    open_bundle(bundle_path)  # still a valid bundle
-
-
-@pytest.fixture(scope="module")
-def study_file(tmp_path_factory, app_bundle):
-    """Three subjects: two copies of the captioned bundle and one that missed the last stimulus."""
-    root = tmp_path_factory.mktemp("study")
-    for name in ("subj01", "subj02", "subj05"):
-        shutil.copytree(app_bundle.path, root / name)
-    _drop_last_trial(root / "subj05")
-    return write_study(root, {s: root / s for s in ("subj01", "subj02", "subj05")}, name="three", match="nsd_id")
-
-
 def test_study_loads_and_matches_stimuli_with_a_missing_one(study_file, app_bundle):
     study = load_study(study_file)
     assert study.ids == ["subj01", "subj02", "subj05"] and study.match == "nsd_id"

@@ -124,8 +124,7 @@ class QtMainWindow(QMainWindow):
             splitter.setChildrenCollapsible(False)
             splitter.setObjectName(name)
         self.setCentralWidget(self.splitter)
-        self.subjects_panel = QtSubjectsPanel(self.session, self.workers, device=lambda: self.device,
-                                              demo_bundle=demo_bundle_path())
+        self.subjects_panel = QtSubjectsPanel(self.session, device=lambda: self.device, demo_bundle=demo_bundle_path())
         self.subjects_dock = QDockWidget("Subjects", self, objectName="subjects_dock")
         self.subjects_dock.setWidget(self.subjects_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from brainview.cortex.transfer import space_of, transfer_edits
+from brainview.qt.workers import QtWorkers
 from brainview.session import STAGE_LABELS, Session
 from brainview.study import Study, demo_study_builder, demo_study_state, load_study, run_builder
 from brainview.study_session import StudyDecoding, summaries_side_by_side
@@ -48,11 +49,15 @@ class QtSubjectsPanel(QWidget):
     message = Signal(str)
     study_changed = Signal()
 
-    def __init__(self, session: Session, workers, device=lambda: "auto", demo_bundle: Path | None = None,
+    def __init__(self, session: Session, device=lambda: "auto", demo_bundle: Path | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
-        self.workers = workers
+        # its own single thread: decoding four subjects must never queue the window's bundle loading
+        # behind it (Qt's global pool has one thread per core), and one at a time is all the models allow
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self.workers = QtWorkers(self, pool=self._pool)
         self.device = device
         self.demo_bundle = demo_bundle
         self.study: Study | None = None
@@ -508,7 +513,9 @@ class QtSubjectsPanel(QWidget):
         self._show_summaries({s: self.decoding.summary(s, "stage2") for s in self.study.ids})
 
     def shutdown(self) -> None:
+        """Stop decoding (within a token) and the study build, and wait for the panel's thread."""
         if self.decoding is not None:
             self.decoding.cancel()
         if self._build is not None:
             self._build.quit()
+        self.workers.shutdown()
