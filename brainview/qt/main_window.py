@@ -128,6 +128,7 @@ class QtMainWindow(QMainWindow):
         self.subjects_dock = QDockWidget("Subjects", self, objectName="subjects_dock")
         self.subjects_dock.setWidget(self.subjects_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
+        self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
 
         self._build_toolbar()
         self._build_menus()

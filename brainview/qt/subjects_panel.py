@@ -87,8 +87,11 @@ class QtSubjectsPanel(QWidget):
         top.addWidget(self.demo_button)
 
         self.stimulus_table = QTableWidget(0, 5)
-        self.stimulus_table.setHorizontalHeaderLabels(["subject", "stage-1 caption", "stage-2 caption",
-                                                       "image rank", "text rank"])
+        self.stimulus_table.setHorizontalHeaderLabels(["subject", "image", "text", "stage-1 caption",
+                                                       "stage-2 caption"])
+        for col, tip in ((1, "rank of the true image among the test images, given the brain pattern"),
+                         (2, "rank of the best true caption among all test captions (stage 2)")):
+            self.stimulus_table.horizontalHeaderItem(col).setToolTip(tip)
         self.stimulus_box = self._boxed("This stimulus in every subject", self.stimulus_table)
 
         self.roi_table = QTableWidget(0, 0)
@@ -341,7 +344,8 @@ class QtSubjectsPanel(QWidget):
         for row, s in enumerate(ids):
             label = _item(s + (" ◀" if s == current else ""))
             table.setItem(row, 0, label)
-            table.setSpan(row, 1, 1, 1)
+            if table.columnSpan(row, 1) > 1:
+                table.setSpan(row, 1, 1, 1)
             trial = self.study.stimuli.trial_of(s, key)
             if trial is None:
                 table.setSpan(row, 1, 1, 4)
@@ -352,22 +356,21 @@ class QtSubjectsPanel(QWidget):
                 for col in range(1, 5):
                     table.setItem(row, col, _item("…"))
                 continue
-            for col, stage in ((1, "stage1"), (2, "stage2")):
-                caption = decoded.captions.get(stage)
-                table.setItem(row, col, _item(caption if caption is not None else "…"))
             last = "stage2" if "stage2" in decoded.image_rank else next(iter(decoded.image_rank))
-            table.setItem(row, 3, _item(_rank(decoded.image_rank.get(last), decoded.n_images),
+            table.setItem(row, 1, _item(_rank(decoded.image_rank.get(last), decoded.n_images),
                                         f"rank of the true image among {decoded.n_images} ({STAGE_LABELS[last]})",
                                         Qt.AlignCenter))
-            table.setItem(row, 4, _item(_rank(decoded.text_rank.get("stage2"), decoded.n_texts),
+            table.setItem(row, 2, _item(_rank(decoded.text_rank.get("stage2"), decoded.n_texts),
                                         f"rank of the best true caption among {decoded.n_texts} (stage 2)",
                                         Qt.AlignCenter))
+            for col, stage in ((3, "stage1"), (4, "stage2")):
+                caption = decoded.captions.get(stage)
+                table.setItem(row, col, _item(caption if caption is not None else "…"))
         header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        for col in (1, 2):
-            header.setSectionResizeMode(col, QHeaderView.Stretch)
-        for col in (3, 4):
+        for col in (0, 1, 2):
             header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        for col in (3, 4):
+            header.setSectionResizeMode(col, QHeaderView.Stretch)
         table.resizeRowsToContents()
 
     # ----------------------------------------------------------------- the ROI table
