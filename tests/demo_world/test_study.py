@@ -82,3 +82,17 @@ def test_a_demo_bundle_from_other_scenes_is_refused(small_bundle, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="test images differ"):
         build_study(tmp_path / "out", copy, n_subjects=2, evaluate_subjects=False)
+
+
+def test_a_drawn_subject_keeps_its_category_areas_true_to_their_category():
+    """The ground truth of a jittered subject (README, "The demo study"): each category ROI still prefers
+    its category, by a wide margin."""
+    from training.demo_world.scenes import generate_scenes
+    from training.demo_world.study import category_preferences
+    from training.demo_world.subject import VirtualSubject
+
+    subject = VirtualSubject.create(subject_seed(0, 3), SubjectTraits.draw(subject_seed(0, 3)))
+    prefers = category_preferences(subject, generate_scenes(300, seed=77))
+    expected = {"floc-faces": "face", "floc-bodies": "person", "floc-places": "place", "floc-words": "sign"}
+    for roi, category in expected.items():
+        assert prefers[roi][0] == category and prefers[roi][1] > 1.0, prefers

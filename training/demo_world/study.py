@@ -141,3 +141,38 @@ def main(args) -> int:
                        evaluate_subjects=not args.no_eval)
     print(file)
     return 0
+
+
+def category_preferences(subject: VirtualSubject, scenes) -> dict[str, tuple[str, float]]:
+    """Ground truth of each ROI: the scene category its mean noise-free response prefers, and by how much
+    (the ROI's response z-scored across ``scenes``, averaged over the scenes of each category; README)."""
+    from training.demo_world.scenes import CATEGORIES
+
+    signal = subject.signal(scenes)
+    categories = np.array([a["category"] for a in scenes.attributes])
+    out = {}
+    for name, roi in subject.rois.items():
+        response = signal[:, roi["voxels"]].mean(1)
+        z = (response - response.mean()) / (response.std() + 1e-9)
+        means = {c: float(z[categories == c].mean()) for c in CATEGORIES if (categories == c).any()}
+        top = max(means, key=means.get)
+        out[name] = (top, round(means[top], 2))
+    return out
+
+
+def ground_truth(seed: int = 0, n_subjects: int = 4, n_scenes: int = 1500) -> dict[str, dict]:
+    """Per subject of the demo study: its traits, voxel and ROI sizes, median ncsnr and each ROI's
+    preferred category (:func:`category_preferences` on ``n_scenes`` scenes of their own stream)."""
+    from training.demo_world.scenes import generate_scenes
+
+    scenes = generate_scenes(n_scenes, seed=seed + 5151)
+    out = {}
+    for number in range(1, n_subjects + 1):
+        traits = SubjectTraits() if number == 1 else SubjectTraits.draw(subject_seed(seed, number))
+        subject = VirtualSubject.create(subject_seed(seed, number), traits)
+        out[f"subj{number:02d}"] = {
+            "traits": traits.describe(), "n_voxels": subject.n_voxels,
+            "roi_voxels": {k: len(v["voxels"]) for k, v in subject.rois.items()},
+            "median_ncsnr": round(float(np.median(subject.tuning["ncsnr"])), 2),
+            "prefers": category_preferences(subject, scenes)}
+    return out
