@@ -86,9 +86,8 @@ class QtSubjectsPanel(QWidget):
         top.addWidget(self.open_button)
         top.addWidget(self.demo_button)
 
-        self.stimulus_table = QTableWidget(0, 5)
-        self.stimulus_table.setHorizontalHeaderLabels(["subject", "image", "text", "stage-1 caption",
-                                                       "stage-2 caption"])
+        self.stimulus_table = QTableWidget(0, 4)
+        self.stimulus_table.setHorizontalHeaderLabels(["subject", "image", "text", "stage-1 / stage-2 caption"])
         for col, tip in ((1, "rank of the true image among the test images, given the brain pattern"),
                          (2, "rank of the best true caption among all test captions (stage 2)")):
             self.stimulus_table.horizontalHeaderItem(col).setToolTip(tip)
@@ -99,7 +98,10 @@ class QtSubjectsPanel(QWidget):
         self.roi_box = self._boxed("ROIs across subjects (check to decode in every subject)", self.roi_table)
 
         self.summary_table = QTableWidget(0, 4)
-        self.summary_table.setHorizontalHeaderLabels(["subject", "image | brain", "text | brain", "METEOR"])
+        self.summary_table.setHorizontalHeaderLabels(["subject", "image", "text", "METEOR"])
+        for col, tip in ((1, "image_given_brain top-1"), (2, "text_given_brain top-1 (stage 2)"),
+                         (3, "METEOR of the stage's captions against the references")):
+            self.summary_table.horizontalHeaderItem(col).setToolTip(tip)
         self.summary_box = self._boxed("Summary (top-1, test split)", self.summary_table)
 
         layout = QVBoxLayout(self)
@@ -348,12 +350,12 @@ class QtSubjectsPanel(QWidget):
                 table.setSpan(row, 1, 1, 1)
             trial = self.study.stimuli.trial_of(s, key)
             if trial is None:
-                table.setSpan(row, 1, 1, 4)
+                table.setSpan(row, 1, 1, 3)
                 table.setItem(row, 1, _item(NOT_SEEN))
                 continue
             decoded = None if result is None else result.get(s)
             if decoded is None:
-                for col in range(1, 5):
+                for col in range(1, 4):
                     table.setItem(row, col, _item("…"))
                 continue
             last = "stage2" if "stage2" in decoded.image_rank else next(iter(decoded.image_rank))
@@ -363,14 +365,12 @@ class QtSubjectsPanel(QWidget):
             table.setItem(row, 2, _item(_rank(decoded.text_rank.get("stage2"), decoded.n_texts),
                                         f"rank of the best true caption among {decoded.n_texts} (stage 2)",
                                         Qt.AlignCenter))
-            for col, stage in ((3, "stage1"), (4, "stage2")):
-                caption = decoded.captions.get(stage)
-                table.setItem(row, col, _item(caption if caption is not None else "…"))
+            lines = [f"{STAGE_LABELS[stage]}: {decoded.captions.get(stage) or '…'}" for stage in decoded.image_rank]
+            table.setItem(row, 3, _item("\n".join(lines)))
         header = table.horizontalHeader()
         for col in (0, 1, 2):
             header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
-        for col in (3, 4):
-            header.setSectionResizeMode(col, QHeaderView.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.Stretch)
         table.resizeRowsToContents()
 
     # ----------------------------------------------------------------- the ROI table
@@ -497,7 +497,7 @@ class QtSubjectsPanel(QWidget):
             table.setItem(len(ids), col, _item(text, f"min {s.get('min')}, max {s.get('max')}", Qt.AlignCenter))
         pools = {summaries[s].get("pool") for s in ids}
         chance = ", ".join(f"{1 / p:.4f}" for p in sorted(p for p in pools if p))
-        self.summary_box.setTitle(f"Summary (top-1, test split; chance {chance})")
+        self.summary_box.setTitle(f"Summary: top-1 given the brain (chance {chance}), METEOR")
         table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         table.resizeRowsToContents()
 

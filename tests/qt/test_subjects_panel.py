@@ -31,8 +31,9 @@ def test_study_side_by_side(qtbot, window, study_file, recorded_dialogs):
     # the last stimulus: subj05 did not see it; the others decode it, captions in both stages
     session.set_trial(session.n_trials - 1)
     table = panel.stimulus_table
-    qtbot.waitUntil(lambda: _text(table, 0, 4) not in ("", "…"), timeout=30000)
+    qtbot.waitUntil(lambda: bool(_text(table, 0, 3)) and "…" not in _text(table, 0, 3), timeout=30000)
     assert _text(table, 2, 1) == NOT_SEEN
+    assert _text(table, 0, 3).startswith("stage 1: ") and "\nstage 2: " in _text(table, 0, 3)
     assert _text(table, 0, 3) == _text(table, 1, 3) and _text(table, 0, 1) == "1 / 12"  # identical copies
     assert "/ 24" in _text(table, 0, 2)  # the text rank among all 24 captions
 
