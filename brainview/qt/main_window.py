@@ -129,6 +129,7 @@ class QtMainWindow(QMainWindow):
         self.subjects_dock.setWidget(self.subjects_panel)
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
         self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
+        self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
 
         self._build_toolbar()
         self._build_menus()
@@ -168,6 +169,7 @@ class QtMainWindow(QMainWindow):
         self.subjects_panel.open_subject.connect(self.open_bundle)
         self.subjects_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
         self.subjects_panel.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.subjects_panel.attention.connect(self.subjects_dock.show)
         self.bundle_loaded.connect(self.subjects_panel.bundle_shown)
         self.session.connect("trial", lambda s: self.subjects_panel.trial_changed())
 
@@ -249,6 +251,7 @@ class QtMainWindow(QMainWindow):
         worst = QAction("&Worst trial first", self, shortcut=QKeySequence("Ctrl+Shift+W"))
         worst.triggered.connect(self.browser.worst_first)
         view.addAction(worst)
+        view.addAction(self.subjects_dock.toggleViewAction())
 
         device_menu = self.menuBar().addMenu("&Device")
         self.device_actions = QActionGroup(self)

@@ -48,6 +48,7 @@ class QtSubjectsPanel(QWidget):
     error = Signal(str, str)
     message = Signal(str)
     study_changed = Signal()
+    attention = Signal()  # something to show: a study opened, or the demo study offered
 
     def __init__(self, session: Session, device=lambda: "auto", demo_bundle: Path | None = None,
                  parent: QWidget | None = None):
@@ -83,8 +84,10 @@ class QtSubjectsPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Subject"))
         top.addWidget(self.subject_combo, 1)
-        top.addWidget(self.open_button)
-        top.addWidget(self.demo_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.demo_button)
+        buttons.addStretch(1)
 
         self.stimulus_table = QTableWidget(0, 4)
         self.stimulus_table.setHorizontalHeaderLabels(["subject", "image", "text", "stage-1 / stage-2 caption"])
@@ -107,6 +110,7 @@ class QtSubjectsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(top)
+        layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.stimulus_box, 3)
@@ -180,6 +184,7 @@ class QtSubjectsPanel(QWidget):
         self._set_enabled(True)
         self.status.setText("")
         self.study_changed.emit()
+        self.attention.emit()
         current = self.current_subject()
         if show_first or current is None:
             self.open_subject.emit(str(study.subject(study.ids[0]).path))
@@ -244,6 +249,7 @@ class QtSubjectsPanel(QWidget):
         else:
             self.status.setText("The demo is a study of four virtual subjects: press “Demo study” to build the "
                                 "other three (a few minutes, once).")
+            self.attention.emit()
 
     # ----------------------------------------------------------------- following the window
 
