@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from brainview.cortex.transfer import space_of, transfer_edits
-from brainview.qt.workers import QtLatestRunner, QtWorkers
+from brainview.qt.workers import QtWorkers
 from brainview.session import STAGE_LABELS, Session
 from brainview.study import Study, demo_study_builder, demo_study_state, load_study, run_builder
 from brainview.study_session import StudyDecoding, summaries_side_by_side
@@ -59,15 +59,11 @@ class QtSubjectsPanel(QWidget):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self.workers = QtWorkers(self, pool=self._pool)
-        # stepping through trials: only the newest stimulus is decoded, stale requests are dropped
-        self.stimulus_runner = QtLatestRunner(self.workers, delay_ms=120, parent=self)
-        self.stimulus_runner.result.connect(self._stimulus_decoded)
-        self.stimulus_runner.failed.connect(self._failed)
         self.device = device
         self.demo_bundle = demo_bundle
         self.study: Study | None = None
         self.decoding: StudyDecoding | None = None
-        self._generation = 0  # a new study opened: results for older requests are dropped
+        self._generation = 0  # a new study or stimulus: results of older requests are dropped
         self._carry = None  # (subject id, edits, cortex, space, stimulus key) while a subject switch is on its way
         self._build = None
         self._roi_results: dict[str, dict] = {}
@@ -326,14 +322,20 @@ class QtSubjectsPanel(QWidget):
         key = self.current_key()
         if key is None:
             return
+        self._generation += 1
+        generation = self._generation
         self._show_stimulus(key, None)
         decoding = self.decoding
-        self.stimulus_runner.submit(lambda: (decoding, key, decoding.stimulus(key, captions=True)))
 
-    def _stimulus_decoded(self, result) -> None:
-        decoding, key, rows = result
-        if decoding is self.decoding and key == self.current_key():
-            self._show_stimulus(key, rows)
+        def work():
+            yield decoding.stimulus(key, captions=False)
+            return decoding.stimulus(key, captions=True)
+
+        def shown(result) -> None:
+            if generation == self._generation:
+                self._show_stimulus(key, result)
+
+        self.workers.start(work, on_yielded=shown, on_returned=shown, on_error=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
         from brainview.errors import Cancelled
@@ -419,7 +421,7 @@ class QtSubjectsPanel(QWidget):
             self._show_roi(name, None)
             return
         stage = self.session.synthetic.stage if self.session.has_bundle else "stage2"
-        decoding = self.decoding  # ROI captions do not depend on the stimulus: only a new study drops them
+        decoding, generation = self.decoding, self._generation
         for s in self.study.ids:
             self.roi_table.item(item.row(), 1 + self.study.ids.index(s)).setText("decoding…")
 
@@ -435,6 +437,7 @@ class QtSubjectsPanel(QWidget):
                 self._roi_results[name] = result
                 self._show_roi(name, result)
 
+        del generation  # ROI captions do not depend on the stimulus: only a new study drops them
         self.workers.start(work, on_yielded=shown, on_returned=shown, on_error=self._failed)
 
     def _show_roi(self, name: str, result: dict | None) -> None:
@@ -520,7 +523,6 @@ class QtSubjectsPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop decoding (within a token) and the study build, and wait for the panel's thread."""
-        self.stimulus_runner.cancel()
         if self.decoding is not None:
             self.decoding.cancel()
         if self._build is not None:
