@@ -42,16 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
         return p
 
-    p = add("open", "open the app on a bundle or a session file (SESSION.json)", json_flag=False)
+    p = add("open", "open the app on a bundle, a study (study.json) or a session file (SESSION.json)", json_flag=False)
     p.add_argument("--device", help="auto, cpu or cuda (default: the one used last)")
     add("info", "validate and summarize a bundle")
-    p = add("eval", "retrieval and caption metrics on the bundle's test set")
+    p = add("eval", "retrieval and caption metrics on the bundle's test set (a study: every subject, and the mean)")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage to evaluate (default: the last one)")
     p.add_argument("--repeats", type=int, help="repeats for every direction (default: 30 image, 50 text)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-captions", action="store_true", help="retrieval only")
-    p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis)")
+    p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis); "
+                         "of every subject for a study (study.json or a folder of bundles)")
     p.add_argument("--stage", type=int, choices=(1, 2))
     p.add_argument("--scale", type=float, help="synthetic pattern scale (default: the bundle's)")
     p.add_argument("--device", default="auto")
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
             bundle=False, json_flag=False)
     p.add_argument("--uninstall", action="store_true", help="remove them again")
     p.add_argument("--prefix", metavar="DIR", help="data folder (default: $XDG_DATA_HOME or ~/.local/share)")
-    p = add("screenshot", "render the main window on a bundle to a PNG and exit", json_flag=False)
+    p = add("screenshot", "render the main window on a bundle (or a study) to a PNG and exit", json_flag=False)
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
     add_language_commands(add)
@@ -213,7 +214,12 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
 
 def cmd_eval(args) -> int:
     from brainview.decoding.decoder import Decoder
+    from brainview.study import is_study
 
+    if is_study(args.path):
+        from brainview.study_cli import eval_study
+
+        return _emit(args, *eval_study(args))
     bundle = _open(args.path)
     stage = _stage_name(bundle, args.stage)
     if args.repeats is not None and args.repeats < 1:
@@ -264,7 +270,12 @@ def cmd_ask(args) -> int:
 
 def cmd_roi_table(args) -> int:
     from brainview.decoding.decoder import Decoder
+    from brainview.study import is_study
 
+    if is_study(args.path):
+        from brainview.study_cli import roi_table_study
+
+        return _emit(args, *roi_table_study(args))
     bundle = _open(args.path)
     stage = _stage_name(bundle, args.stage)
     if not bundle.rois:
@@ -391,8 +402,13 @@ def cmd_open(args) -> int:
     if not Path(args.path).exists():
         raise UserError(f"no bundle or session at {args.path}: the path does not exist")
     from brainview.session_file import is_session_file, load_session
+    from brainview.study import is_study, load_study
 
-    if is_session_file(args.path):
+    if is_study(args.path):
+        study = load_study(args.path)  # a broken study is a user error before any window exists
+        for subject in study.ids:
+            study.bundle(subject)
+    elif is_session_file(args.path):
         load_session(args.path)  # a broken session file is a user error before any window exists
     return _run_app(args.path, args.device)
 
@@ -432,7 +448,14 @@ def cmd_screenshot(args) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise UserError(f"--size must look like 1600x1000, got {args.size!r}") from None
-    _open(args.path)  # a broken bundle is a user error before any window exists
+    from brainview.study import is_study, load_study
+
+    if is_study(args.path):
+        study = load_study(args.path)  # a broken study is a user error before any window exists
+        for subject in study.ids:
+            study.bundle(subject)
+    else:
+        _open(args.path)  # a broken bundle is a user error before any window exists
     from brainview.qt.app import screenshot
 
     screenshot(args.path, args.out, size=(width, height))

@@ -50,3 +50,24 @@ def broken_bundle(tmp_path_factory, retrieval_only_bundle):
     shutil.copytree(retrieval_only_bundle.path, root)
     np.save(root / "test" / "fmri.npy", np.zeros((N_TRIALS, 5), dtype=np.float32))
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_study_cache(tmp_path_factory):
+    """The demo study the app builds on first use goes to a test folder, never the user's cache."""
+    import os
+
+    os.environ["BRAINVIEW_STUDY_CACHE"] = str(tmp_path_factory.mktemp("study_cache"))
+
+
+@pytest.fixture(scope="session")
+def study_file(tmp_path_factory, app_bundle):
+    """A study of three subjects: two copies of the captioned bundle and one that missed the last stimulus."""
+    from brainview.study import write_study
+    from tests.factories import drop_last_trial
+
+    root = tmp_path_factory.mktemp("study")
+    for name in ("subj01", "subj02", "subj05"):
+        shutil.copytree(app_bundle.path, root / name)
+    drop_last_trial(root / "subj05")
+    return write_study(root, {s: root / s for s in ("subj01", "subj02", "subj05")}, name="three", match="nsd_id")

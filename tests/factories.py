@@ -184,3 +184,27 @@ def make_concept_bundle(path: Path, *, per_concept: int = 20, n_voxels: int = 40
                         captions=captions, trials=trials, image_embeddings=targets, text_embeddings=text,
                         text_index=[[t, 0] for t in range(n_trials)], mesh=mesh, vertex_voxel=vertex_voxel,
                         rois=rois, vlm_folders=vlm_folders, overwrite=True)
+
+
+def drop_last_trial(bundle_path):
+    """The same bundle with its last trial removed: a subject who did not see the last stimulus."""
+    import json
+
+    from brainview.bundle import open_bundle
+
+    b = open_bundle(bundle_path)
+    keep = b.n_trials - 1
+    rows = [i for i, (t, _) in enumerate(b.text_index) if t < keep]
+    # copies first: the bundle's arrays are memory maps of the files about to be replaced
+    arrays = {"test/fmri.npy": np.array(b.fmri[:keep]), "test/stimuli.npy": np.array(b.stimuli[:keep]),
+              "embeddings/image.npy": np.array(b.image_embeddings[:keep]),
+              "embeddings/text.npy": np.array(b.text_embeddings[rows])}
+    texts = {"test/captions.json": b.captions[:keep], "test/trials.json": b.trials[:keep],
+             "embeddings/text_index.json": [list(map(int, b.text_index[i])) for i in rows]}
+    del b
+    for name, array in arrays.items():
+        (bundle_path / name).unlink()
+        np.save(bundle_path / name, array)
+    for name, value in texts.items():
+        (bundle_path / name).write_text(json.dumps(value))
+    open_bundle(bundle_path)  # still a valid bundle

@@ -71,9 +71,12 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
                rois: tuple[str, ...] = ()) -> None:
     """Render the window on a bundle, with the cortex showing the current trial's pattern, its captions
     and (when ``rois`` are named) their synthetic decoding, and write a PNG. Raises ``UserError`` for a
-    broken bundle or an unknown ROI."""
+    broken bundle or an unknown ROI. For a study, the first subject with the subjects panel filled in (the
+    ``rois``, or every category ROI, decoded in every subject)."""
     from brainview.errors import UserError
     from brainview.qt.main_window import QtMainWindow
+
+    from brainview.study import is_study, load_study
 
     app = application()
     scratch = tempfile.TemporaryDirectory(prefix="brainview-screenshot-")
@@ -83,6 +86,9 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
     try:
         window.resize(*size)
         window.show()
+        study = load_study(path) if path is not None and is_study(path) else None
+        if study is not None:
+            path = study.subject(study.ids[0]).path
         window.open_bundle_now(path if path is not None else demo_bundle_path())
         session = window.session
         if session.can_caption:
@@ -96,6 +102,10 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
             result = session.decode_synthetic(session.selection.voxels())
             window.trial_view.set_synthetic(result, window.synthetic_label(result))
             window.set_overlay_source("trial")  # a coloured brain; the selection shows as its fill
+        if study is not None:  # the subjects panel filled in, with the ROIs decoded in every subject
+            window.subjects_panel.set_study(study)
+            window.subjects_panel.show_now(rois or tuple(name for name in session.bundle.rois
+                                                         if name.startswith("floc-")))
         for _ in range(3):
             app.processEvents()
         image = window.grab_with_cortex()

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget, QToolBar,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget,
+                               QToolBar, QVBoxLayout, QWidget)
 
 from brainview.errors import Cancelled
 from brainview.figures import Overlay, make_overlay
@@ -26,6 +26,7 @@ from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.session_io import QtSessionIO
 from brainview.qt.roi_panel import QtRoiPanel
+from brainview.qt.subjects_panel import QtSubjectsPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.workers import QtLatestRunner, QtWorkers
@@ -127,6 +128,12 @@ class QtMainWindow(QMainWindow):
             splitter.setChildrenCollapsible(False)
             splitter.setObjectName(name)
         self.setCentralWidget(self.splitter)
+        self.subjects_panel = QtSubjectsPanel(self.session, device=lambda: self.device, demo_bundle=demo_bundle_path())
+        self.subjects_dock = QDockWidget("Subjects", self, objectName="subjects_dock")
+        self.subjects_dock.setWidget(self.subjects_panel)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
+        self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
+        self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
 
         self._build_toolbar()
         self._build_menus()
@@ -165,6 +172,12 @@ class QtMainWindow(QMainWindow):
         self.language_panel.select_voxels.connect(lambda voxels: self.session.selection.replace(voxels))
         self.language_panel.sort_by_match.connect(self.browser.sort_by_match)
         self.language_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
+        self.subjects_panel.open_subject.connect(self.open_bundle)
+        self.subjects_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
+        self.subjects_panel.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.subjects_panel.attention.connect(self.subjects_dock.show)
+        self.bundle_loaded.connect(self.subjects_panel.bundle_shown)
+        self.session.connect("trial", lambda s: self.subjects_panel.trial_changed())
 
     # ----------------------------------------------------------------- building
 
@@ -208,6 +221,12 @@ class QtMainWindow(QMainWindow):
         demo_action = QAction("Open the &demo bundle", self)
         demo_action.triggered.connect(lambda: self.open_bundle(demo_bundle_path()))
         menu.addAction(demo_action)
+        study_action = QAction("Open s&tudy…", self)
+        study_action.triggered.connect(self.subjects_panel.choose_study)
+        menu.addAction(study_action)
+        demo_study_action = QAction("Open the demo s&tudy (four virtual subjects)", self)
+        demo_study_action.triggered.connect(self.subjects_panel.open_demo_study)
+        menu.addAction(demo_study_action)
         menu.addSeparator()
         shot_action = QAction("Save &screenshot…", self)
         shot_action.triggered.connect(self._screenshot_dialog)
@@ -238,6 +257,7 @@ class QtMainWindow(QMainWindow):
         worst = QAction("&Worst trial first", self, shortcut=QKeySequence("Ctrl+Shift+W"))
         worst.triggered.connect(self.browser.worst_first)
         view.addAction(worst)
+        view.addAction(self.subjects_dock.toggleViewAction())
 
         device_menu = self.menuBar().addMenu("&Device")
         self.device_actions = QActionGroup(self)
@@ -641,10 +661,13 @@ class QtMainWindow(QMainWindow):
         return self._cortex_module.grab_with_cortex(self)
 
     def open_path(self, path: str | Path) -> None:
-        """Open a bundle folder or a session file (command line, drag and drop)."""
+        """Open a bundle folder, a study or a session file (command line, drag and drop)."""
         from brainview.session_file import is_session_file
+        from brainview.study import is_study
 
-        if is_session_file(path):
+        if is_study(path):
+            self.subjects_panel.open_study(path, show_first=True)
+        elif is_session_file(path):
             self.session_io.open(path)
         else:
             self.open_bundle(path)
@@ -681,6 +704,7 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer.stop()
         self._stop_background()  # a caption batch in flight ends at its next token
         self.language_panel.shutdown()
+        self.subjects_panel.shutdown()
         self.workers.shutdown()
         if self.cortex_view is not None:
             self.cortex_view.shutdown()

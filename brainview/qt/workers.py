@@ -11,14 +11,19 @@ from superqt.utils import WorkerBase, create_worker
 
 
 class QtWorkers(QObject):
-    """Starts workers and remembers the running ones, so :meth:`shutdown` can stop and wait for them."""
+    """Starts workers and remembers the running ones, so :meth:`shutdown` can stop and wait for them.
+
+    ``pool``: where they run (default Qt's global pool); a part whose work must not hold up the window's
+    (the subjects panel) brings its own one-thread pool.
+    """
 
     busy_changed = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, pool: QThreadPool | None = None):
         super().__init__(parent)
         self._running: set[WorkerBase] = set()
         self._closed = False
+        self.pool = pool or QThreadPool.globalInstance()
 
     def start(self, func: Callable, *args, on_returned: Callable | None = None,
               on_error: Callable[[BaseException], None] | None = None, on_yielded: Callable | None = None,
@@ -41,7 +46,7 @@ class QtWorkers(QObject):
             self.busy_changed.emit(True)
         # straight into the pool: superqt's own start() defers by a timer tick, and a worker queued
         # that way can slip past shutdown() and run after the window is gone
-        QThreadPool.globalInstance().start(worker)
+        self.pool.start(worker)
         return worker
 
     def _unless_closed(self, callback: Callable) -> Callable:
@@ -60,7 +65,7 @@ class QtWorkers(QObject):
         self._closed = True
         for worker in list(self._running):
             worker.quit()
-        return QThreadPool.globalInstance().waitForDone(msecs)
+        return self.pool.waitForDone(msecs)
 
 
 class QtLatestRunner(QObject):

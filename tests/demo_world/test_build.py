@@ -3,18 +3,8 @@
 import json
 
 import numpy as np
-import pytest
 
-from brainview.bundle import open_bundle
-from training.demo_world.__main__ import main
 from training.demo_world.subject import ROI_NAMES
-
-
-@pytest.fixture(scope="module")
-def small_bundle(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "bundle"
-    assert main(["build", "--out", str(out), "--seed", "0", "--size", "small"]) == 0
-    return open_bundle(out)
 
 
 def test_bundle_is_complete_and_consistent(small_bundle):

@@ -48,3 +48,25 @@ def test_roi_table_recovers_the_planted_preferences(capsys):
     table = "\n".join(f"{roi:12} {'ok ' if hit else 'NO '} {rois[roi]['caption']}" for roi, hit in hits.items())
     assert all(hits[roi] for roi in CATEGORY_ROIS), table
     assert sum(hits.values()) >= 6, table
+
+
+def test_every_subject_of_the_demo_study(capsys):
+    """The same rule for every subject of the built demo study (issue 16). The study is built once per
+    machine (minutes), so this runs where ``BRAINVIEW_DEMO_STUDY`` names its study.json."""
+    import os
+
+    import pytest
+
+    from brainview.study import load_study
+
+    file = os.environ.get("BRAINVIEW_DEMO_STUDY")
+    if not file:
+        pytest.skip("BRAINVIEW_DEMO_STUDY does not name a built demo study (python -m training.demo_world study)")
+    study = load_study(file)
+    assert main(["roi-table", file, "--stage", "2", "--device", "cpu", "--json"]) == 0
+    subjects = json.loads(capsys.readouterr().out)["subjects"]
+    assert list(subjects) == study.ids and len(study.ids) == 4
+    report = "\n".join(f"{s} {roi:12} {rois[roi]['caption']}" for s, rois in subjects.items() for roi in KEYWORDS)
+    for subject, rois in subjects.items():
+        assert all(matches(roi, rois[roi]["caption"]) for roi in CATEGORY_ROIS), f"{subject}\n{report}"
+        assert sum(matches(roi, rois[roi]["caption"]) for roi in KEYWORDS) >= 6, f"{subject}\n{report}"

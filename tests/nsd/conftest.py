@@ -104,6 +104,9 @@ def _captions(rng: np.random.Generator, coco_ids: dict[int, str]):
     return by_split
 
 
+FSAVERAGE_VERTICES = 30
+
+
 def _surfaces(layout: NsdLayout, rng: np.random.Generator) -> None:
     import nibabel as nib
     from nibabel.freesurfer import write_geometry, write_morph_data
@@ -125,6 +128,11 @@ def _surfaces(layout: NsdLayout, rng: np.random.Generator) -> None:
             path = layout.layer_transform(hemi, layer)
             path.parent.mkdir(parents=True, exist_ok=True)
             nib.MGHImage(coords.astype(np.float32).reshape(n, 1, 1, 3), np.eye(4)).to_filename(path)
+        # a 30-vertex "fsaverage": vertex i holds native vertex (7 i mod n) + 1, 1-based; the last none (9999)
+        to_native = ((np.arange(FSAVERAGE_VERTICES) * 7) % n + 1).astype(np.float32)
+        to_native[-1] = 9999
+        nib.MGHImage(to_native.reshape(-1, 1, 1), np.eye(4)).to_filename(
+            layout.layer_transform(hemi, 1).with_name(f"{hemi}.white-to-fsaverage.mgz"))
 
 
 def build_tiny_nsd(root: Path, seed: int = 0) -> TinyNsd:

@@ -318,3 +318,46 @@ def test_every_step_skips_finished_work(pipeline, capfd):
     assert {p: p.stat().st_mtime_ns for p in pipeline.work.path.glob("*.*")} == mtimes
     assert nsd_cli.main(["fit", str(pipeline.work.path / "missing")]) == 2
     assert "run `python -m training.nsd prepare` first" in capfd.readouterr().err
+
+
+def test_export_writes_the_fsaverage_map(pipeline, tiny_nsd):
+    """NSD's white-to-fsaverage (1-based, 9999 none) stored 0-based with -1 in cortex/fsaverage.npz."""
+    from brainview.bundle import open_bundle
+    from brainview.cortex.transfer import space_of
+    from tests.nsd.conftest import FSAVERAGE_VERTICES
+
+    bundle = open_bundle(pipeline.bundle_path)
+    space = space_of(bundle)
+    assert space.kind == "fsaverage"
+    n = len(bundle.mesh["lh"]["pial"])
+    expected = (np.arange(FSAVERAGE_VERTICES) * 7) % n
+    expected[-1] = -1
+    assert space.to_native["lh"].tolist() == expected.tolist() == space.to_native["rh"].tolist()
+
+
+def test_study_of_exported_subjects(pipeline, tmp_path):
+    """``python -m training.nsd study`` lists bundles as subjects matched by nsd_id; a painted region
+    goes from one subject to the other through fsaverage."""
+    import json
+    import shutil
+
+    from brainview.bundle import open_bundle
+    from brainview.cortex.surface import Cortex
+    from brainview.cortex.transfer import space_of, transfer_vertices
+    from brainview.study import load_study
+
+    other = tmp_path / "subj02"
+    shutil.copytree(pipeline.bundle_path, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["subject"] = "subj02"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    assert nsd_cli.main(["study", str(pipeline.bundle_path), str(other), "--out", str(tmp_path)]) == 0
+    study = load_study(tmp_path / "study.json")
+    assert study.ids == ["subj01", "subj02"] and study.match == "nsd_id"
+    assert len(study.stimuli.shared()) == open_bundle(other).n_trials
+    a, b = study.bundle("subj01"), study.bundle("subj02")
+    space = space_of(a)
+    chosen = space.to_native["lh"][:5]  # native vertices that fsaverage vertices 0-4 hold
+    moved = transfer_vertices(chosen, Cortex.from_bundle(a), space, Cortex.from_bundle(b), space_of(b))
+    assert sorted(moved.tolist()) == sorted(set(chosen.tolist()))  # same registration: the same vertices
+    assert nsd_cli.main(["study", str(pipeline.bundle_path), str(pipeline.bundle_path), "--out", str(tmp_path)]) == 2

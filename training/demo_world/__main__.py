@@ -1,10 +1,12 @@
 """``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``;
+``python -m training.demo_world study`` builds the demo study (the demo bundle plus virtual subjects 2-4);
 ``python -m training.demo_world flatmap --bundle resources/demo`` adds the flatmap to a built bundle."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from training.demo_world.build import SIZES, VLM_KINDS, add_flatmap, build
 
@@ -19,9 +21,20 @@ def main(argv=None) -> int:
     p.add_argument("--size", choices=SIZES, default="full", help="full: the shipped demo; small: the test build")
     p.add_argument("--vlm", choices=VLM_KINDS, default="trained",
                    help="trained: train the tiny BLIP-2 models on the scenes; random: untrained (pipeline check)")
+    p = commands.add_parser("study", help="the demo study: the demo bundle as subj01 plus virtual subjects 2..N")
+    p.add_argument("--demo", default=str(Path(__file__).resolve().parents[2] / "resources" / "demo"),
+                   help="the demo bundle the extra subjects are derived from (default: the embedded one)")
+    p.add_argument("--out", default=None, help="study folder (default: the cache folder the app uses)")
+    p.add_argument("--subjects", type=int, default=4)
+    p.add_argument("--seed", type=int, default=None, help="study seed (default: the demo bundle's)")
+    p.add_argument("--no-eval", action="store_true", help="skip each subject's evaluation (faster)")
     p = commands.add_parser("flatmap", help="add fsaverage5's flatmap to an existing bundle's cortex/mesh.npz")
     p.add_argument("--bundle", required=True)
     args = parser.parse_args(argv)
+    if args.command == "study":
+        from training.demo_world.study import main as study_main
+
+        return study_main(args)
     if args.command == "flatmap":
         print(add_flatmap(args.bundle))
         return 0

@@ -69,10 +69,8 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
     """Build the demo bundle into ``out`` and return its path; see the module docstring."""
     import torch
 
-    from brainview.bundle import make_manifest, open_bundle, write_bundle
+    from brainview.bundle import open_bundle
     from brainview.decoding.blip2 import Blip2Adapter
-    from brainview.decoding.ridge import StageOneRidge
-    from brainview.decoding.stage2 import Stage2Config, fit_stage2
 
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
@@ -95,47 +93,13 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
         progress("targets", f"query tokens {n_query}x{query_dim}, text embeddings {text_dim}")
 
         subject = VirtualSubject.create(seed)
-        raw = {k: subject.respond(v, repeats=REPEATS, rng=np.random.default_rng([seed, 303, i]))
-               for i, (k, v) in enumerate(splits.items())}
-        mean, sd = raw["train"].mean(0), raw["train"].std(0) + 1e-6
-        fmri = {k: ((v - mean) / sd).astype(np.float32) for k, v in raw.items()}
-        progress("fmri", f"{subject.n_voxels} voxels, {REPEATS} repeats averaged, "
-                         f"median ncsnr {float(np.median(subject.tuning['ncsnr'])):.2f}")
-
-        ridge = StageOneRidge(device="cpu").fit(fmri["train"], tokens["train"], fmri["val"], tokens["val"])
-        progress("stage1", f"ridge alphas {sorted({float(a) for a in ridge.alpha_})}")
-
-        stage2 = fit_stage2(ridge.weight_, ridge.bias_, fmri["train"], tokens["train"], texts["train"],
-                            fmri["val"], tokens["val"], texts["val"],
-                            Stage2Config(seed=seed, accelerator="cpu", max_epochs=STAGE2_MAX_EPOCHS[size]))
-        progress("stage2", f"best epoch {stage2.best_epoch} of {len(stage2.history) - 1}")
-
         test = splits["test"]
-        weights = {"stage1.weight": ridge.weight_, "stage1.bias": ridge.bias_, **stage2.tensors()}
-        manifest = make_manifest(
+        write_subject_bundle(
+            out, subject, splits, tokens, texts, progress, seed=seed, size=size,
             name=f"Demo world: virtual subject on fsaverage5, tiny BLIP-2 ({size}, seed {seed})",
-            dataset="demo-world", subject=f"virtual-{seed}", n_voxels=subject.n_voxels, n_query=n_query,
-            query_dim=query_dim, text_dim=text_dim,
-            vlm={"captioner": "vlm/captioner", "retrieval": "vlm/retrieval"},
-            synthetic={"scale": _synthetic_scale(tokens["train"])},
-            provenance={
-                "builder": "python -m training.demo_world build", "seed": seed, "size": size, "vlm": vlm,
-                "splits": {k: len(v) for k, v in splits.items()}, "repeats": REPEATS, "voxel_mm": VOXEL_MM,
-                "normalization": "z-score per voxel with the training split's statistics, after averaging repeats",
-                "median_ncsnr": float(np.median(subject.tuning["ncsnr"])), "git_commit": _git_commit(),
-                "stage1_alphas": sorted({float(a) for a in ridge.alpha_}),
-                "stage2": {"best_epoch": stage2.best_epoch, "temperature": stage2.temperature,
-                           "history": stage2.history},
-                "weights_dtype": "float16",
-            })
-        write_bundle(
-            out, manifest=manifest, weights=weights, fmri=fmri["test"].astype(np.float16), stimuli=test.images,
-            captions=test.captions, trials=[{"id": f"demo-{i:04d}", "scene": a, "repeats": REPEATS}
-                                            for i, a in enumerate(test.attributes)],
-            image_embeddings=tokens["test"], text_embeddings=texts["test"].reshape(-1, text_dim),
-            text_index=[[t, c] for t in range(len(test)) for c in range(len(test.captions[t]))],
-            mesh=with_flatmap(subject.mesh), vertex_voxel=subject.vertex_voxel, rois=subject.rois,
-            vlm_folders=folders, weights_dtype=np.float16, questions=question_set(test, seed), overwrite=overwrite)
+            subject_id=f"virtual-{seed}", vlm_folders=folders, provenance={"vlm": vlm},
+            trials=[{"id": f"demo-{i:04d}", "scene": a, "repeats": REPEATS} for i, a in enumerate(test.attributes)],
+            questions=question_set(test, seed), overwrite=overwrite)
     progress("bundle", f"{out} ({_folder_bytes(out) / 2 ** 20:.1f} MB)")
 
     metrics = evaluate(out)
@@ -147,6 +111,64 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
     if n_bytes > BUNDLE_LIMIT_BYTES:
         print(f"warning: the bundle is {n_bytes / 2 ** 20:.1f} MB, over the 30 MB budget", file=sys.stderr)
     return out
+
+
+def write_subject_bundle(out: Path, subject: VirtualSubject, splits: dict[str, SceneSet], tokens: dict, texts: dict,
+                         progress, *, seed: int, size: str, name: str, subject_id: str, vlm_folders: dict,
+                         trials: list[dict], provenance: dict | None = None, questions=None,
+                         overwrite: bool = True):
+    """Steps 4-7 for one virtual subject: its fMRI, stage 1, stage 2 and the bundle (not yet evaluated).
+
+    ``tokens`` / ``texts``: the targets of every split (query tokens, caption embeddings (n, 5, d)).
+    The demo build runs it once; the demo study (``study.py``) once per extra subject, on the same
+    scenes and targets.
+    """
+    from brainview.bundle import make_manifest, write_bundle
+    from brainview.decoding.ridge import StageOneRidge
+    from brainview.decoding.stage2 import Stage2Config, fit_stage2
+
+    raw = {k: subject.respond(v, repeats=REPEATS, rng=np.random.default_rng([seed, 303, i]))
+           for i, (k, v) in enumerate(splits.items())}
+    mean, sd = raw["train"].mean(0), raw["train"].std(0) + 1e-6
+    fmri = {k: ((v - mean) / sd).astype(np.float32) for k, v in raw.items()}
+    progress("fmri", f"{subject.n_voxels} voxels, {REPEATS} repeats averaged, "
+                     f"median ncsnr {float(np.median(subject.tuning['ncsnr'])):.2f}")
+
+    ridge = StageOneRidge(device="cpu").fit(fmri["train"], tokens["train"], fmri["val"], tokens["val"])
+    progress("stage1", f"ridge alphas {sorted({float(a) for a in ridge.alpha_})}")
+
+    stage2 = fit_stage2(ridge.weight_, ridge.bias_, fmri["train"], tokens["train"], texts["train"],
+                        fmri["val"], tokens["val"], texts["val"],
+                        Stage2Config(seed=seed, accelerator="cpu", max_epochs=STAGE2_MAX_EPOCHS[size]))
+    progress("stage2", f"best epoch {stage2.best_epoch} of {len(stage2.history) - 1}")
+
+    test = splits["test"]
+    n_query, query_dim = tokens["train"].shape[1:]
+    text_dim = texts["train"].shape[-1]
+    weights = {"stage1.weight": ridge.weight_, "stage1.bias": ridge.bias_, **stage2.tensors()}
+    manifest = make_manifest(
+        name=name, dataset="demo-world", subject=subject_id, n_voxels=subject.n_voxels, n_query=n_query,
+        query_dim=query_dim, text_dim=text_dim,
+        vlm={"captioner": "vlm/captioner", "retrieval": "vlm/retrieval"},
+        synthetic={"scale": _synthetic_scale(tokens["train"])},
+        provenance={
+            "builder": "python -m training.demo_world build", "seed": seed, "size": size,
+            **(provenance or {}),
+            "splits": {k: len(v) for k, v in splits.items()}, "repeats": REPEATS, "voxel_mm": VOXEL_MM,
+            "normalization": "z-score per voxel with the training split's statistics, after averaging repeats",
+            "median_ncsnr": float(np.median(subject.tuning["ncsnr"])), "git_commit": _git_commit(),
+            "stage1_alphas": sorted({float(a) for a in ridge.alpha_}),
+            "stage2": {"best_epoch": stage2.best_epoch, "temperature": stage2.temperature,
+                       "history": stage2.history},
+            "weights_dtype": "float16",
+        })
+    return write_bundle(
+        out, manifest=manifest, weights=weights, fmri=fmri["test"].astype(np.float16), stimuli=test.images,
+        captions=test.captions, trials=trials, image_embeddings=tokens["test"],
+        text_embeddings=texts["test"].reshape(-1, text_dim),
+        text_index=[[t, c] for t in range(len(test)) for c in range(len(test.captions[t]))],
+        mesh=with_flatmap(subject.mesh), vertex_voxel=subject.vertex_voxel, rois=subject.rois,
+        vlm_folders=vlm_folders, weights_dtype=np.float16, questions=questions, overwrite=overwrite)
 
 
 def with_flatmap(mesh: dict[str, dict[str, np.ndarray]]) -> dict[str, dict[str, np.ndarray]]:
@@ -215,9 +237,10 @@ def _synthetic_scale(train_tokens: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(deviation, axis=-1)))
 
 
-def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42) -> dict:
-    """The figures of ``brainview eval`` (both stages), ``brainview roi-table`` (stage 2), and the
-    captioner alone on the true query tokens of the test images."""
+def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42, stages: tuple[str, ...] | None = None,
+             captioner: bool = True) -> dict:
+    """The figures of ``brainview eval`` (``stages``, default all), ``brainview roi-table`` (stage 2), and
+    (``captioner``) the captioner alone on the true query tokens of the test images."""
     from brainview.bundle import open_bundle
     from brainview.cli import evaluate_bundle
     from brainview.decoding.decoder import Decoder
@@ -226,10 +249,11 @@ def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42) -> di
 
     bundle = open_bundle(path)
     decoder = Decoder.load(bundle, device="cpu")
-    metrics = {stage: evaluate_bundle(bundle, decoder, stage, repeats, seed) for stage in bundle.stages}
-    report = caption_metrics(decoder.captions(bundle.image_embeddings), bundle.captions,
-                             metrics=["meteor", "rouge1", "rougeL", "sentence"])
-    metrics["captioner_on_images"] = {k: report.means.get(k) for k in ("meteor", "rouge1", "rougeL", "sentence")}
+    metrics = {stage: evaluate_bundle(bundle, decoder, stage, repeats, seed) for stage in stages or bundle.stages}
+    if captioner:
+        report = caption_metrics(decoder.captions(bundle.image_embeddings), bundle.captions,
+                                 metrics=["meteor", "rouge1", "rougeL", "sentence"])
+        metrics["captioner_on_images"] = {k: report.means.get(k) for k in ("meteor", "rouge1", "rougeL", "sentence")}
     metrics["roi_table"] = roi_captions(bundle, decoder, "stage2")
     return metrics
 
@@ -240,7 +264,8 @@ def _headline(metrics: dict) -> dict:
         if stage in metrics:
             out[stage] = {k: round(v["top1"], 3) for k, v in metrics[stage]["retrieval"].items()}
             out[stage]["meteor"] = metrics[stage]["captioning"].get("meteor")
-    out["captioner_meteor"] = metrics["captioner_on_images"]["meteor"]
+    if "captioner_on_images" in metrics:
+        out["captioner_meteor"] = metrics["captioner_on_images"]["meteor"]
     qa = metrics.get("stage2", {}).get("qa") or {}
     out["qa"] = {kind: [round(q["accuracy"], 3), round(q["image_accuracy"], 3), round(q["chance"], 3)]
                  for kind, q in qa.items()}

@@ -53,7 +53,7 @@ each image is seen ``repeats`` times and the repeats are averaged, as in the pap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -102,6 +102,51 @@ AREA_EXCLUSION_POWER = 4  # low-level drives and the mixture scale with (1 - cat
 CATEGORY_GAIN = 1.5
 SMOOTH_NOISE_FRACTION = 0.5
 EARLY_CHANNELS = ("edges", "luminance", "red_green", "blue_yellow", "orientation")
+CATEGORY_AREAS = ("faces", "bodies", "places", "words")
+
+
+@dataclass(frozen=True)
+class SubjectTraits:
+    """How one virtual subject differs from the reference one (the defaults: the shipped demo subject).
+
+    Real subjects differ in where an area lies (functional localizers put FFA, EBA, PPA and VWFA
+    peaks of different people some 4-8 mm apart around the group coordinate), how large it is, how
+    much signal their voxels carry and how strongly each category area responds; voxel sampling also
+    differs (the head sits differently in the scanner grid). ``centre_shift_mm``: per area of
+    ``AREA_CENTRES`` (FFA, OFA, EBA...) an (x, y, z) shift in right-hemisphere coordinates (mirrored
+    for the left); ``size_scale`` multiplies the disc radius and the tuning fall-off; ``snr_scale``
+    the noise-ceiling SNR; ``grid_offset_mm`` moves the voxel grid; ``category_gain`` multiplies
+    each category area's drive; ``mixture_scale`` the weak distributed code.
+    """
+
+    centre_shift_mm: dict = field(default_factory=dict)
+    size_scale: float = 1.0
+    snr_scale: float = 1.0
+    grid_offset_mm: tuple = (0.0, 0.0, 0.0)
+    category_gain: dict = field(default_factory=dict)
+    mixture_scale: float = 1.0
+
+    @classmethod
+    def draw(cls, seed: int, centre_sd_mm: float = 4.0) -> "SubjectTraits":
+        """A subject drawn around the reference: shifts N(0, ``centre_sd_mm``) per axis (clipped at 2 sd),
+        sizes x0.85-1.2, SNR x0.75-1.15, a random grid offset, category gains x0.8-1.25, mixture x0.8-1.2."""
+        rng = np.random.default_rng([seed, 4242])
+        areas = sorted({a[1] for a in AREA_CENTRES})
+        shifts = {a: tuple(float(v) for v in np.clip(rng.normal(0.0, centre_sd_mm, 3), -2 * centre_sd_mm,
+                                                          2 * centre_sd_mm)) for a in areas}
+        return cls(centre_shift_mm=shifts, size_scale=float(rng.uniform(0.85, 1.2)),
+                   snr_scale=float(rng.uniform(0.75, 1.15)),
+                   grid_offset_mm=tuple(float(v) for v in rng.uniform(0.0, VOXEL_MM, 3)),
+                   category_gain={k: float(rng.uniform(0.8, 1.25)) for k in CATEGORY_AREAS},
+                   mixture_scale=float(rng.uniform(0.8, 1.2)))
+
+    def describe(self) -> dict:
+        """The traits as plain JSON (rounded), for a bundle's provenance and the README."""
+        return {"centre_shift_mm": {k: [round(x, 1) for x in v] for k, v in self.centre_shift_mm.items()},
+                "size_scale": round(self.size_scale, 3), "snr_scale": round(self.snr_scale, 3),
+                "grid_offset_mm": [round(x, 2) for x in self.grid_offset_mm],
+                "category_gain": {k: round(v, 3) for k, v in self.category_gain.items()},
+                "mixture_scale": round(self.mixture_scale, 3)}
 
 
 def load_fsaverage5() -> dict[str, dict[str, np.ndarray]]:
@@ -209,6 +254,7 @@ class VirtualSubject:
     tuning: dict  # encoding parameters, see _encoding_tuning
     unit_smoother: sp.csr_matrix  # one step of neighbour averaging among units
     voxel_smoother: sp.csr_matrix  # the same among voxels
+    traits: SubjectTraits = field(default_factory=SubjectTraits)
 
     @property
     def n_voxels(self) -> int:
@@ -232,24 +278,25 @@ class VirtualSubject:
                              shape=(n_vertices, self.n_voxels))
 
     @classmethod
-    def create(cls, seed: int) -> "VirtualSubject":
+    def create(cls, seed: int, traits: SubjectTraits | None = None) -> "VirtualSubject":
+        traits = traits or SubjectTraits()
         mesh = load_fsaverage5()
         hemis, offset = {}, 0
         for h in HEMIS:
             hemis[h] = Hemisphere(h, mesh[h]["inflated"], mesh[h]["pial"], mesh[h]["faces"], mesh[h]["sulc"], offset)
             offset += len(mesh[h]["pial"])
-        geometry = [_hemisphere_geometry(hemis[h]) for h in HEMIS]
+        geometry = [_hemisphere_geometry(hemis[h], traits) for h in HEMIS]
         unit_vertices = np.concatenate([g["vertices"] + hemis[h].offset for g, h in zip(geometry, HEMIS)])
         fields = {k: np.concatenate([g[k] for g in geometry]) for k in geometry[0] if k != "vertices"}
         unit_hemi = np.concatenate([np.full(len(g["vertices"]), 1.0 if h == "lh" else -1.0)
                                     for g, h in zip(geometry, HEMIS)]).astype(np.float32)
-        unit_voxel = _voxel_grid(fields["pial"], unit_hemi)
+        unit_voxel = _voxel_grid(fields["pial"], unit_hemi, traits.grid_offset_mm)
         unit_smoother = _neighbour_average(sp.block_diag([hemis[h].adjacency for h in HEMIS], format="csr")
                                            [unit_vertices][:, unit_vertices])
         membership = sp.csr_matrix((np.ones(len(unit_voxel)), (unit_voxel, np.arange(len(unit_voxel)))))
         voxel_smoother = _neighbour_average(membership @ unit_smoother @ membership.T)
-        subject = cls(seed, mesh, unit_vertices, unit_voxel, unit_hemi, {}, {}, unit_smoother, voxel_smoother)
-        subject.rois = _assign_rois(fields, unit_voxel, subject.n_voxels)
+        subject = cls(seed, mesh, unit_vertices, unit_voxel, unit_hemi, {}, {}, unit_smoother, voxel_smoother, traits)
+        subject.rois = _assign_rois(fields, unit_voxel, subject.n_voxels, DISC_RADIUS_MM * traits.size_scale)
         subject.tuning = _encoding_tuning(fields, subject, np.random.default_rng([seed, 101]))
         return subject
 
@@ -295,9 +342,10 @@ class VirtualSubject:
         return early / t["scale_early"] + colour / t["scale_colour"] + category + mixture
 
 
-def _voxel_grid(pial: np.ndarray, hemi: np.ndarray) -> np.ndarray:
-    """Voxel index of each unit: the ``VOXEL_MM`` grid cell (per hemisphere) that contains it."""
-    cells = np.concatenate([np.floor(pial / VOXEL_MM).astype(np.int64), hemi[:, None].astype(np.int64)], axis=1)
+def _voxel_grid(pial: np.ndarray, hemi: np.ndarray, offset_mm=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """Voxel index of each unit: the ``VOXEL_MM`` grid cell (per hemisphere, grid moved by ``offset_mm``)
+    that contains it."""
+    cells = np.concatenate([np.floor((pial - np.asarray(offset_mm)) / VOXEL_MM).astype(np.int64), hemi[:, None].astype(np.int64)], axis=1)
     _, voxel = np.unique(cells, axis=0, return_inverse=True)
     return voxel.ravel()
 
@@ -321,7 +369,7 @@ def _colour_drive(hue_maps: np.ndarray, rf: np.ndarray, hue_pref: np.ndarray, we
     return out
 
 
-def _hemisphere_geometry(hemi: Hemisphere) -> dict[str, np.ndarray]:
+def _hemisphere_geometry(hemi: Hemisphere, traits: SubjectTraits) -> dict[str, np.ndarray]:
     """Voxel mask and per-voxel distances that place areas and retinotopy on one hemisphere."""
     pial = hemi.pial.astype(np.float64)
     mirror = -1.0 if hemi.name == "lh" else 1.0
@@ -345,6 +393,8 @@ def _hemisphere_geometry(hemi: Hemisphere) -> dict[str, np.ndarray]:
             out[f"dist_{area}"] = np.full(len(vertices), np.inf)
             continue
         _, _, _, x, y, z, _ = entries[0]
+        dx, dy, dz = traits.centre_shift_mm.get(area, (0.0, 0.0, 0.0))
+        x, y, z = x + dx, y + dy, z + dz
         centre = int(np.argmin(np.linalg.norm(pial - [mirror * x, y, z], axis=1)))
         out[f"dist_{area}"] = dijkstra(graph, indices=centre)[vertices]
     return out
@@ -371,7 +421,7 @@ def _neighbour_average(adjacency: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / np.asarray(graph.sum(1)).ravel()) @ graph, dtype=np.float32)
 
 
-def _assign_rois(fields: dict, unit_voxel: np.ndarray, n_voxels: int) -> dict:
+def _assign_rois(fields: dict, unit_voxel: np.ndarray, n_voxels: int, radius_mm: float) -> dict:
     """Disjoint ROIs of units (early bands first, then discs, a contested unit going to the nearer
     centre), then of voxels by majority of their units."""
     n = len(fields["calcarine_mm"])
@@ -383,7 +433,7 @@ def _assign_rois(fields: dict, unit_voxel: np.ndarray, n_voxels: int) -> dict:
     areas = [(a[0], a[1]) for a in AREA_CENTRES]
     distances = np.stack([fields[f"dist_{area}"] for _, area in areas], axis=1)
     nearest = np.argmin(distances, axis=1)
-    free = (label == len(ROI_NAMES)) & (distances.min(1) <= DISC_RADIUS_MM)
+    free = (label == len(ROI_NAMES)) & (distances.min(1) <= radius_mm)
     label[free] = [ROI_NAMES.index(areas[i][0]) for i in nearest[free]]
     votes = np.zeros((n_voxels, len(ROI_NAMES) + 1))
     np.add.at(votes, (unit_voxel, label), 1)
@@ -400,13 +450,17 @@ def _smooth_field(rng, smoother, n_fields: int, steps: int = 6) -> np.ndarray:
 
 def _encoding_tuning(fields: dict, subject: VirtualSubject, rng) -> dict:
     """Per-unit weights of the encoding model (see the module docstring), then per-voxel scaling."""
-    def falloff(distance):
-        return np.exp(-0.5 * (np.minimum(distance, 1e3) / AREA_SIGMA_MM) ** 2).astype(np.float32)
+    traits = subject.traits
+    sigma = AREA_SIGMA_MM * traits.size_scale
+
+    def falloff(distance, sigma=sigma):
+        return np.exp(-0.5 * (np.minimum(distance, 1e3) / sigma) ** 2).astype(np.float32)
 
     smoother, hemi = subject.unit_smoother, subject.unit_hemi
     calc = fields["calcarine_mm"]
     # early visual: weight fades beyond the V3 band and forward of the posterior occipital lobe
-    w_early = falloff(np.maximum(calc - 25.0, 0.0) * 1.5) * falloff(np.maximum(fields["y"] - EARLY_Y_MAX, 0.0))
+    w_early = (falloff(np.maximum(calc - 25.0, 0.0) * 1.5, AREA_SIGMA_MM)
+               * falloff(np.maximum(fields["y"] - EARLY_Y_MAX, 0.0), AREA_SIGMA_MM))
     eccentricity = 1.0 + 14.0 * fields["eccentricity"] ** 1.3  # grid cells from the image centre
     angle = np.where(calc < 10, calc / 10, np.where(calc < 18, 1 - (calc - 10) / 8, np.minimum((calc - 18) / 7, 1)))
     angle = angle * np.pi / 2
@@ -442,15 +496,15 @@ def _encoding_tuning(fields: dict, subject: VirtualSubject, rng) -> dict:
     identity = np.zeros((n_attr, len(calc)), dtype=np.float32)
     identity[place_slice] = 0.5 * _smooth_field(rng, smoother, len(PLACES)).T * w_places
     identity[word_slice] = 0.4 * _smooth_field(rng, smoother, len(WORDS)).T * w_words
-    mixture = MIXTURE_GAIN * _smooth_field(rng, smoother, n_attr).T * outside_areas
+    mixture = MIXTURE_GAIN * traits.mixture_scale * _smooth_field(rng, smoother, n_attr).T * outside_areas
     mixture[:len(CATEGORIES)] = 0.0  # which category it is: the category areas' job alone
     # signed, smooth preferences for colour opponency and orientation (radial bias at voxel scale)
     preference = _smooth_field(rng, smoother, 3).T * w_early_drive * OPPONENT_WEIGHT
     tuning = {"rf": rf, "w_edges": w_early_drive, "w_luminance": LUMINANCE_WEIGHT * w_early_drive,
               "hue_pref": hue_pref, "w_red_green": preference[0], "w_blue_yellow": preference[1],
-              "w_orientation": preference[2], "w_colour": 1.2 * w_v4_drive, "w_faces": CATEGORY_GAIN * w_faces,
-              "w_bodies": CATEGORY_GAIN * w_bodies, "w_places": CATEGORY_GAIN * w_places,
-              "w_words": CATEGORY_GAIN * w_words, "w_identity": identity, "w_mixture": mixture}
+              "w_orientation": preference[2], "w_colour": 1.2 * w_v4_drive, "w_identity": identity, "w_mixture": mixture,
+              **{f"w_{k}": CATEGORY_GAIN * traits.category_gain.get(k, 1.0) * w
+                 for k, w in zip(CATEGORY_AREAS, (w_faces, w_bodies, w_places, w_words))}}
     # scale each feature family to unit variance on a reference set, then each voxel's signal
     reference = generate_scenes(300, seed=subject.seed + 7919)
     maps = image_feature_maps(reference.images)
@@ -461,7 +515,7 @@ def _encoding_tuning(fields: dict, subject: VirtualSubject, rng) -> dict:
     tuning["signal_mean"] = raw.mean(0).astype(np.float32)
     tuning["signal_sd"] = (raw.std(0) + 1e-6).astype(np.float32)
     drive = subject.pooling @ np.maximum.reduce([w_early, w_v4, w_faces, w_places, w_bodies, w_words])
-    tuning["ncsnr"] = (SNR_FLOOR + (SNR_PEAK - SNR_FLOOR) * drive).astype(np.float32)
+    tuning["ncsnr"] = (traits.snr_scale * (SNR_FLOOR + (SNR_PEAK - SNR_FLOOR) * drive)).astype(np.float32)
     smooth = _smooth(rng.standard_normal((subject.n_voxels, 512)).astype(np.float32), subject.voxel_smoother, 2)
     tuning["smooth_noise_sd"] = smooth.std(1).astype(np.float32)
     return tuning

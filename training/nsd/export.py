@@ -189,5 +189,9 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
                           image_embeddings=test.tokens, text_embeddings=test.texts,
                           text_index=test.text_index.tolist(), mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
                           vlm_folders=vlm_folders, weights_dtype=stored_dtype, overwrite=overwrite)
+    from training.nsd.study import add_fsaverage_map
+
+    if not add_fsaverage_map(layout, out, mesh):
+        progress("export: no white-to-fsaverage transforms: selections carry over only to subjects on this mesh")
     progress(f"export: wrote {out} ({bundle.n_trials} test images, stages {', '.join(bundle.stages)})")
     return bundle

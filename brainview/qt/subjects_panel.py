@@ -1,0 +1,530 @@
+"""The subjects panel: a study's subjects side by side (issue 16).
+
+- a subject selector: choosing a subject opens its bundle in the window (the window's one-transaction
+  switch), on the same stimulus, with the selection carried over through the surface;
+- the current stimulus in every subject: stage-1 and stage-2 captions, image rank and text rank
+  (a subject that did not see the stimulus says so);
+- the ROI table across subjects (rows ROIs, columns subjects, as Table 3 of the MICCAI paper):
+  checking an ROI decodes its synthetic pattern in every subject;
+- each subject's summary (retrieval top-1, METEOR) and the mean ± sd across subjects.
+
+All decoding runs in workers (``QtWorkers``); results of a study or stimulus no longer shown are dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from brainview.cortex.transfer import space_of, transfer_edits
+from brainview.qt.workers import QtWorkers
+from brainview.session import STAGE_LABELS, Session
+from brainview.study import Study, demo_study_builder, demo_study_state, load_study, run_builder
+from brainview.study_session import StudyDecoding, summaries_side_by_side
+
+NOT_SEEN = "— not seen by this subject —"
+
+
+def _item(text: str, tooltip: str = "", align=None) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(item.flags() & ~Qt.ItemIsEditable)
+    item.setToolTip(tooltip or text)
+    if align is not None:
+        item.setTextAlignment(align)
+    return item
+
+
+def _rank(value: int | None, pool: int) -> str:
+    return "" if value is None else f"{value} / {pool}"
+
+
+class QtSubjectsPanel(QWidget):
+    """A study's subjects side by side; ``open_subject(path)`` asks the window to show a subject's bundle."""
+
+    open_subject = Signal(str)
+    error = Signal(str, str)
+    message = Signal(str)
+    study_changed = Signal()
+    attention = Signal()  # something to show: a study opened, or the demo study offered
+
+    def __init__(self, session: Session, device=lambda: "auto", demo_bundle: Path | None = None,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        # its own single thread: decoding four subjects must never queue the window's bundle loading
+        # behind it (Qt's global pool has one thread per core), and one at a time is all the models allow
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self.workers = QtWorkers(self, pool=self._pool)
+        self.device = device
+        self.demo_bundle = demo_bundle
+        self.study: Study | None = None
+        self.decoding: StudyDecoding | None = None
+        self._generation = 0  # a new study or stimulus: results of older requests are dropped
+        self._carry = None  # (subject id, edits, cortex, space, stimulus key) while a subject switch is on its way
+        self._build = None
+        self._roi_results: dict[str, dict] = {}
+        self._offered = False
+
+        self.title = QLabel("No study open")
+        self.title.setWordWrap(True)
+        self.subject_combo = QComboBox(toolTip="Show this subject's bundle, on the same stimulus and selection")
+        self.subject_combo.activated.connect(self._subject_chosen)
+        self.open_button = QPushButton("Open study…", toolTip="A study.json or a folder of bundles")
+        self.open_button.clicked.connect(self.choose_study)
+        self.demo_button = QPushButton("Demo study", toolTip="The demo bundle as subj01 and three more virtual subjects")
+        self.demo_button.clicked.connect(self.open_demo_study)
+        self.progress = QProgressBar(visible=False, textVisible=True)
+        self.status = QLabel()
+        self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Subject"))
+        top.addWidget(self.subject_combo, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.demo_button)
+        buttons.addStretch(1)
+
+        self.stimulus_table = QTableWidget(0, 4)
+        self.stimulus_table.setHorizontalHeaderLabels(["subject", "image", "text", "stage-1 / stage-2 caption"])
+        for col, tip in ((1, "rank of the true image among the test images, given the brain pattern"),
+                         (2, "rank of the best true caption among all test captions (stage 2)")):
+            self.stimulus_table.horizontalHeaderItem(col).setToolTip(tip)
+        self.stimulus_box = self._boxed("This stimulus in every subject", self.stimulus_table)
+
+        self.roi_table = QTableWidget(0, 0)
+        self.roi_table.itemChanged.connect(self._roi_checked)
+        self.roi_box = self._boxed("ROIs across subjects (check to decode in every subject)", self.roi_table)
+
+        self.summary_table = QTableWidget(0, 4)
+        self.summary_table.setHorizontalHeaderLabels(["subject", "image", "text", "METEOR"])
+        for col, tip in ((1, "image_given_brain top-1"), (2, "text_given_brain top-1 (stage 2)"),
+                         (3, "METEOR of the stage's captions against the references")):
+            self.summary_table.horizontalHeaderItem(col).setToolTip(tip)
+        self.summary_box = self._boxed("Summary (top-1, test split)", self.summary_table)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.stimulus_box, 3)
+        layout.addWidget(self.roi_box, 4)
+        layout.addWidget(self.summary_box, 2)
+        for table in (self.stimulus_table, self.roi_table, self.summary_table):
+            table.verticalHeader().setVisible(False)
+            table.setWordWrap(True)
+        self._set_enabled(False)
+
+    @staticmethod
+    def _boxed(title: str, widget: QWidget) -> QGroupBox:
+        box = QGroupBox(title)
+        QVBoxLayout(box).addWidget(widget)
+        return box
+
+    def _set_enabled(self, on: bool) -> None:
+        for widget in (self.subject_combo, self.stimulus_box, self.roi_box, self.summary_box):
+            widget.setEnabled(on)
+
+    # ----------------------------------------------------------------- opening
+
+    def choose_study(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a study", "", "Study (study.json *.json)")
+        if path:
+            self.open_study(path, show_first=True)
+
+    def open_study(self, path: str | Path, show_first: bool = False) -> None:
+        """Read and validate the study (every subject's bundle) in a worker, then show it; with
+        ``show_first`` (or when the bundle on screen is not one of its subjects) open subject 1."""
+        self._generation += 1
+        generation = self._generation
+        self.status.setText(f"Opening the study {path}…")
+
+        def read():
+            study = load_study(path)
+            for s in study.ids:
+                study.bundle(s)
+            study.stimuli  # noqa: B018 - matched here, off the GUI thread
+            return study
+
+        def opened(study: Study) -> None:
+            if generation == self._generation:
+                self.set_study(study, show_first=show_first)
+
+        def failed(exc: BaseException) -> None:
+            if generation == self._generation:
+                self.status.setText("")
+                from brainview.qt.dialogs import error_text
+
+                self.error.emit("Cannot open the study", error_text(exc))
+
+        self.workers.start(read, on_returned=opened, on_error=failed)
+
+    def set_study(self, study: Study, show_first: bool = False) -> None:
+        if self.decoding is not None:
+            self.decoding.cancel()
+        self._generation += 1
+        self.study = study
+        self.decoding = StudyDecoding(study, device=self.device())
+        self._roi_results = {}
+        match = study.stimuli
+        self.title.setText(f"<b>{study.name}</b>: {len(study.ids)} subjects, {len(match.keys)} stimuli "
+                           f"({len(match.shared())} seen by all), matched by {study.match!r}")
+        self.subject_combo.blockSignals(True)
+        self.subject_combo.clear()
+        for s in study.ids:
+            self.subject_combo.addItem(f"{s} ({study.bundle(s).n_trials} trials)", s)
+        self.subject_combo.blockSignals(False)
+        self._fill_roi_rows()
+        self._set_enabled(True)
+        self.status.setText("")
+        self.study_changed.emit()
+        self.attention.emit()
+        current = self.current_subject()
+        if show_first or current is None:
+            self.open_subject.emit(str(study.subject(study.ids[0]).path))
+        else:
+            self.bundle_shown()
+        self._load_summaries()
+
+    def open_demo_study(self) -> None:
+        """The demo study: opened when built and current, else built first (one click, with progress)."""
+        if self.demo_bundle is None:
+            return
+        state, file = demo_study_state(self.demo_bundle)
+        if state == "ready":
+            self.open_study(file, show_first=self.current_subject_in(file) is None)
+            return
+        command = demo_study_builder(self.demo_bundle, file.parent)
+        if command is None:
+            self.error.emit("Cannot build the demo study",
+                            "The demo study is built by training/demo_world, which this installation lacks.")
+            return
+        self.build_demo_study(command, file)
+
+    def current_subject_in(self, file: Path) -> str | None:
+        try:
+            return load_study(file).subject_of(self.session.bundle.path) if self.session.has_bundle else None
+        except Exception:  # noqa: BLE001 - a broken study file is rebuilt
+            return None
+
+    def build_demo_study(self, command: list[str], file: Path) -> None:
+        self.demo_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("building the demo study…")
+        self.progress.show()
+        self.status.setText("Building three more virtual subjects from the demo bundle (a few minutes)…")
+
+        def line(text: str) -> None:
+            self.status.setText(text)
+
+        def done(_path) -> None:
+            self._build = None
+            self.progress.hide()
+            self.demo_button.setEnabled(True)
+            self.open_study(file, show_first=self.current_subject_in(file) is None)
+
+        def failed(exc: BaseException) -> None:
+            self._build = None
+            self.progress.hide()
+            self.demo_button.setEnabled(True)
+            from brainview.qt.dialogs import error_text
+
+            self.error.emit("Cannot build the demo study", error_text(exc))
+
+        self._build = self.workers.start(run_builder, command, on_yielded=line, on_returned=done, on_error=failed)
+
+    def offer_demo_study(self) -> None:
+        """On start with the demo bundle: open the demo study when it is built, else say it is one click away."""
+        if self.demo_bundle is None or self.study is not None:
+            return
+        state, file = demo_study_state(self.demo_bundle)
+        if state == "ready":
+            self.open_study(file)
+        else:
+            self.status.setText("The demo is a study of four virtual subjects: press “Demo study” to build the "
+                                "other three (a few minutes, once).")
+            self.attention.emit()
+
+    # ----------------------------------------------------------------- following the window
+
+    def current_subject(self) -> str | None:
+        if self.study is None or not self.session.has_bundle:
+            return None
+        return self.study.subject_of(self.session.bundle.path)
+
+    def current_key(self) -> str | None:
+        subject = self.current_subject()
+        if subject is None:
+            return None
+        return self.study.stimuli.keys[self.study.stimuli.trial[subject].tolist().index(self.session.trial)]
+
+    def _subject_chosen(self, index: int) -> None:
+        target = self.subject_combo.itemData(index)
+        current = self.current_subject()
+        if target is None or target == current:
+            return
+        if current is not None and self.session.selection is not None:
+            bundle = self.session.bundle
+            self._carry = (target, self.session.selection.edits(), self.session.cortex, space_of(bundle),
+                           self.current_key())
+        self.open_subject.emit(str(self.study.subject(target).path))
+
+    def bundle_shown(self) -> None:
+        """The window shows a new bundle: follow it (selector, matched stimulus, carried selection)."""
+        subject = self.current_subject()
+        self._set_enabled(subject is not None)
+        if subject is None:
+            if self.study is None and not self._offered and self.demo_bundle is not None and self.session.has_bundle \
+                    and self.session.bundle.path.resolve() == Path(self.demo_bundle).resolve():
+                self._offered = True
+                self.offer_demo_study()
+            elif self.study is not None:
+                self.status.setText("The bundle on screen is not a subject of this study.")
+            return
+        self.subject_combo.blockSignals(True)
+        self.subject_combo.setCurrentIndex(self.study.ids.index(subject))
+        self.subject_combo.blockSignals(False)
+        carry, self._carry = self._carry, None
+        if carry is not None and carry[0] == subject:
+            _, edits, cortex, space, key = carry
+            self._apply_carry(subject, edits, cortex, space, key)
+        self.trial_changed()
+
+    def _apply_carry(self, subject: str, edits: dict, cortex, space, key: str | None) -> None:
+        notes = []
+        if key is not None:
+            trial = self.study.stimuli.trial_of(subject, key)
+            if trial is None:
+                notes.append(f"{subject} did not see stimulus {key}")
+            else:
+                self.session.set_trial(trial)
+        if any(edits.get(k) for k in ("rois", "painted_vertices", "painted_voxels", "erased_vertices",
+                                      "erased_voxels")):
+            try:
+                moved = transfer_edits(edits, cortex, space, self.session.cortex, space_of(self.session.bundle))
+                self.session.selection.restore(**moved)
+                notes.append(f"selection carried over: {len(self.session.selection.voxels())} voxels of {subject}")
+            except Exception as exc:  # noqa: BLE001 - the switch stands; the selection stays empty, with the reason
+                from brainview.qt.dialogs import error_text
+
+                notes.append(f"the selection was not carried over: {error_text(exc)}")
+        if notes:
+            self.message.emit("; ".join(notes))
+
+    def trial_changed(self) -> None:
+        """Decode the current stimulus in every subject (in a worker; captions follow the ranks)."""
+        key = self.current_key()
+        if key is None:
+            return
+        self._generation += 1
+        generation = self._generation
+        self._show_stimulus(key, None)
+        decoding = self.decoding
+
+        def work():
+            yield decoding.stimulus(key, captions=False)
+            return decoding.stimulus(key, captions=True)
+
+        def shown(result) -> None:
+            if generation == self._generation:
+                self._show_stimulus(key, result)
+
+        self.workers.start(work, on_yielded=shown, on_returned=shown, on_error=self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        from brainview.errors import Cancelled
+        from brainview.qt.dialogs import error_text
+
+        if not isinstance(exc, Cancelled):
+            self.status.setText(f"Decoding failed: {error_text(exc)}")
+
+    def _show_stimulus(self, key: str, result: dict | None) -> None:
+        table, ids = self.stimulus_table, self.study.ids
+        table.setRowCount(len(ids))
+        self.stimulus_box.setTitle(f"Stimulus {key} in every subject")
+        current = self.current_subject()
+        for row, s in enumerate(ids):
+            label = _item(s + (" ◀" if s == current else ""))
+            table.setItem(row, 0, label)
+            if table.columnSpan(row, 1) > 1:
+                table.setSpan(row, 1, 1, 1)
+            trial = self.study.stimuli.trial_of(s, key)
+            if trial is None:
+                table.setSpan(row, 1, 1, 3)
+                table.setItem(row, 1, _item(NOT_SEEN))
+                continue
+            decoded = None if result is None else result.get(s)
+            if decoded is None:
+                for col in range(1, 4):
+                    table.setItem(row, col, _item("…"))
+                continue
+            last = "stage2" if "stage2" in decoded.image_rank else next(iter(decoded.image_rank))
+            table.setItem(row, 1, _item(_rank(decoded.image_rank.get(last), decoded.n_images),
+                                        f"rank of the true image among {decoded.n_images} ({STAGE_LABELS[last]})",
+                                        Qt.AlignCenter))
+            table.setItem(row, 2, _item(_rank(decoded.text_rank.get("stage2"), decoded.n_texts),
+                                        f"rank of the best true caption among {decoded.n_texts} (stage 2)",
+                                        Qt.AlignCenter))
+            lines = [f"{STAGE_LABELS[stage]}: {decoded.captions.get(stage) or '…'}" for stage in decoded.image_rank]
+            table.setItem(row, 3, _item("\n".join(lines)))
+        header = table.horizontalHeader()
+        for col in (0, 1, 2):
+            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.Stretch)
+        table.resizeRowsToContents()
+
+    # ----------------------------------------------------------------- the ROI table
+
+    def _fill_roi_rows(self) -> None:
+        table = self.roi_table
+        names, ids = self.decoding.roi_names(), self.study.ids
+        table.blockSignals(True)
+        table.clear()
+        table.setRowCount(len(names))
+        table.setColumnCount(1 + len(ids))
+        table.setHorizontalHeaderLabels(["ROI", *ids])
+        for row, name in enumerate(names):
+            item = QTableWidgetItem(name)
+            item.setFlags((item.flags() | Qt.ItemIsUserCheckable) & ~Qt.ItemIsEditable)
+            item.setCheckState(Qt.Unchecked)
+            table.setItem(row, 0, item)
+            for col, s in enumerate(ids, start=1):
+                rois = self.study.bundle(s).rois
+                shown = f"({len(rois[name]['voxels'])} voxels)" if name in rois else "(no such ROI)"
+                table.setItem(row, col, _item(shown))
+        table.blockSignals(False)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        for col in range(1, 1 + len(ids)):
+            header.setSectionResizeMode(col, QHeaderView.Stretch)
+        table.resizeRowsToContents()
+
+    def roi_row(self, name: str) -> int:
+        return self.decoding.roi_names().index(name)
+
+    def check_roi(self, name: str, checked: bool = True) -> None:
+        """Check (or uncheck) an ROI row, as a click does."""
+        self.roi_table.item(self.roi_row(name), 0).setCheckState(Qt.Checked if checked else Qt.Unchecked)
+
+    def _roi_checked(self, item: QTableWidgetItem) -> None:
+        if item.column() != 0 or self.decoding is None:
+            return
+        name = item.text()
+        if item.checkState() != Qt.Checked:
+            self._roi_results.pop(name, None)
+            self._show_roi(name, None)
+            return
+        stage = self.session.synthetic.stage if self.session.has_bundle else "stage2"
+        decoding, generation = self.decoding, self._generation
+        for s in self.study.ids:
+            self.roi_table.item(item.row(), 1 + self.study.ids.index(s)).setText("decoding…")
+
+        def work():
+            out = {}
+            for s in decoding.study.ids:
+                out[s] = decoding.roi_captions(s, [name], stage).get(name)
+                yield dict(out)
+            return out
+
+        def shown(result) -> None:
+            if decoding is self.decoding and self.roi_table.item(item.row(), 0).checkState() == Qt.Checked:
+                self._roi_results[name] = result
+                self._show_roi(name, result)
+
+        del generation  # ROI captions do not depend on the stimulus: only a new study drops them
+        self.workers.start(work, on_yielded=shown, on_returned=shown, on_error=self._failed)
+
+    def _show_roi(self, name: str, result: dict | None) -> None:
+        row = self.roi_row(name)
+        for col, s in enumerate(self.study.ids, start=1):
+            rois = self.study.bundle(s).rois
+            if name not in rois:
+                text = "(no such ROI)"
+            elif result is None or s not in result:
+                text = f"({len(rois[name]['voxels'])} voxels)" if result is None else "decoding…"
+            else:
+                text = result[s]["caption"]
+            self.roi_table.item(row, col).setText(text)
+            self.roi_table.item(row, col).setToolTip(text)
+        self.roi_table.resizeRowsToContents()
+
+    def roi_caption(self, name: str, subject: str) -> str:
+        """What the ROI table shows for ``name`` in ``subject`` (tests, screenshots)."""
+        return self.roi_table.item(self.roi_row(name), 1 + self.study.ids.index(subject)).text()
+
+    # ----------------------------------------------------------------- summary
+
+    def _load_summaries(self) -> None:
+        decoding = self.decoding
+        stage = "stage2"
+
+        def work():
+            return {s: decoding.summary(s, stage if stage in decoding.study.bundle(s).stages
+                                        else decoding.study.bundle(s).stages[-1]) for s in decoding.study.ids}
+
+        def shown(result) -> None:
+            if decoding is self.decoding:
+                self._show_summaries(result)
+
+        table = self.summary_table
+        table.setRowCount(len(decoding.study.ids))
+        for row, s in enumerate(decoding.study.ids):
+            table.setItem(row, 0, _item(s))
+            for col in (1, 2, 3):
+                table.setItem(row, col, _item("…"))
+        self.workers.start(work, on_returned=shown, on_error=self._failed)
+
+    def _show_summaries(self, summaries: dict) -> None:
+        table = self.summary_table
+        ids = list(summaries)
+        table.setRowCount(len(ids) + 1)
+        columns = ((1, "image_given_brain"), (2, "text_given_brain"), (3, "meteor"))
+
+        def value(summary, key):
+            return summary.get("meteor") if key == "meteor" else summary["retrieval"].get(key)
+
+        for row, s in enumerate(ids):
+            summary = summaries[s]
+            table.setItem(row, 0, _item(s, f"{summary.get('source', '')}; {summary.get('pool')}-way retrieval"))
+            for col, key in columns:
+                v = value(summary, key)
+                table.setItem(row, col, _item("—" if v is None else f"{v:.3f}", align=Qt.AlignCenter))
+        spread = summaries_side_by_side(summaries)
+        table.setItem(len(ids), 0, _item("mean ± sd"))
+        for col, key in columns:
+            s = spread.get(key, {"mean": None})
+            text = "—" if s["mean"] is None else f"{s['mean']:.3f} ± {s['sd']:.3f}"
+            table.setItem(len(ids), col, _item(text, f"min {s.get('min')}, max {s.get('max')}", Qt.AlignCenter))
+        pools = {summaries[s].get("pool") for s in ids}
+        chance = ", ".join(f"{1 / p:.4f}" for p in sorted(p for p in pools if p))
+        self.summary_box.setTitle(f"Summary: top-1 given the brain (chance {chance}), METEOR")
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        table.resizeRowsToContents()
+
+    def show_now(self, rois: tuple[str, ...] = ()) -> None:
+        """Decode the current stimulus, the ``rois`` and the summaries on this thread (screenshots, tests)."""
+        key = self.current_key()
+        if key is not None:
+            self._show_stimulus(key, self.decoding.stimulus(key))
+        stage = self.session.synthetic.stage if self.session.has_bundle else "stage2"
+        for name in rois:
+            self.roi_table.blockSignals(True)
+            self.roi_table.item(self.roi_row(name), 0).setCheckState(Qt.Checked)
+            self.roi_table.blockSignals(False)
+            self._roi_results[name] = {s: self.decoding.roi_captions(s, [name], stage).get(name) for s in self.study.ids}
+            self._show_roi(name, self._roi_results[name])
+        self._show_summaries({s: self.decoding.summary(s, "stage2") for s in self.study.ids})
+
+    def shutdown(self) -> None:
+        """Stop decoding (within a token) and the study build, and wait for the panel's thread."""
+        if self.decoding is not None:
+            self.decoding.cancel()
+        if self._build is not None:
+            self._build.quit()
+        self.workers.shutdown()

@@ -1,0 +1,347 @@
+"""A study: several subjects' bundles opened together, their trials matched by stimulus (Qt-free).
+
+Why a small ``study.json`` rather than only a folder of bundles: the study names its subjects and
+their order (subj01, subj02, … as Table 3 of the MICCAI paper), says which trial field identifies a
+stimulus across subjects (``nsd_id`` for NSD, the trial id for the demo, whose subjects saw the same
+seeded scenes), and may point at a bundle that lives elsewhere (the embedded demo bundle is subject 1
+of the demo study, the other subjects are built into a cache folder). A plain folder whose
+sub-folders are bundles is accepted too (subjects in name order, matched by ``nsd_id`` when every
+trial has one, else by trial id). Every bundle stays a complete version-1 bundle that opens alone.
+
+``study.json``::
+
+    {"format": "brainview-study", "version": 1, "name": "…", "match": "nsd_id",
+     "subjects": [{"id": "subj01", "bundle": "subj01"}, {"id": "subj02", "bundle": "/abs/path"}]}
+
+``bundle`` is relative to the folder of ``study.json`` unless absolute.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainview.errors import UserError
+
+STUDY_FILE = "study.json"
+FORMAT, VERSION = "brainview-study", 1
+MAX_STUDY_BYTES = 1 << 20
+MAX_SUBJECTS = 64
+
+
+class StudyError(UserError):
+    """A study that cannot be opened: one message naming the file and the problem."""
+
+
+@dataclass(frozen=True)
+class StudySubject:
+    id: str
+    path: Path
+
+
+@dataclass
+class Study:
+    """The subjects of a study and how their trials match. Bundles are opened on first use."""
+
+    path: Path
+    name: str
+    match: str
+    subjects: list[StudySubject]
+    extra: dict[str, Any] = field(default_factory=dict)
+    _bundles: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.subjects]
+
+    def subject(self, subject_id: str) -> StudySubject:
+        for s in self.subjects:
+            if s.id == subject_id:
+                return s
+        raise StudyError(f"{self.path}: no subject {subject_id!r}; it has {', '.join(self.ids)}")
+
+    def bundle(self, subject_id: str):
+        """The subject's bundle, opened and validated once (a broken one raises its ``BundleError``)."""
+        if subject_id not in self._bundles:
+            from brainview.bundle import open_bundle
+
+            self._bundles[subject_id] = open_bundle(self.subject(subject_id).path)
+        return self._bundles[subject_id]
+
+    def subject_of(self, bundle_path: str | Path) -> str | None:
+        """The id of the subject whose bundle is at ``bundle_path`` (None when it is not in the study)."""
+        target = Path(bundle_path).expanduser().resolve()
+        return next((s.id for s in self.subjects if s.path.resolve() == target), None)
+
+    @cached_property
+    def stimuli(self) -> "StimulusMatch":
+        return match_stimuli({s.id: stimulus_keys(self.bundle(s.id), self.match) for s in self.subjects})
+
+
+@dataclass(frozen=True)
+class StimulusMatch:
+    """The union of the subjects' stimuli (first subject's order, then what others add) and, per
+    subject, the trial index of each stimulus or -1 where the subject did not see it."""
+
+    keys: list[str]
+    trial: dict[str, np.ndarray]
+
+    def index(self, key: str) -> int:
+        return self.keys.index(key)
+
+    def trial_of(self, subject_id: str, key: str) -> int | None:
+        """The subject's trial of stimulus ``key``; None when that subject did not see it."""
+        try:
+            t = int(self.trial[subject_id][self.keys.index(key)])
+        except ValueError:
+            return None
+        return t if t >= 0 else None
+
+    def seen_by(self, key: str) -> list[str]:
+        return [s for s in self.trial if self.trial_of(s, key) is not None]
+
+    def shared(self) -> list[str]:
+        """Stimuli every subject saw."""
+        return [k for i, k in enumerate(self.keys) if all(t[i] >= 0 for t in self.trial.values())]
+
+
+def stimulus_keys(bundle, match: str) -> list[str]:
+    """Each trial's stimulus key: the trial field ``match`` as text (``"id"``: the trial id)."""
+    keys = []
+    for i, trial in enumerate(bundle.trials):
+        value = trial.get(match)
+        if value is None or isinstance(value, (dict, list)):
+            raise StudyError(f"{bundle.path}: trial {i} ({trial['id']}) has no {match!r} to match stimuli by")
+        keys.append(str(value))
+    if len(set(keys)) != len(keys):
+        raise StudyError(f"{bundle.path}: several trials share one {match!r}; a stimulus must be one trial "
+                         "(average its repeats)")
+    return keys
+
+
+def match_stimuli(keys: dict[str, list[str]]) -> StimulusMatch:
+    """Match trials across subjects by stimulus key (see :class:`StimulusMatch`)."""
+    order: dict[str, int] = {}
+    for subject_keys in keys.values():
+        for k in subject_keys:
+            order.setdefault(k, len(order))
+    trial = {}
+    for subject, subject_keys in keys.items():
+        index = np.full(len(order), -1, dtype=np.int64)
+        index[[order[k] for k in subject_keys]] = np.arange(len(subject_keys))
+        trial[subject] = index
+    return StimulusMatch(list(order), trial)
+
+
+def is_study(path: str | Path) -> bool:
+    """A ``study.json`` file, or a folder holding one or holding bundles (and not itself a bundle)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p.name == STUDY_FILE or _looks_like_study_json(p)
+    if not p.is_dir() or (p / "manifest.json").exists():
+        return False
+    return (p / STUDY_FILE).is_file() or bool(_bundle_folders(p))
+
+
+def _looks_like_study_json(p: Path) -> bool:
+    if p.suffix != ".json" or p.stat().st_size > MAX_STUDY_BYTES:
+        return False
+    try:
+        return json.loads(p.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _bundle_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and (p / "manifest.json").is_file())
+
+
+def load_study(path: str | Path) -> Study:
+    """Read a study (``study.json``, a folder with one, or a folder of bundles); bundles open lazily."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise StudyError(f"no study at {p}: the path does not exist")
+    if p.is_dir() and not (p / STUDY_FILE).is_file():
+        folders = _bundle_folders(p)
+        if not folders:
+            raise StudyError(f"{p} is not a study: it holds neither {STUDY_FILE} nor bundle folders")
+        subjects = [StudySubject(f.name, f.absolute()) for f in folders]
+        study = Study(p.absolute(), p.name, "id", subjects)
+        study.match = "nsd_id" if all("nsd_id" in t for s in subjects for t in study.bundle(s.id).trials) else "id"
+        return study
+    file = p / STUDY_FILE if p.is_dir() else p
+    try:
+        if file.stat().st_size > MAX_STUDY_BYTES:
+            raise StudyError(f"{file} is larger than {MAX_STUDY_BYTES} bytes; a study file only lists bundles")
+        raw = json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudyError(f"cannot read {file}: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise StudyError(f"{file} is not valid JSON: {exc}") from None
+    return _parse(file, raw)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(file: Path, raw: Any) -> Study:
+    def expect(condition: bool, problem: str) -> None:
+        if not condition:
+            raise StudyError(f"{file}: {problem}")
+
+    expect(isinstance(raw, dict), "must be a JSON object")
+    expect(raw.get("format") == FORMAT, f'"format" must be "{FORMAT}"')
+    expect(raw.get("version") == VERSION, f"version {raw.get('version')!r} is not known (this brainview reads {VERSION})")
+    match = raw.get("match", "id")
+    expect(isinstance(match, str) and match, '"match" must name a trial field (e.g. "nsd_id" or "id")')
+    entries = raw.get("subjects")
+    expect(isinstance(entries, list) and 0 < len(entries) <= MAX_SUBJECTS,
+           f'"subjects" must be a list of 1 to {MAX_SUBJECTS} objects')
+    subjects, root = [], file.parent.absolute()
+    for i, entry in enumerate(entries):
+        expect(isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"].strip()
+               and isinstance(entry.get("bundle"), str) and entry["bundle"],
+               f'subject {i} must be an object with a non-empty string "id" and "bundle"')
+        bundle = Path(os.path.expanduser(entry["bundle"]))
+        bundle = bundle if bundle.is_absolute() else root / bundle
+        expect(bundle.is_dir(), f"the bundle of subject {entry['id']} ({bundle}) does not exist")
+        subjects.append(StudySubject(entry["id"], bundle))
+    ids = [s.id for s in subjects]
+    expect(len(set(ids)) == len(ids), "subject ids are not unique")
+    name = raw.get("name") if isinstance(raw.get("name"), str) else file.parent.name
+    extra = {k: v for k, v in raw.items() if k not in ("format", "version", "name", "match", "subjects")}
+    return Study(file.absolute(), name, match, subjects, extra)
+
+
+def write_study(folder: str | Path, subjects: dict[str, str | Path], *, name: str, match: str,
+                **extra: Any) -> Path:
+    """Write ``folder/study.json`` atomically; bundle paths inside ``folder`` are stored relative."""
+    from brainview.cortex.roi_io import write_atomic
+
+    folder = Path(folder).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for subject_id, bundle in subjects.items():
+        bundle = Path(bundle).absolute()
+        try:
+            shown = str(bundle.relative_to(folder))
+        except ValueError:
+            shown = str(bundle)
+        entries.append({"id": subject_id, "bundle": shown})
+    payload = {"format": FORMAT, "version": VERSION, "name": name, "match": match, "subjects": entries, **extra}
+    return write_atomic(folder / STUDY_FILE, (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
+
+
+def mean_and_spread(values: list[float | None]) -> dict[str, Any]:
+    """Mean, standard deviation (n - 1), min and max over subjects of a figure (None values left out)."""
+    kept = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not kept:
+        return {"mean": None, "sd": None, "min": None, "max": None, "n": 0}
+    arr = np.asarray(kept)
+    return {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+            "min": float(arr.min()), "max": float(arr.max()), "n": len(kept)}
+
+
+def summarize_evaluations(evaluations: dict[str, dict]) -> dict[str, Any]:
+    """The mean and spread across subjects of every retrieval top-1 and caption metric of
+    ``brainview eval`` results (one per subject)."""
+    out: dict[str, Any] = {"retrieval": {}, "captioning": {}}
+    first = next(iter(evaluations.values()))
+    for direction in first["retrieval"]:
+        out["retrieval"][direction] = mean_and_spread(
+            [e["retrieval"].get(direction, {}).get("top1") for e in evaluations.values()])
+    for metric in first["captioning"]:
+        out["captioning"][metric] = mean_and_spread([e["captioning"].get(metric) for e in evaluations.values()])
+    return out
+
+
+def demo_study_folder() -> Path:
+    """Where the demo study's extra subjects are built on first use: ``BRAINVIEW_STUDY_CACHE``, else
+    ``$XDG_CACHE_HOME/brainview/demo-study`` (``~/.cache`` by default)."""
+    if os.environ.get("BRAINVIEW_STUDY_CACHE"):
+        return Path(os.environ["BRAINVIEW_STUDY_CACHE"]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "brainview" / "demo-study"
+
+
+def bundle_fingerprint(bundle_path: str | Path) -> str:
+    """A hash of what the demo study's extra subjects are derived from: the demo bundle's manifest,
+    its models and its test-set embeddings (a rebuilt demo makes the built study stale)."""
+    import hashlib
+
+    root = Path(bundle_path)
+    digest = hashlib.sha256()
+    parts = [root / "manifest.json", root / "embeddings" / "image.npy", root / "embeddings" / "text.npy",
+             root / "test" / "stimuli.npy"]
+    parts += sorted((root / "vlm").rglob("*.safetensors")) if (root / "vlm").is_dir() else []
+    for part in parts:
+        digest.update(part.relative_to(root).as_posix().encode())
+        with open(part, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def demo_study_state(demo_bundle: str | Path, folder: str | Path | None = None) -> tuple[str, Path]:
+    """("ready" | "missing" | "stale", path of study.json) for the demo study built from ``demo_bundle``."""
+    file = Path(folder or demo_study_folder()) / STUDY_FILE
+    if not file.is_file():
+        return "missing", file
+    try:
+        study = load_study(file)
+    except UserError:
+        return "stale", file
+    built_from = study.extra.get("built_from", {})
+    if built_from.get("fingerprint") != bundle_fingerprint(demo_bundle):
+        return "stale", file
+    return "ready", file
+
+
+def demo_study_builder(demo_bundle: str | Path, out: str | Path | None = None) -> list[str] | None:
+    """The command that builds the demo study (``python -m training.demo_world study``), or None where
+    the builder is not installed (an installed app without the source tree's ``training/``)."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "training" / "demo_world" / "study.py").is_file():
+        return None
+    return [sys.executable, "-m", "training.demo_world", "study", "--demo", str(demo_bundle),
+            "--out", str(out or demo_study_folder())]
+
+
+def run_builder(command: list[str]):
+    """Run the study builder in a child process (it needs torch and minutes of CPU, and must not share the
+    app's interpreter), yielding each progress line; returns the path it prints. ``close()`` on the
+    generator (a worker quit) stops the child."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
+    child = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             bufsize=1)
+    lines: list[str] = []
+    try:
+        for line in child.stderr:
+            line = line.strip()
+            if line.startswith("[demo build"):
+                lines.append(line)
+                yield line
+            elif line:
+                lines.append(line)
+        out = child.stdout.read().strip()
+        if child.wait() != 0:
+            raise UserError("building the demo study failed: " + (lines[-1] if lines else f"exit status {child.returncode}"))
+        return out.splitlines()[-1] if out else None
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()

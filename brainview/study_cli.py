@@ -1,0 +1,94 @@
+"""``brainview roi-table STUDY`` and ``brainview eval STUDY``: the study forms of the two commands.
+
+Each returns ``(payload, lines)`` for ``cli._emit``: the JSON object and the text table.
+"""
+
+from __future__ import annotations
+
+from brainview.errors import UserError
+from brainview.study import load_study
+from brainview.study_session import StudyDecoding, evaluate_study
+
+
+def _stage(study, stage: int | None) -> str:
+    """The stage asked for, which every subject must have (default: the last stage all share)."""
+    shared = None
+    for s in study.ids:
+        stages = study.bundle(s).stages
+        shared = [x for x in (shared or stages) if x in stages]
+    if not shared:
+        raise UserError(f"{study.path}: the subjects share no stage")
+    if stage is None:
+        return shared[-1]
+    name = f"stage{stage}"
+    if name not in shared:
+        raise UserError(f"not every subject of {study.path} has {name}; they share {', '.join(shared)}")
+    return name
+
+
+def _decoding(args, captions: bool = True) -> StudyDecoding:
+    study = load_study(args.path)
+    for s in study.ids:
+        study.bundle(s)  # a broken bundle is reported before any model loads
+    return StudyDecoding(study, device=args.device, load_language_models=captions)
+
+
+def roi_table_study(args) -> tuple[dict, list[str]]:
+    """{"stage", "subjects": {subject: {ROI: {"caption", "n_voxels", "group"}}}} and Table 3 as text
+    (rows ROIs, columns subjects)."""
+    decoding = _decoding(args)
+    study = decoding.study
+    stage = _stage(study, args.stage)
+    for s in study.ids:
+        decoder = decoding.decoder(s)
+        if not decoder.can_caption:
+            raise UserError(f"cannot caption the ROIs of {s}: {decoder.captions_missing}")
+    if args.out:
+        raise UserError("--out saves one bundle's ROI table; for a study, use --json")
+    table = decoding.roi_table(stage, scale=args.scale)
+    names = decoding.roi_names()
+    width = max(len(n) for n in names)
+    lines = [f"{study.name}: {stage}, synthetic ROI patterns, {len(study.ids)} subjects", ""]
+    for name in names:
+        lines.append(f"  {name:<{width}}")
+        for s in study.ids:
+            row = table[s].get(name)
+            shown = f"{row['caption']}  ({row['n_voxels']} voxels)" if row else "(no such ROI)"
+            lines.append(f"    {s}  {shown}")
+    return {"stage": int(stage[-1]), "subjects": table}, lines
+
+
+def eval_study(args) -> tuple[dict, list[str]]:
+    """Each subject's ``brainview eval`` and, per figure, the mean, sd, min and max across subjects."""
+    if args.repeats is not None and args.repeats < 1:
+        raise UserError("--repeats must be at least 1")
+    decoding = _decoding(args, captions=not args.no_captions)
+    study = decoding.study
+    stage = _stage(study, args.stage)
+    if not args.no_captions:
+        for s in study.ids:
+            decoder = decoding.decoder(s)
+            if study.bundle(s).vlm.get("captioner") and not decoder.can_caption:
+                raise UserError(f"cannot caption with {s}'s captioner ({decoder.captions_missing}); "
+                                "pass --no-captions for retrieval only")
+    result = evaluate_study(decoding, stage, args.repeats, args.seed, captions=not args.no_captions)
+    subjects = study.ids
+    lines = [f"{study.name}: {stage}, {len(subjects)} subjects", "",
+             f"  {'':<18} " + " ".join(f"{s:>8}" for s in subjects) + "      mean ± sd"]
+    first = result["subjects"][subjects[0]]
+    for direction in first["retrieval"]:
+        values = [result["subjects"][s]["retrieval"][direction]["top1"] for s in subjects]
+        spread = result["mean"]["retrieval"][direction]
+        lines.append(f"  {direction:<18} " + " ".join(f"{v:8.3f}" for v in values)
+                     + f"   {spread['mean']:.3f} ± {spread['sd']:.3f}")
+    for metric in first["captioning"]:
+        values = [result["subjects"][s]["captioning"][metric] for s in subjects]
+        spread = result["mean"]["captioning"][metric]
+        if spread["mean"] is None:
+            lines.append(f"  {metric:<18} missing: {first['missing'].get(metric, '')}")
+            continue
+        lines.append(f"  {metric:<18} " + " ".join(f"{v:8.3f}" if v is not None else f"{'—':>8}" for v in values)
+                     + f"   {spread['mean']:.3f} ± {spread['sd']:.3f}")
+    pools = {s: next(iter(result["subjects"][s]["retrieval"].values()))["pool"] for s in subjects}
+    lines += ["", "  retrieval pools: " + ", ".join(f"{s} {p}-way" for s, p in pools.items())]
+    return result, lines

@@ -1,0 +1,199 @@
+"""Decoding across a study's subjects (Qt-free): what the subjects panel and ``brainview roi-table|eval
+STUDY`` show.
+
+Each subject decodes with its own brain model; subjects whose language models are the same files
+(the demo study's are hard links, NSD bundles name one model id) share one loaded adapter, so four
+NSD subjects hold OPT-2.7B in memory once. Every method may take seconds (captioning): call them
+from a worker, never from the GUI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainview.decoding.retrieval import first_true_ranks, image_scores, rank_of, text_scores
+from brainview.study import Study, mean_and_spread
+
+
+@dataclass(frozen=True)
+class SubjectTrial:
+    """One subject's decoding of one stimulus: per stage the caption (None until captioned or when
+    captions are off), the true image's rank among the test images and (stage 2) the best true
+    caption's rank among all captions, given the brain pattern."""
+
+    subject: str
+    trial: int
+    trial_id: str
+    captions: dict[str, str | None]
+    image_rank: dict[str, int]
+    text_rank: dict[str, int]
+    n_images: int
+    n_texts: int
+
+
+class StudyDecoding:
+    """Decoders of a study's subjects, loaded on first use, with shared language models."""
+
+    def __init__(self, study: Study, device: str = "auto", load_language_models: bool = True):
+        self.study = study
+        self.device = device
+        self.load_language_models = load_language_models
+        self._decoders: dict[str, Any] = {}
+        self._adapters: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+        # one decoding at a time: the panel's workers (stimulus, ROI table, summary) share these models
+        self._busy = threading.RLock()
+
+    def decoder(self, subject: str):
+        """The subject's :class:`~brainview.decoding.decoder.Decoder` (loaded once)."""
+        with self._lock:
+            if subject not in self._decoders:
+                self._decoders[subject] = self._load(subject)
+            return self._decoders[subject]
+
+    def _load(self, subject: str):
+        from brainview.decoding.decoder import Decoder
+
+        bundle = self.study.bundle(subject)
+        key = _model_key(bundle)
+        if key is not None and key in self._adapters:
+            return Decoder(bundle, self._adapters[key])
+        decoder = Decoder.load(bundle, device=self.device, load_language_models=self.load_language_models)
+        if key is not None and decoder.adapter is not None:
+            self._adapters[key] = decoder.adapter
+        return decoder
+
+    def cancel(self) -> None:
+        """Stop captioning in every loaded decoder (a call in flight raises ``Cancelled`` within a token)."""
+        for decoder in list(self._decoders.values()):
+            decoder.cancel()
+
+    # ---------------------------------------------------------------- one stimulus in every subject
+
+    def stimulus(self, key: str, captions: bool = True) -> dict[str, SubjectTrial | None]:
+        """Every subject's decoding of stimulus ``key`` (None for a subject that did not see it)."""
+        match = self.study.stimuli
+        return {s: (None if (t := match.trial_of(s, key)) is None else self.subject_trial(s, t, captions))
+                for s in self.study.ids}
+
+    def subject_trial(self, subject: str, trial: int, captions: bool = True) -> SubjectTrial:
+        with self._busy:
+            return self._subject_trial(subject, trial, captions)
+
+    def _subject_trial(self, subject: str, trial: int, captions: bool) -> SubjectTrial:
+        decoder = self.decoder(subject)
+        bundle = decoder.bundle
+        texts, image_rank, text_rank = {}, {}, {}
+        owner = np.asarray(bundle.text_index)[:, 0]
+        for stage in decoder.stages:
+            tokens = decoder.tokens_for_trials([trial], stage)
+            image_rank[stage] = rank_of(image_scores(tokens, bundle.image_embeddings)[0], trial)
+            if stage == "stage2" and decoder.model.has_text_projection:
+                scores = text_scores(decoder.model.project_text(tokens), bundle.text_embeddings)
+                text_rank[stage] = int(first_true_ranks(scores, (owner == trial)[None])[0])
+            texts[stage] = decoder.captions(tokens)[0] if captions and decoder.can_caption else None
+        return SubjectTrial(subject, trial, bundle.trials[trial]["id"], texts, image_rank, text_rank,
+                            bundle.n_trials, int(bundle.text_embeddings.shape[0]))
+
+    # ---------------------------------------------------------------- the ROI table across subjects
+
+    def roi_names(self) -> list[str]:
+        """Every ROI of any subject, in the first subject's order, then the others' additions."""
+        names: dict[str, None] = {}
+        for s in self.study.ids:
+            names.update(dict.fromkeys(self.study.bundle(s).rois))
+        return list(names)
+
+    def roi_captions(self, subject: str, rois: list[str], stage: str, scale: float | None = None
+                     ) -> dict[str, dict[str, Any]]:
+        """{ROI: {"caption", "n_voxels", "group"}} of the paper's synthetic pattern, for the ``rois`` the
+        subject has (an ROI it lacks is left out)."""
+        with self._busy:
+            return self._roi_captions(subject, rois, stage, scale)
+
+    def _roi_captions(self, subject: str, rois: list[str], stage: str, scale: float | None) -> dict[str, dict[str, Any]]:
+        decoder = self.decoder(subject)
+        bundle = decoder.bundle
+        names = [n for n in rois if n in bundle.rois]
+        if not names:
+            return {}
+        tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage, scale=scale) for n in names])
+        captions = decoder.captions(tokens)
+        return {n: {"caption": c, "n_voxels": int(bundle.roi_voxels(n).size), "group": bundle.rois[n]["group"]}
+                for n, c in zip(names, captions)}
+
+    def roi_table(self, stage: str, rois: list[str] | None = None, scale: float | None = None
+                  ) -> dict[str, dict[str, dict[str, Any]]]:
+        """{subject: {ROI: {"caption", "n_voxels", "group"}}}: Table 3 of the paper across subjects."""
+        rois = self.roi_names() if rois is None else rois
+        return {s: self.roi_captions(s, rois, stage, scale) for s in self.study.ids}
+
+    # ---------------------------------------------------------------- per-subject summary
+
+    def recorded_summary(self, subject: str, stage: str) -> dict[str, Any] | None:
+        """Retrieval top-1 (each direction) and METEOR of ``stage`` as recorded in the bundle's manifest
+        by its builder (``metrics[stage]``, the ``brainview eval`` figures); None when not recorded."""
+        recorded = self.study.bundle(subject).manifest.get("metrics", {}).get(stage)
+        if not isinstance(recorded, dict) or "retrieval" not in recorded:
+            return None
+        return _summary_of(recorded)
+
+    def summary(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42) -> dict[str, Any]:
+        """The recorded figures; else retrieval computed now (seconds) and METEOR None: captioning every
+        test trial of every subject is ``brainview eval STUDY``'s job, not a panel's."""
+        recorded = self.recorded_summary(subject, stage)
+        if recorded is not None:
+            return {**recorded, "source": "recorded in the bundle by its builder"}
+        return {**_summary_of(self.evaluate(subject, stage, repeats, seed, captions=False)),
+                "source": "retrieval computed now; METEOR not recorded (run brainview eval on the study)"}
+
+    def evaluate(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42,
+                 captions: bool = True) -> dict[str, Any]:
+        """``brainview eval`` of one subject."""
+        from brainview.cli import evaluate_bundle
+
+        with self._busy:
+            decoder = self.decoder(subject)
+            return evaluate_bundle(decoder.bundle, decoder, stage, repeats, seed, captions=captions)
+
+
+def evaluate_study(decoding: StudyDecoding, stage: str, repeats: int | None = None, seed: int = 42,
+                   captions: bool = True) -> dict[str, Any]:
+    """Each subject's ``brainview eval`` result and, per figure, the mean and spread across subjects."""
+    from brainview.study import summarize_evaluations
+
+    subjects = {s: decoding.evaluate(s, stage, repeats, seed, captions) for s in decoding.study.ids}
+    return {"stage": int(stage[-1]), "subjects": subjects, "mean": summarize_evaluations(subjects)}
+
+
+def _summary_of(result: dict) -> dict[str, Any]:
+    retrieval = {k: v.get("top1") for k, v in result.get("retrieval", {}).items()}
+    pool = next((v.get("pool") for v in result.get("retrieval", {}).values()), None)
+    return {"retrieval": retrieval, "pool": pool, "meteor": result.get("captioning", {}).get("meteor")}
+
+
+def summaries_side_by_side(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Mean and spread across subjects of the summary figures (image_given_brain, text_given_brain, METEOR)."""
+    first = next(iter(summaries.values()), {"retrieval": {}})
+    out = {d: mean_and_spread([s["retrieval"].get(d) for s in summaries.values()]) for d in first["retrieval"]}
+    out["meteor"] = mean_and_spread([s.get("meteor") for s in summaries.values()])
+    return out
+
+
+def _model_key(bundle) -> tuple | None:
+    """What identifies a bundle's language models across bundles: the files' identity (device, inode)
+    for in-bundle folders (hard links are one file), the model id otherwise."""
+    reference = bundle.vlm.get("captioner")
+    if not reference:
+        return None
+    folder = bundle.path / reference
+    if not folder.is_dir():
+        return ("id", reference, bundle.vlm.get("prompt"))
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    return ("files", bundle.vlm.get("prompt")) + tuple((p.name, os.stat(p).st_dev, os.stat(p).st_ino) for p in files)

@@ -1,0 +1,90 @@
+"""The subjects panel (issue 16): a study opened in the window, one stimulus in every subject (a subject
+that did not see it says so), the ROI table decoded in every subject, the selection and the stimulus
+carried over when switching subjects, and the per-subject summary."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from brainview.qt.subjects_panel import NOT_SEEN
+
+
+def _open_study(qtbot, window, study_file):
+    with qtbot.waitSignal(window.models_loaded, timeout=60000):
+        window.open_path(study_file)
+    panel = window.subjects_panel
+    qtbot.waitUntil(lambda: panel.current_subject() == "subj01", timeout=10000)
+    return panel
+
+
+def _text(table, row, col):
+    item = table.item(row, col)
+    return item.text() if item is not None else ""
+
+
+def test_study_side_by_side(qtbot, window, study_file, recorded_dialogs):
+    panel = _open_study(qtbot, window, study_file)
+    session = window.session
+    assert [panel.subject_combo.itemData(i) for i in range(panel.subject_combo.count())] == ["subj01", "subj02",
+                                                                                            "subj05"]
+    assert "3 subjects" in panel.title.text()
+    # the last stimulus: subj05 did not see it; the others decode it, captions in both stages
+    session.set_trial(session.n_trials - 1)
+    table = panel.stimulus_table
+    qtbot.waitUntil(lambda: bool(_text(table, 0, 3)) and "…" not in _text(table, 0, 3), timeout=30000)
+    assert _text(table, 2, 1) == NOT_SEEN
+    assert _text(table, 0, 3).startswith("stage 1: ") and "\nstage 2: " in _text(table, 0, 3)
+    assert _text(table, 0, 3) == _text(table, 1, 3) and _text(table, 0, 1) == "1 / 12"  # identical copies
+    assert "/ 24" in _text(table, 0, 2)  # the text rank among all 24 captions
+
+    # checking an ROI decodes it in every subject
+    panel.check_roi("V1")
+    qtbot.waitUntil(lambda: all(panel.roi_caption("V1", s) not in ("decoding…",) and "voxels" not in
+                                panel.roi_caption("V1", s) for s in ("subj01", "subj02", "subj05")), timeout=30000)
+    assert panel.roi_caption("V1", "subj01") == panel.roi_caption("V1", "subj02")
+    panel.check_roi("V1", False)
+    assert "voxels" in panel.roi_caption("V1", "subj01")
+
+    # the summary: each subject and the mean ± sd
+    qtbot.waitUntil(lambda: _text(panel.summary_table, 3, 1) not in ("", "…"), timeout=30000)
+    assert "±" in _text(panel.summary_table, 3, 1) and _text(panel.summary_table, 3, 0) == "mean ± sd"
+    assert _text(panel.summary_table, 0, 3) == "—"  # METEOR not recorded in these bundles: not invented
+    assert recorded_dialogs == []
+
+
+def test_switching_subjects_carries_the_stimulus_and_the_selection(qtbot, window, study_file, recorded_dialogs):
+    panel = _open_study(qtbot, window, study_file)
+    session = window.session
+    session.set_trial(3)
+    session.selection.set_atlas_rois(["V2"])
+    session.selection.begin_stroke()
+    session.selection.paint([0, 1, 2])
+    session.selection.end_stroke()
+    before = session.selection.voxels().tolist()
+    with qtbot.waitSignal(window.models_loaded, timeout=60000):
+        panel.subject_combo.setCurrentIndex(1)
+        panel.subject_combo.activated.emit(1)
+    qtbot.waitUntil(lambda: panel.current_subject() == "subj02", timeout=10000)
+    assert session.bundle.path == study_file.parent / "subj02"
+    assert session.trial == 3 and session.selection.atlas_rois == ("V2",)
+    # the painted region travels as every vertex under its voxels; same mesh and voxel map: the same voxels
+    assert {0, 1, 2} <= set(session.selection.painted_vertices().tolist())
+    assert session.selection.voxels().tolist() == before
+
+    # to the subject who missed the last stimulus, from that stimulus
+    session.set_trial(session.n_trials - 1)
+    messages = []
+    panel.message.connect(messages.append)
+    with qtbot.waitSignal(window.models_loaded, timeout=60000):
+        panel.subject_combo.activated.emit(2)
+    qtbot.waitUntil(lambda: panel.current_subject() == "subj05", timeout=10000)
+    assert any("subj05 did not see stimulus 11" in m for m in messages)
+    assert recorded_dialogs == []
+
+
+def test_a_broken_study_is_a_dialog(qtbot, window, tmp_path, recorded_dialogs):
+    file = tmp_path / "study.json"
+    file.write_text('{"format": "brainview-study", "version": 1, "subjects": [{"id": "a", "bundle": "gone"}]}')
+    window.subjects_panel.open_study(file)
+    qtbot.waitUntil(lambda: bool(recorded_dialogs), timeout=10000)
+    assert recorded_dialogs[0][1] == "Cannot open the study" and "does not exist" in recorded_dialogs[0][2]
