@@ -201,6 +201,8 @@ def drop_last_trial(bundle_path):
               "embeddings/text.npy": np.array(b.text_embeddings[rows])}
     texts = {"test/captions.json": b.captions[:keep], "test/trials.json": b.trials[:keep],
              "embeddings/text_index.json": [list(map(int, b.text_index[i])) for i in rows]}
+    if b.questions is not None:
+        texts["test/questions.json"] = b.questions[:keep]
     del b
     for name, array in arrays.items():
         (bundle_path / name).unlink()

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget,
-                               QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter,
+                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
 
 from brainview.errors import Cancelled
 from brainview.figures import Overlay, make_overlay
@@ -130,7 +130,9 @@ class QtMainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.subjects_panel = QtSubjectsPanel(self.session, device=lambda: self.device, demo_bundle=demo_bundle_path())
         self.subjects_dock = QDockWidget("Subjects", self, objectName="subjects_dock")
-        self.subjects_dock.setWidget(self.subjects_panel)
+        scroller = QScrollArea(widgetResizable=True)  # the dock may be narrow; the panel scrolls, the window keeps its size
+        scroller.setWidget(self.subjects_panel)
+        self.subjects_dock.setWidget(scroller)
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
         self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
@@ -210,6 +212,11 @@ class QtMainWindow(QMainWindow):
                               ("Device", self.device_combo)):
             bar.addWidget(QLabel(f"  {label} "))
             bar.addWidget(widget)
+        bar.addSeparator()
+        demo_study = bar.addAction("Demo study")
+        demo_study.setToolTip("The demo as a study of four virtual subjects: every subject's captions and ranks for "
+                              "this stimulus, the ROI table across subjects (the other three are built once)")
+        demo_study.triggered.connect(lambda: (self.subjects_dock.show(), self.subjects_panel.open_demo_study()))
 
     def _build_menus(self) -> None:
         menu = self.menuBar().addMenu("&File")

@@ -48,7 +48,7 @@ class QtSubjectsPanel(QWidget):
     error = Signal(str, str)
     message = Signal(str)
     study_changed = Signal()
-    attention = Signal()  # something to show: a study opened, or the demo study offered
+    attention = Signal()  # something to show: a study opened
 
     def __init__(self, session: Session, device=lambda: "auto", demo_bundle: Path | None = None,
                  parent: QWidget | None = None):
@@ -247,9 +247,9 @@ class QtSubjectsPanel(QWidget):
         if state == "ready":
             self.open_study(file)
         else:
+            # the window offers it in its toolbar; the dock stays closed so the default layout keeps its room
             self.status.setText("The demo is a study of four virtual subjects: press “Demo study” to build the "
                                 "other three (a few minutes, once).")
-            self.attention.emit()
 
     # ----------------------------------------------------------------- following the window
 
