@@ -7,6 +7,7 @@ interrupted export never leaves a half-written bundle where the app would open i
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -61,7 +62,7 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
     try:
         for sub in ("test", "embeddings", "cortex"):
             (staging / sub).mkdir()
-        (staging / F.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (staging / F.MANIFEST).write_text(manifest_text(manifest), encoding="utf-8")
         save_file({k: np.ascontiguousarray(v, dtype=weights_dtype) for k, v in weights.items()},
                   str(staging / F.BRAIN_MODEL))
         fmri = np.asarray(fmri)
@@ -102,6 +103,22 @@ def _make_readable(root: Path) -> None:
     root.chmod(0o777 & ~umask)
     for path in root.rglob("*"):
         path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float as null: JSON has no NaN, and other readers refuse Python's."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def manifest_text(manifest: Mapping) -> str:
+    """The manifest as strict JSON (a training history may hold a NaN loss)."""
+    return json.dumps(strict_json(manifest), indent=2, allow_nan=False) + "\n"
 
 
 def _write_json(path: Path, value: Any) -> None:

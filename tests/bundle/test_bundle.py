@@ -330,3 +330,18 @@ def test_bad_question_settings_are_refused(bundle_dir, vlm, message):
     with pytest.raises(BundleError, match="^manifest.json: ") as info:
         open_bundle(bundle_dir)
     assert message in str(info.value)
+
+
+def test_manifest_is_written_as_strict_json(tmp_path, pristine):
+    """A training history may hold a NaN loss; the manifest on disk is JSON other readers accept."""
+    from brainview.bundle import write_bundle
+
+    b = pristine
+    manifest = {**b.manifest, "provenance": {"history": [{"epoch": 0, "train_loss": float("nan")}]}}
+    out = write_bundle(tmp_path / "strict", manifest=manifest, weights=b.weights, fmri=b.fmri, stimuli=b.stimuli,
+                       captions=b.captions, trials=b.trials, image_embeddings=b.image_embeddings,
+                       text_embeddings=b.text_embeddings, text_index=b.text_index, mesh=b.mesh,
+                       vertex_voxel=b.vertex_voxel, rois=b.rois)
+    text = (out.path / "manifest.json").read_text()
+    assert "NaN" not in text
+    assert json.loads(text)["provenance"]["history"][0]["train_loss"] is None

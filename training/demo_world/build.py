@@ -274,13 +274,14 @@ def _headline(metrics: dict) -> dict:
 
 def _update_manifest(path: Path, *, metrics: dict, timings: dict, bundle_bytes: int) -> None:
     from brainview.bundle import format as F
+    from brainview.bundle.writer import manifest_text
 
     file = path / F.MANIFEST
     manifest = json.loads(file.read_text(encoding="utf-8"))
     manifest["metrics"] = metrics
     manifest["provenance"]["timings_s"] = timings
     manifest["provenance"]["bundle_bytes"] = bundle_bytes
-    file.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    file.write_text(manifest_text(manifest), encoding="utf-8")
 
 
 def _folder_bytes(path: Path) -> int:
