@@ -210,3 +210,16 @@ def drop_last_trial(bundle_path):
     for name, value in texts.items():
         (bundle_path / name).write_text(json.dumps(value))
     open_bundle(bundle_path)  # still a valid bundle
+
+
+def copy_with_manifest(bundle_path, out, change):
+    """A copy of a bundle whose manifest ``change(manifest)`` edits in place; returns the copy's path."""
+    import json
+    import shutil
+
+    shutil.copytree(bundle_path, out)
+    file = out / "manifest.json"
+    manifest = json.loads(file.read_text())
+    change(manifest)
+    file.write_text(json.dumps(manifest))
+    return out

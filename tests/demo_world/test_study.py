@@ -71,15 +71,11 @@ def test_traits_are_deterministic_and_the_default_is_the_reference():
 
 
 def test_a_demo_bundle_from_other_scenes_is_refused(small_bundle, tmp_path):
-    import shutil
-
+    from tests.factories import copy_with_manifest
     from training.demo_world.study import build_study
 
-    copy = tmp_path / "demo"
-    shutil.copytree(small_bundle.path, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["provenance"]["seed"] = 5
-    (copy / "manifest.json").write_text(json.dumps(manifest))
+    copy = copy_with_manifest(small_bundle.path, tmp_path / "demo",
+                              lambda manifest: manifest["provenance"].update(seed=5))
     with pytest.raises(ValueError, match="test images differ"):
         build_study(tmp_path / "out", copy, n_subjects=2, evaluate_subjects=False)
 

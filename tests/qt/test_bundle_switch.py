@@ -7,7 +7,6 @@ second; a few hundred seeded random actions end with no uncaught exception and n
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import time
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.factories import copy_with_manifest
 from tests.qt.conftest import open_and_wait
 
 
@@ -96,12 +96,8 @@ def test_a_view_that_cannot_switch_leaves_the_previous_bundle(qtbot, window, app
 @pytest.fixture
 def slow_captioning_bundle(app_bundle, tmp_path):
     """The app bundle with the longest generations the schema allows: one caption batch takes seconds."""
-    path = tmp_path / "slow"
-    shutil.copytree(app_bundle.path, path)
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest["vlm"]["max_new_tokens"] = 512
-    (path / "manifest.json").write_text(json.dumps(manifest))
-    return path
+    return copy_with_manifest(app_bundle.path, tmp_path / "slow",
+                              lambda manifest: manifest["vlm"].update(max_new_tokens=512))
 
 
 def test_closing_stops_a_caption_batch_in_flight_within_a_second(qtbot, qapp, settings, slow_captioning_bundle):

@@ -20,8 +20,8 @@ def cortex(tmp_path_factory):
     return Cortex.from_bundle(make_bundle(tmp_path_factory.mktemp("b") / "bundle", subdivisions=3, n_voxels=60))
 
 
-@pytest.fixture
-def view(qtbot, cortex):
+def shown_view(qtbot, cortex, surface: str | None = None) -> QtCortexView:
+    """A cortex view on screen with a selection model, rendered once (on ``surface`` if given)."""
     view = QtCortexView()
     qtbot.addWidget(view)
     view.resize(640, 360)
@@ -29,8 +29,15 @@ def view(qtbot, cortex):
     qtbot.waitExposed(view)
     view.set_cortex(cortex)
     view.set_selection_model(RoiSelection(cortex))
+    if surface is not None:
+        view.set_surface(surface)
     view.render_now()
     return view
+
+
+@pytest.fixture
+def view(qtbot, cortex):
+    return shown_view(qtbot, cortex)
 
 
 def lh_center(view):

@@ -11,10 +11,9 @@ import pytest
 from PySide6.QtCore import QEvent, QPoint
 
 from brainview.bundle import BundleError, open_bundle
-from brainview.cortex import Cortex, RoiSelection
-from brainview.qt.cortex_view import QtCortexView
+from brainview.cortex import Cortex
 from tests.factories import make_bundle
-from tests.qt.test_cortex_view import LEFT, drag, send
+from tests.qt.test_cortex_view import LEFT, drag, send, shown_view
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +23,7 @@ def flat_bundle(tmp_path_factory):
 
 @pytest.fixture
 def flat_view(qtbot, flat_bundle):
-    cortex = Cortex.from_bundle(flat_bundle)
-    view = QtCortexView()
-    qtbot.addWidget(view)
-    view.resize(640, 360)
-    view.show()
-    qtbot.waitExposed(view)
-    view.set_cortex(cortex)
-    view.set_selection_model(RoiSelection(cortex))
-    view.set_surface("flat")
-    view.render_now()
-    return view
+    return shown_view(qtbot, Cortex.from_bundle(flat_bundle), surface="flat")
 
 
 def _rewrite_mesh(bundle, tmp_path, change):
