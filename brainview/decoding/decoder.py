@@ -81,9 +81,9 @@ class Decoder:
             return cls(bundle, None, str(exc))
         decoder = cls(bundle, adapter)
         if adapter.device.type == "cuda":
-            from brainview.decoding.blip2 import _oom_guard
+            from brainview.decoding.device import oom_guard
 
-            with _oom_guard(adapter.device, "moving the brain model to the GPU"):
+            with oom_guard(adapter.device, "moving the brain model to the GPU"):
                 decoder.model.to(adapter.device)
         return decoder
 

@@ -174,9 +174,9 @@ def tiny_blip2_configs(
 def _processor(tokenizer, image_size: int, n_query: int):
     from transformers import Blip2Processor
 
-    from brainview.decoding.blip2 import _blip_image_processor_class
+    from brainview.decoding.blip2_loading import blip_image_processor_class
 
-    image_processor = _blip_image_processor_class()(size={"height": image_size, "width": image_size})
+    image_processor = blip_image_processor_class()(size={"height": image_size, "width": image_size})
     return Blip2Processor(image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=n_query)
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory, _oom_guard
+from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory
+from brainview.decoding.device import oom_guard
 from brainview.errors import UserError
 
 # the sizes of tests/decoding/conftest.py's TINY_CONFIG
@@ -328,11 +329,11 @@ def test_project_image_tokens(adapter, query_tokens):
 def test_out_of_memory_becomes_device_out_of_memory():
     assert issubclass(DeviceOutOfMemory, UserError)
     with pytest.raises(DeviceOutOfMemory, match="ran out of memory while captioning") as err:
-        with _oom_guard(torch.device("mps"), "captioning"):
+        with oom_guard(torch.device("mps"), "captioning"):
             raise torch.OutOfMemoryError("MPS backend out of memory")
     assert err.value.device.type == "mps"
     with pytest.raises(RuntimeError, match="something else"):
-        with _oom_guard(torch.device("mps"), "captioning"):
+        with oom_guard(torch.device("mps"), "captioning"):
             raise RuntimeError("something else")
 
 
