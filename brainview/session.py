@@ -28,7 +28,7 @@ from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
-from brainview.errors import UserError
+from brainview.errors import Cancelled, UserError
 from brainview.language_session import LanguageTools
 
 #: per-trial caption scores shown in the trial table, in column order (names of ``caption_metrics``)
@@ -570,7 +570,8 @@ class Session:
                               superseded: Callable[[], bool] = lambda: False):
         """Retrievals first, caption second: yields a :class:`SyntheticResult` without its caption
         (milliseconds), then returns it captioned (a language-model call), or None when
-        ``superseded()`` says a newer selection came in before the caption started.
+        ``superseded()`` says a newer selection came in: before the caption started, or while it was
+        being generated (it then stops within a token, so the newer caption need not wait for it).
 
         Pass ``settings``, ``trial``, ``k`` and ``generation`` captured on the GUI thread so a later
         change (or another bundle) cannot mix into a running decode.
@@ -592,7 +593,11 @@ class Session:
         try:
             if superseded():
                 return None
-            caption = self.decoder.captions(tokens[None])[0]
+            caption = self.decoder.captions(tokens[None], superseded=superseded)[0]
+        except Cancelled:
+            if superseded():
+                return None
+            raise  # the decoder was cancelled (another bundle, closing): the worker says so
         finally:
             self.model_lock.release()
         return replace(result, decoded=replace(decoded, caption=caption), caption_pending=False)

@@ -126,6 +126,33 @@ def test_synthetic_decoding_in_each_mode(app_bundle):
     assert values.shape == (session.cortex.n_vertices,)
 
 
+def test_a_newer_selection_stops_a_running_caption_within_a_token(app_bundle):
+    session = _session(app_bundle)
+    voxels = app_bundle.roi_voxels("V1")
+
+    def decode(newer_after: int | None):
+        asked = []
+
+        def superseded():  # the caption's stopping rule asks once per generated token
+            asked.append(1)
+            return newer_after is not None and len(asked) > newer_after
+
+        steps = session.iter_decode_synthetic(voxels, superseded=superseded)
+        retrievals = next(steps)
+        with pytest.raises(StopIteration) as done:
+            next(steps)
+        return retrievals, done.value.value, len(asked)
+
+    _, captioned, asked_in_full = decode(None)
+    assert captioned.decoded.caption and asked_in_full >= 6  # asked at least once per token of its 6
+    retrievals, dropped, asked = decode(newer_after=2)
+    assert retrievals.decoded.images.indices.size and dropped is None  # retrievals shown, caption given up
+    assert asked <= asked_in_full - 4  # ... at the next token: at least 4 of the 6 tokens never generated
+    assert session.model_lock.acquire(blocking=False)  # the next caption need not wait
+    session.model_lock.release()
+    assert session.decode_synthetic(voxels).decoded.caption == captioned.decoded.caption
+
+
 def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only_bundle, monkeypatch):
     from brainview.decoding.blip2 import DeviceOutOfMemory
     from brainview.decoding.decoder import Decoder

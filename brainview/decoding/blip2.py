@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -336,7 +336,7 @@ class Blip2Adapter:
         max_new_tokens: int = 30,
         num_beams: int = 1,
         batch_size: int = 16,
-        stop=None,
+        stop: Callable[[], bool] | None = None,
     ) -> list[str]:
         """Generate from (predicted) query tokens (n, n_query, query_dim) after a prompt; greedy by
         default, beam search if num_beams > 1.
@@ -349,8 +349,9 @@ class Blip2Adapter:
         row sees what it would see alone. Returns the generated text only (without the prompt),
         stripped.
 
-        ``stop`` (a ``threading.Event``): when set, generation ends at the next token and
-        :class:`~brainview.errors.Cancelled` is raised, so a closing window need not wait for a batch.
+        ``stop`` (a callable, asked once per generated token): when it returns True, generation ends
+        at the next token and :class:`~brainview.errors.Cancelled` is raised, so a closing window
+        need not wait for a batch, nor a newer selection for a caption nobody will see.
         """
         model = self._need("captioner")
         tokenizer = self.captioner_tokenizer
@@ -391,7 +392,7 @@ class Blip2Adapter:
 
             class _StopWhenSet(StoppingCriteria):
                 def __call__(self, input_ids, scores, **kwargs):
-                    return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+                    return torch.full((input_ids.shape[0],), bool(stop()), dtype=torch.bool, device=input_ids.device)
 
             gen_kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet()])
         slot_id = image_token if image_token is not None else (pad or 0)
@@ -400,7 +401,7 @@ class Blip2Adapter:
         captions: list[str] = []
         with torch.inference_mode(), oom_guard(self._device, "captioning"):
             for sl in _batches(len(tokens), batch_size):
-                if stop is not None and stop.is_set():
+                if stop is not None and stop():
                     raise Cancelled("captioning was cancelled")
                 rows = [[slot_id] * n_query + prompt_ids[p] for p in prompts[sl]]
                 width = max(len(r) for r in rows)
@@ -418,7 +419,7 @@ class Blip2Adapter:
                 if pass_ids:
                     inputs["input_ids"] = input_ids
                 out = lm.generate(**inputs, **gen_kwargs, max_new_tokens=self._generation_room(lm, width, max_new_tokens))
-                if stop is not None and stop.is_set():
+                if stop is not None and stop():
                     raise Cancelled("captioning was cancelled")
                 if pass_ids:
                     # decoder-only generate given input_ids returns them in front of the new tokens

@@ -8,7 +8,7 @@ be loaded it still retrieves, and says why captions are off (``captions_missing`
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -199,28 +199,35 @@ class Decoder:
                                 pattern=pattern, factor=factor, base=base, summed=summed)
 
     def generate(self, tokens: np.ndarray, prompts: str | Sequence[str], *, max_new_tokens: int | None = None,
-                 num_beams: int | None = None, batch_size: int = 16, progress=None) -> list[str]:
+                 num_beams: int | None = None, batch_size: int = 16, progress=None,
+                 superseded: Callable[[], bool] | None = None) -> list[str]:
         """Text generated from query tokens (n, n_query, query_dim) after a prompt (one, or one each);
-        the bundle's ``max_new_tokens`` / ``num_beams`` unless given."""
+        the bundle's ``max_new_tokens`` / ``num_beams`` unless given.
+
+        Raises :class:`~brainview.errors.Cancelled` within a token of :meth:`cancel`, or of
+        ``superseded()`` turning True (a newer selection: nobody waits for this text any more)."""
         if not self.can_caption:
             raise UserError(f"captions are off: {self.captions_missing}")
         vlm = self.bundle.vlm
         prompts = [prompts] * len(tokens) if isinstance(prompts, str) else list(prompts)
         max_new_tokens = int(vlm["max_new_tokens"] if max_new_tokens is None else max_new_tokens)
         num_beams = int(vlm["num_beams"] if num_beams is None else num_beams)
+        stop = self._stop.is_set if superseded is None else (lambda: self._stop.is_set() or superseded())
         out: list[str] = []
         for start in range(0, len(tokens), batch_size):
             end = start + batch_size
             out += self.adapter.caption(np.asarray(tokens[start:end]), prompt=prompts[start:end],
                                         max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size,
-                                        stop=self._stop)
+                                        stop=stop)
             if progress is not None:
                 progress(min(end, len(tokens)), len(tokens))
         return out
 
-    def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None) -> list[str]:
+    def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None,
+                 superseded: Callable[[], bool] | None = None) -> list[str]:
         """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings."""
-        return self.generate(tokens, self.bundle.vlm["prompt"] or "", batch_size=batch_size, progress=progress)
+        return self.generate(tokens, self.bundle.vlm["prompt"] or "", batch_size=batch_size, progress=progress,
+                             superseded=superseded)
 
     def question_prompt(self, question: str, history: Sequence[Turn] = ()) -> str:
         """The bundle's question prompt after the dialogue so far (capped in turns and in tokens)."""
