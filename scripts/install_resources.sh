@@ -7,7 +7,7 @@
 #   WordNet 3.0 database files in /usr/share/wordnet; they are COPIED (not linked) into an
 #   nltk corpus folder <repo>/.nltk_data/corpora/wordnet/ together with a generated `lexnames`
 #   file (nltk's WordNetCorpusReader needs it; Debian does not ship it). brainview finds that
-#   folder itself (see brainview/decoding/metrics.py: $BRAINVIEW_NLTK_DATA, then <repo>/.nltk_data,
+#   folder itself (see brainview/decoding/metric_resources.py: $BRAINVIEW_NLTK_DATA, then <repo>/.nltk_data,
 #   then nltk's own search path). Set BRAINVIEW_NLTK_DATA to build it elsewhere.
 # - Java (default-jre-headless) for pycocoevalcap's METEOR 1.5; skipped when `java` exists.
 #

@@ -121,7 +121,7 @@ def test_score_matches_the_reference_libraries(capsys, tmp_path):
     from nltk.translate.meteor_score import meteor_score
     from rouge_score import rouge_scorer
 
-    from brainview.decoding.metrics import load_wordnet
+    from brainview.decoding.metric_resources import load_wordnet
 
     preds = ["a dog runs on the grass", "a red stop sign near a street"]
     refs = [["a dog running across a green field", "a brown dog on grass"],

