@@ -42,6 +42,17 @@ def expected_scores(bundle, encoder, texts):
     return brain, image
 
 
+def test_the_text_encoder_loads_only_the_text_path(captioned, encoder):
+    from brainview.decoding.language import load_text_encoder
+
+    text_only = load_text_encoder(captioned, device="cpu")
+    assert not hasattr(text_only.retrieval, "vision_model")  # the vision tower is never read
+    n_params = lambda adapter: sum(p.numel() for p in adapter.retrieval.parameters())  # noqa: E731
+    assert n_params(text_only) < n_params(encoder)
+    phrases = ["a red ball", "a dog on the grass"]
+    np.testing.assert_allclose(text_only.text_embeddings(phrases), encoder.text_embeddings(phrases), atol=1e-6)
+
+
 def test_help_lists_the_language_commands():
     out = subprocess.run([sys.executable, "-m", "brainview", "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("search", "classify", "localize"):

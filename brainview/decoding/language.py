@@ -65,8 +65,9 @@ def unavailable_reason(bundle) -> str | None:
 
 
 def load_text_encoder(bundle, device: str = "auto"):
-    """The bundle's retrieval model (text path only is used), loaded on ``device``; a full GPU falls back
-    to the CPU. Raises ``UserError`` saying why when the bundle cannot answer language queries."""
+    """The bundle's retrieval model's text path only (Q-Former text side + ``text_projection``: its
+    vision tower, 986 M parameters in BLIP-2, is never read), loaded on ``device``; a full GPU falls
+    back to the CPU. Raises ``UserError`` saying why when the bundle cannot answer language queries."""
     reason = unavailable_reason(bundle)
     if reason:
         raise UserError(reason)
@@ -74,9 +75,9 @@ def load_text_encoder(bundle, device: str = "auto"):
 
     reference = bundle.resolve_model(bundle.vlm["retrieval"])
     try:
-        adapter = Blip2Adapter.load(captioner=None, retrieval=reference, device=device)
+        adapter = Blip2Adapter.load(captioner=None, retrieval=reference, device=device, targets_only=True)
     except DeviceOutOfMemory:
-        adapter = Blip2Adapter.load(captioner=None, retrieval=reference, device="cpu")
+        adapter = Blip2Adapter.load(captioner=None, retrieval=reference, device="cpu", targets_only=True)
     except UserError as exc:
         raise UserError(f"language queries need the retrieval model's text encoder, which cannot be loaded: "
                         f"{exc}") from None
