@@ -6,55 +6,29 @@ background, and feeds the ROI selection to live decoding.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QLabel, QMainWindow, QProgressBar, QScrollArea, QSplitter,
-                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from brainview.errors import Cancelled
 from brainview.figures import Overlay, make_overlay
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
-from brainview.qt.exports import QtExports
-from brainview.qt.help import add_help_menu
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.preferences import QtPreferences
-from brainview.qt.session_io import QtSessionIO
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
+from brainview.qt.window_chrome import DEVICE_LABELS, build_menus, build_status_bar, build_toolbar, memory_text
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import (DEVICES, STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, finish, load,
+from brainview.session import (STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, finish, load,
                                load_decoder, open_for_browsing, plan_language_models)
 
 MAX_RECENT = 8
-DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
-
-
-def memory_text(device: str) -> str:
-    """Process resident memory, plus CUDA memory in use when the models run on a GPU."""
-    rss = None
-    try:
-        with open("/proc/self/statm") as statm:
-            rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        try:
-            import resource
-
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-        except (ImportError, OSError):
-            pass
-    text = f"RAM {rss / 2**30:.2f} GiB" if rss is not None else "RAM ?"
-    torch = sys.modules.get("torch")
-    if device.startswith("cuda") and torch is not None and torch.cuda.is_available():
-        text += f" · GPU {torch.cuda.memory_allocated() / 2**30:.2f} GiB"
-    return text
 
 
 def _cortex_view_module():
@@ -137,9 +111,9 @@ class QtMainWindow(QMainWindow):
         self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
 
-        self._build_toolbar()
-        self._build_menus()
-        self._build_status_bar()
+        build_toolbar(self)
+        build_menus(self)
+        build_status_bar(self)
         self.setWindowTitle("brainview")
         self.resize(1600, 1000)
         self.setAcceptDrops(True)
@@ -190,105 +164,6 @@ class QtMainWindow(QMainWindow):
         QVBoxLayout(placeholder).addWidget(label)
         return placeholder
 
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Main", movable=False)
-        bar.setObjectName("main_toolbar")
-        self.addToolBar(bar)
-        self.stage_combo = QComboBox(toolTip="Stage shown for the trial: decoded tokens, retrievals and scores")
-        self.stage_combo.currentIndexChanged.connect(
-            lambda: self.stage_combo.currentData() and self.session.set_stage(self.stage_combo.currentData()))
-        self.overlay_combo = QComboBox(toolTip="What the cortex shows: the trial's fMRI pattern or the selection's "
-                                               "synthetic pattern")
-        self.overlay_combo.addItem("trial fMRI pattern", "trial")
-        self.overlay_combo.addItem("synthetic pattern", "synthetic")
-        self.overlay_combo.addItem("concept map", "concept")
-        self.overlay_combo.activated.connect(self._overlay_chosen)
-        self.device_combo = QComboBox(toolTip="Where the language models run; changing it reloads them")
-        for name in DEVICES:
-            self.device_combo.addItem(DEVICE_LABELS[name], name)
-        self.device_combo.setCurrentIndex(self.device_combo.findData(self.device))
-        self.device_combo.activated.connect(lambda: self.set_device(self.device_combo.currentData()))
-        for label, widget in (("Stage", self.stage_combo), ("Cortex shows", self.overlay_combo),
-                              ("Device", self.device_combo)):
-            bar.addWidget(QLabel(f"  {label} "))
-            bar.addWidget(widget)
-        bar.addSeparator()
-        demo_study = bar.addAction("Demo study")
-        demo_study.setToolTip("The demo as a study of four virtual subjects: every subject's captions and ranks for "
-                              "this stimulus, the ROI table across subjects (the other three are built once)")
-        demo_study.triggered.connect(lambda: (self.subjects_dock.show(), self.subjects_panel.open_demo_study()))
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open bundle…", self, shortcut=QKeySequence.Open)
-        open_action.triggered.connect(self.choose_bundle)
-        menu.addAction(open_action)
-        self.recent_menu = menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        demo_action = QAction("Open the &demo bundle", self)
-        demo_action.triggered.connect(lambda: self.open_bundle(demo_bundle_path()))
-        menu.addAction(demo_action)
-        study_action = QAction("Open s&tudy…", self)
-        study_action.triggered.connect(self.subjects_panel.choose_study)
-        menu.addAction(study_action)
-        demo_study_action = QAction("Open the demo s&tudy (four virtual subjects)", self)
-        demo_study_action.triggered.connect(self.subjects_panel.open_demo_study)
-        menu.addAction(demo_study_action)
-        menu.addSeparator()
-        shot_action = QAction("Save &screenshot…", self)
-        shot_action.triggered.connect(self._screenshot_dialog)
-        menu.addAction(shot_action)
-        self.exports = QtExports(self)
-        self.exports.add_to(menu)
-        menu.addSeparator()
-        self.session_io = QtSessionIO(self)
-        self.session_io.add_to(menu)
-        menu.addSeparator()
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.Quit)
-        quit_action.triggered.connect(self.close)
-        menu.addAction(quit_action)
-
-        # no shortcuts here: Ctrl+Z belongs to the cortex view and the ROI panel while they have focus
-        edit = self.menuBar().addMenu("&Edit")
-        undo = QAction("&Undo selection change", self)
-        undo.triggered.connect(lambda: self.session.selection and self.session.selection.undo())
-        redo = QAction("&Redo selection change", self)
-        redo.triggered.connect(lambda: self.session.selection and self.session.selection.redo())
-        edit.addActions([undo, redo])
-
-        view = self.menuBar().addMenu("&View")
-        for text, keys, step in (("&Next trial", "Ctrl+Down", 1), ("&Previous trial", "Ctrl+Up", -1)):
-            action = QAction(text, self, shortcut=QKeySequence(keys))
-            action.triggered.connect(lambda checked=False, step=step: self.step_trial(step))
-            view.addAction(action)
-        worst = QAction("&Worst trial first", self, shortcut=QKeySequence("Ctrl+Shift+W"))
-        worst.triggered.connect(self.browser.worst_first)
-        view.addAction(worst)
-        view.addAction(self.subjects_dock.toggleViewAction())
-
-        device_menu = self.menuBar().addMenu("&Device")
-        self.device_actions = QActionGroup(self)
-        for name in DEVICES:
-            action = QAction(DEVICE_LABELS[name], self, checkable=True, checked=name == self.device)
-            action.setData(name)
-            action.triggered.connect(lambda checked=False, name=name: self.set_device(name))
-            self.device_actions.addAction(action)
-            device_menu.addAction(action)
-        add_help_menu(self)
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.progress = QProgressBar(maximumWidth=220, textVisible=True)
-        self.progress.hide()
-        self.device_label = QLabel()
-        self.memory_label = QLabel()
-        for widget in (self.progress, self.device_label, self.memory_label):
-            bar.addPermanentWidget(widget)
-        self._memory_timer = QTimer(self, interval=2000)
-        self._memory_timer.timeout.connect(self._update_status)
-        self._memory_timer.start()
-        self._update_status()
-
     def _update_status(self) -> None:
         loaded = self.session.loaded_device
         self.device_label.setText(f"Device: {DEVICE_LABELS.get(self.device, self.device)}"
@@ -311,14 +186,6 @@ class QtMainWindow(QMainWindow):
         path = str(Path(path).resolve())
         recent = [path] + [p for p in self.recent_bundles() if p != path]
         self.settings.setValue("recent_bundles", recent[:MAX_RECENT])
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in self.recent_bundles():
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda checked=False, path=path: self.open_bundle(path))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("(none yet)").setEnabled(False)
 
     def show_message(self, text: str) -> None:
         """A message where the trial would be (no bundle yet) and in the status bar."""
