@@ -52,6 +52,7 @@ class CacheCheck:
     trials: list[int] = field(default_factory=list)  # the trials compared
     max_error: float = 0.0  # largest relative distance, cached against predicted
     problem: str | None = None  # why the cache is not used
+    path: str = "PATH"  # the bundle's folder, for the command that mends it
 
     @property
     def note(self) -> str | None:
@@ -60,7 +61,7 @@ class CacheCheck:
             return None
         return (f"The bundle's prediction cache is out of date ({self.problem}), so it is not used: every "
                 "trial's tokens are predicted from the weights instead (slow at full size). Rebuild it with "
-                "`brainview cache PATH`.")
+                f"`brainview cache {self.path}`.")
 
 
 def ranks(similarity: np.ndarray) -> np.ndarray:
@@ -89,7 +90,7 @@ def open_pass(decoder: Decoder, trial: int = 0) -> CacheCheck:
     sample of trials rides along and is compared with it. A cache that agrees is handed to the
     decoder, so every rank follows without another pass (:func:`iter_predictions`)."""
     bundle = decoder.bundle
-    check = CacheCheck(problem=fingerprint_problem(bundle) if bundle.predictions else None)
+    check = CacheCheck(problem=fingerprint_problem(bundle) if bundle.predictions else None, path=str(bundle.path))
     verify = bool(bundle.predictions) and check.problem is None
     trials = sample_trials(bundle.n_trials, trial) if verify else np.array([trial], dtype=np.int64)
     for stage in bundle.stages:
