@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("open", "open the app on a bundle, a study (study.json) or a session file (SESSION.json)", json_flag=False)
     p.add_argument("--device", help="auto, cpu or cuda (default: the one used last)")
     add("info", "validate and summarize a bundle")
+    p = add("cache", "add a prediction cache to a bundle (every test trial's predicted tokens, so the app ranks "
+                     "every trial at once); replaces an existing one atomically", path_required=True)
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                   help="stored precision (default float16: half the size, ranks as with float32)")
     p = add("eval", "retrieval and caption metrics on the bundle's test set (a study: every subject, and the mean)")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage to evaluate (default: the last one)")
     p.add_argument("--repeats", type=int, help="repeats for every direction (default: 30 image, 50 text)")
@@ -178,6 +182,51 @@ def cmd_info(args) -> int:
              f"  cortex      {bundle.n_vertices['lh']} + {bundle.n_vertices['rh']} vertices, {len(bundle.rois)} ROIs",
              f"  captioner   {bundle.vlm.get('captioner')}", f"  retrieval   {bundle.vlm.get('retrieval')}",
              f"  questions   {summary['n_questions'] if bundle.questions is not None else 'none'}"]
+    cache = _cache_summary(bundle)
+    summary["predictions"] = cache
+    lines.append("  predictions " + ("none (every trial is predicted when the app opens it; `brainview cache` adds "
+                                     "them)" if cache is None else
+                                     f"{', '.join(cache['stages'])} cached in {cache['dtype']}, "
+                                     + (f"out of date: {cache['problem']}" if cache["problem"] else
+                                        "fingerprints match the weights and fMRI")))
+    return _emit(args, summary, lines)
+
+
+def _cache_summary(bundle) -> dict | None:
+    """The prediction cache as ``info`` reports it: what is cached and whether its fingerprints still
+    match (the app also checks a sample of trials against the weights when it opens the bundle)."""
+    from brainview.bundle.predictions import fingerprint_problem
+
+    if not bundle.predictions:
+        return None
+    spec = bundle.manifest["predictions"]
+    return {"stages": list(spec["stages"]), "dtype": spec["dtype"], "problem": fingerprint_problem(bundle)}
+
+
+def cmd_cache(args) -> int:
+    import time
+
+    from brainview.decoding.prediction_cache import add_cache
+
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(done: int, total: int, what: str) -> None:
+        now = time.perf_counter()
+        if not args.json and (now - last[0] > 2 or done == total):
+            last[0] = now
+            print(f"brainview: {what}: {done / total:.0%}", file=sys.stderr, flush=True)
+
+    try:
+        bundle, check = add_cache(args.path, dtype=args.dtype, progress=progress)
+    except OSError as exc:
+        raise UserError(f"cannot write the prediction cache into {args.path}: {exc.strerror or exc}") from None
+    summary = {"path": str(bundle.path), "version": bundle.manifest["version"], "stages": check.stages,
+               "dtype": args.dtype, "checked_trials": len(check.trials), "max_relative_error": check.max_error,
+               "seconds": round(time.perf_counter() - started, 1)}
+    lines = [f"{bundle.path}: predictions of {bundle.n_trials} test trials cached for {', '.join(check.stages)} "
+             f"in {args.dtype} (format version {summary['version']}); {len(check.trials)} trials checked against "
+             f"the weights, largest relative difference {check.max_error:.1e}"]
     return _emit(args, summary, lines)
 
 
@@ -463,6 +512,6 @@ def cmd_screenshot(args) -> int:
     return 0
 
 
-COMMANDS = {"open": cmd_open, "info": cmd_info, "eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table,
+COMMANDS = {"open": cmd_open, "info": cmd_info, "cache": cmd_cache, "eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table,
             "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure,
             "install-desktop": cmd_install_desktop, **LANGUAGE_COMMANDS}

@@ -25,8 +25,9 @@ from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
+from brainview.decoding.prediction_cache import CacheCheck, Predictions, iter_predictions, open_pass, ranks
 from brainview.decoding.questions import Turn
-from brainview.decoding.retrieval import image_scores, rank_of
+from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
 from brainview.errors import Cancelled, UserError
 from brainview.language_session import LanguageTools
@@ -59,11 +60,6 @@ def finish(steps: Iterator):
             return done.value
 
 
-def ranks(similarity: np.ndarray) -> np.ndarray:
-    """1-based rank of each trial's own image among all test images (ties counted against it)."""
-    return np.array([rank_of(row, t) for t, row in enumerate(similarity)], dtype=np.float64)
-
-
 @dataclass
 class Loaded:
     """The result of :func:`load`: what the session needs, plus notes for the user."""
@@ -74,6 +70,7 @@ class Loaded:
     device: str  # the device the language models run on ("cpu", "cuda", ...), or "none"
     notes: list[str] = field(default_factory=list)
     similarity: dict[str, np.ndarray] = field(default_factory=dict)  # stage -> brain x image cosine, prepared
+    cache: CacheCheck = field(default_factory=CacheCheck)  # what opening found of the bundle's prediction cache
 
 
 def load(path: str | Path, device: str = "auto", load_language_models: bool = True,
@@ -88,19 +85,20 @@ def load(path: str | Path, device: str = "auto", load_language_models: bool = Tr
     opened = open_for_browsing(path)
     report(1, 2, "loading the language models")
     decoder, notes = load_decoder(opened.bundle, device, load_language_models)
+    decoder.share_predictions(opened.decoder)
     report(2, 2, "ready")
-    return Loaded(opened.bundle, decoder, opened.cortex, device_name(decoder), notes)
+    return replace(opened, decoder=decoder, device=device_name(decoder), notes=notes)
 
 
 def open_for_browsing(path: str | Path, trial: int = 0) -> Loaded:
     """Open and validate a bundle without its language models (no torch): the cortex and ``trial``'s
-    retrievals work at once (its tokens are predicted here, in the worker that opens); every
-    trial's rank follows from :meth:`Session.iter_predictions`, :func:`load_decoder` adds captions."""
+    retrievals work at once (its tokens are predicted here, in the worker that opens, in the one
+    pass that also checks the bundle's prediction cache); every trial's rank follows from
+    :meth:`Session.iter_predictions` (instant with a cache), :func:`load_decoder` adds captions."""
     bundle = open_bundle(path)
     decoder = Decoder(bundle, None, MODELS_NOT_LOADED)
-    for stage in bundle.stages:
-        decoder.tokens_for_trials([min(trial, bundle.n_trials - 1)], stage)
-    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none")
+    check = open_pass(decoder, min(trial, bundle.n_trials - 1))
+    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none", cache=check)
 
 
 def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True,
@@ -225,15 +223,6 @@ class ScoringProgress:
 
 
 @dataclass
-class Predictions:
-    """Every trial's predicted tokens and brain × image similarity per stage (from a worker)."""
-
-    bundle: Bundle
-    tokens: dict[str, np.ndarray]  # stage -> (n_trials, n_query, query_dim)
-    similarity: dict[str, np.ndarray]  # stage -> (n_trials, n_trials)
-
-
-@dataclass
 class CaptionScores:
     """Captions of every test trial per stage and their per-trial metrics (computed in a worker)."""
 
@@ -259,6 +248,7 @@ class Session:
         self.score_metrics: tuple[str, ...] = CAPTION_SCORES  # caption metrics computed per trial
         self.synthetic = SyntheticSettings()
         self.notes: list[str] = []
+        self.bundle_notes: list[str] = []  # about the bundle itself (a stale prediction cache): kept before any other
         self.captions: dict[str, dict[int, str]] = {}  # stage -> trial -> caption, filled as they come
         self.scores: dict[str, dict[str, np.ndarray]] = {}  # stage -> score -> per-trial values
         self.missing_scores: dict[str, str] = {}
@@ -305,7 +295,8 @@ class Session:
         self.bundle, self.decoder, self.cortex = loaded.bundle, loaded.decoder, loaded.cortex
         self.selection = RoiSelection(self.cortex)
         self.loaded_device = loaded.device
-        self.notes = list(loaded.notes)
+        self.bundle_notes = [loaded.cache.note] if loaded.cache.note else []
+        self.notes = self.bundle_notes + list(loaded.notes)
         self.trial = 0
         self.stage = "stage2" if "stage2" in self.bundle.stages else self.bundle.stages[0]
         self.synthetic = SyntheticSettings(scale=self.bundle.synthetic_scale, stage=self.stage)
@@ -322,12 +313,13 @@ class Session:
         decoder.share_predictions(self.decoder)
         self.decoder = decoder
         self.loaded_device = device
-        self.notes = list(notes or [])
+        self.notes = self.bundle_notes + list(notes or [])
         self._emit("decoder")
 
     def set_notes(self, notes: list[str]) -> None:
-        """Messages for the user about the bundle or its models (why captions are off, a CPU fallback)."""
-        self.notes = list(notes)
+        """Messages for the user about the models (why captions are off, a CPU fallback), after those
+        about the bundle."""
+        self.notes = self.bundle_notes + list(notes)
         self._emit("notes")
 
     @property
@@ -436,28 +428,20 @@ class Session:
         return self.has_bundle and all(s in self._similarity for s in self.stages)
 
     def iter_predictions(self) -> Iterator[ScoringProgress]:
-        """Predict every test trial's tokens on every stage, then their image similarities: long work
-        for a worker (one pass over each stage's weights, on the GPU when the model is there).
+        """Every test trial's tokens on every stage (the bundle's verified prediction cache, else one
+        pass over each stage's weights, on the GPU when the model is there), then their image
+        similarities: long work for a worker.
 
-        Yields :class:`ScoringProgress` per block of weight rows; returns :class:`Predictions` for
-        :meth:`set_predictions` on the GUI thread. Reads the session, never changes it.
+        Yields :class:`ScoringProgress`; returns :class:`Predictions` for :meth:`set_predictions` on
+        the GUI thread. Reads the session, never changes it.
         """
-        bundle, decoder = self.bundle, self.decoder
-        per_stage = bundle.n_query * bundle.query_dim
-        total = (per_stage + 1) * len(bundle.stages)
-        tokens, similarity = {}, {}
-        for i, stage in enumerate(bundle.stages):
-            steps = decoder.iter_predict_all(stage)
-            while True:
-                try:
-                    done, _ = next(steps)
-                except StopIteration as finished:
-                    tokens[stage] = finished.value
-                    break
-                yield ScoringProgress(i * (per_stage + 1) + done, total, f"predicting {STAGE_LABELS[stage]}")
-            similarity[stage] = image_scores(tokens[stage], decoder.unit_targets, unit_targets=True)
-            yield ScoringProgress((i + 1) * (per_stage + 1), total, f"ranking {STAGE_LABELS[stage]}")
-        return Predictions(bundle, tokens, similarity)
+        steps = iter_predictions(self.decoder)
+        while True:
+            try:
+                done, total, what = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            yield ScoringProgress(done, total, what)
 
     def predict_all(self) -> None:
         """Every trial's tokens and image ranks now, on the caller's thread: for headless use (tables,

@@ -1,10 +1,18 @@
-"""Bundle format version 1 (DESIGN.md §3): file names and manifest schema, in one place."""
+"""Bundle format (DESIGN.md §3): file names and manifest schema, in one place.
+
+Version 2 adds one optional part to version 1: a prediction cache (``predictions/STAGE.npy``, every
+test trial's predicted tokens, written at export) with a ``"predictions"`` manifest entry naming
+the stages, the stored dtype and a fingerprint of the weights and fMRI they came from. A bundle
+without a cache is written as version 1, so it opens in brainview builds that predate the cache.
+"""
 
 from __future__ import annotations
 
 FORMAT_NAME = "brainview-bundle"
-FORMAT_VERSION = 1
-KNOWN_VERSIONS = (1,)
+FORMAT_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
+#: the first version that may hold a prediction cache; a bundle without one is written as version 1
+PREDICTIONS_VERSION = 2
 
 MANIFEST = "manifest.json"
 BRAIN_MODEL = "brain_model.safetensors"
@@ -19,6 +27,12 @@ MESH = "cortex/mesh.npz"
 VERTEX_VOXEL = "cortex/vertex_voxel.npz"
 ROIS = "cortex/rois.json"
 VLM_DIR = "vlm"
+PREDICTIONS_DIR = "predictions"
+
+
+def prediction_file(stage: str) -> str:
+    """The cached predicted tokens of ``stage``: (n_trials, n_query, query_dim), float16 or float32."""
+    return f"{PREDICTIONS_DIR}/{stage}.npy"
 
 REQUIRED_FILES = (
     MANIFEST, BRAIN_MODEL, FMRI, STIMULI, CAPTIONS, TRIALS, IMAGE_EMBEDDINGS,
@@ -50,9 +64,12 @@ class Field:
     """One manifest value: a JSON kind and, for numbers, a range; ``choices`` lists the allowed values."""
 
     def __init__(self, kind: str, what: str, *, low=None, high=None, choices=None, max_length: int = 500,
-                 required: bool = True, fields: dict[str, "Field"] | None = None):
+                 required: bool = True, fields: dict[str, "Field"] | None = None, pattern: str | None = None,
+                 since: int = 1):
         self.kind, self.what, self.low, self.high = kind, what, low, high
         self.choices, self.max_length, self.required, self.fields = choices, max_length, required, fields
+        self.pattern = pattern  # a string must match it in full
+        self.since = since  # the format version that introduced the key: older manifests keep it unread
 
 
 MODEL_REFERENCE = ("a folder inside the bundle (e.g. \"vlm/captioner\") or a Hugging Face model id "
@@ -74,6 +91,16 @@ SYNTHETIC_FIELDS = {
     "scale": Field("number", "the synthetic pattern's scale", low=0, high=1e6, required=False),
 }
 
+#: ``predictions`` (version 2, optional): what the prediction cache holds and what it was computed from
+FINGERPRINT = r"[0-9a-f]{64}"
+PREDICTION_FIELDS = {
+    "stages": Field("stages", "the stages whose predicted tokens are cached"),
+    "dtype": Field("str", "the cached tokens' dtype", choices=("float16", "float32")),
+    "weights": Field("str", "fingerprint (sha256) of the brain model the tokens were predicted with",
+                     pattern=FINGERPRINT),
+    "fmri": Field("str", "fingerprint (sha256) of test/fmri.npy", pattern=FINGERPRINT),
+}
+
 #: every manifest key; keys not listed are kept but not used
 MANIFEST_FIELDS: dict[str, Field] = {
     "format": Field("str", "the string 'brainview-bundle'", choices=("brainview-bundle",)),
@@ -90,6 +117,8 @@ MANIFEST_FIELDS: dict[str, Field] = {
     "synthetic": Field("object", "synthetic pattern settings", fields=SYNTHETIC_FIELDS),
     "provenance": Field("object", "how the bundle was made"),
     "metrics": Field("object", "metrics recorded at export"),
+    "predictions": Field("object", "the prediction cache (format version 2)", fields=PREDICTION_FIELDS,
+                         required=False, since=PREDICTIONS_VERSION),
 }
 
 QUESTIONS = "test/questions.json"  # optional: the held-out question-answer set of the test trials

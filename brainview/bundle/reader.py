@@ -44,6 +44,9 @@ class Bundle:
     rois: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # optional files (format.OPTIONAL_JSON) that are present
     questions: list[list[dict[str, Any]]] | None = None  # the optional QA set, per trial
+    #: the prediction cache (format version 2): stage -> every trial's predicted tokens, memory-mapped;
+    #: checked for shape, dtype and finite values here, against the weights when a session opens it
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -174,8 +177,9 @@ def open_bundle(path: str | Path) -> Bundle:
         except ValueError as exc:
             raise BundleError(F.QUESTIONS, str(exc)) from None
 
+    predictions = _read_predictions(files, manifest, n_trials)
     return Bundle(root, manifest, weights, fmri, stimuli, captions, trials, image, text, text_index,
-                  mesh, vertex_voxel, rois, extra, questions)
+                  mesh, vertex_voxel, rois, extra, questions, predictions)
 
 
 def _expect(condition: bool, file: str, problem: str) -> None:
@@ -196,6 +200,8 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
             f"unknown format version {_shown(version)}; this brainview reads versions {list(F.KNOWN_VERSIONS)}")
     out = dict(manifest)
     for key, spec in F.MANIFEST_FIELDS.items():
+        if version < spec.since or (key not in manifest and not spec.required):
+            continue  # a key of a later version is no part of an older manifest: kept, never read
         _expect(key in manifest, F.MANIFEST, f'missing "{key}" ({spec.what})')
         out[key] = _check_field(key, manifest[key], spec)
     out["vlm"] = {**F.VLM_DEFAULTS, **out["vlm"]}
@@ -232,6 +238,8 @@ def _check_field(name: str, value: Any, spec: F.Field) -> Any:
             raise bad(f"a string of at most {spec.max_length} characters")
         if spec.choices is not None and value not in spec.choices:
             raise bad(f"one of {list(spec.choices)}")
+        if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+            raise bad(f"a string matching {spec.pattern}")
     elif kind == "reference":
         if value is not None:
             if not isinstance(value, str) or not value.strip() or len(value) > spec.max_length:
@@ -351,6 +359,24 @@ def _read_weights(files: BundleFiles, manifest: dict[str, Any]) -> dict[str, np.
     for key, tensor in weights.items():
         _check_finite(tensor, F.BRAIN_MODEL, what=f'tensor "{key}" ')
     return weights
+
+
+def _read_predictions(files: BundleFiles, manifest: dict[str, Any], n_trials: int) -> dict[str, np.ndarray]:
+    """The prediction cache the manifest announces (version 2), memory-mapped: one array per stage of
+    shape (n_trials, n_query, query_dim) in the announced dtype, every value finite."""
+    spec = manifest.get("predictions") if manifest["version"] >= F.PREDICTIONS_VERSION else None
+    if spec is None:
+        return {}
+    unknown = [s for s in spec["stages"] if s not in manifest["stages"]]
+    _expect(not unknown, F.MANIFEST, f'"predictions.stages" names {unknown}, which the brain model does not have')
+    out = {}
+    for stage in spec["stages"]:
+        rel = F.prediction_file(stage)
+        tokens = files.npy(rel, (n_trials, manifest["n_query"], manifest["query_dim"]), (spec["dtype"],), None,
+                           ("n_trials", "n_query", "query_dim"))
+        _check_finite(tokens, rel)
+        out[stage] = tokens
+    return out
 
 
 def _read_mesh(files: BundleFiles) -> dict[str, dict[str, np.ndarray]]:

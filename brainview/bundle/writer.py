@@ -25,9 +25,10 @@ def make_manifest(*, name: str, dataset: str, subject: str, n_voxels: int, n_que
                   text_dim: int, stages: Sequence[str] = F.STAGES, vlm: Mapping[str, Any] | None = None,
                   synthetic: Mapping[str, Any] | None = None, provenance: Mapping[str, Any] | None = None,
                   metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A complete version-1 manifest with defaults for the optional parts."""
+    """A complete manifest with defaults for the optional parts: version 1, what a bundle without a
+    prediction cache is (:func:`brainview.bundle.predictions.write_cache` makes it version 2)."""
     return {
-        "format": F.FORMAT_NAME, "version": F.FORMAT_VERSION, "name": name, "dataset": dataset,
+        "format": F.FORMAT_NAME, "version": 1, "name": name, "dataset": dataset,
         "subject": subject, "n_voxels": int(n_voxels), "n_query": int(n_query), "query_dim": int(query_dim),
         "text_dim": int(text_dim), "stages": list(stages),
         "vlm": {**F.VLM_DEFAULTS, **(vlm or {})},
@@ -85,7 +86,7 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
             for name, spec in rois.items()})
         for name, folder in (vlm_folders or {}).items():
             shutil.copytree(folder, staging / F.VLM_DIR / name)
-        _make_readable(staging)
+        make_readable(staging)
         open_bundle(staging)  # refuse to publish a bundle the reader would refuse
         if target.exists():
             shutil.rmtree(target)
@@ -96,7 +97,7 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
     return open_bundle(target)
 
 
-def _make_readable(root: Path) -> None:
+def make_readable(root: Path) -> None:
     """Give the bundle ordinary permissions: the staging folder (mkdtemp) and some writers use 0o700/0o600."""
     umask = os.umask(0)
     os.umask(umask)

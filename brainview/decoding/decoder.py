@@ -46,12 +46,13 @@ class Decoder:
         self.captions_missing = captions_missing if adapter is None or not adapter.has_captioner else None
         if self.adapter is None and self.captions_missing is None:
             self.captions_missing = "no language model was loaded"
-        # predicted tokens: every trial's once predict_all has run, else the few asked for so far
+        # predicted tokens: every trial's once predicted (or from the bundle's cache), else the few asked for so far
         self._all_tokens: dict[str, np.ndarray] = {}
         self._some_tokens: dict[tuple[str, int], np.ndarray] = {}
         self._unit_targets: np.ndarray | None = None
         self._column_sums: dict[tuple[str, bytes], np.ndarray] = {}  # (stage, voxel ids) -> column sum
         self._last_sum: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> the latest (voxels, sum)
+        self._rois_summed: set[str] = set()  # stages whose atlas ROI column sums are known
 
     @classmethod
     def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True,
@@ -113,39 +114,56 @@ class Decoder:
         self._stop.clear()
 
     def tokens_for_trials(self, trials, stage: str) -> np.ndarray:
-        """Predicted tokens (n, n_query, query_dim) of test trials, from the cache where it has them."""
+        """Predicted tokens (n, n_query, query_dim) of test trials, float32, from the cache where it has them."""
         trials = np.atleast_1d(np.asarray(trials, dtype=np.int64))
-        if stage in self._all_tokens:
-            return self._all_tokens[stage][trials]
+        if stage in self._all_tokens:  # float16 when it is the bundle's prediction cache
+            return np.asarray(self._all_tokens[stage][trials], dtype=np.float32)
         if trials.size == 1 and (stage, int(trials[0])) in self._some_tokens:
             return self._some_tokens[stage, int(trials[0])][None]
         tokens = self.model.predict(self.bundle.fmri[trials], stage=stage)
-        if trials.size == 1 and len(self._some_tokens) < 64:  # the trials looked at before every trial is predicted
-            self._some_tokens[stage, int(trials[0])] = tokens[0]
+        if trials.size == 1:
+            self._remember_trial(stage, int(trials[0]), tokens[0])
         return tokens
 
+    def _remember_trial(self, stage: str, trial: int, tokens: np.ndarray) -> None:
+        if len(self._some_tokens) < 64:  # the trials looked at before every trial is predicted
+            self._some_tokens[stage, trial] = tokens
+
+    def iter_predict(self, trials, stage: str, remember: int | None = None):
+        """Tokens (n, n_query, query_dim) of ``trials`` in one pass over the stage's weights (long at
+        NSD size: a worker's job), as a generator that yields ``(done, total)`` weight rows.
+
+        The atlas ROIs' indicator patterns ride along in the first pass of a stage (a few rows more):
+        their column sums make checking an ROI for live decoding instant. ``remember``: a trial
+        among ``trials`` whose tokens are kept for :meth:`tokens_for_trials`.
+        """
+        trials = np.atleast_1d(np.asarray(trials, dtype=np.int64))
+        rois = [] if stage in self._rois_summed else [
+            np.unique(np.asarray(spec["voxels"], dtype=np.int64)) for spec in self.bundle.rois.values()]
+        n = trials.size
+        x = np.zeros((n + len(rois), self.bundle.n_voxels), dtype=np.float32)
+        x[:n] = self.bundle.fmri[trials] if n else 0.0
+        for row, voxels in enumerate(rois, start=n):
+            x[row, voxels] = 1.0
+        out = yield from self.model.iter_predict(x, stage)
+        bias = self.model.stage(stage).bias
+        for row, voxels in enumerate(rois, start=n):
+            self._remember_sum(stage, voxels, out[row].reshape(-1) - bias)
+        self._rois_summed.add(stage)
+        if remember is not None:
+            self._remember_trial(stage, int(remember), out[int(np.flatnonzero(trials == remember)[0])])
+        return out[:n]
+
     def iter_predict_all(self, stage: str):
-        """Every test trial's tokens for ``stage`` (long: a worker's job), as a generator that yields
-        ``(done, total)`` weight rows and returns the tokens, which are then cached."""
+        """Every test trial's tokens for ``stage`` (:meth:`iter_predict`), then cached."""
         if stage not in self._all_tokens:
-            # the atlas ROIs' indicator patterns ride along (a few rows more in the same pass): their
-            # column sums make checking an ROI for live decoding instant
-            rois = [np.unique(np.asarray(spec["voxels"], dtype=np.int64)) for spec in self.bundle.rois.values()]
-            n = self.bundle.n_trials
-            x = np.zeros((n + len(rois), self.bundle.n_voxels), dtype=np.float32)
-            x[:n] = self.bundle.fmri
-            for row, voxels in enumerate(rois, start=n):
-                x[row, voxels] = 1.0
-            out = yield from self.model.iter_predict(x, stage)
-            bias = self.model.stage(stage).bias
-            for row, voxels in enumerate(rois, start=n):
-                self._remember_sum(stage, voxels, out[row].reshape(-1) - bias)
-            self.keep_tokens(stage, out[:n])
+            tokens = yield from self.iter_predict(np.arange(self.bundle.n_trials), stage)
+            self.keep_tokens(stage, tokens)
         return self._all_tokens[stage]
 
     def column_sum(self, stage: str, voxels: np.ndarray) -> np.ndarray:
         """``weight[:, voxels].sum(axis=1)`` (n_out,), what an ROI's synthetic pattern needs: cached
-        per voxel set (the atlas ROIs' come with :meth:`iter_predict_all`), else updated from the
+        per voxel set (the atlas ROIs' come with a stage's first :meth:`iter_predict`), else updated from the
         stage's previous selection by the voxels added and removed (a brush dab reads a few
         columns, not every selected one)."""
         voxels = np.unique(np.asarray(voxels, dtype=np.int64))
@@ -173,13 +191,18 @@ class Decoder:
         self._last_sum[stage] = (voxels, total)
 
     def keep_tokens(self, stage: str, tokens: np.ndarray) -> None:
-        """Cache every trial's tokens for ``stage`` (predicted in a worker by another decoder, perhaps)."""
+        """Cache every trial's tokens for ``stage`` (predicted in a worker by another decoder, perhaps, or
+        the bundle's prediction cache, memory-mapped)."""
         if tokens.shape != (self.bundle.n_trials, self.bundle.n_query, self.bundle.query_dim):
             raise ValueError(f"expected tokens for all {self.bundle.n_trials} trials, got shape {tokens.shape}")
         self._all_tokens[stage] = tokens
 
     def has_all_tokens(self, stage: str) -> bool:
         return stage in self._all_tokens
+
+    def tokens_of_all(self, stage: str) -> np.ndarray:
+        """Every trial's tokens as cached (:meth:`keep_tokens`), in their stored dtype."""
+        return self._all_tokens[stage]
 
     def share_predictions(self, other: "Decoder") -> None:
         """Reuse another decoder's predicted tokens (the same bundle with other language models)."""
@@ -188,6 +211,7 @@ class Decoder:
             self._some_tokens.update(other._some_tokens)
             self._unit_targets = other._unit_targets
             self._column_sums.update(other._column_sums)
+            self._rois_summed |= other._rois_summed
 
     def synthetic(self, mode: str, voxels: np.ndarray, stage: str, *, scale: float | None = None,
                   trial: int | None = None, factor: float = 3.0) -> np.ndarray:

@@ -2,7 +2,9 @@
 figures (File → Export figure…). The main window adds :class:`QtExports`'s actions to its menu.
 
 Tables come from :mod:`brainview.tables`, figures from :mod:`brainview.qt.figure_export`; the ROI
-table captions every ROI, which runs in a worker.
+table captions every ROI, which runs in a worker. The trial table and the trial figure need every
+trial's image rank: before the window's prediction worker has them, they wait for it
+(:meth:`QtExports.when_ranked`) instead of running that whole-dataset pass on the GUI thread.
 """
 
 from __future__ import annotations
@@ -75,13 +77,35 @@ class QtExports(QObject):
         self.window.statusBar().showMessage(f"Saved {written}", 5000)
         return written
 
+    def when_ranked(self, then) -> None:
+        """Call ``then()`` on the GUI thread once every trial's image rank is in: now, or when the
+        window's prediction worker (started if none runs; its progress shows in the status bar)
+        delivers them. Dropped if another bundle is shown first."""
+        session, bundle = self.session, self.session.bundle
+        if session.ranks_ready:
+            then()
+            return
+
+        def scored(_session) -> None:
+            if session.bundle is not bundle or session.ranks_ready:
+                session.disconnect("scores", scored)
+                if session.bundle is bundle:
+                    then()
+
+        session.connect("scores", scored)
+        self.window.statusBar().showMessage("Every trial's rank is needed first: predicting them…")
+        self.window._predict_all_trials()
+
     # ----------------------------------------------------------------- tables
 
     def save_trials(self, path: str, on_saved=None) -> None:
-        """The trial table as the browser has it now (captions and scores made so far); the text ranks
-        (every trial against every caption) are computed in a worker."""
+        """The trial table as the browser has it now (captions and scores made so far), once every
+        trial's rank is in; the text ranks (every trial against every caption) are computed in a worker."""
         if not path or not self._ready():
             return
+        self.when_ranked(lambda: self._save_trials(path, on_saved))
+
+    def _save_trials(self, path: str, on_saved) -> None:
         session, bundle = self.session, self.session.bundle
 
         def done(ranks) -> None:
@@ -151,9 +175,20 @@ class QtExports(QObject):
                                transparent=dialog.transparent.isChecked(), selection=dialog.selection.isChecked())
 
     def export_figure(self, path: str, width: int, height: int, what: str = "cortex", transparent: bool = False,
-                      selection: bool = False) -> Path | None:
+                      selection: bool = False, on_saved=None) -> Path | None:
         """Save the cortex as it is shown (surface, camera, overlay and its colour range, outlines) or the
-        trial panel, at ``width`` × ``height`` pixels."""
+        trial panel, at ``width`` × ``height`` pixels. Returns the file when saved at once; the trial
+        panel (it shows the true image's rank) waits for every trial's rank, then calls ``on_saved``."""
+        if what == "trial" and not self.session.ranks_ready:
+            self.when_ranked(lambda: self.export_figure(path, width, height, what, transparent, selection, on_saved))
+            return None
+        written = self._export_figure(path, width, height, what, transparent, selection)
+        if on_saved is not None and written is not None:
+            on_saved(written)
+        return written
+
+    def _export_figure(self, path: str, width: int, height: int, what: str, transparent: bool,
+                       selection: bool) -> Path | None:
         from brainview.errors import UserError
         from brainview.figures import save_trial_figure
         from brainview.qt.figure_export import export_cortex_figure

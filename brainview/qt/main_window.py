@@ -298,14 +298,17 @@ class QtMainWindow(QMainWindow):
 
     def _predict_all_trials(self) -> None:
         """Every trial's tokens and image rank, in the background, after the first trial is shown:
-        at NSD size that is one pass over 1.5 GB of weights per stage."""
+        at NSD size that is one pass over 1.5 GB of weights per stage (none with a prediction cache)."""
         bundle = self.session.bundle
+        if self._predicting is not None or self.session.ranks_ready:
+            return
 
         def progressed(step) -> None:
             if self.session.bundle is bundle:
                 self._show_progress(step.done, step.total, step.what)
 
         def failed(exc: BaseException) -> None:
+            self._predicting = None
             self.progress.hide()
             self._worker_failed(exc)
 

@@ -6,9 +6,10 @@ stages), two 163,842-vertex hemispheres (``--vertices 227000`` for native surfac
 BLIP-2 models with a 768-wide Q-Former. The data are random but consistent: each stage's weight
 is low rank plus noise, the image targets are the stage-1 predictions plus noise and the text
 embeddings the projected stage-2 predictions plus noise, so retrieval finds the right trial
-and the benchmarks measure real work.
+and the benchmarks measure real work. The bundle gets its prediction cache (format version 2,
+float16, written by ``brainview cache``'s code: one prediction pass per stage) unless ``--no-cache``.
 
-    .venv/bin/python tests/benchmarks/nsd_scale.py /work/h13-data/nsd_subj01 [--vertices 227000] [--sessions 40]
+    .venv/bin/python tests/benchmarks/nsd_scale.py /work/h13-data/nsd_v2 [--vertices 227000] [--sessions 40] [--no-cache]
 
 Memory stays near the size of the float16 weights: they are generated in row blocks.
 :func:`float32_rows` regenerates the float32 weights the float16 ones were rounded from, so
@@ -76,7 +77,7 @@ def sphere(n: int, radius: float, center) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write(path: Path, *, vertices: int = 163842, sessions: int = 37, seed: int = 0, stimulus_side: int = 224,
-          progress=print):
+          cache: bool = True, progress=print):
     from brainview.bundle import make_manifest, write_bundle
     from brainview.decoding.tiny_vlm import save_tiny_blip2, train_tokenizer
     from scipy.spatial import cKDTree
@@ -150,11 +151,21 @@ def write(path: Path, *, vertices: int = 163842, sessions: int = 37, seed: int =
                                       "max_new_tokens": 12},
                                  provenance={"generator": "tests/benchmarks/nsd_scale.py", "seed": seed})
         stimuli = rng.integers(0, 256, size=(n_trials, stimulus_side, stimulus_side, 3), dtype=np.uint8)
-        return write_bundle(path, manifest=manifest, weights=weights, fmri=fmri, stimuli=stimuli, captions=captions,
-                            trials=[{"id": f"nsd{t:05d}", "nsd_id": t} for t in range(n_trials)],
-                            image_embeddings=image, text_embeddings=np.array(text, dtype=np.float32),
-                            text_index=index, mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
-                            vlm_folders=models, weights_dtype=np.float16, overwrite=True)
+        bundle = write_bundle(path, manifest=manifest, weights=weights, fmri=fmri, stimuli=stimuli,
+                              captions=captions, trials=[{"id": f"nsd{t:05d}", "nsd_id": t} for t in range(n_trials)],
+                              image_embeddings=image, text_embeddings=np.array(text, dtype=np.float32),
+                              text_index=index, mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
+                              vlm_folders=models, weights_dtype=np.float16, overwrite=True)
+    if not cache:
+        return bundle
+    from brainview.decoding.prediction_cache import add_cache
+
+    del weights, predicted, image, projected  # the cache pass reads the bundle's weights, not these
+    progress("prediction cache: every trial through both stages (brainview cache)")
+    bundle, check = add_cache(path)
+    progress(f"prediction cache checked on {len(check.trials)} trials: largest relative difference "
+             f"{check.max_error:.1e} (float16)")
+    return bundle
 
 
 def main() -> None:
@@ -163,9 +174,10 @@ def main() -> None:
     parser.add_argument("--vertices", type=int, default=163842, help="vertices per hemisphere (native: 227000)")
     parser.add_argument("--sessions", type=int, choices=sorted(TRIALS), default=37)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-cache", action="store_true", help="no prediction cache (a version-1 bundle)")
     args = parser.parse_args()
     start = time.perf_counter()
-    bundle = write(args.out, vertices=args.vertices, sessions=args.sessions, seed=args.seed,
+    bundle = write(args.out, vertices=args.vertices, sessions=args.sessions, seed=args.seed, cache=not args.no_cache,
                    progress=lambda what: print(f"{time.perf_counter() - start:6.1f} s  {what}", flush=True))
     size = sum(p.stat().st_size for p in bundle.path.rglob("*") if p.is_file())
     print(f"{time.perf_counter() - start:6.1f} s  wrote {bundle.path} ({size / 2**30:.2f} GiB, "

@@ -193,5 +193,10 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
 
     if not add_fsaverage_map(layout, out, mesh):
         progress("export: no white-to-fsaverage transforms: selections carry over only to subjects on this mesh")
+    from brainview.decoding.prediction_cache import add_cache
+
+    bundle, check = add_cache(out)  # every test trial's tokens, so the app ranks them all at once
+    progress(f"export: prediction cache of stages {', '.join(check.stages)} (float16), checked on "
+             f"{len(check.trials)} trials: largest relative difference {check.max_error:.1e}")
     progress(f"export: wrote {out} ({bundle.n_trials} test images, stages {', '.join(bundle.stages)})")
     return bundle
