@@ -14,7 +14,7 @@ evaluated (stage 2 and the ROI table).
 
 Why built locally rather than shipped: a subject's two stages of float16 weights are 8.5 MB, so three
 more subjects would add about 28 MB to the 18.6 MB in the repository, while building them takes a
-few minutes on a 2-core machine. The app offers the build in one click (with progress) and caches
+about two minutes on a 2-core machine. The app offers the build in one click (with progress) and caches
 the result (``brainview.study.demo_study_folder``), rebuilt when the demo bundle changes (its
 fingerprint is recorded in ``study.json``). Every subject is a complete version-1 bundle; the parts
 that are the same for every subject (stimuli, captions, trials, embeddings, mesh, models) are hard
@@ -54,7 +54,7 @@ def build_study(out: str | Path, demo: str | Path, n_subjects: int = 4, seed: in
     Runs torch on one thread (``BUILD_THREADS``): the work is many small matrix products (2,000 trials,
     about 1,000 voxels, 2,048 outputs), where a second intra-op thread gains little on an idle 2-core
     machine and, on a shared one, spins against the other jobs (measured: stage 2 of one subject took
-    42 s of CPU with two threads at load average 5 against 11 s on one).
+    42 s of CPU with two threads at load average 5, 11 s at load average 2, 7-12 s on one thread).
     """
     import torch
 
