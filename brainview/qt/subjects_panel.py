@@ -213,7 +213,7 @@ class QtSubjectsPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("building the demo study…")
         self.progress.show()
-        self.status.setText("Building three more virtual subjects from the demo bundle (a few minutes)…")
+        self.status.setText("Building three more virtual subjects from the demo bundle (about two minutes)…")
 
         def line(text: str) -> None:
             self.status.setText(text)
@@ -244,7 +244,7 @@ class QtSubjectsPanel(QWidget):
         else:
             # the window offers it in its toolbar; the dock stays closed so the default layout keeps its room
             self.status.setText("The demo is a study of four virtual subjects: press “Demo study” to build the "
-                                "other three (a few minutes, once).")
+                                "other three (about two minutes, once).")
 
     # ----------------------------------------------------------------- following the window
 
