@@ -8,7 +8,8 @@
   checking an ROI decodes its synthetic pattern in every subject;
 - each subject's summary (retrieval top-1, METEOR) and the mean ± sd across subjects.
 
-All decoding runs in workers (``QtWorkers``); results of a study or stimulus no longer shown are dropped.
+All decoding runs in workers (``QtWorkers``; the stimulus through a newest-wins ``QtLatestRunner``); results of
+a study or stimulus no longer shown are dropped. The tables are filled by ``subjects_tables``.
 """
 
 from __future__ import annotations
@@ -16,29 +17,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from brainview.cortex.transfer import space_of, transfer_edits
-from brainview.qt.workers import QtWorkers
-from brainview.session import STAGE_LABELS, Session
+from brainview.qt.subjects_tables import (NOT_SEEN, fill_roi_table, fill_stimulus_table, fill_summary_table, item,
+                                          show_roi_row)
+from brainview.qt.workers import QtLatestRunner, QtWorkers
+from brainview.session import Session
 from brainview.study import Study, demo_study_builder, demo_study_state, load_study, run_builder
-from brainview.study_session import StudyDecoding, summaries_side_by_side
+from brainview.study_session import StudyDecoding
 
-NOT_SEEN = "— not seen by this subject —"
-
-
-def _item(text: str, tooltip: str = "", align=None) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(item.flags() & ~Qt.ItemIsEditable)
-    item.setToolTip(tooltip or text)
-    if align is not None:
-        item.setTextAlignment(align)
-    return item
-
-
-def _rank(value: int | None, pool: int) -> str:
-    return "" if value is None else f"{value} / {pool}"
+__all__ = ["NOT_SEEN", "QtSubjectsPanel"]
 
 
 class QtSubjectsPanel(QWidget):
@@ -59,11 +49,16 @@ class QtSubjectsPanel(QWidget):
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
         self.workers = QtWorkers(self, pool=self._pool)
+        # stepping through trials: only the newest stimulus is decoded; one overtaken gives up its captions
+        self.stimulus_runner = QtLatestRunner(self.workers, delay_ms=120, parent=self)
+        self.stimulus_runner.partial.connect(self._stimulus_decoded)
+        self.stimulus_runner.result.connect(self._stimulus_decoded)
+        self.stimulus_runner.failed.connect(self._failed)
         self.device = device
         self.demo_bundle = demo_bundle
         self.study: Study | None = None
         self.decoding: StudyDecoding | None = None
-        self._generation = 0  # a new study or stimulus: results of older requests are dropped
+        self._generation = 0  # a new study: results of older requests are dropped
         self._carry = None  # (subject id, edits, cortex, space, stimulus key) while a subject switch is on its way
         self._build = None
         self._roi_results: dict[str, dict] = {}
@@ -180,7 +175,7 @@ class QtSubjectsPanel(QWidget):
         for s in study.ids:
             self.subject_combo.addItem(f"{s} ({study.bundle(s).n_trials} trials)", s)
         self.subject_combo.blockSignals(False)
-        self._fill_roi_rows()
+        fill_roi_table(self.roi_table, study, self.decoding.roi_names())
         self._set_enabled(True)
         self.status.setText("")
         self.study_changed.emit()
@@ -218,7 +213,7 @@ class QtSubjectsPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("building the demo study…")
         self.progress.show()
-        self.status.setText("Building three more virtual subjects from the demo bundle (a few minutes)…")
+        self.status.setText("Building three more virtual subjects from the demo bundle (about two minutes)…")
 
         def line(text: str) -> None:
             self.status.setText(text)
@@ -249,7 +244,7 @@ class QtSubjectsPanel(QWidget):
         else:
             # the window offers it in its toolbar; the dock stays closed so the default layout keeps its room
             self.status.setText("The demo is a study of four virtual subjects: press “Demo study” to build the "
-                                "other three (a few minutes, once).")
+                                "other three (about two minutes, once).")
 
     # ----------------------------------------------------------------- following the window
 
@@ -318,24 +313,32 @@ class QtSubjectsPanel(QWidget):
             self.message.emit("; ".join(notes))
 
     def trial_changed(self) -> None:
-        """Decode the current stimulus in every subject (in a worker; captions follow the ranks)."""
+        """Decode the current stimulus in every subject (newest wins; captions follow the ranks)."""
         key = self.current_key()
         if key is None:
             return
-        self._generation += 1
-        generation = self._generation
         self._show_stimulus(key, None)
         decoding = self.decoding
 
-        def work():
-            yield decoding.stimulus(key, captions=False)
-            return decoding.stimulus(key, captions=True)
+        def work(superseded):
+            yield decoding, key, decoding.stimulus(key, captions=False)
+            if not superseded():  # a newer stimulus came: its ranks first, not these captions
+                return decoding, key, decoding.stimulus(key, captions=True)
+            return None
 
-        def shown(result) -> None:
-            if generation == self._generation:
-                self._show_stimulus(key, result)
+        self.stimulus_runner.submit_steps(work)
 
-        self.workers.start(work, on_yielded=shown, on_returned=shown, on_error=self._failed)
+    def _stimulus_decoded(self, result) -> None:
+        decoding, key, rows = result
+        if decoding is self.decoding and key == self.current_key():
+            self._show_stimulus(key, rows)
+
+    def _show_stimulus(self, key: str, result: dict | None) -> None:
+        self.stimulus_box.setTitle(f"Stimulus {key} in every subject")
+        fill_stimulus_table(self.stimulus_table, self.study, key, result, self.current_subject())
+
+    def _show_summaries(self, summaries: dict) -> None:
+        self.summary_box.setTitle(fill_summary_table(self.summary_table, summaries))
 
     def _failed(self, exc: BaseException) -> None:
         from brainview.errors import Cancelled
@@ -344,66 +347,7 @@ class QtSubjectsPanel(QWidget):
         if not isinstance(exc, Cancelled):
             self.status.setText(f"Decoding failed: {error_text(exc)}")
 
-    def _show_stimulus(self, key: str, result: dict | None) -> None:
-        table, ids = self.stimulus_table, self.study.ids
-        table.setRowCount(len(ids))
-        self.stimulus_box.setTitle(f"Stimulus {key} in every subject")
-        current = self.current_subject()
-        for row, s in enumerate(ids):
-            label = _item(s + (" ◀" if s == current else ""))
-            table.setItem(row, 0, label)
-            if table.columnSpan(row, 1) > 1:
-                table.setSpan(row, 1, 1, 1)
-            trial = self.study.stimuli.trial_of(s, key)
-            if trial is None:
-                table.setSpan(row, 1, 1, 3)
-                table.setItem(row, 1, _item(NOT_SEEN))
-                continue
-            decoded = None if result is None else result.get(s)
-            if decoded is None:
-                for col in range(1, 4):
-                    table.setItem(row, col, _item("…"))
-                continue
-            last = "stage2" if "stage2" in decoded.image_rank else next(iter(decoded.image_rank))
-            table.setItem(row, 1, _item(_rank(decoded.image_rank.get(last), decoded.n_images),
-                                        f"rank of the true image among {decoded.n_images} ({STAGE_LABELS[last]})",
-                                        Qt.AlignCenter))
-            table.setItem(row, 2, _item(_rank(decoded.text_rank.get("stage2"), decoded.n_texts),
-                                        f"rank of the best true caption among {decoded.n_texts} (stage 2)",
-                                        Qt.AlignCenter))
-            lines = [f"{STAGE_LABELS[stage]}: {decoded.captions.get(stage) or '…'}" for stage in decoded.image_rank]
-            table.setItem(row, 3, _item("\n".join(lines)))
-        header = table.horizontalHeader()
-        for col in (0, 1, 2):
-            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.Stretch)
-        table.resizeRowsToContents()
-
     # ----------------------------------------------------------------- the ROI table
-
-    def _fill_roi_rows(self) -> None:
-        table = self.roi_table
-        names, ids = self.decoding.roi_names(), self.study.ids
-        table.blockSignals(True)
-        table.clear()
-        table.setRowCount(len(names))
-        table.setColumnCount(1 + len(ids))
-        table.setHorizontalHeaderLabels(["ROI", *ids])
-        for row, name in enumerate(names):
-            item = QTableWidgetItem(name)
-            item.setFlags((item.flags() | Qt.ItemIsUserCheckable) & ~Qt.ItemIsEditable)
-            item.setCheckState(Qt.Unchecked)
-            table.setItem(row, 0, item)
-            for col, s in enumerate(ids, start=1):
-                rois = self.study.bundle(s).rois
-                shown = f"({len(rois[name]['voxels'])} voxels)" if name in rois else "(no such ROI)"
-                table.setItem(row, col, _item(shown))
-        table.blockSignals(False)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
-        for col in range(1, 1 + len(ids)):
-            header.setSectionResizeMode(col, QHeaderView.Stretch)
-        table.resizeRowsToContents()
 
     def roi_row(self, name: str) -> int:
         return self.decoding.roi_names().index(name)
@@ -421,7 +365,7 @@ class QtSubjectsPanel(QWidget):
             self._show_roi(name, None)
             return
         stage = self.session.synthetic.stage if self.session.has_bundle else "stage2"
-        decoding, generation = self.decoding, self._generation
+        decoding = self.decoding  # ROI captions do not depend on the stimulus: only a new study drops them
         for s in self.study.ids:
             self.roi_table.item(item.row(), 1 + self.study.ids.index(s)).setText("decoding…")
 
@@ -437,22 +381,10 @@ class QtSubjectsPanel(QWidget):
                 self._roi_results[name] = result
                 self._show_roi(name, result)
 
-        del generation  # ROI captions do not depend on the stimulus: only a new study drops them
         self.workers.start(work, on_yielded=shown, on_returned=shown, on_error=self._failed)
 
     def _show_roi(self, name: str, result: dict | None) -> None:
-        row = self.roi_row(name)
-        for col, s in enumerate(self.study.ids, start=1):
-            rois = self.study.bundle(s).rois
-            if name not in rois:
-                text = "(no such ROI)"
-            elif result is None or s not in result:
-                text = f"({len(rois[name]['voxels'])} voxels)" if result is None else "decoding…"
-            else:
-                text = result[s]["caption"]
-            self.roi_table.item(row, col).setText(text)
-            self.roi_table.item(row, col).setToolTip(text)
-        self.roi_table.resizeRowsToContents()
+        show_roi_row(self.roi_table, self.study, self.roi_row(name), name, result)
 
     def roi_caption(self, name: str, subject: str) -> str:
         """What the ROI table shows for ``name`` in ``subject`` (tests, screenshots)."""
@@ -475,37 +407,10 @@ class QtSubjectsPanel(QWidget):
         table = self.summary_table
         table.setRowCount(len(decoding.study.ids))
         for row, s in enumerate(decoding.study.ids):
-            table.setItem(row, 0, _item(s))
+            table.setItem(row, 0, item(s))
             for col in (1, 2, 3):
-                table.setItem(row, col, _item("…"))
+                table.setItem(row, col, item("…"))
         self.workers.start(work, on_returned=shown, on_error=self._failed)
-
-    def _show_summaries(self, summaries: dict) -> None:
-        table = self.summary_table
-        ids = list(summaries)
-        table.setRowCount(len(ids) + 1)
-        columns = ((1, "image_given_brain"), (2, "text_given_brain"), (3, "meteor"))
-
-        def value(summary, key):
-            return summary.get("meteor") if key == "meteor" else summary["retrieval"].get(key)
-
-        for row, s in enumerate(ids):
-            summary = summaries[s]
-            table.setItem(row, 0, _item(s, f"{summary.get('source', '')}; {summary.get('pool')}-way retrieval"))
-            for col, key in columns:
-                v = value(summary, key)
-                table.setItem(row, col, _item("—" if v is None else f"{v:.3f}", align=Qt.AlignCenter))
-        spread = summaries_side_by_side(summaries)
-        table.setItem(len(ids), 0, _item("mean ± sd"))
-        for col, key in columns:
-            s = spread.get(key, {"mean": None})
-            text = "—" if s["mean"] is None else f"{s['mean']:.3f} ± {s['sd']:.3f}"
-            table.setItem(len(ids), col, _item(text, f"min {s.get('min')}, max {s.get('max')}", Qt.AlignCenter))
-        pools = {summaries[s].get("pool") for s in ids}
-        chance = ", ".join(f"{1 / p:.4f}" for p in sorted(p for p in pools if p))
-        self.summary_box.setTitle(f"Summary: top-1 given the brain (chance {chance}), METEOR")
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        table.resizeRowsToContents()
 
     def show_now(self, rois: tuple[str, ...] = ()) -> None:
         """Decode the current stimulus, the ``rois`` and the summaries on this thread (screenshots, tests)."""
@@ -523,6 +428,7 @@ class QtSubjectsPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop decoding (within a token) and the study build, and wait for the panel's thread."""
+        self.stimulus_runner.cancel()
         if self.decoding is not None:
             self.decoding.cancel()
         if self._build is not None:

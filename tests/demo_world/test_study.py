@@ -80,15 +80,47 @@ def test_a_demo_bundle_from_other_scenes_is_refused(small_bundle, tmp_path):
         build_study(tmp_path / "out", copy, n_subjects=2, evaluate_subjects=False)
 
 
-def test_a_drawn_subject_keeps_its_category_areas_true_to_their_category():
+@pytest.fixture(scope="module")
+def drawn_subject():
+    from training.demo_world.subject import VirtualSubject
+
+    return VirtualSubject.create(subject_seed(0, 3), SubjectTraits.draw(subject_seed(0, 3)))
+
+
+def test_a_drawn_subject_keeps_its_category_areas_true_to_their_category(drawn_subject):
     """The ground truth of a jittered subject (README, "The demo study"): each category ROI still prefers
     its category, by a wide margin."""
     from training.demo_world.scenes import generate_scenes
     from training.demo_world.study import category_preferences
-    from training.demo_world.subject import VirtualSubject
 
-    subject = VirtualSubject.create(subject_seed(0, 3), SubjectTraits.draw(subject_seed(0, 3)))
-    prefers = category_preferences(subject, generate_scenes(300, seed=77))
+    prefers = category_preferences(drawn_subject, generate_scenes(300, seed=77))
     expected = {"floc-faces": "face", "floc-bodies": "person", "floc-places": "place", "floc-words": "sign"}
     for roi, category in expected.items():
         assert prefers[roi][0] == category and prefers[roi][1] > 1.0, prefers
+
+
+def test_feature_maps_shared_between_subjects_give_the_same_responses(drawn_subject):
+    """The study computes the scenes' feature maps once for every subject (build time): same fMRI."""
+    from training.demo_world.scenes import generate_scenes
+    from training.demo_world.subject import image_feature_maps
+
+    scenes = generate_scenes(12, seed=5)
+    mine = drawn_subject.respond(scenes, rng=np.random.default_rng(1))
+    shared = drawn_subject.respond(scenes, rng=np.random.default_rng(1), maps=image_feature_maps(scenes.images))
+    assert np.array_equal(mine, shared)
+
+
+def test_the_build_runs_on_one_thread_and_gives_the_threads_back(small_bundle, tmp_path, monkeypatch):
+    import torch
+
+    from training.demo_world import study
+
+    seen = []
+    monkeypatch.setattr(study, "_build_study", lambda *args: seen.append(torch.get_num_threads()) or tmp_path)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert study.build_study(tmp_path, small_bundle.path, n_subjects=2) == tmp_path
+        assert seen == [study.BUILD_THREADS] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

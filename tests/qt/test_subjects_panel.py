@@ -82,6 +82,26 @@ def test_switching_subjects_carries_the_stimulus_and_the_selection(qtbot, window
     assert recorded_dialogs == []
 
 
+def test_stepping_quickly_through_trials_decodes_only_the_newest(qtbot, window, study_file, recorded_dialogs):
+    """Newest wins: a quick run of steps does not queue one decoding of every subject per step."""
+    panel = _open_study(qtbot, window, study_file)
+    runner, decoding = panel.stimulus_runner, panel.decoding
+    qtbot.waitUntil(lambda: not runner.busy, timeout=30000)
+    calls = []
+    original = decoding.stimulus
+    decoding.stimulus = lambda key, captions=True: calls.append((key, captions)) or original(key, captions)
+    for trial in range(1, 9):
+        window.session.set_trial(trial)
+    last = panel.current_key()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=60000)
+    table = panel.stimulus_table
+    qtbot.waitUntil(lambda: "…" not in _text(table, 0, 3) and bool(_text(table, 0, 3)), timeout=30000)
+    assert panel.stimulus_box.title() == f"Stimulus {last} in every subject"
+    assert calls[-1] == (last, True)
+    assert len([c for c in calls if c[1]]) < 8 and len(calls) < 16, calls  # not every step decoded
+    assert recorded_dialogs == []
+
+
 def test_a_broken_study_is_a_dialog(qtbot, window, tmp_path, recorded_dialogs):
     file = tmp_path / "study.json"
     file.write_text('{"format": "brainview-study", "version": 1, "subjects": [{"id": "a", "bundle": "gone"}]}')

@@ -116,18 +116,20 @@ def build(out: str | Path, seed: int = 0, size: str = "full", vlm: str = "traine
 def write_subject_bundle(out: Path, subject: VirtualSubject, splits: dict[str, SceneSet], tokens: dict, texts: dict,
                          progress, *, seed: int, size: str, name: str, subject_id: str, vlm_folders: dict,
                          trials: list[dict], provenance: dict | None = None, questions=None,
-                         overwrite: bool = True):
+                         overwrite: bool = True, feature_maps: dict | None = None):
     """Steps 4-7 for one virtual subject: its fMRI, stage 1, stage 2 and the bundle (not yet evaluated).
 
     ``tokens`` / ``texts``: the targets of every split (query tokens, caption embeddings (n, 5, d)).
     The demo build runs it once; the demo study (``study.py``) once per extra subject, on the same
-    scenes and targets.
+    scenes and targets; ``feature_maps`` (per split, :func:`~training.demo_world.subject.image_feature_maps`)
+    spares each subject recomputing what depends on the images alone.
     """
     from brainview.bundle import make_manifest, write_bundle
     from brainview.decoding.ridge import StageOneRidge
     from brainview.decoding.stage2 import Stage2Config, fit_stage2
 
-    raw = {k: subject.respond(v, repeats=REPEATS, rng=np.random.default_rng([seed, 303, i]))
+    raw = {k: subject.respond(v, repeats=REPEATS, rng=np.random.default_rng([seed, 303, i]),
+                              maps=(feature_maps or {}).get(k))
            for i, (k, v) in enumerate(splits.items())}
     mean, sd = raw["train"].mean(0), raw["train"].std(0) + 1e-6
     fmri = {k: ((v - mean) / sd).astype(np.float32) for k, v in raw.items()}

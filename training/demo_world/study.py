@@ -14,7 +14,7 @@ evaluated (stage 2 and the ROI table).
 
 Why built locally rather than shipped: a subject's two stages of float16 weights are 8.5 MB, so three
 more subjects would add about 28 MB to the 18.6 MB in the repository, while building them takes a
-few minutes on a 2-core machine. The app offers the build in one click (with progress) and caches
+about two minutes on a 2-core machine. The app offers the build in one click (with progress) and caches
 the result (``brainview.study.demo_study_folder``), rebuilt when the demo bundle changes (its
 fingerprint is recorded in ``study.json``). Every subject is a complete version-1 bundle; the parts
 that are the same for every subject (stimuli, captions, trials, embeddings, mesh, models) are hard
@@ -33,8 +33,9 @@ import numpy as np
 from training.demo_world.build import (_caption_embeddings, _folder_bytes, _headline, _Progress,
                                        _update_manifest, evaluate, write_subject_bundle)
 from training.demo_world.scenes import split_scenes
-from training.demo_world.subject import SubjectTraits, VirtualSubject
+from training.demo_world.subject import SubjectTraits, VirtualSubject, image_feature_maps
 
+BUILD_THREADS = 1
 SHARED_FILES = ("test/stimuli.npy", "test/captions.json", "test/trials.json", "embeddings/image.npy",
                 "embeddings/text.npy", "embeddings/text_index.json", "cortex/mesh.npz")
 
@@ -48,7 +49,24 @@ def subject_seed(study_seed: int, number: int) -> int:
 def build_study(out: str | Path, demo: str | Path, n_subjects: int = 4, seed: int | None = None,
                 evaluate_subjects: bool = True) -> Path:
     """Build subjects 2..``n_subjects`` next to the demo bundle ``demo`` into ``out``; write
-    ``out/study.json`` and return its path."""
+    ``out/study.json`` and return its path.
+
+    Runs torch on one thread (``BUILD_THREADS``): the work is many small matrix products (2,000 trials,
+    about 1,000 voxels, 2,048 outputs), where a second intra-op thread gains little on an idle 2-core
+    machine and, on a shared one, spins against the other jobs (measured: stage 2 of one subject took
+    42 s of CPU with two threads at load average 5, 11 s at load average 2, 7-12 s on one thread).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(BUILD_THREADS)
+    try:
+        return _build_study(out, demo, n_subjects, seed, evaluate_subjects)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build_study(out, demo, n_subjects: int, seed: int | None, evaluate_subjects: bool) -> Path:
     from brainview.bundle import open_bundle
     from brainview.decoding.blip2 import Blip2Adapter
     from brainview.study import bundle_fingerprint, write_study
@@ -57,6 +75,7 @@ def build_study(out: str | Path, demo: str | Path, n_subjects: int = 4, seed: in
         raise ValueError("a study needs at least one subject")
     out, demo = Path(out).absolute(), Path(demo).absolute()
     progress = _Progress()
+    cpu_start = sum(os.times()[:4])  # this process and its children, user + system
     reference = open_bundle(demo)
     provenance = reference.manifest.get("provenance", {})
     built_seed, size = provenance.get("seed", 0), provenance.get("size", "full")
@@ -74,6 +93,7 @@ def build_study(out: str | Path, demo: str | Path, n_subjects: int = 4, seed: in
     tokens["test"] = np.asarray(reference.image_embeddings)
     texts["test"] = np.asarray(reference.text_embeddings).reshape(len(reference.captions), -1,
                                                                   reference.text_dim)
+    maps = {k: image_feature_maps(v.images) for k, v in splits.items()}  # the same for every subject
     progress("targets", f"train and validation targets from {demo.name}'s models; its test embeddings as they are")
 
     subjects = {"subj01": demo}
@@ -89,7 +109,7 @@ def build_study(out: str | Path, demo: str | Path, n_subjects: int = 4, seed: in
             path, subject, splits, tokens, texts, lambda step, message, sid=sid: progress(f"{sid} {step}", message),
             seed=subject_seed(seed, number), size=size,
             name=f"Demo world: virtual {sid} on fsaverage5 (study seed {seed})", subject_id=sid,
-            vlm_folders=folders, trials=[dict(t) for t in reference.trials],
+            vlm_folders=folders, trials=[dict(t) for t in reference.trials], feature_maps=maps,
             provenance={"builder": "python -m training.demo_world study", "study_seed": seed,
                         "derived_from": str(demo), "traits": traits.describe()})
         shared = share_parts(path, demo)
@@ -102,7 +122,8 @@ def build_study(out: str | Path, demo: str | Path, n_subjects: int = 4, seed: in
         rows[sid] = {"seed": subject_seed(seed, number), "traits": traits.describe(), "built": True}
     file = write_study(out, subjects, name=f"Demo world: {n_subjects} virtual subjects (seed {seed})", match="id",
                        built_from={"bundle": str(demo), "fingerprint": bundle_fingerprint(demo)},
-                       subjects_truth=rows, build_seconds=progress.total)
+                       subjects_truth=rows, build_seconds=progress.total,
+                       build_cpu_seconds=round(sum(os.times()[:4]) - cpu_start, 1))
     progress("study", f"{file} in {progress.total:.0f} s")
     return file
 
