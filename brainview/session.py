@@ -389,6 +389,16 @@ class Session:
     def caption(self, stage: str, trial: int | None = None) -> str | None:
         return self.captions.get(stage, {}).get(self.trial if trial is None else trial)
 
+    def shown_stages(self) -> list[str]:
+        """The stages the trial view retrieves from: the chosen one, and stage 2 for its captions."""
+        return list(dict.fromkeys([self.stage] + (["stage2"] if "stage2" in self.stages else [])))
+
+    def trial_ready(self, trial: int | None = None) -> bool:
+        """Whether retrieving the trial is instant; if not, the decoder's ``predict_trial`` in a
+        worker first (a second at NSD size before every trial is predicted: never on the GUI thread)."""
+        trial = self.trial if trial is None else trial
+        return all(self.decoder.has_tokens(trial, stage) for stage in self.shown_stages())
+
     def retrieve(self, trial: int | None = None, stage: str | None = None, k: int | None = None) -> Decoded:
         """Top-k images and captions of a trial's brain pattern (instant: no caption generated)."""
         trial = self.trial if trial is None else trial

@@ -49,6 +49,7 @@ class Decoder:
         # predicted tokens: every trial's once predicted (or from the bundle's cache), else the few asked for so far
         self._all_tokens: dict[str, np.ndarray] = {}
         self._some_tokens: dict[tuple[str, int], np.ndarray] = {}
+        self._remember_lock = threading.Lock()
         self._unit_targets: np.ndarray | None = None
         self._column_sums: dict[tuple[str, bytes], np.ndarray] = {}  # (stage, voxel ids) -> column sum
         self._last_sum: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # stage -> the latest (voxels, sum)
@@ -125,8 +126,23 @@ class Decoder:
             self._remember_trial(stage, int(trials[0]), tokens[0])
         return tokens
 
+    def has_tokens(self, trial: int, stage: str) -> bool:
+        """Whether the trial's tokens are at hand (retrieving it is instant), or need a prediction pass."""
+        return stage in self._all_tokens or (stage, int(trial)) in self._some_tokens
+
+    def predict_trial(self, trial: int, stages: Sequence[str]) -> int:
+        """Predict and keep one trial's tokens for ``stages`` (slow at NSD size: a worker's job);
+        returns the trial."""
+        for stage in stages:
+            self.tokens_for_trials([trial], stage)
+        return trial
+
     def _remember_trial(self, stage: str, trial: int, tokens: np.ndarray) -> None:
-        if len(self._some_tokens) < 64:  # the trials looked at before every trial is predicted
+        """Keep the latest 64 trials looked at before every trial is predicted (the oldest goes first)."""
+        with self._remember_lock:  # workers predicting trials may remember at the same time
+            self._some_tokens.pop((stage, trial), None)
+            if len(self._some_tokens) >= 64:
+                del self._some_tokens[next(iter(self._some_tokens))]
             self._some_tokens[stage, trial] = tokens
 
     def iter_predict(self, trials, stage: str, remember: int | None = None):

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWi
 from brainview.decoding.decoder import Decoded
 from brainview.decoding.retrieval import rank_of
 from brainview.qt.question_box import QtQuestionBox
-from brainview.qt.workers import QtWorkers
+from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.session import MODELS_NOT_LOADED, SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
 
 TRUE_COLOUR = "#3ddc84"
@@ -224,6 +224,7 @@ class QtTrialView(QWidget):
         self.synthetic: SyntheticResult | None = None
         self.synthetic_label = ""
         self.real: Decoded | None = None
+        self._predictor: QtLatestRunner | None = None  # set_workers: tokens of a trial not predicted yet
 
         self.title = QLabel()
         self.title.setObjectName("title")
@@ -356,6 +357,9 @@ class QtTrialView(QWidget):
         self.stimulus.setPixmap(pixmap_from_array(session.stimulus(), 200))
         self.references.setText("\n".join(f"•  {c}" for c in session.references()))
         self._show_note()
+        if not session.trial_ready() and self._predictor is not None:
+            self._wait_for_tokens(trial)
+            return
         self.real = session.retrieve()
         self.images_title.setText(f"Retrieved images · {STAGE_LABELS[session.stage]} · "
                                   f"true image rank {rank_of(self.real.image_profile, trial)}")
@@ -371,6 +375,24 @@ class QtTrialView(QWidget):
         self._show_synthetic()
         self.plots.plot_histogram()
         self.plots.plot_profile(self.real, self.synthetic)
+
+    def _wait_for_tokens(self, trial: int) -> None:
+        """The trial's tokens are not predicted yet (a second at NSD size, before every trial is):
+        show what is at hand now, predict them in a worker (the newest trial wins), then refresh."""
+        self.real = None
+        waiting = "predicting this trial's brain tokens…"
+        self.images_title.setText(f"Retrieved images · {STAGE_LABELS[self.session.stage]}")
+        self.trial_images.show_message(waiting)
+        self.trial_texts.clear()
+        self.trial_texts.addItem(QListWidgetItem(waiting))
+        for stage, box in self.caption_boxes.items():
+            box.setVisible(stage in self.session.stages)
+        self._show_captions()
+        self._predictor.submit(self.session.decoder.predict_trial, trial, self.session.shown_stages())
+
+    def _trial_predicted(self, trial: int) -> None:
+        if self.session.has_bundle and trial == self.session.trial and self.session.trial_ready():
+            self.refresh()
 
     def _show_note(self) -> None:
         notes = list(self.session.notes)
@@ -404,8 +426,12 @@ class QtTrialView(QWidget):
             widget.addItem(item)
 
     def set_workers(self, workers: QtWorkers) -> None:
-        """The window's workers run the question boxes' generation (and stop with the window)."""
+        """The window's workers run the question boxes' generation and the prediction of a trial's
+        tokens not predicted yet (and stop with the window)."""
         self.questions.workers = self.synthetic_questions.workers = workers
+        self._predictor = QtLatestRunner(workers, delay_ms=0, parent=self)
+        self._predictor.result.connect(self._trial_predicted)
+        self._predictor.failed.connect(lambda exc: self.trial_images.show_message(f"cannot predict this trial: {exc}"))
 
     def _enable_questions(self) -> None:
         session = self.session

@@ -116,3 +116,41 @@ def test_screenshot_writes_a_png(qapp, app_bundle, tmp_path):
 
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1200, 800)
+
+
+def test_a_trial_not_predicted_yet_is_predicted_in_a_worker(qtbot, window, app_bundle, monkeypatch):
+    """Before every trial's tokens are in (a pass of a minute at NSD size), stepping to a new trial predicts
+    its tokens in a worker: the view says so, the GUI thread stays free, the retrievals follow."""
+    import threading
+
+    from brainview.decoding.brain_model import BrainModel
+
+    release, on_main = threading.Event(), []
+    iter_predict, predict = BrainModel.iter_predict, BrainModel.predict
+
+    def held(self, patterns, stage="stage2"):
+        if np.atleast_2d(patterns).shape[0] >= app_bundle.n_trials:  # the every-trial pass waits
+            release.wait(30)
+        return (yield from iter_predict(self, patterns, stage))
+
+    def watched(self, patterns, stage="stage2"):
+        on_main.append(threading.current_thread() is threading.main_thread())
+        return predict(self, patterns, stage)
+
+    monkeypatch.setattr(BrainModel, "iter_predict", held)
+    monkeypatch.setattr(BrainModel, "predict", watched)
+    view = window.trial_view
+    try:
+        with qtbot.waitSignal(window.bundle_loaded, timeout=60000):
+            window.open_bundle(app_bundle.path)
+        assert not window.session.ranks_ready and view.real is not None  # the first trial came with opening
+        for _ in range(3):  # quick steps (the newest trial wins)
+            window.step_trial(1)
+        assert window.session.trial == 3 and view.title.text().startswith("Trial t0003")
+        qtbot.waitUntil(lambda: view.real is not None, timeout=30000)
+        assert view.trial_images.thumbnails[0].is_true  # planted bundle: the true image first
+        assert on_main and not any(on_main)  # every single-trial prediction ran in a worker
+    finally:
+        release.set()
+    with qtbot.waitSignal(window.models_loaded, timeout=60000, raising=False):
+        pass
