@@ -29,8 +29,8 @@ def words(text: str) -> list[str]:
 def tokenizer_pieces(tokenizer) -> Pieces:
     """A word → the readable pieces a Hugging Face tokenizer splits it into, as it occurs inside a sentence."""
     def pieces(word: str) -> list[str]:
-        tokens = tokenizer.tokenize(" " + word)
-        return [tokenizer.convert_tokens_to_string([t]).strip() or t for t in tokens]
+        readable = (tokenizer.convert_tokens_to_string([t]).strip() for t in tokenizer.tokenize(" " + word))
+        return [p for p in readable if p]  # a bare word-boundary token (byte-level BPE's "Ġ") is no piece of the word
     return pieces
 
 
