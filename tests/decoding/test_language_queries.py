@@ -10,7 +10,7 @@ from brainview.decoding.retrieval import text_scores
 from brainview.decoding.vectors import unit_norm
 from brainview.errors import UserError
 from tests.decoding.test_language import planted_embed
-from tests.factories import concept_text, make_captioned_bundle, make_concept_bundle
+from tests.factories import make_captioned_bundle, make_concept_bundle
 
 
 @pytest.fixture(scope="module")
