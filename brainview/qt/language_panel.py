@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLineEdit, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget)
 
 from brainview.decoding.language import DEFAULT_LESION, DEFAULT_TEMPLATE
+from brainview.errors import UserError
 from brainview.language_session import NOT_LOADED, LanguageTools
 from brainview.qt import dialogs
 from brainview.qt.language_plots import (BRAIN_COLOUR, IMAGE_COLOUR, QtConfusionPlot, QtMatchThumbnail, QtRankPlot,
@@ -113,6 +114,8 @@ class QtLanguagePanel(QWidget):
         self.truth_combo.currentIndexChanged.connect(self._truth_chosen)
         self.fill_button = QPushButton("Labels from field", toolTip="Use the field's distinct values as the labels")
         self.fill_button.clicked.connect(self.labels_from_field)
+        self.prompts_combo = QComboBox(toolTip="Prompts of each label from the finer field's values it covers "
+                                               "(CLIP's prompt ensembling: place = a photo of a barn; … of a couch; …)")
         self.classify_button = QPushButton("Classify")
         self.classify_button.clicked.connect(self.classify)
         self.labels_edit.returnPressed.connect(self.classify)
@@ -123,6 +126,7 @@ class QtLanguagePanel(QWidget):
         truth_row.addWidget(self.truth_combo, 1)
         truth_row.addWidget(self.fill_button)
         form.addRow("Truth", truth_row)
+        form.addRow("Prompts from", self.prompts_combo)
         self.accuracy_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse)
         self.trial_labels = QLabel(wordWrap=True)
         self.trial_labels.setObjectName("muted")
@@ -195,6 +199,7 @@ class QtLanguagePanel(QWidget):
         for name in self.tools.truth_fields():
             self.truth_combo.addItem(name, name)
         self.truth_combo.blockSignals(False)
+        self._truth_chosen()
         self._show_state()
 
     def _show_state(self) -> None:
@@ -289,16 +294,29 @@ class QtLanguagePanel(QWidget):
     # ----------------------------------------------------------------- zero-shot
 
     def _truth_chosen(self) -> None:
-        self.fill_button.setEnabled(self.truth_combo.currentData() is not None)
+        from brainview.decoding.language import refining_fields
+
+        field = self.truth_combo.currentData()
+        self.fill_button.setEnabled(field is not None)
+        self.prompts_combo.clear()
+        self.prompts_combo.addItem("the label itself (template)", None)
+        if field is not None and self.session.has_bundle:
+            for finer in refining_fields(self.session.bundle.trials, field):
+                self.prompts_combo.addItem(f"its {finer} values (template, averaged)", finer)
 
     def labels_from_field(self) -> None:
-        from brainview.decoding.language import field_value
+        from brainview.decoding.language import field_labels
 
         field = self.truth_combo.currentData()
         if field is None or not self.session.has_bundle:
             return
-        values = sorted({str(v) for v in (field_value(t, field) for t in self.session.bundle.trials) if v is not None})
-        self.labels_edit.setText(", ".join(values))
+        try:
+            labels = field_labels(self.session.bundle.trials, field, self.prompts_combo.currentData(),
+                                  self.template_edit.text() or DEFAULT_TEMPLATE)
+        except UserError as exc:
+            self.error.emit("Labels from field", str(exc))
+            return
+        self.labels_edit.setText(", ".join(labels))
 
     def classify(self) -> None:
         labels = self.labels_edit.text().split(",")

@@ -80,3 +80,16 @@ def test_vocabulary_check_on_the_real_tokenizer(tmp_path):
     assert zero_shot.unknown == {"new": {"photo": tuple("photo")}}
     assert set(probe.concept_map("trial", versus=["a place"]).unknown) == {"place"}
     assert LanguageProbe(bundle, probe.embed).search("a photo").unknown == {}  # no tokenizer: no check
+
+
+def test_labels_from_a_field_and_its_finer_field():
+    from brainview.decoding.language import field_labels, refining_fields
+
+    trials = [{"id": str(i), "s": {"category": c, "kind": k, "word": w}} for i, (c, k, w) in enumerate(
+        [("animal", "dog", None), ("animal", "cat", None), ("sign", "sign", "stop"), ("animal", "dog", None),
+         ("sign", "sign", "exit")])]
+    assert refining_fields(trials, "s.category") == ["s.kind"]  # s.word is missing where category is animal
+    assert refining_fields(trials, "s.kind") == []
+    assert field_labels(trials, "s.category") == ["animal", "sign"]
+    assert field_labels(trials, "s.category", "s.kind", "an image of a {}") == [
+        "animal=an image of a cat;an image of a dog", "sign=an image of a sign"]

@@ -42,3 +42,15 @@ def test_a_zero_shot_label_is_mapped_against_the_others(qtbot, window, app_bundl
     assert concept.phrase == "zero" and concept.versus == ("1", "2") and concept.queries[0].prompts == ("caption 0",
                                                                                                        "trial 0")
     assert tools.concept.lesion.measure == "probability" and "against 1, 2" in panel.lesion_label.text()
+
+
+def test_labels_from_a_field_take_their_prompts_from_a_finer_field(qtbot, window, tmp_path):
+    from tests.factories import make_concept_bundle
+
+    bundle = make_concept_bundle(tmp_path / "concepts")  # scene.parity does not refine scene.category: no choice
+    open_and_wait(qtbot, window, bundle.path)
+    panel = window.language_panel
+    panel.truth_combo.setCurrentIndex(panel.truth_combo.findData("scene.category"))
+    assert [panel.prompts_combo.itemData(i) for i in range(panel.prompts_combo.count())] == [None]
+    panel.labels_from_field()
+    assert panel.labels_edit.text() == "A, B, C"

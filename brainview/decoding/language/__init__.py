@@ -37,8 +37,9 @@ from brainview.decoding.brain_model import BrainModel
 from brainview.decoding.language.concept_maps import (DEFAULT_LESION, MATCHING_SHARE, RANDOM_DRAWS, ConceptMap,
                                                       LesionCheck, haufe_pattern, score_gradient, silence_many,
                                                       top_count)
-from brainview.decoding.language.phrases import (DEFAULT_TEMPLATE, Label, clean_phrase, field_value, parse_labels,
-                                                 parse_query, truth_fields, truth_indices)
+from brainview.decoding.language.phrases import (DEFAULT_TEMPLATE, Label, clean_phrase, field_labels, field_value,
+                                                 parse_labels, parse_query, refining_fields, truth_fields,
+                                                 truth_indices)
 from brainview.decoding.language.search import SearchResult
 from brainview.decoding.language.vocabulary import Pieces, Vocabulary, tokenizer_pieces
 from brainview.decoding.language.zero_shot import TOP5, Accuracy, ZeroShot, wilson_interval, zero_shot_accuracy
@@ -48,7 +49,7 @@ from brainview.errors import UserError
 
 __all__ = ["DEFAULT_LESION", "DEFAULT_TEMPLATE", "MATCHING_SHARE", "RANDOM_DRAWS", "TOP5", "Accuracy", "ConceptMap",
            "Label", "LanguageProbe", "LesionCheck", "SearchResult", "Vocabulary", "ZeroShot", "clean_phrase",
-           "field_value", "load_text_encoder", "parse_labels", "parse_query", "silence_many", "top_count",
+           "field_labels", "field_value", "refining_fields", "load_text_encoder", "parse_labels", "parse_query", "silence_many", "top_count",
            "truth_fields", "truth_indices", "unavailable_reason", "wilson_interval", "zero_shot_accuracy"]
 
 STAGE = "stage2"

@@ -123,3 +123,43 @@ def truth_indices(trials: Sequence[Mapping], labels: Sequence[Label], truth_fiel
         raise UserError(f"none of the trials' {truth_field} values ({', '.join(seen[:12])}) is one of the labels "
                         f"({', '.join(index)})")
     return truth
+
+
+def field_labels(trials: Sequence[Mapping], truth_field: str, finer: str | None = None,
+                 template: str = DEFAULT_TEMPLATE) -> list[str]:
+    """Label specs for the values of ``truth_field``; with ``finer`` (a field that refines it, e.g. scene.kind
+    under scene.category) each label is the prompt ensemble of the template over the finer values it covers:
+    ``place=a photo of a barn;a photo of a couch;…``, the label's prompts from the scenes it stands for."""
+    if "{}" not in template:
+        raise UserError(f"the prompt template {template!r} has no {{}} where the label goes")
+    covered: dict[str, set[str]] = {}
+    for trial in trials:
+        value = field_value(trial, truth_field)
+        if value is not None:
+            sub = field_value(trial, finer) if finer else None
+            covered.setdefault(str(value), set()).update([str(sub)] if sub is not None else [])
+    if not finer:
+        return sorted(covered)
+    return [f"{name}={';'.join(template.replace('{}', v) for v in sorted(subs or {name}))}"
+            for name, subs in sorted(covered.items())]
+
+
+def refining_fields(trials: Sequence[Mapping], truth_field: str) -> list[str]:
+    """Fields with more values than ``truth_field``, present wherever it is, each value within one of its values
+    (its sub-classes: scene.kind under scene.category)."""
+    out = []
+    for other in truth_fields(trials):
+        if other == truth_field:
+            continue
+        parents: dict[str, set[str]] = {}
+        covers = True  # every trial with a truth value has a finer one
+        for trial in trials:
+            value, sub = field_value(trial, truth_field), field_value(trial, other)
+            if value is not None:
+                covers = covers and sub is not None
+                if sub is not None:
+                    parents.setdefault(str(sub), set()).add(str(value))
+        if covers and parents and all(len(p) == 1 for p in parents.values()) and \
+                len(parents) > len({next(iter(p)) for p in parents.values()}):
+            out.append(other)
+    return out
