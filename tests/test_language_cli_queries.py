@@ -23,7 +23,7 @@ def run(capsys, *argv):
 def test_search_warns_about_words_the_encoder_never_saw(capsys, captioned):
     result = json.loads(run(capsys, "search", str(captioned.path), "a photo of trial 3", "--json"))
     assert result["unknown_words"] == {"photo": list("photo")} and result["prompts"] == ["a photo of trial 3"]
-    assert "warning: 'photo' (p·h·o·t·o) is not in the text encoder's vocabulary" in run(
+    assert "warning: 'photo' (p·h·o·t·o): not one token of the text encoder" in run(
         capsys, "search", str(captioned.path), "a photo of trial 3")
     known = json.loads(run(capsys, "search", str(captioned.path), "caption 1 of trial 3", "--json"))
     assert known["unknown_words"] == {}

@@ -180,10 +180,11 @@ class QtLanguagePanel(QWidget):
         layout = QVBoxLayout(page)
         layout.addLayout(form)
         layout.addLayout(buttons)
+        layout.addWidget(section_title("Map mean per ROI"))
+        layout.addWidget(self.roi_plot)
         layout.addWidget(section_title("Lesion check"))
         layout.addWidget(self.lesion_label)
-        layout.addWidget(section_title("Map mean per ROI"))
-        layout.addWidget(self.roi_plot, 1)
+        layout.addStretch(1)
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(page)
         return scroll
@@ -299,10 +300,10 @@ class QtLanguagePanel(QWidget):
         field = self.truth_combo.currentData()
         self.fill_button.setEnabled(field is not None)
         self.prompts_combo.clear()
-        self.prompts_combo.addItem("the label itself (template)", None)
+        self.prompts_combo.addItem("the label (template)", None)
         if field is not None and self.session.has_bundle:
             for finer in refining_fields(self.session.bundle.trials, field):
-                self.prompts_combo.addItem(f"its {finer} values (template, averaged)", finer)
+                self.prompts_combo.addItem(f"{finer} (averaged)", finer)
 
     def labels_from_field(self) -> None:
         from brainview.decoding.language import field_labels

@@ -112,7 +112,7 @@ class QtRoiBars(QtLanguagePlot):
 
     def __init__(self, parent=None):
         super().__init__("map mean", "", parent)
-        self.setMinimumHeight(170)
+        self.setFixedHeight(210)  # the ROI names under the bars stay in view above the lesion text
 
     def show_means(self, rois: dict[str, float] | None) -> None:
         self.clear()

@@ -221,6 +221,8 @@ def screenshots(path: str, out: Path) -> list[Path]:
             tools.set_concept(tools.probe, tools.run_concept(tools.probe, panel.concept_edit.text(), None, 0.05,
                                                              session.decoder, versus))
             panel.tabs.setCurrentIndex(2)
+            if window.cortex_view is not None:
+                window.cortex_view.set_view("posterior")  # the modelled cortex is occipito-temporal
 
         shots = [("search", search("a sign that says stop")), ("search_place", search("a photo of a place")),
                  ("zero_shot", zero_shot), ("concept", concept)]

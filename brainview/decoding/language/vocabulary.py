@@ -65,7 +65,6 @@ class Vocabulary:
             return None
         listed = ", ".join(f"{w!r} ({'·'.join(p)})" for w, p in unknown.items())
         one = len(unknown) == 1
-        return (f"{listed} {'is' if one else 'are'} not in the text encoder's vocabulary (split into pieces) and no "
-                f"reference caption of the bundle ({self.n_captions}) uses {'it' if one else 'them'}: the retrieval "
-                f"model has likely never seen {'this word' if one else 'these words'}, so the score reflects the rest "
-                "of the phrase")
+        return (f"{listed}: not one token of the text encoder and in none of the bundle's {self.n_captions} "
+                f"reference captions; the retrieval model has likely never seen {'it' if one else 'them'}, so the "
+                "score reflects the rest of the phrase")
