@@ -126,7 +126,7 @@ class QtLanguagePanel(QWidget):
         truth_row.addWidget(self.truth_combo, 1)
         truth_row.addWidget(self.fill_button)
         form.addRow("Truth", truth_row)
-        form.addRow("Prompts from", self.prompts_combo)
+        form.addRow("Prompts", self.prompts_combo)
         self.accuracy_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse)
         self.trial_labels = QLabel(wordWrap=True)
         self.trial_labels.setObjectName("muted")
@@ -151,6 +151,9 @@ class QtLanguagePanel(QWidget):
         self.label_combo = QComboBox(enabled=False, toolTip="Map one of the zero-shot tab's labels (with its prompts) "
                                                             "against the others: where the decoder tells it from them")
         self.label_combo.activated.connect(self._label_chosen)
+        for combo in (self.label_combo, self.prompts_combo):  # long items must not widen the left column
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.map_combo = QComboBox()
         self.map_combo.addItem("all test trials (covariance, Haufe)", "all")
         self.map_combo.addItem("this trial (gradient × input)", "trial")
@@ -167,7 +170,7 @@ class QtLanguagePanel(QWidget):
         form = QFormLayout()
         form.addRow("Phrase", self.concept_edit)
         form.addRow("Against", self.versus_edit)
-        form.addRow("Zero-shot label", self.label_combo)
+        form.addRow("Label", self.label_combo)
         form.addRow("Map over", self.map_combo)
         form.addRow("Lesion", self.lesion_spin)
         buttons = QHBoxLayout()
