@@ -14,11 +14,14 @@ from pathlib import Path
 from brainview.errors import UserError
 
 
+ENSEMBLE_HELP = "a phrase, or a prompt ensemble NAME=PROMPT1;PROMPT2 (embeddings averaged and renormalized)"
+
+
 def add_language_commands(add) -> None:
     """Add the three commands with ``add(name, help)`` of :func:`brainview.cli.build_parser`."""
     p = add("search", "rank the test trials by how well their brain pattern matches a phrase (stage 2)",
             path_required=True)
-    p.add_argument("phrase", metavar="PHRASE")
+    p.add_argument("phrase", metavar="PHRASE", help=ENSEMBLE_HELP)
     p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="only stage 2 has a text space")
     p.add_argument("--top", type=int, default=10, metavar="N", help="trials to list (default 10)")
     p.add_argument("--device", default="auto")
@@ -33,13 +36,13 @@ def add_language_commands(add) -> None:
     p.add_argument("--device", default="auto")
     p = add("localize", "where on the cortex the decoder reads a phrase from: concept map, ROIs, lesion check",
             path_required=True)
-    p.add_argument("phrase", metavar="PHRASE")
+    p.add_argument("phrase", metavar="PHRASE", help=ENSEMBLE_HELP)
     p.add_argument("--trial", metavar="ID", help="gradient × input on this trial (default: the trial-independent "
                                                  "covariance map)")
     p.add_argument("--out", metavar="MAP", help="write the map: .npy per voxel, or .func.gii per vertex "
                                                 "(one file per hemisphere, NAME.lh.func.gii and NAME.rh.func.gii)")
-    p.add_argument("--versus", metavar="PHRASES", help='alternatives, "P1,P2" or @FILE: map the phrase\'s zero-shot '
-                                                      "probability against them instead of its score")
+    p.add_argument("--versus", metavar="PHRASES", help='alternatives, "P1,P2" or @FILE (each may be NAME=PROMPT1;PROMPT2): map '
+                                                      "the phrase's zero-shot probability against them instead of its score")
     p.add_argument("--lesion", type=float, metavar="PERCENT",
                    help="share of voxels the lesion check silences (default 5)")
     p.add_argument("--no-captions", action="store_true", help="skip the captions of the lesion check")
@@ -61,10 +64,16 @@ def _bundle(args):
 def _probe(bundle, device: str):
     from transformers.utils import logging
 
-    from brainview.decoding.language import LanguageProbe, load_text_encoder
+    from brainview.decoding.language import LanguageProbe
 
     logging.disable_progress_bar()  # one line per error on stderr, not a loading bar
-    return LanguageProbe(bundle, load_text_encoder(bundle, device).text_embeddings)
+    return LanguageProbe.load(bundle, device)
+
+
+def _unknown_lines(probe, unknown: dict) -> list[str]:
+    """The vocabulary warning as text lines (none when every word is known)."""
+    warning = probe.vocabulary_warning(unknown)
+    return [f"  warning: {warning}"] if warning else []
 
 
 def _emit(args, payload: dict, lines: list[str]) -> int:
@@ -76,25 +85,35 @@ def _emit(args, payload: dict, lines: list[str]) -> int:
 def cmd_search(args) -> int:
     if args.stage != 2:
         raise UserError("phrase search needs stage 2: only its projection maps brain patterns into the text space")
-    from brainview.decoding.language import clean_phrase
+    from brainview.decoding.language import parse_query
 
     if args.top < 1:
         raise UserError("--top must be at least 1")
-    phrase = clean_phrase(args.phrase)
+    query = parse_query(args.phrase)
     probe = _probe(_bundle(args), args.device)
-    result = probe.search(phrase)
+    result = probe.search(query)
     trials = probe.bundle.trials
     top = result.order[:args.top]
     rows = [{"id": trials[i]["id"], "index": int(i), "score": float(result.brain[i]),
              "image_score": float(result.image[i])} for i in top]
     agreement = {"spearman": result.agreement, "top_overlap": result.overlap(args.top)}
     lines = [f"{probe.bundle.name}: {result.phrase!r}, {probe.n_trials} test trials, stage 2, best first",
+             *_prompt_lines(query), *_unknown_lines(probe, result.unknown),
              f"  brain vs true image tokens: Spearman {agreement['spearman']:.3f}, "
              f"top-{args.top} overlap {agreement['top_overlap']:.2f}", "",
              f"  {'trial':<14} {'brain':>7} {'image':>7}  reference caption"]
     lines += [f"  {r['id']:<14} {r['score']:7.3f} {r['image_score']:7.3f}  {probe.bundle.captions[r['index']][0]}"
               for r in rows]
-    return _emit(args, {"phrase": result.phrase, "trials": rows, "agreement": agreement}, lines)
+    return _emit(args, {"phrase": result.phrase, "prompts": list(query.prompts), "trials": rows,
+                        "agreement": agreement, "unknown_words": _unknown_json(result.unknown)}, lines)
+
+
+def _prompt_lines(query) -> list[str]:
+    return [f"  prompts averaged: {'; '.join(query.prompts)}"] if query.prompts != (query.name,) else []
+
+
+def _unknown_json(unknown: dict) -> dict:
+    return {word: list(pieces) for word, pieces in unknown.items()}
 
 
 def _label_items(spec: str) -> list[str]:
@@ -142,6 +161,8 @@ def cmd_classify(args) -> int:
     image_accuracy = result.image_accuracy.to_json() if result.image_accuracy else None
     confusion = result.accuracy.confusion.tolist() if result.accuracy else None
     lines = [f"{probe.bundle.name}: {len(names)} labels ({', '.join(names)}), {probe.n_trials} test trials, stage 2"]
+    lines += [line.replace("warning:", f"warning (label {name!r}):") for name, unknown in result.unknown.items()
+              for line in _unknown_lines(probe, unknown)]
     if result.accuracy:
         lines += [f"truth: {args.truth}", _accuracy_line("brain", result.accuracy),
                   _accuracy_line("true image tokens", result.image_accuracy), "",
@@ -157,7 +178,8 @@ def cmd_classify(args) -> int:
         write_atomic(args.csv, _confusion_csv(names, result.accuracy.confusion))
         lines.append(f"confusion matrix written to {args.csv}")
     return _emit(args, {"labels": names, "predictions": predictions, "accuracy": accuracy,
-                        "image_accuracy": image_accuracy, "confusion": confusion}, lines)
+                        "image_accuracy": image_accuracy, "confusion": confusion,
+                        "unknown_words": {name: _unknown_json(u) for name, u in result.unknown.items()}}, lines)
 
 
 def _trial_index(bundle, trial_id: str) -> int:
@@ -180,9 +202,9 @@ def write_map(path: str, bundle, values) -> list[Path]:
 
 
 def cmd_localize(args) -> int:
-    from brainview.decoding.language import DEFAULT_LESION, clean_phrase
+    from brainview.decoding.language import DEFAULT_LESION, parse_query
 
-    phrase = clean_phrase(args.phrase)
+    phrase = parse_query(args.phrase)
     percent = DEFAULT_LESION * 100 if args.lesion is None else args.lesion
     if not 0 < percent <= 100:
         raise UserError(f"--lesion is a percentage in (0, 100], not {percent:g}")
@@ -190,8 +212,8 @@ def cmd_localize(args) -> int:
         raise UserError(f"--out {args.out}: the map is written as .npy (per voxel) or .func.gii (per vertex)")
     bundle = _bundle(args)
     trial = _trial_index(bundle, args.trial) if args.trial else None
+    versus = [parse_query(v) for v in _label_items(args.versus) if v.strip()] if args.versus else []
     probe = _probe(bundle, args.device)
-    versus = [v.strip() for v in _label_items(args.versus) if v.strip()] if args.versus else []
     concept = probe.concept_map(phrase, trial, versus)
     rois = concept.roi_means({name: spec["voxels"] for name, spec in bundle.rois.items()})
     captioner, missing = None, "captions were not requested (--no-captions)"
@@ -211,12 +233,16 @@ def cmd_localize(args) -> int:
               "n_voxels": check.n_voxels, "n_trials": int(check.trials.size), "caption_trial": caption_trial,
               "caption_random": check.caption_random, "captions_missing": check.captions_missing}
     payload = {"phrase": concept.phrase, "trial": bundle.trials[trial]["id"] if trial is not None else None,
-               "map": concept.kind, "versus": list(concept.versus), "measure": check.measure, "rois": rois, "lesion": lesion, "written": [str(p) for p in written]}
+               "map": concept.kind, "versus": list(concept.versus), "measure": check.measure, "rois": rois,
+               "lesion": lesion, "written": [str(p) for p in written],
+               "prompts": {q.name: list(q.prompts) for q in concept.queries},
+               "unknown_words": _unknown_json(concept.unknown)}
     where = f"trial {payload['trial']} (gradient × input)" if trial is not None else \
         "all test trials (covariance of each voxel with the score, Haufe et al. 2014)"
-    lines = [f"{bundle.name}: {concept.phrase!r}, map over {where}"]
+    lines = [f"{bundle.name}: {concept.phrase!r}, map over {where}", *_prompt_lines(concept.queries[0])]
     if concept.versus:
         lines.append(f"  of its zero-shot probability against {', '.join(map(repr, concept.versus))}")
+    lines += _unknown_lines(probe, concept.unknown)
     lines += ["", "ROI means, best first"]
     lines += [f"  {name:<14} {value:+.4f}" for name, value in rois.items()]
     on = (f"trial {caption_trial}" if trial is not None

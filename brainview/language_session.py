@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainview.decoding.language import (DEFAULT_LESION, DEFAULT_TEMPLATE, ConceptMap, LanguageProbe, LesionCheck,
-                                         SearchResult, ZeroShot, load_text_encoder, parse_labels, truth_fields,
-                                         unavailable_reason)
+                                         SearchResult, ZeroShot, parse_labels, truth_fields, unavailable_reason)
 
 EVENTS = ("ready", "search", "zero_shot", "concept")
 NOT_LOADED = "the text encoder is not loaded yet"
@@ -81,8 +80,7 @@ class LanguageTools:
     @staticmethod
     def prepare(bundle, device: str = "auto") -> LanguageProbe:
         """Load the text encoder and project every trial (slow: run it in a worker). Raises ``UserError``."""
-        encoder = load_text_encoder(bundle, device)
-        return LanguageProbe(bundle, encoder.text_embeddings)
+        return LanguageProbe.load(bundle, device)
 
     def set_probe(self, probe: LanguageProbe) -> None:
         if probe.bundle is self.session.bundle:

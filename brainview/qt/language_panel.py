@@ -12,57 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget)
 
 from brainview.decoding.language import DEFAULT_LESION, DEFAULT_TEMPLATE
+from brainview.errors import UserError
 from brainview.language_session import NOT_LOADED, LanguageTools
 from brainview.qt import dialogs
-from brainview.qt.trial_view import PLOT_BACKGROUND, PLOT_FOREGROUND, TRIAL_COLOUR, QtThumbnail, section_title
+from brainview.qt.language_plots import (BRAIN_COLOUR, IMAGE_COLOUR, QtConfusionPlot, QtMatchThumbnail, QtRankPlot,
+                                         QtRoiBars, warning_html)
+from brainview.qt.trial_view import section_title
 from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.session import Session
 
 N_MATCHES = 8
 THUMB_COLUMNS = 4
 SEARCH_DELAY_MS = 350
-BRAIN_COLOUR = TRIAL_COLOUR
-IMAGE_COLOUR = "#3ddc84"
-
-
-class QtMatchThumbnail(QtThumbnail):
-    """A top match: its stimulus, rank and brain score; a click goes to the trial."""
-
-    clicked = Signal(int)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.trial: int | None = None
-        self.setCursor(Qt.PointingHandCursor)
-
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self.trial is not None and event.button() == Qt.LeftButton:
-            self.clicked.emit(self.trial)
-        super().mousePressEvent(event)
-
-
-def _plot(title_left: str = "", title_bottom: str = "") -> pg.PlotWidget:
-    plot = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
-    plot.plotItem.ctrlMenu.setParent(plot, plot.plotItem.ctrlMenu.windowFlags())  # no parentless menus
-    for side in ("left", "bottom"):
-        axis = plot.getAxis(side)
-        axis.setPen(PLOT_FOREGROUND)
-        axis.setTextPen(PLOT_FOREGROUND)
-        axis.enableAutoSIPrefix(False)
-    if title_left:
-        plot.setLabel("left", title_left)
-    if title_bottom:
-        plot.setLabel("bottom", title_bottom)
-    plot.setMouseEnabled(False, False)
-    plot.setMinimumHeight(190)
-    return plot
+ENSEMBLE_TIP = "A phrase, or a prompt ensemble NAME=PROMPT1;PROMPT2 (their embeddings averaged, CLIP's ensembling)"
 
 
 class QtLanguagePanel(QWidget):
@@ -109,7 +76,8 @@ class QtLanguagePanel(QWidget):
     # ----------------------------------------------------------------- building
 
     def _build_search(self) -> QWidget:
-        self.search_edit = QLineEdit(placeholderText="find trials whose brain matches …", clearButtonEnabled=True)
+        self.search_edit = QLineEdit(placeholderText="find trials whose brain matches …", clearButtonEnabled=True,
+                                     toolTip=ENSEMBLE_TIP)
         self.search_edit.textChanged.connect(self._search_text_changed)
         self.best_button = QPushButton("Best first", toolTip="Sort the trial table by the phrase's brain score")
         self.best_button.clicked.connect(self.sort_by_match.emit)
@@ -128,7 +96,7 @@ class QtLanguagePanel(QWidget):
             thumb.hide()
             grid.addWidget(thumb, i // THUMB_COLUMNS, i % THUMB_COLUMNS)
             self.match_thumbnails.append(thumb)
-        self.search_plot = _plot("score", "trials, best brain match first")
+        self.search_plot = QtRankPlot()
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(row)
@@ -146,6 +114,8 @@ class QtLanguagePanel(QWidget):
         self.truth_combo.currentIndexChanged.connect(self._truth_chosen)
         self.fill_button = QPushButton("Labels from field", toolTip="Use the field's distinct values as the labels")
         self.fill_button.clicked.connect(self.labels_from_field)
+        self.prompts_combo = QComboBox(toolTip="Prompts of each label from the finer field's values it covers "
+                                               "(CLIP's prompt ensembling: place = a photo of a barn; … of a couch; …)")
         self.classify_button = QPushButton("Classify")
         self.classify_button.clicked.connect(self.classify)
         self.labels_edit.returnPressed.connect(self.classify)
@@ -156,16 +126,12 @@ class QtLanguagePanel(QWidget):
         truth_row.addWidget(self.truth_combo, 1)
         truth_row.addWidget(self.fill_button)
         form.addRow("Truth", truth_row)
+        form.addRow("Prompts", self.prompts_combo)
         self.accuracy_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse)
         self.trial_labels = QLabel(wordWrap=True)
         self.trial_labels.setObjectName("muted")
-        self.confusion_plot = _plot("truth", "top-1 prediction (brain)")
-        self.confusion_plot.invertY(True)
-        self.confusion_plot.setAspectLocked(False)
-        self.confusion_image = pg.ImageItem(axisOrder="row-major")
-        self.confusion_image.setColorMap(pg.colormap.get("viridis"))
-        self.confusion_plot.addItem(self.confusion_image)
-        self._confusion_texts: list[pg.TextItem] = []
+        self.confusion_plot = QtConfusionPlot()
+        self.confusion_image = self.confusion_plot.image
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(form)
@@ -176,12 +142,18 @@ class QtLanguagePanel(QWidget):
         return page
 
     def _build_concept(self) -> QWidget:
-        self.concept_edit = QLineEdit(placeholderText="a phrase to map onto the cortex …")
+        self.concept_edit = QLineEdit(placeholderText="a phrase to map onto the cortex …", toolTip=ENSEMBLE_TIP)
         self.concept_edit.returnPressed.connect(self.localize)
         self.versus_edit = QLineEdit(placeholderText="optional: alternatives, comma-separated",
                                      toolTip="With alternatives the map is of the phrase's zero-shot probability "
                                              "against them: where the decoder tells the phrase from them")
         self.versus_edit.returnPressed.connect(self.localize)
+        self.label_combo = QComboBox(enabled=False, toolTip="Map one of the zero-shot tab's labels (with its prompts) "
+                                                            "against the others: where the decoder tells it from them")
+        self.label_combo.activated.connect(self._label_chosen)
+        for combo in (self.label_combo, self.prompts_combo):  # long items must not widen the left column
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.map_combo = QComboBox()
         self.map_combo.addItem("all test trials (covariance, Haufe)", "all")
         self.map_combo.addItem("this trial (gradient × input)", "trial")
@@ -198,23 +170,24 @@ class QtLanguagePanel(QWidget):
         form = QFormLayout()
         form.addRow("Phrase", self.concept_edit)
         form.addRow("Against", self.versus_edit)
+        form.addRow("Label", self.label_combo)
         form.addRow("Map over", self.map_combo)
         form.addRow("Lesion", self.lesion_spin)
         buttons = QHBoxLayout()
         buttons.addWidget(self.localize_button)
         buttons.addWidget(self.select_button)
         buttons.addWidget(self.on_cortex)
-        self.roi_plot = _plot("map mean", "")
-        self.roi_plot.setMinimumHeight(170)
+        self.roi_plot = QtRoiBars()
         self.lesion_label = QLabel(wordWrap=True, textInteractionFlags=Qt.TextSelectableByMouse)
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addLayout(form)
         layout.addLayout(buttons)
+        layout.addWidget(section_title("Map mean per ROI"))
+        layout.addWidget(self.roi_plot)
         layout.addWidget(section_title("Lesion check"))
         layout.addWidget(self.lesion_label)
-        layout.addWidget(section_title("Map mean per ROI"))
-        layout.addWidget(self.roi_plot, 1)
+        layout.addStretch(1)
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(page)
         return scroll
@@ -230,6 +203,7 @@ class QtLanguagePanel(QWidget):
         for name in self.tools.truth_fields():
             self.truth_combo.addItem(name, name)
         self.truth_combo.blockSignals(False)
+        self._truth_chosen()
         self._show_state()
 
     def _show_state(self) -> None:
@@ -302,44 +276,51 @@ class QtLanguagePanel(QWidget):
 
     def _show_search(self) -> None:
         result = self.tools.search
-        plot = self.search_plot
-        plot.clear()
+        self.search_plot.show_result(result)
         if result is None:
             for thumb in self.match_thumbnails:
                 thumb.hide()
             return
         session = self.session
+        ensemble = f" (mean of {len(result.query.prompts)} prompts)" if len(result.query.prompts) > 1 else ""
         self.search_summary.setText(
-            f"“{result.phrase}” · brain vs true image tokens: Spearman ρ {result.agreement:.2f}, "
-            f"top-{N_MATCHES} overlap {result.overlap(N_MATCHES):.2f}")
-        order = result.order
-        for rank, (thumb, trial) in enumerate(zip(self.match_thumbnails, order), start=1):
+            f"“{result.phrase}”{ensemble} · brain vs true image tokens: Spearman ρ {result.agreement:.2f}, "
+            f"top-{N_MATCHES} overlap {result.overlap(N_MATCHES):.2f}"
+            + warning_html(self.tools.probe.vocabulary_warning(result.unknown) if self.tools.probe else None))
+        for rank, (thumb, trial) in enumerate(zip(self.match_thumbnails, result.order), start=1):
             trial = int(trial)
             thumb.trial = trial
             thumb.show_candidate(session.stimulus(trial), rank, float(result.brain[trial]), False,
                                  f"trial {session.trial_id(trial)}\n{session.references(trial)[0]}\n"
                                  f"true image tokens: {result.image[trial]:.3f}")
             thumb.show()
-        ranks = np.arange(1, order.size + 1)
-        if plot.plotItem.legend is None:
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        plot.plot(ranks, result.brain[order], pen=pg.mkPen(BRAIN_COLOUR, width=2), name="brain")
-        plot.plot(ranks, result.image[order], pen=None, symbol="o", symbolSize=4, symbolPen=None,
-                  symbolBrush=IMAGE_COLOUR, name="true image tokens")
 
     # ----------------------------------------------------------------- zero-shot
 
     def _truth_chosen(self) -> None:
-        self.fill_button.setEnabled(self.truth_combo.currentData() is not None)
+        from brainview.decoding.language import refining_fields
+
+        field = self.truth_combo.currentData()
+        self.fill_button.setEnabled(field is not None)
+        self.prompts_combo.clear()
+        self.prompts_combo.addItem("the label (template)", None)
+        if field is not None and self.session.has_bundle:
+            for finer in refining_fields(self.session.bundle.trials, field):
+                self.prompts_combo.addItem(f"{finer} (averaged)", finer)
 
     def labels_from_field(self) -> None:
-        from brainview.decoding.language import field_value
+        from brainview.decoding.language import field_labels
 
         field = self.truth_combo.currentData()
         if field is None or not self.session.has_bundle:
             return
-        values = sorted({str(v) for v in (field_value(t, field) for t in self.session.bundle.trials) if v is not None})
-        self.labels_edit.setText(", ".join(values))
+        try:
+            labels = field_labels(self.session.bundle.trials, field, self.prompts_combo.currentData(),
+                                  self.template_edit.text() or DEFAULT_TEMPLATE)
+        except UserError as exc:
+            self.error.emit("Labels from field", str(exc))
+            return
+        self.labels_edit.setText(", ".join(labels))
 
     def classify(self) -> None:
         labels = self.labels_edit.text().split(",")
@@ -359,40 +340,28 @@ class QtLanguagePanel(QWidget):
 
     def _show_zero_shot(self) -> None:
         result = self.tools.zero_shot
-        plot = self.confusion_plot
-        for item in self._confusion_texts:
-            plot.removeItem(item)
-        self._confusion_texts = []
+        self._fill_label_combo(result)
         if result is None:
-            self.confusion_image.clear()
+            self.confusion_plot.show_confusion(None, None)
             self.accuracy_label.setText("")
             self.trial_labels.setText("")
             return
         acc, image = result.accuracy, result.image_accuracy
         names = result.names
+        probe = self.tools.probe
+        warnings = "".join(warning_html(f"label {name}: {probe.vocabulary_warning(unknown)}")
+                           for name, unknown in result.unknown.items()) if probe else ""
         if acc is None:
-            self.accuracy_label.setText(f"{len(names)} labels; choose a truth field for accuracy.")
-            self.confusion_image.clear()
+            self.accuracy_label.setText(f"{len(names)} labels; choose a truth field for accuracy.{warnings}")
+            self.confusion_plot.show_confusion(None, None)
         else:
             self.accuracy_label.setText(
                 f"<b>{result.truth_field}</b>, {acc.n} trials, chance {acc.chance:.3f}<br>"
                 f"<span style='color:{BRAIN_COLOUR}'>brain</span>: top-1 <b>{acc.top1:.3f}</b> "
                 f"[{acc.ci95[0]:.3f}, {acc.ci95[1]:.3f}], top-5 {acc.top5:.3f}<br>"
                 f"<span style='color:{IMAGE_COLOUR}'>true image tokens</span>: top-1 <b>{image.top1:.3f}</b> "
-                f"[{image.ci95[0]:.3f}, {image.ci95[1]:.3f}], top-5 {image.top5:.3f}")
-            confusion = acc.confusion.astype(np.float64)
-            fraction = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-            self.confusion_image.setImage(fraction, levels=(0, 1))
-            ticks = [(i + 0.5, name) for i, name in enumerate(names)]
-            plot.getAxis("bottom").setTicks([ticks])
-            plot.getAxis("left").setTicks([ticks])
-            for (row, column), count in np.ndenumerate(acc.confusion):
-                if count:
-                    text = pg.TextItem(str(count), color="w" if fraction[row, column] < 0.6 else "k", anchor=(0.5, 0.5))
-                    text.setPos(column + 0.5, row + 0.5)
-                    plot.addItem(text)
-                    self._confusion_texts.append(text)
-            plot.setRange(xRange=(0, len(names)), yRange=(0, len(names)), padding=0)
+                f"[{image.ci95[0]:.3f}, {image.ci95[1]:.3f}], top-5 {image.top5:.3f}{warnings}")
+            self.confusion_plot.show_confusion(names, acc.confusion)
         self._show_trial_labels()
 
     def _show_trial_labels(self) -> None:
@@ -423,18 +392,29 @@ class QtLanguagePanel(QWidget):
                                on_error=lambda exc: self._failed("Concept map", exc, self.lesion_label))
         self._with_probe(run)
 
+    def _fill_label_combo(self, result) -> None:
+        self.label_combo.clear()
+        self.label_combo.setEnabled(result is not None)
+        if result is not None:
+            self.label_combo.addItem("(choose a label to map it against the others)", None)
+            for label in result.labels:
+                self.label_combo.addItem(label.name, label.name)
+
+    def _label_chosen(self) -> None:
+        """The chosen zero-shot label with its prompts as the phrase, the other labels as its alternatives."""
+        result, name = self.tools.zero_shot, self.label_combo.currentData()
+        if result is None or name is None:
+            return
+        self.concept_edit.setText(next(label.spec for label in result.labels if label.name == name))
+        self.versus_edit.setText(", ".join(label.spec for label in result.labels if label.name != name))
+
     def _show_concept(self) -> None:
         result = self.tools.concept
-        plot = self.roi_plot
-        plot.clear()
+        self.roi_plot.show_means(result.rois if result is not None else None)
         self.select_button.setEnabled(result is not None)
         if result is None:
             self.lesion_label.setText("")
             return
-        names, values = list(result.rois), np.array(list(result.rois.values()))
-        brushes = [pg.mkBrush(BRAIN_COLOUR if v >= 0 else "#d05050") for v in values]
-        plot.addItem(pg.BarGraphItem(x=np.arange(len(names)), height=values, width=0.7, brushes=brushes))
-        plot.getAxis("bottom").setTicks([[(i, name.replace("floc-", "")) for i, name in enumerate(names)]])
         check, concept = result.lesion, result.concept
         where = (f"trial {self.session.trial_id(concept.trial)}" if concept.trial is not None
                  else f"the {check.trials.size} best-matching trials")
@@ -448,6 +428,8 @@ class QtLanguagePanel(QWidget):
                      f"<br>lesioned: “{check.caption_after}”<br>random lesion: “{check.caption_random}”")
         else:
             text += f"<br>captions: {check.captions_missing}"
+        if self.tools.probe is not None:
+            text += warning_html(self.tools.probe.vocabulary_warning(concept.unknown))
         self.lesion_label.setText(text)
         self.select_button.setToolTip(f"Select the top {check.n_voxels} voxels of the map")
         if self.on_cortex.isChecked():
