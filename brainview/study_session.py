@@ -9,10 +9,8 @@ from a worker, never from the GUI thread.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,7 +43,6 @@ class StudyDecoding:
         self.device = device
         self.load_language_models = load_language_models
         self._decoders: dict[str, Any] = {}
-        self._adapters: dict[tuple, Any] = {}
         self._lock = threading.Lock()
         # one decoding at a time: the panel's workers (stimulus, ROI table, summary) share these models
         self._busy = threading.RLock()
@@ -60,14 +57,9 @@ class StudyDecoding:
     def _load(self, subject: str):
         from brainview.decoding.decoder import Decoder
 
-        bundle = self.study.bundle(subject)
-        key = _model_key(bundle)
-        if key is not None and key in self._adapters:
-            return Decoder(bundle, self._adapters[key])
-        decoder = Decoder.load(bundle, device=self.device, load_language_models=self.load_language_models)
-        if key is not None and decoder.adapter is not None:
-            self._adapters[key] = decoder.adapter
-        return decoder
+        # subjects (and the window) naming the same model files share one loaded model
+        return Decoder.load(self.study.bundle(subject), device=self.device,
+                            load_language_models=self.load_language_models)
 
     def cancel(self) -> None:
         """Stop captioning in every loaded decoder (a call in flight raises ``Cancelled`` within a token)."""
@@ -184,16 +176,3 @@ def summaries_side_by_side(summaries: dict[str, dict[str, Any]]) -> dict[str, An
     out = {d: mean_and_spread([s["retrieval"].get(d) for s in summaries.values()]) for d in first["retrieval"]}
     out["meteor"] = mean_and_spread([s.get("meteor") for s in summaries.values()])
     return out
-
-
-def _model_key(bundle) -> tuple | None:
-    """What identifies a bundle's language models across bundles: the files' identity (device, inode)
-    for in-bundle folders (hard links are one file), the model id otherwise."""
-    reference = bundle.vlm.get("captioner")
-    if not reference:
-        return None
-    folder = bundle.path / reference
-    if not folder.is_dir():
-        return ("id", reference, bundle.vlm.get("prompt"))
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-    return ("files", bundle.vlm.get("prompt")) + tuple((p.name, os.stat(p).st_dev, os.stat(p).st_ino) for p in files)

@@ -153,6 +153,32 @@ def test_a_newer_selection_stops_a_running_caption_within_a_token(app_bundle):
     assert session.decode_synthetic(voxels).decoded.caption == captioned.decoded.caption
 
 
+def test_decoders_of_the_same_model_files_share_one_loaded_model(app_bundle, tmp_path):
+    """The window and the subjects panel (or a bundle opened again) hold the language model once."""
+    import gc
+    import shutil
+
+    from brainview.bundle import open_bundle
+    from brainview.decoding.decoder import Decoder
+
+    first = Decoder.load(open_bundle(app_bundle.path), device="cpu")
+    again = Decoder.load(open_bundle(app_bundle.path), device="cpu")
+    assert first.can_caption and again.adapter is first.adapter
+    copy = tmp_path / "copy"
+    shutil.copytree(app_bundle.path, copy)  # other files (other inodes): a model of its own
+    other = Decoder.load(open_bundle(copy), device="cpu")
+    assert other.adapter is not first.adapter
+    tokens = first.tokens_for_trials([0], "stage2")
+    assert other.captions(tokens) == first.captions(tokens)
+    model = first.adapter.captioner
+    import weakref
+
+    alive = weakref.ref(model)
+    del first, again, model
+    gc.collect()
+    assert alive() is None  # freed once no decoder holds it
+
+
 def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only_bundle, monkeypatch):
     from brainview.decoding.blip2 import DeviceOutOfMemory
     from brainview.decoding.decoder import Decoder

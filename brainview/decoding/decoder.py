@@ -59,8 +59,8 @@ class Decoder:
     def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True,
              progress=None) -> "Decoder":
         """Load the bundle's captioner, only the parts captioning from tokens runs (``progress(done,
-        total, what)`` per checkpoint shard); a model that cannot be had turns captions off, with
-        the reason. On a GPU the brain model's weights go there too, once, in half precision.
+        total, what)`` per checkpoint shard), or share the one already loaded from the same files on
+        the same device; a model that cannot be had turns captions off, with the reason. On a GPU the brain model's weights go there too, once, in half precision.
 
         Raises ``DeviceOutOfMemory`` when the device is full, so the caller can retry on the CPU.
         """
@@ -70,12 +70,15 @@ class Decoder:
         if not vlm.get("captioner"):
             return cls(bundle, None, "the bundle names no captioner model")
         from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory
+        from brainview.decoding.device import resolve_device
+        from brainview.decoding.shared_models import model_identity, shared
 
         try:
             # an in-bundle folder (absolute) or a model id looked up in the local cache only
             captioner = bundle.resolve_model(vlm["captioner"])
-            adapter = Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, local=False,
-                                        parts="caption", progress=progress)
+            key = (model_identity(captioner), str(resolve_device(device)), "caption")
+            adapter = shared(key, lambda: Blip2Adapter.load(captioner=captioner, retrieval=None, device=device,
+                                                            local=False, parts="caption", progress=progress))
             adapter.prompt_ids(vlm["prompt"] or "")
         except DeviceOutOfMemory:
             raise  # a full GPU is the caller's to handle (retry on the CPU), not a missing model
