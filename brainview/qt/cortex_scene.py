@@ -68,6 +68,22 @@ class HemiScene:
         self.locator.ForceBuildLocator()
         self.set_coarse(None)
 
+    def fit_camera(self, renderer: vtkRenderer, preset, aspect: float) -> None:
+        """Point ``renderer``'s camera along ``preset`` (direction, up) and fit the drawn mesh snugly at ``aspect``."""
+        direction, up = (np.asarray(v, dtype=float) for v in preset)
+        right = np.cross(direction, up)
+        xyz = self.mesh.coords(self.surface)[self.mesh.drawn_vertices(self.surface)].astype(float)
+        across, along, depth = xyz @ right, xyz @ up, xyz @ direction
+        center = ((right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2
+                  + direction * depth.mean())
+        camera = renderer.GetActiveCamera()
+        half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
+        distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(*(center - distance * direction))
+        camera.SetViewUp(*up)
+        renderer.ResetCameraClippingRange()
+
     # -- level of detail -------------------------------------------------------------------------
     def set_coarse(self, coarse: Decimated | None) -> None:
         """Keep ``coarse`` (a copy of the current surface from ``mesh.lod``) ready for :meth:`show_coarse`;
@@ -134,6 +150,17 @@ class HemiScene:
         corners = self.mesh.surface_faces(self.surface)[cell]
         xyz = np.asarray(self.polydata.GetPoints().GetData())  # numpy view of the current surface
         return int(corners[np.argmin(np.linalg.norm(xyz[corners] - np.asarray(position), axis=1))])
+
+
+def view_ray(renderer: vtkRenderer, x: float, y: float) -> tuple[tuple, tuple]:
+    """World points on the near and the far clipping plane under display pixel (x, y)."""
+    ends = []
+    for depth in (0.0, 1.0):
+        renderer.SetDisplayPoint(x, y, depth)
+        renderer.DisplayToWorld()
+        wx, wy, wz, w = renderer.GetWorldPoint()
+        ends.append((wx / w, wy / w, wz / w))
+    return ends[0], ends[1]
 
 
 def _set_geometry(polydata: vtkPolyData, coords: np.ndarray, faces: np.ndarray, normals: np.ndarray) -> None:

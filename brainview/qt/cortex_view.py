@@ -21,17 +21,16 @@ from matplotlib import colormaps
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
-from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR, vtkLookupTable
+from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
-from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL implementations)
 from brainview.cortex import HEMISPHERES, SURFACES, Cortex, RoiSelection
 from brainview.qt.cortex_controls import FLAT_VIEW, VIEWS, QtCortexControls
+from brainview.qt.cortex_overlay import color_range, lookup_table, make_scalar_bar, visible
 from brainview.qt.cortex_render import QtRenderScheduler
-from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene
+from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene, view_ray
 from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
 
 BAR_STRIP = 0.1  # share of the height kept for the colour bar
@@ -78,7 +77,7 @@ class QtCortexView(QWidget):
         self._bar_renderer.SetBackground(*BACKGROUND)
         self._bar_renderer.InteractiveOff()
         self._rw.AddRenderer(self._bar_renderer)
-        self._scalar_bar = _make_scalar_bar()
+        self._scalar_bar = make_scalar_bar()
         self._bar_renderer.AddViewProp(self._scalar_bar)
         self._preset_cameras: list[tuple] = []
         self.renderer = QtRenderScheduler(self._rw, lambda: self._scenes, self)
@@ -187,7 +186,7 @@ class QtCortexView(QWidget):
         if "cmap" in style and style["cmap"] not in colormaps:
             raise ValueError(f"unknown colormap {style['cmap']!r}")
         self.overlay_style.update(style)
-        vmin, vmax, table = self._color_range()
+        vmin, vmax, table = color_range(self._overlay, self.overlay_style)
         coloured = (dict(self.overlay_style), vmin, vmax)
         previous = self._coloured
         self._coloured = (coloured, None if self._overlay is None else self._overlay.copy())
@@ -205,44 +204,17 @@ class QtCortexView(QWidget):
             scene.base[vertices] = scene.underlay[vertices]
             if values is not None:
                 values = values[vertices]
-                shown = self._visible(values)
+                shown = visible(values, self.overlay_style)
                 index = np.clip((values[shown] - vmin) / (vmax - vmin) * 255, 0, 255).astype(np.int64)
                 target = np.arange(scene.base.shape[0])[vertices][shown]
                 scene.base[target] = table[index, :3]
             scene.compose(vertices)
         if self._overlay is not None:
-            lut = vtkLookupTable()
-            lut.SetNumberOfTableValues(256)
-            lut.SetTable(numpy_to_vtk(table, deep=True, array_type=VTK_UNSIGNED_CHAR))
-            lut.SetRange(vmin, vmax)
-            self._scalar_bar.SetLookupTable(lut)
+            self._scalar_bar.SetLookupTable(lookup_table(table, vmin, vmax))
         self._scalar_bar.SetVisibility(self._overlay is not None)
         self._layout_viewports()
         self.controls.sync()
         self._request_render()
-
-    def _visible(self, values: np.ndarray) -> np.ndarray:
-        threshold = self.overlay_style["threshold"]
-        shown = np.isfinite(values)
-        if threshold:
-            with np.errstate(invalid="ignore"):
-                shown &= (np.abs(values) if self.overlay_style["symmetric"] else values) >= threshold
-        return shown
-
-    def _color_range(self) -> tuple[float, float, np.ndarray]:
-        """(vmin, vmax, RGBA uint8 table of 256 colours) for the current overlay and style."""
-        style = self.overlay_style
-        table = (colormaps[style["cmap"]](np.linspace(0, 1, 256)) * 255).round().astype(np.uint8)
-        finite = self._overlay[np.isfinite(self._overlay)] if self._overlay is not None else np.zeros(0)
-        if style["symmetric"]:
-            top = style["vmax"] or (float(np.abs(finite).max()) if finite.size else 1.0)
-            vmin, vmax = -top, top
-        else:
-            vmin = style["vmin"] if style["vmin"] is not None else (float(finite.min()) if finite.size else 0.0)
-            vmax = style["vmax"] if style["vmax"] is not None else (float(finite.max()) if finite.size else 1.0)
-        if not vmax > vmin:
-            vmax = vmin + 1.0
-        return vmin, vmax, table
 
     def set_roi_outlines(self, rois: dict[str, np.ndarray], colors: dict[str, tuple[int, int, int]] | None = None):
         """Draw the boundary of each ROI (name -> voxel ids) on the surface, each in its own colour."""
@@ -300,20 +272,7 @@ class QtCortexView(QWidget):
 
     def fit_camera(self, scene: "HemiScene", hemi: str, aspect: float, renderer: vtkRenderer) -> None:
         """Point ``renderer``'s camera along the current preset and fit the drawn mesh snugly at ``aspect``."""
-        preset = FLAT_VIEW if self.surface == "flat" else VIEWS[self.view][hemi]
-        direction, up = (np.asarray(v, dtype=float) for v in preset)
-        right = np.cross(direction, up)
-        mesh = scene.mesh
-        xyz = mesh.coords(self.surface)[mesh.drawn_vertices(self.surface)].astype(float)
-        across, along, depth = xyz @ right, xyz @ up, xyz @ direction
-        center = (right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2 + direction * depth.mean()
-        camera = renderer.GetActiveCamera()
-        half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
-        distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
-        camera.SetFocalPoint(*center)
-        camera.SetPosition(*(center - distance * direction))
-        camera.SetViewUp(*up)
-        renderer.ResetCameraClippingRange()
+        scene.fit_camera(renderer, FLAT_VIEW if self.surface == "flat" else VIEWS[self.view][hemi], aspect)
 
     @property
     def camera_moved(self) -> bool:
@@ -326,7 +285,7 @@ class QtCortexView(QWidget):
 
     def color_range(self) -> tuple[float, float] | None:
         """The overlay's colour range (vmin, vmax) as drawn now, or None without an overlay."""
-        return None if self._overlay is None else self._color_range()[:2]
+        return None if self._overlay is None else color_range(self._overlay, self.overlay_style)[:2]
 
     def camera_state(self) -> list[dict] | None:
         """Each hemisphere's camera (position, focal point, view up) when the user moved it, else None."""
@@ -404,7 +363,7 @@ class QtCortexView(QWidget):
         renderer = self._vtk.FindPokedRenderer(x, y)
         for hemi, scene in self._scenes.items():
             if scene.renderer is renderer:
-                vertex = scene.pick(*_view_ray(renderer, x, y))
+                vertex = scene.pick(*view_ray(renderer, x, y))
                 return None if vertex is None else (hemi, vertex)
         return None
 
@@ -556,39 +515,9 @@ class QtCortexView(QWidget):
         self._vtk.Finalize()
 
 
-def _view_ray(renderer: vtkRenderer, x: float, y: float) -> tuple[tuple, tuple]:
-    """World points on the near and the far clipping plane under display pixel (x, y)."""
-    ends = []
-    for depth in (0.0, 1.0):
-        renderer.SetDisplayPoint(x, y, depth)
-        renderer.DisplayToWorld()
-        wx, wy, wz, w = renderer.GetWorldPoint()
-        ends.append((wx / w, wy / w, wz / w))
-    return ends[0], ends[1]
-
-
 def _contains(sorted_ids: np.ndarray, value: int) -> bool:
     position = np.searchsorted(sorted_ids, value)
     return bool(position < sorted_ids.size and sorted_ids[position] == value)
-
-
-def _make_scalar_bar() -> vtkScalarBarActor:
-    bar = vtkScalarBarActor()
-    bar.SetOrientationToHorizontal()
-    bar.SetPosition(0.3, 0.05)
-    bar.SetWidth(0.4)
-    bar.SetHeight(0.9)
-    bar.SetNumberOfLabels(5)
-    bar.SetLabelFormat("%.3g")
-    bar.UnconstrainedFontSizeOn()
-    text = bar.GetLabelTextProperty()
-    text.SetFontSize(12)
-    text.SetColor(0.95, 0.95, 0.95)
-    text.ShadowOff()
-    text.ItalicOff()
-    text.BoldOff()
-    bar.SetVisibility(False)
-    return bar
 
 
 def grab_with_cortex(widget: QWidget) -> QImage:
