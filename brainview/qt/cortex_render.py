@@ -6,7 +6,9 @@ full detail throughout), the view draws each hemisphere's coarse copy (:mod:`bra
 built once per surface in a worker) while the camera moves, a stroke is drawn or the colours
 change, and goes back to full detail once nothing has changed for :data:`REST_MS` (and nobody holds
 it back: the main window does while live decoding runs, so the caption is not stuck behind a
-second of VTK). Renders are coalesced: any number of requests in one event-loop turn render once.
+second of VTK; the first frame of such a hold waits up to :data:`HELD_RENDER_MS` for the retrievals).
+Renders are coalesced: any number of requests (paint events of the VTK widget included) in one
+event-loop turn render once.
 Before a slow full-detail frame, the widgets waiting to be repainted are painted, so what arrived
 meanwhile (retrievals, a caption) is on screen before the GUI thread goes into VTK.
 """
@@ -26,6 +28,7 @@ from brainview.qt.workers import QtWorkers
 
 FRAME_BUDGET_MS = 50.0  # a full-detail frame slower than this: draw the coarse copy while things change
 REST_MS = 400  # full detail again once nothing changed for this long
+HELD_RENDER_MS = 250  # while held (a live decode's retrievals are due), a slow view's next frame waits this long
 LOD_VERTICES = 6_000  # per hemisphere (2 × 6k: ~60 ms in software GL); meshes under twice this stay full
 
 
@@ -45,9 +48,10 @@ class QtRenderScheduler(QObject):
         self._coarse = False  # wanted: coarse copies (where built) instead of full detail
         self._moving = False
         self._held = False
+        self._held_since = 0.0
         self._closed = False
         self._timer = QTimer(self, singleShot=True, interval=0)
-        self._timer.timeout.connect(self._render)
+        self._timer.timeout.connect(self._render_due)
         self.rest_timer = QTimer(self, singleShot=True, interval=REST_MS)  # public: tests shorten it
         self.rest_timer.timeout.connect(self._rested)
         pool = QThreadPool(self)
@@ -81,7 +85,7 @@ class QtRenderScheduler(QObject):
         if self.slow:
             self._show_coarse(True)
             self._rest_later()
-        self._timer.start()
+        self._schedule()
 
     def begin_motion(self) -> None:
         """The camera starts to move or a stroke starts: coarse while it lasts, when frames are slow."""
@@ -95,10 +99,19 @@ class QtRenderScheduler(QObject):
         self._rest_later()
 
     def hold_full_detail(self, held: bool) -> None:
-        """Keep drawing coarse copies while ``held`` (something is about to show and must not wait)."""
+        """Keep drawing coarse copies while ``held`` (something is about to show and must not wait); where
+        frames are slow, the first frame after the hold begins also waits up to :data:`HELD_RENDER_MS`,
+        so that retrievals arriving meanwhile paint at once instead of after it."""
+        if held and not self._held:
+            self._held_since = time.perf_counter()
         self._held = bool(held)
         if not held:
             self._rest_later()
+
+    def repaint(self) -> None:
+        """Render again as it is (an expose or resize), coalesced with any other request."""
+        if not self._closed:
+            self._schedule()
 
     def render_now(self) -> None:
         """Render at full detail at once (figures, screenshots, tests)."""
@@ -121,7 +134,7 @@ class QtRenderScheduler(QObject):
         if self._moving or self._held or self._closed:
             return  # end_motion / hold_full_detail(False) start the rest again
         self._show_coarse(False)
-        self._timer.start()
+        self._schedule()
 
     def _show_coarse(self, coarse: bool) -> None:
         self._coarse = coarse
@@ -129,6 +142,17 @@ class QtRenderScheduler(QObject):
             scene.show_coarse(coarse)
         if coarse:
             self._build_missing()
+
+    def _schedule(self) -> None:
+        if not self._timer.isActive():  # a pending frame stays where it is: one render per turn, never later
+            self._timer.start(0)
+
+    def _render_due(self) -> None:
+        remaining = self._held_since + HELD_RENDER_MS / 1000 - time.perf_counter()
+        if self._held and self.slow and remaining > 0:
+            self._timer.start(int(1000 * remaining) + 1)  # the retrievals may come first
+            return
+        self._render()
 
     def _render(self) -> None:
         self._timer.stop()
@@ -164,4 +188,4 @@ class QtRenderScheduler(QObject):
         scene.set_coarse(coarse)
         scene.show_coarse(self._coarse)
         if self._coarse:
-            self._timer.start()
+            self._schedule()

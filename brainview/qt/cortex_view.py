@@ -81,6 +81,7 @@ class QtCortexView(QWidget):
         self._bar_renderer.AddViewProp(self._scalar_bar)
         self._preset_cameras: list[tuple] = []
         self.renderer = QtRenderScheduler(self._rw, lambda: self._scenes, self)
+        self._vtk.paint_requested = self.renderer.repaint  # exposes and resizes render with the rest, once
         style.AddObserver("StartInteractionEvent", lambda *_: self.renderer.begin_motion())
         style.AddObserver("EndInteractionEvent", lambda *_: self.renderer.end_motion())
 
