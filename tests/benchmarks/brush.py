@@ -185,8 +185,12 @@ def main() -> None:
             dab_total.append(time.perf_counter() - begin)
         t_coarse_idle.append(timed(lambda: (scheduler.request(), app.processEvents()), 3))
         mouse(QEvent.Type.MouseButtonRelease, positions[-1], LEFT, NONE)
-        begin, frames = time.perf_counter(), scheduler.frames
-        while scheduler.slow and (scheduler.coarse or scheduler.frames == frames):  # at rest: full detail, one frame
+        begin = time.perf_counter()
+        while scheduler.slow and scheduler.coarse:  # at rest the view switches back to full detail ...
+            app.processEvents()
+            time.sleep(0.002)
+        frames = scheduler.frames
+        while scheduler.slow and scheduler.frames == frames:  # ... and renders one full frame
             app.processEvents()
             time.sleep(0.002)
         rest.append(time.perf_counter() - begin)
