@@ -85,9 +85,24 @@ def decimate(coords: np.ndarray, faces: np.ndarray, *, target_vertices: int | No
     corners = np.sort(coarse, axis=1)
     key = (corners[:, 0] * n_cells + corners[:, 1]) * n_cells + corners[:, 2]  # < 2**63 below 2M cells
     _, unique = np.unique(key, return_index=True)  # one of each triangle
-    coarse = coarse[np.sort(unique)].astype(np.int32)
+    coarse = coarse[np.sort(unique)]
+    # a cell can pull a triangle over its neighbours, turned back to front (drawn dark): wind every coarse
+    # triangle the way the full surface faces at its corners
+    tri = xyz[first[coarse]]
+    facing = np.einsum("ij,ij->i", np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]),
+                       _vertex_normals(xyz, faces)[first[coarse]].sum(axis=1))
+    coarse[facing < 0] = coarse[facing < 0][:, ::-1]
+    coarse = coarse.astype(np.int32)
     return Decimated(np.ascontiguousarray(coords[vertex_map], dtype=np.float32), coarse,
                      vertex_map.astype(np.int64), int(coords.shape[0]))
+
+
+def _vertex_normals(xyz: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (not normalized: only their direction is used)."""
+    a, b, c = (xyz[faces[:, k]] for k in range(3))
+    face_normals = np.cross(b - a, c - a)
+    return np.stack([np.bincount(faces.ravel(), weights=np.repeat(face_normals[:, k], 3), minlength=xyz.shape[0])
+                     for k in range(3)], axis=1)
 
 
 def _cells(xyz: np.ndarray, cell_size: float) -> tuple[np.ndarray, int]:
