@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from brainview.cortex.lod import Decimated, decimate
 from brainview.errors import UserError
 
 HEMISPHERES = ("lh", "rh")
@@ -52,6 +53,7 @@ class Hemisphere:
     flat: np.ndarray | None = None
     flat_faces: np.ndarray | None = None
     _graphs: dict = field(default_factory=dict, repr=False)
+    _lods: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_vertices(self) -> int:
@@ -109,6 +111,20 @@ class Hemisphere:
                               shape=(n, n))
         graph.sort_indices()
         return graph
+
+    def lod(self, surface: str = "inflated", target_vertices: int = 20_000) -> Decimated:
+        """A coarse copy of ``surface`` with about ``target_vertices`` (cached; see :mod:`brainview.cortex.lod`).
+
+        Pial is clustered along the inflated surface, so the coarse triangles follow the mesh, not space."""
+        self._check(surface)
+        key = (surface, int(target_vertices))
+        if key not in self._lods:
+            if surface == "pial":
+                self._lods[key] = self.lod("inflated", target_vertices).moved_to(self.pial)
+            else:
+                self._lods[key] = decimate(self.coords(surface), self.surface_faces(surface),
+                                           target_vertices=target_vertices)
+        return self._lods[key]
 
     def prepare_brush(self, surface: str = "inflated") -> None:
         """Build the edge graph now, so that the first dab does not pay for it."""

@@ -1,15 +1,16 @@
 """The cortex view: both hemispheres in VTK, an overlay, ROI outlines, picking and an ROI brush.
 
-Colouring follows MNE's ``Brain``: underlay (sulcal depth as grey), overlay (a per-vertex value
-through a colormap), selection fill and ROI outlines are composed on the CPU into one RGB
-uint8 array per hemisphere that VTK uses directly as point scalars. A change recomposes only
-the vertices it touches and marks the array ``Modified()``; nothing is rebuilt.
+Each hemisphere is a :class:`~brainview.qt.cortex_scene.HemiScene` (mesh, colour layers, cell
+locator, level-of-detail copy); :class:`~brainview.qt.cortex_render.QtRenderScheduler` decides when
+and at which detail the window renders; :class:`~brainview.qt.cortex_controls.QtCortexControls` is
+the toolbar.
 
 Mouse: without the brush, left-drag rotates (VTK trackball), a click without drag picks a vertex
 (``vertex_picked``), hovering reports vertex, voxel and value (``hovered``). With the brush on,
 left-drag paints and right-drag (or Shift+left) erases, along the surface within the brush radius;
 those events never reach VTK, so the camera stays put while painting. Each drag is one stroke
-of the :class:`~brainview.cortex.RoiSelection`, so undo removes it whole.
+of the :class:`~brainview.cortex.RoiSelection`, so undo removes it whole. Picks always hit the
+full-resolution mesh, whatever is drawn.
 """
 
 from __future__ import annotations
@@ -19,191 +20,22 @@ import shiboken6
 from matplotlib import colormaps
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QToolButton,
-                               QVBoxLayout, QWidget)
-from vtkmodules.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray, vtk_to_numpy
-from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR, vtkLookupTable, vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData, vtkStaticCellLocator
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
-from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
-from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapper, vtkRenderer, vtkWindowToImageFilter
+from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL implementations)
 from brainview.cortex import HEMISPHERES, SURFACES, Cortex, RoiSelection
+from brainview.qt.cortex_controls import FLAT_VIEW, VIEWS, QtCortexControls
+from brainview.qt.cortex_overlay import color_range, lookup_table, make_scalar_bar, visible
+from brainview.qt.cortex_render import QtRenderScheduler
+from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene, view_ray
 from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
 
-#: per preset and hemisphere: direction the camera looks in, and the screen's up direction
-VIEWS = {
-    "lateral": {"lh": ((1, 0, 0), (0, 0, 1)), "rh": ((-1, 0, 0), (0, 0, 1))},
-    "medial": {"lh": ((-1, 0, 0), (0, 0, 1)), "rh": ((1, 0, 0), (0, 0, 1))},
-    "ventral": {"lh": ((0, 0, 1), (0, -1, 0)), "rh": ((0, 0, 1), (0, -1, 0))},
-    "posterior": {"lh": ((0, 1, 0), (0, 0, 1)), "rh": ((0, 1, 0), (0, 0, 1))},
-}
-#: the flatmap lies in z = 0 with its normals along +z: seen from above, dorsal up, whatever the preset
-FLAT_VIEW = ((0, 0, -1), (0, 1, 0))
-COLORMAPS = ("RdBu_r", "coolwarm", "seismic", "viridis", "inferno", "hot", "cividis")
-BACKGROUND = (0.11, 0.11, 0.13)
-SELECTION_RGB = np.array([0, 230, 120], dtype=np.float32)
-SELECTION_ALPHA = 0.6
-OUTLINE_PALETTE = np.array([[31, 119, 180], [255, 127, 14], [214, 39, 40], [148, 103, 189], [140, 86, 75],
-                            [227, 119, 194], [188, 189, 34], [23, 190, 207], [255, 255, 255]], dtype=np.uint8)
 BAR_STRIP = 0.1  # share of the height kept for the colour bar
 CLICK_SLOP_PX = 3
 DAB_SPACING_PX = 8
-
-
-class _HemiScene:
-    """VTK objects and colour layers of one hemisphere, in its own half of the window."""
-
-    def __init__(self, cortex: Cortex, hemi: str, surface: str):
-        self.hemi = hemi
-        self.mesh = cortex.hemis[hemi]
-        n = self.mesh.n_vertices
-        self.polydata = vtkPolyData()
-        self.surface = surface
-        self.underlay = _sulcal_grey(self.mesh.sulc)
-        self.base = self.underlay.copy()  # underlay with the overlay on top
-        self.fill = np.zeros(n, dtype=bool)
-        self.outline = np.full(n, -1, dtype=np.int16)  # index into outline_colors, -1: none
-        self.outline_colors = OUTLINE_PALETTE
-        self.colors = self.base.copy()
-        self.color_array = numpy_to_vtk(self.colors, deep=False, array_type=VTK_UNSIGNED_CHAR)
-        self.color_array.SetName("colors")
-        self.polydata.GetPointData().SetScalars(self.color_array)
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(self.polydata)
-        mapper.SetColorModeToDirectScalars()
-        mapper.ScalarVisibilityOn()
-        self.actor = vtkActor()
-        self.actor.SetMapper(mapper)
-        prop = self.actor.GetProperty()
-        prop.SetAmbient(0.25)
-        prop.SetDiffuse(0.75)
-        prop.SetSpecular(0.05)
-        self.renderer = vtkRenderer()
-        self.renderer.SetBackground(*BACKGROUND)
-        self.renderer.AddActor(self.actor)
-        self.locator = vtkStaticCellLocator()
-        self.locator.UseExistingSearchStructureOn()  # colour changes modify the polydata; the geometry stays
-        self.set_surface(surface)
-
-    def set_surface(self, surface: str) -> None:
-        """Show ``surface``: its points and its faces (the flatmap draws fewer: the cuts and medial wall)."""
-        self.surface = surface
-        faces = self.mesh.surface_faces(surface).astype(np.int64)
-        cells = vtkCellArray()
-        cells.SetData(numpy_to_vtkIdTypeArray(np.arange(0, faces.size + 1, 3, dtype=np.int64), deep=True),
-                      numpy_to_vtkIdTypeArray(faces.ravel(), deep=True))
-        self.polydata.SetPolys(cells)
-        points = vtkPoints()
-        points.SetData(numpy_to_vtk(self.mesh.coords(surface), deep=True))
-        self.polydata.SetPoints(points)
-        self.polydata.GetPointData().SetNormals(numpy_to_vtk(self.mesh.vertex_normals(surface), deep=True))
-        self.polydata.Modified()
-        self.locator.SetDataSet(self.polydata)
-        self.locator.ForceBuildLocator()
-
-    def compose(self, vertices=slice(None)) -> None:
-        """Recompute the displayed colours of ``vertices`` from the layers, in place."""
-        self.colors[vertices] = _layer(self.base[vertices], self.fill[vertices], self.outline[vertices],
-                                       self.outline_colors)
-        self.color_array.Modified()
-
-    def layered_colors(self, fill: bool = True) -> np.ndarray:
-        """Colours of every vertex from the layers, with or without the selection fill (for figures)."""
-        return _layer(self.base, self.fill if fill else np.zeros_like(self.fill), self.outline, self.outline_colors)
-
-    def nearest_vertex(self, cell: int, position) -> int:
-        corners = self.mesh.surface_faces(self.surface)[cell]
-        xyz = np.asarray(self.polydata.GetPoints().GetData())  # numpy view of the current surface
-        return int(corners[np.argmin(np.linalg.norm(xyz[corners] - np.asarray(position), axis=1))])
-
-
-def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray) -> np.ndarray:
-    """Underlay-and-overlay colours with the selection blended in and ROI outlines on top (uint8 RGB)."""
-    rgb = base.astype(np.float32)
-    rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
-    out = rgb.astype(np.uint8)
-    drawn = outline >= 0
-    out[drawn] = outline_colors[outline[drawn]]
-    return out
-
-
-def _sulcal_grey(sulc: np.ndarray) -> np.ndarray:
-    """Grey underlay: gyri (negative sulcal depth) light, sulci dark, smoothly."""
-    scale = float(np.std(sulc)) or 1.0
-    grey = 165 - 55 * np.tanh(sulc / scale)
-    return np.repeat(grey.astype(np.uint8)[:, None], 3, axis=1)
-
-
-class QtCortexControls(QWidget):
-    """A one-line toolbar for a :class:`QtCortexView`: surface, view, colormap, range, brush, undo."""
-
-    def __init__(self, view: "QtCortexView"):
-        super().__init__(view)
-        self.view = view
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(2, 2, 2, 2)
-        self.surface = QComboBox(toolTip="surface")
-        self.surface.addItems(SURFACES)
-        self.view_preset = QComboBox(toolTip="camera preset")
-        self.view_preset.addItems(VIEWS)
-        self.cmap = QComboBox(toolTip="overlay colormap")
-        self.cmap.addItems(COLORMAPS)
-        self.threshold = QDoubleSpinBox(toolTip="hide overlay values whose magnitude is below this",
-                                        decimals=3, maximum=1e6, singleStep=0.1, prefix="thr ")
-        self.vmax = QDoubleSpinBox(toolTip="top of the colour range (auto: the largest magnitude)",
-                                   decimals=3, maximum=1e6, singleStep=0.1, specialValueText="max auto")
-        self.symmetric = QCheckBox("±", toolTip="symmetric colour range around zero", checked=True)
-        self.brush = QToolButton(text="Brush", checkable=True,
-                                 toolTip="paint with left drag, erase with right drag or Shift")
-        self.radius = QDoubleSpinBox(toolTip="brush radius along the surface", decimals=1, minimum=0.5,
-                                     maximum=50.0, value=view.brush_radius, suffix=" mm")
-        self.undo = QToolButton(text="Undo", toolTip="undo the last stroke or ROI change (Ctrl+Z)")
-        self.redo = QToolButton(text="Redo", toolTip="redo (Ctrl+Shift+Z)")
-        for widget in (self.surface, self.view_preset, self.cmap, self.threshold, self.vmax, self.symmetric,
-                       self.brush, self.radius, self.undo, self.redo):
-            layout.addWidget(widget)
-        layout.addStretch(1)
-        self.surface.currentTextChanged.connect(view.set_surface)
-        self.view_preset.currentTextChanged.connect(view.set_view)
-        self.cmap.currentTextChanged.connect(lambda name: view.update_overlay_style(cmap=name))
-        self.threshold.valueChanged.connect(lambda value: view.update_overlay_style(threshold=value))
-        self.vmax.valueChanged.connect(lambda value: view.update_overlay_style(vmax=value or None))
-        self.symmetric.toggled.connect(lambda on: view.update_overlay_style(symmetric=on))
-        self.brush.toggled.connect(view.set_brush_enabled)
-        self.radius.valueChanged.connect(view.set_brush_radius)
-        self.undo.clicked.connect(view.undo)
-        self.redo.clicked.connect(view.redo)
-
-    def set_surfaces(self, surfaces) -> None:
-        """Offer the surfaces the current cortex has (``flat`` only with a flatmap)."""
-        self.surface.blockSignals(True)
-        self.surface.clear()
-        self.surface.addItems(list(surfaces))
-        self.surface.blockSignals(False)
-        self.sync()
-
-    def sync(self) -> None:
-        """Show the view's state without echoing changes back to it."""
-        view = self.view
-        self.view_preset.setEnabled(view.surface != "flat")
-        style = view.overlay_style
-        for widget, setter, value in (
-                (self.surface, self.surface.setCurrentText, view.surface),
-                (self.view_preset, self.view_preset.setCurrentText, view.view),
-                (self.cmap, self.cmap.setCurrentText, style["cmap"]),
-                (self.threshold, self.threshold.setValue, style["threshold"] or 0.0),
-                (self.vmax, self.vmax.setValue, style["vmax"] or 0.0),
-                (self.symmetric, self.symmetric.setChecked, style["symmetric"]),
-                (self.brush, self.brush.setChecked, view.brush_enabled),
-                (self.radius, self.radius.setValue, view.brush_radius)):
-            widget.blockSignals(True)
-            setter(value)
-            widget.blockSignals(False)
-        selection = view.selection
-        self.undo.setEnabled(bool(selection and selection.can_undo))
-        self.redo.setEnabled(bool(selection and selection.can_redo))
 
 
 class QtCortexView(QWidget):
@@ -227,7 +59,7 @@ class QtCortexView(QWidget):
         self._coloured = None  # (style and range, overlay values) of the colours on screen
         self._bar_bottom = None  # height of the colour-bar strip the viewports were laid out for
         self._outline_colors: dict[str, tuple[int, int, int]] = {}
-        self._scenes: dict[str, _HemiScene] = {}
+        self._scenes: dict[str, HemiScene] = {}
         self._press: tuple[QPoint, Qt.MouseButton] | None = None
         self._dragged = False
         self._stroke_erase: bool | None = None
@@ -237,22 +69,22 @@ class QtCortexView(QWidget):
 
         self._rw = make_render_window()
         self._vtk = QtVTKInteractor(self, rw=self._rw)
-        self._vtk.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
+        style = vtkInteractorStyleTrackballCamera()
+        self._vtk.SetInteractorStyle(style)
         self._vtk.RemoveObservers("CharEvent")  # VTK's key bindings ('e' exits, '3' stereo, ...) have no place here
         self._vtk.installEventFilter(self)
         self._bar_renderer = vtkRenderer()
         self._bar_renderer.SetBackground(*BACKGROUND)
         self._bar_renderer.InteractiveOff()
         self._rw.AddRenderer(self._bar_renderer)
-        self._scalar_bar = _make_scalar_bar()
+        self._scalar_bar = make_scalar_bar()
         self._bar_renderer.AddViewProp(self._scalar_bar)
         self._preset_cameras: list[tuple] = []
-        self._picker = vtkCellPicker()
-        self._picker.SetTolerance(0.0005)
-        self._picker.PickFromListOn()
+        self.renderer = QtRenderScheduler(self._rw, lambda: self._scenes, self)
+        self._vtk.paint_requested = self.renderer.repaint  # exposes and resizes render with the rest, once
+        style.AddObserver("StartInteractionEvent", lambda *_: self.renderer.begin_motion())
+        style.AddObserver("EndInteractionEvent", lambda *_: self.renderer.end_motion())
 
-        self._render_timer = QTimer(self, singleShot=True, interval=0)
-        self._render_timer.timeout.connect(self.render_now)
         self._refit_timer = QTimer(self, singleShot=True, interval=0)
         self._refit_timer.timeout.connect(self._refit)
         self.controls = QtCortexControls(self)
@@ -276,8 +108,6 @@ class QtCortexView(QWidget):
         for scene in self._scenes.values():
             self._rw.RemoveRenderer(scene.renderer)
         self._scenes.clear()
-        self._picker.InitializePickList()
-        self._picker.RemoveAllLocators()
         self._overlay = None
         self._coloured = None
         self._bar_bottom = None
@@ -289,10 +119,8 @@ class QtCortexView(QWidget):
                 self.surface = "inflated"
             self.controls.set_surfaces(cortex.surfaces)
             for hemi in HEMISPHERES:
-                scene = _HemiScene(cortex, hemi, self.surface)
+                scene = HemiScene(cortex, hemi, self.surface)
                 self._rw.AddRenderer(scene.renderer)
-                self._picker.AddPickList(scene.actor)
-                self._picker.AddLocator(scene.locator)
                 self._scenes[hemi] = scene
             self._layout_viewports()
             self._apply_view()
@@ -359,7 +187,7 @@ class QtCortexView(QWidget):
         if "cmap" in style and style["cmap"] not in colormaps:
             raise ValueError(f"unknown colormap {style['cmap']!r}")
         self.overlay_style.update(style)
-        vmin, vmax, table = self._color_range()
+        vmin, vmax, table = color_range(self._overlay, self.overlay_style)
         coloured = (dict(self.overlay_style), vmin, vmax)
         previous = self._coloured
         self._coloured = (coloured, None if self._overlay is None else self._overlay.copy())
@@ -377,44 +205,17 @@ class QtCortexView(QWidget):
             scene.base[vertices] = scene.underlay[vertices]
             if values is not None:
                 values = values[vertices]
-                shown = self._visible(values)
+                shown = visible(values, self.overlay_style)
                 index = np.clip((values[shown] - vmin) / (vmax - vmin) * 255, 0, 255).astype(np.int64)
                 target = np.arange(scene.base.shape[0])[vertices][shown]
                 scene.base[target] = table[index, :3]
             scene.compose(vertices)
         if self._overlay is not None:
-            lut = vtkLookupTable()
-            lut.SetNumberOfTableValues(256)
-            lut.SetTable(numpy_to_vtk(table, deep=True, array_type=VTK_UNSIGNED_CHAR))
-            lut.SetRange(vmin, vmax)
-            self._scalar_bar.SetLookupTable(lut)
+            self._scalar_bar.SetLookupTable(lookup_table(table, vmin, vmax))
         self._scalar_bar.SetVisibility(self._overlay is not None)
         self._layout_viewports()
         self.controls.sync()
         self._request_render()
-
-    def _visible(self, values: np.ndarray) -> np.ndarray:
-        threshold = self.overlay_style["threshold"]
-        shown = np.isfinite(values)
-        if threshold:
-            with np.errstate(invalid="ignore"):
-                shown &= (np.abs(values) if self.overlay_style["symmetric"] else values) >= threshold
-        return shown
-
-    def _color_range(self) -> tuple[float, float, np.ndarray]:
-        """(vmin, vmax, RGBA uint8 table of 256 colours) for the current overlay and style."""
-        style = self.overlay_style
-        table = (colormaps[style["cmap"]](np.linspace(0, 1, 256)) * 255).round().astype(np.uint8)
-        finite = self._overlay[np.isfinite(self._overlay)] if self._overlay is not None else np.zeros(0)
-        if style["symmetric"]:
-            top = style["vmax"] or (float(np.abs(finite).max()) if finite.size else 1.0)
-            vmin, vmax = -top, top
-        else:
-            vmin = style["vmin"] if style["vmin"] is not None else (float(finite.min()) if finite.size else 0.0)
-            vmax = style["vmax"] if style["vmax"] is not None else (float(finite.max()) if finite.size else 1.0)
-        if not vmax > vmin:
-            vmax = vmin + 1.0
-        return vmin, vmax, table
 
     def set_roi_outlines(self, rois: dict[str, np.ndarray], colors: dict[str, tuple[int, int, int]] | None = None):
         """Draw the boundary of each ROI (name -> voxel ids) on the surface, each in its own colour."""
@@ -470,22 +271,9 @@ class QtCortexView(QWidget):
             self.fit_camera(scene, hemi, max(width * (x1 - x0), 1) / max(height * (y1 - y0), 1), scene.renderer)
         self._preset_cameras = self._camera_states()
 
-    def fit_camera(self, scene: "_HemiScene", hemi: str, aspect: float, renderer: vtkRenderer) -> None:
+    def fit_camera(self, scene: "HemiScene", hemi: str, aspect: float, renderer: vtkRenderer) -> None:
         """Point ``renderer``'s camera along the current preset and fit the drawn mesh snugly at ``aspect``."""
-        preset = FLAT_VIEW if self.surface == "flat" else VIEWS[self.view][hemi]
-        direction, up = (np.asarray(v, dtype=float) for v in preset)
-        right = np.cross(direction, up)
-        mesh = scene.mesh
-        xyz = mesh.coords(self.surface)[mesh.drawn_vertices(self.surface)].astype(float)
-        across, along, depth = xyz @ right, xyz @ up, xyz @ direction
-        center = (right * (across.max() + across.min()) + up * (along.max() + along.min())) / 2 + direction * depth.mean()
-        camera = renderer.GetActiveCamera()
-        half_height = 1.06 * max(np.ptp(along) / 2, np.ptp(across) / 2 / aspect)
-        distance = (depth.mean() - depth.min()) + half_height / np.tan(np.radians(camera.GetViewAngle() / 2))
-        camera.SetFocalPoint(*center)
-        camera.SetPosition(*(center - distance * direction))
-        camera.SetViewUp(*up)
-        renderer.ResetCameraClippingRange()
+        scene.fit_camera(renderer, FLAT_VIEW if self.surface == "flat" else VIEWS[self.view][hemi], aspect)
 
     @property
     def camera_moved(self) -> bool:
@@ -493,12 +281,12 @@ class QtCortexView(QWidget):
         return self._camera_states() != self._preset_cameras
 
     @property
-    def scenes(self) -> dict[str, "_HemiScene"]:
+    def scenes(self) -> dict[str, "HemiScene"]:
         return dict(self._scenes)
 
     def color_range(self) -> tuple[float, float] | None:
         """The overlay's colour range (vmin, vmax) as drawn now, or None without an overlay."""
-        return None if self._overlay is None else self._color_range()[:2]
+        return None if self._overlay is None else color_range(self._overlay, self.overlay_style)[:2]
 
     def camera_state(self) -> list[dict] | None:
         """Each hemisphere's camera (position, focal point, view up) when the user moved it, else None."""
@@ -574,12 +362,10 @@ class QtCortexView(QWidget):
             return None
         x, y = self.display_position(position)
         renderer = self._vtk.FindPokedRenderer(x, y)
-        if not self._picker.Pick(x, y, 0, renderer) or self._picker.GetCellId() < 0:
-            return None
-        actor = self._picker.GetActor()
         for hemi, scene in self._scenes.items():
-            if scene.actor is actor:
-                return hemi, scene.nearest_vertex(self._picker.GetCellId(), self._picker.GetPickPosition())
+            if scene.renderer is renderer:
+                vertex = scene.pick(*view_ray(renderer, x, y))
+                return None if vertex is None else (hemi, vertex)
         return None
 
     def describe_vertex(self, hemi: str, vertex: int) -> str:
@@ -625,6 +411,7 @@ class QtCortexView(QWidget):
             self._stroke_erase = (button == Qt.MouseButton.RightButton
                                   or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
             self.selection.begin_stroke()
+            self.renderer.begin_motion()
             self._dab(position)
             return True  # VTK never sees it: the camera stays fixed while painting
         return False
@@ -647,6 +434,7 @@ class QtCortexView(QWidget):
         if self._stroke_erase is not None:
             self._stroke_erase, self._last_dab = None, None
             self.selection.end_stroke()
+            self.renderer.end_motion()
             return True
         if press is not None and not self._dragged and press[1] == Qt.MouseButton.LeftButton:
             hit = self.pick(event.position().toPoint())
@@ -677,13 +465,17 @@ class QtCortexView(QWidget):
     def _request_render(self) -> None:
         """Render once control returns to the event loop, however many changes came before."""
         if not self._closed:
-            self._render_timer.start()
+            self.renderer.request()
 
     def render_now(self) -> None:
-        """Render at once (changes otherwise render when control returns to the event loop)."""
-        self._render_timer.stop()
+        """Render at full detail at once (changes otherwise render when control returns to the event loop)."""
         if not self._closed:
-            self._rw.Render()
+            self.renderer.render_now()
+
+    def hold_full_detail(self, held: bool) -> None:
+        """While ``held``, changes keep the coarse copies on screen where rendering is slow (see
+        :mod:`brainview.qt.cortex_render`): the main window holds it while live decoding runs."""
+        self.renderer.hold_full_detail(held)
 
     def render_to_image(self) -> np.ndarray:
         """The rendered surface as an (H, W, 3) uint8 array (``QWidget.grab`` cannot see VTK)."""
@@ -716,7 +508,7 @@ class QtCortexView(QWidget):
         if self._closed:
             return
         self._closed = True
-        self._render_timer.stop()
+        self.renderer.shutdown()
         self._refit_timer.stop()
         if self.selection is not None:
             self.selection.disconnect(self._on_selection_changed)
@@ -727,25 +519,6 @@ class QtCortexView(QWidget):
 def _contains(sorted_ids: np.ndarray, value: int) -> bool:
     position = np.searchsorted(sorted_ids, value)
     return bool(position < sorted_ids.size and sorted_ids[position] == value)
-
-
-def _make_scalar_bar() -> vtkScalarBarActor:
-    bar = vtkScalarBarActor()
-    bar.SetOrientationToHorizontal()
-    bar.SetPosition(0.3, 0.05)
-    bar.SetWidth(0.4)
-    bar.SetHeight(0.9)
-    bar.SetNumberOfLabels(5)
-    bar.SetLabelFormat("%.3g")
-    bar.UnconstrainedFontSizeOn()
-    text = bar.GetLabelTextProperty()
-    text.SetFontSize(12)
-    text.SetColor(0.95, 0.95, 0.95)
-    text.ShadowOff()
-    text.ItalicOff()
-    text.BoldOff()
-    bar.SetVisibility(False)
-    return bar
 
 
 def grab_with_cortex(widget: QWidget) -> QImage:

@@ -164,7 +164,7 @@ def figure(path: str | Path, out: str | Path, *, size: tuple[int, int], trial: i
     from brainview.errors import UserError
     from brainview.figures import check_output, make_overlay, save_trial_figure
     from brainview.qt.app import application
-    from brainview.qt.cortex_view import VIEWS
+    from brainview.qt.cortex_controls import VIEWS
 
     check_output(out)
     application()

@@ -144,6 +144,9 @@ class QtMainWindow(QMainWindow):
         self.session.connect("k", lambda s: self._selection_changed())
         if self.cortex_view is not None:
             self.cortex_view.vertex_picked.connect(self._vertex_picked)
+            # where full-detail frames are slow, the cortex stays coarse until the decoding is on screen
+            self.live.started.connect(lambda: self.cortex_view.hold_full_detail(True))
+            self.live.idle.connect(lambda: self.cortex_view.hold_full_detail(False))
         self.language_panel.show_map.connect(self._show_concept_map)
         self.language_panel.select_voxels.connect(lambda voxels: self.session.selection.replace(voxels))
         self.language_panel.sort_by_match.connect(self.browser.sort_by_match)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QByteArray, QObject
 from PySide6.QtWidgets import QSplitter
 
+from brainview.qt.cortex_controls import COLORMAPS
 from brainview.session import DEVICES
 
 
@@ -28,7 +29,7 @@ class QtPreferences(QObject):
         view = window.cortex_view
         if view is not None:
             cmap = settings.value("cortex/colormap")
-            if isinstance(cmap, str) and cmap in window._cortex_module.COLORMAPS:
+            if isinstance(cmap, str) and cmap in COLORMAPS:
                 view.update_overlay_style(cmap=cmap)
             try:
                 radius = float(settings.value("cortex/brush_radius", view.brush_radius))

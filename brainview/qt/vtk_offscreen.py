@@ -8,6 +8,8 @@ window is used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtGui import QGuiApplication
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
 from vtkmodules.vtkRenderingCore import vtkRenderWindow
@@ -45,8 +47,19 @@ class QtVTKInteractor(QVTKRenderWindowInteractor):
     ``devicePixelRatioF`` is the ratio Qt renders this window with.
     """
 
+    #: called instead of rendering inside a paint event, when set (a view that coalesces its renders)
+    paint_requested: Callable[[], None] | None = None
+
     def _getPixelRatio(self) -> float:  # noqa: N802 (VTK's name)
         return self.devicePixelRatioF()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        """The stock widget renders in every paint event, however many come in a turn, and at once,
+        ahead of the widgets painted with it; with a hook set, the render is left to its owner."""
+        if self.paint_requested is None:
+            super().paintEvent(event)
+        else:
+            self.paint_requested()
 
 
 def make_offscreen_window() -> vtkRenderWindow:

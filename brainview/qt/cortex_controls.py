@@ -1,0 +1,93 @@
+"""The cortex view's toolbar (surface, camera preset, colormap, range, brush, undo) and the choices it offers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QToolButton, QWidget
+
+from brainview.cortex import SURFACES
+
+if TYPE_CHECKING:
+    from brainview.qt.cortex_view import QtCortexView
+
+#: per preset and hemisphere: direction the camera looks in, and the screen's up direction
+VIEWS = {
+    "lateral": {"lh": ((1, 0, 0), (0, 0, 1)), "rh": ((-1, 0, 0), (0, 0, 1))},
+    "medial": {"lh": ((-1, 0, 0), (0, 0, 1)), "rh": ((1, 0, 0), (0, 0, 1))},
+    "ventral": {"lh": ((0, 0, 1), (0, -1, 0)), "rh": ((0, 0, 1), (0, -1, 0))},
+    "posterior": {"lh": ((0, 1, 0), (0, 0, 1)), "rh": ((0, 1, 0), (0, 0, 1))},
+}
+#: the flatmap lies in z = 0 with its normals along +z: seen from above, dorsal up, whatever the preset
+FLAT_VIEW = ((0, 0, -1), (0, 1, 0))
+COLORMAPS = ("RdBu_r", "coolwarm", "seismic", "viridis", "inferno", "hot", "cividis")
+
+
+class QtCortexControls(QWidget):
+    """A one-line toolbar for a :class:`QtCortexView`: surface, view, colormap, range, brush, undo."""
+
+    def __init__(self, view: "QtCortexView"):
+        super().__init__(view)
+        self.view = view
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        self.surface = QComboBox(toolTip="surface")
+        self.surface.addItems(SURFACES)
+        self.view_preset = QComboBox(toolTip="camera preset")
+        self.view_preset.addItems(VIEWS)
+        self.cmap = QComboBox(toolTip="overlay colormap")
+        self.cmap.addItems(COLORMAPS)
+        self.threshold = QDoubleSpinBox(toolTip="hide overlay values whose magnitude is below this",
+                                        decimals=3, maximum=1e6, singleStep=0.1, prefix="thr ")
+        self.vmax = QDoubleSpinBox(toolTip="top of the colour range (auto: the largest magnitude)",
+                                   decimals=3, maximum=1e6, singleStep=0.1, specialValueText="max auto")
+        self.symmetric = QCheckBox("±", toolTip="symmetric colour range around zero", checked=True)
+        self.brush = QToolButton(text="Brush", checkable=True,
+                                 toolTip="paint with left drag, erase with right drag or Shift")
+        self.radius = QDoubleSpinBox(toolTip="brush radius along the surface", decimals=1, minimum=0.5,
+                                     maximum=50.0, value=view.brush_radius, suffix=" mm")
+        self.undo = QToolButton(text="Undo", toolTip="undo the last stroke or ROI change (Ctrl+Z)")
+        self.redo = QToolButton(text="Redo", toolTip="redo (Ctrl+Shift+Z)")
+        for widget in (self.surface, self.view_preset, self.cmap, self.threshold, self.vmax, self.symmetric,
+                       self.brush, self.radius, self.undo, self.redo):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self.surface.currentTextChanged.connect(view.set_surface)
+        self.view_preset.currentTextChanged.connect(view.set_view)
+        self.cmap.currentTextChanged.connect(lambda name: view.update_overlay_style(cmap=name))
+        self.threshold.valueChanged.connect(lambda value: view.update_overlay_style(threshold=value))
+        self.vmax.valueChanged.connect(lambda value: view.update_overlay_style(vmax=value or None))
+        self.symmetric.toggled.connect(lambda on: view.update_overlay_style(symmetric=on))
+        self.brush.toggled.connect(view.set_brush_enabled)
+        self.radius.valueChanged.connect(view.set_brush_radius)
+        self.undo.clicked.connect(view.undo)
+        self.redo.clicked.connect(view.redo)
+
+    def set_surfaces(self, surfaces) -> None:
+        """Offer the surfaces the current cortex has (``flat`` only with a flatmap)."""
+        self.surface.blockSignals(True)
+        self.surface.clear()
+        self.surface.addItems(list(surfaces))
+        self.surface.blockSignals(False)
+        self.sync()
+
+    def sync(self) -> None:
+        """Show the view's state without echoing changes back to it."""
+        view = self.view
+        self.view_preset.setEnabled(view.surface != "flat")
+        style = view.overlay_style
+        for widget, setter, value in (
+                (self.surface, self.surface.setCurrentText, view.surface),
+                (self.view_preset, self.view_preset.setCurrentText, view.view),
+                (self.cmap, self.cmap.setCurrentText, style["cmap"]),
+                (self.threshold, self.threshold.setValue, style["threshold"] or 0.0),
+                (self.vmax, self.vmax.setValue, style["vmax"] or 0.0),
+                (self.symmetric, self.symmetric.setChecked, style["symmetric"]),
+                (self.brush, self.brush.setChecked, view.brush_enabled),
+                (self.radius, self.radius.setValue, view.brush_radius)):
+            widget.blockSignals(True)
+            setter(value)
+            widget.blockSignals(False)
+        selection = view.selection
+        self.undo.setEnabled(bool(selection and selection.can_undo))
+        self.redo.setEnabled(bool(selection and selection.can_redo))
