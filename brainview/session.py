@@ -25,6 +25,7 @@ from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
+from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
 from brainview.decoding.prediction_cache import CacheCheck, Predictions, iter_predictions, open_pass, ranks
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
@@ -48,16 +49,6 @@ ProgressCallback = Callable[[int, int, str], None]
 
 def higher_is_better(score: str) -> bool:
     return score != "image_rank"
-
-
-def finish(steps: Iterator):
-    """Run a progress generator (``Session.iter_predictions``...) to its end and return its value:
-    what a script or a test does where the GUI uses a worker."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value
 
 
 @dataclass

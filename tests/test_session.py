@@ -157,24 +157,24 @@ def test_decoders_of_the_same_model_files_share_one_loaded_model(app_bundle, tmp
     """The window and the subjects panel (or a bundle opened again) hold the language model once."""
     import gc
     import shutil
+    import weakref
 
     from brainview.bundle import open_bundle
     from brainview.decoding.decoder import Decoder
 
-    first = Decoder.load(open_bundle(app_bundle.path), device="cpu")
-    again = Decoder.load(open_bundle(app_bundle.path), device="cpu")
-    assert first.can_caption and again.adapter is first.adapter
     copy = tmp_path / "copy"
-    shutil.copytree(app_bundle.path, copy)  # other files (other inodes): a model of its own
-    other = Decoder.load(open_bundle(copy), device="cpu")
-    assert other.adapter is not first.adapter
+    shutil.copytree(app_bundle.path, copy)  # other files (other inodes) than the fixture's: a model of its own
+    steps = []
+    first = Decoder.load(open_bundle(copy), device="cpu")
+    again = Decoder.load(open_bundle(copy), device="cpu", progress=lambda *step: steps.append(step))
+    assert first.can_caption and again.adapter is first.adapter
+    assert steps == [(1, 1, "the language model is already loaded")]  # the progress bar still ends
+    fixture = Decoder.load(open_bundle(app_bundle.path), device="cpu")
+    assert fixture.adapter is not first.adapter
     tokens = first.tokens_for_trials([0], "stage2")
-    assert other.captions(tokens) == first.captions(tokens)
-    model = first.adapter.captioner
-    import weakref
-
-    alive = weakref.ref(model)
-    del first, again, model
+    assert fixture.captions(tokens) == first.captions(tokens)
+    alive = weakref.ref(first.adapter.captioner)
+    del first, again
     gc.collect()
     assert alive() is None  # freed once no decoder holds it
 
@@ -198,11 +198,16 @@ def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only_bundle, monkeypatch):
     assert "ran out of memory" in loaded.notes[0] and "on the CPU instead" in loaded.notes[0]
 
 
-def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(app_bundle):
+def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(app_bundle, tmp_path):
+    import shutil
+
+    from brainview.bundle import open_bundle
     from brainview.decoding.blip2 import Blip2Adapter
     from brainview.decoding.decoder import Decoder
     from brainview.session import plan_language_models
 
+    shutil.copytree(app_bundle.path, tmp_path / "copy")  # a model no other test holds loaded
+    app_bundle = open_bundle(tmp_path / "copy")
     plan = plan_language_models(app_bundle, "cpu")
     assert plan.on_cpu and plan.parameters > 0 and plan.skipped > 0  # vision tower + Q-Former stay on disk
     assert "not loaded" in plan.text() and not plan.ask_first  # a tiny model loads without asking

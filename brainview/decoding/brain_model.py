@@ -147,6 +147,14 @@ class BrainModel:
         tokens = out.reshape(-1, self.n_query, self.query_dim)
         return tokens[0] if single else tokens
 
+    def predict_outputs(self, patterns: np.ndarray, outputs: np.ndarray, stage: str = "stage2") -> np.ndarray:
+        """Only the flat outputs ``outputs`` of the patterns' tokens, (n, len(outputs)): reads those weight
+        rows alone, so checking a prediction cache costs a fraction of a pass."""
+        lin = self.stage(stage)
+        x = np.asarray(np.atleast_2d(patterns), dtype=np.float32)
+        outputs = np.asarray(outputs, dtype=np.int64)
+        return x @ np.asarray(lin.weight[outputs], dtype=np.float32).T + lin.bias[outputs]
+
     def _predict_on_device(self, lin: LinearStage, x: np.ndarray) -> np.ndarray:
         import torch
 

@@ -77,8 +77,16 @@ class Decoder:
             # an in-bundle folder (absolute) or a model id looked up in the local cache only
             captioner = bundle.resolve_model(vlm["captioner"])
             key = (model_identity(captioner), str(resolve_device(device)), "caption")
-            adapter = shared(key, lambda: Blip2Adapter.load(captioner=captioner, retrieval=None, device=device,
-                                                            local=False, parts="caption", progress=progress))
+            loaded_now = []
+
+            def load_now():
+                loaded_now.append(True)
+                return Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, local=False,
+                                         parts="caption", progress=progress)
+
+            adapter = shared(key, load_now)
+            if not loaded_now and progress is not None:
+                progress(1, 1, "the language model is already loaded")
             adapter.prompt_ids(vlm["prompt"] or "")
         except DeviceOutOfMemory:
             raise  # a full GPU is the caller's to handle (retry on the CPU), not a missing model
@@ -172,6 +180,12 @@ class Decoder:
         if remember is not None:
             self._remember_trial(stage, int(remember), out[int(np.flatnonzero(trials == remember)[0])])
         return out[:n]
+
+    def iter_sum_rois(self, stage: str):
+        """The atlas ROIs' column sums alone (one pass over the stage's weights, yielding as
+        :meth:`iter_predict`), where no prediction pass brought them (a verified prediction cache)."""
+        if stage not in self._rois_summed and self.bundle.rois:
+            yield from self.iter_predict(np.empty(0, dtype=np.int64), stage)
 
     def iter_predict_all(self, stage: str):
         """Every test trial's tokens for ``stage`` (:meth:`iter_predict`), then cached."""

@@ -2,10 +2,12 @@
 every trial, and the bundle's prediction cache (format version 2) that saves the second one.
 
 At NSD size predicting every trial is 2 × 380 GMAC (100 s on a shared 2-core CPU), while one
-pass with a few patterns costs a read of the weights. Opening therefore makes one pass per stage
-with the first trial, a seeded sample of :data:`SAMPLE_TRIALS` trials and the atlas ROIs; with a
-cache the sample is compared with the cached tokens, and a cache that agrees gives every rank at
-once. A cache that disagrees (weights or fMRI changed after it was written) is not used: the
+pass with a few patterns costs a read of the weights (1.5 GB). Opening a bundle without a cache
+therefore makes one pass per stage with the first trial and the atlas ROIs. With a cache, opening
+makes no pass: the first trial, a seeded sample of :data:`SAMPLE_TRIALS` trials, is predicted on a
+seeded :data:`CHECK_OUTPUTS` of each stage's outputs (a twelfth of the weights at NSD size) and
+compared with the cached tokens, after the fingerprints of the weights and the fMRI; a cache that
+agrees gives the first trial and every rank at once (the ROIs' sums follow in the ranking worker). A cache that disagrees (weights or fMRI changed after it was written) is not used: the
 ranks are computed as for a bundle without one, and a note tells the user why and how to mend it.
 """
 
@@ -19,12 +21,15 @@ import numpy as np
 from brainview.bundle import Bundle, open_bundle
 from brainview.bundle.predictions import fingerprint_problem, write_cache
 from brainview.decoding.decoder import Decoder
+from brainview.decoding.progress import finish
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.errors import UserError
 
 #: trials besides the first that the opening pass predicts to check a cache (they cost no extra pass)
 SAMPLE_TRIALS = 16
 SAMPLE_SEED = 0
+#: outputs per stage (seeded) on which the sample is predicted again to check the cache
+CHECK_OUTPUTS = 2048
 #: largest relative L2 distance between a cached and a freshly predicted trial: float16 storage rounds
 #: each value by at most 2^-11 (4.9e-4) of itself, about 2.8e-4 over a trial; a GPU half-precision
 #: pass by about 1e-3; a refit or a changed pattern moves tokens by far more
@@ -85,35 +90,41 @@ def relative_errors(cached: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 
 def open_pass(decoder: Decoder, trial: int = 0) -> CacheCheck:
-    """What the worker that opens a bundle predicts: ``trial``'s tokens (its retrievals show at once)
-    and the atlas ROIs' column sums, in one pass over each stage's weights; with a cache, a seeded
-    sample of trials rides along and is compared with it. A cache that agrees is handed to the
-    decoder, so every rank follows without another pass (:func:`iter_predictions`)."""
+    """What the worker that opens a bundle computes so that ``trial``'s retrievals show at once: with
+    a cache that agrees with the weights (checked on a sample), nothing more, the decoder takes the
+    cached tokens of every trial; otherwise the trial's tokens and the atlas ROIs' column sums, in one
+    pass over each stage's weights (every rank follows in :func:`iter_predictions`)."""
     bundle = decoder.bundle
     check = CacheCheck(problem=fingerprint_problem(bundle) if bundle.predictions else None, path=str(bundle.path))
-    verify = bool(bundle.predictions) and check.problem is None
-    trials = sample_trials(bundle.n_trials, trial) if verify else np.array([trial], dtype=np.int64)
+    if bundle.predictions and check.problem is None:
+        _check_sample(bundle, decoder, sample_trials(bundle.n_trials, trial), check)
+        if check.problem is None:
+            for stage, tokens in bundle.predictions.items():
+                decoder.keep_tokens(stage, tokens)
+            check.stages = list(bundle.predictions)
     for stage in bundle.stages:
-        steps = decoder.iter_predict(trials, stage, remember=trial)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                tokens = done.value
-                break
-        if verify and check.problem is None and stage in bundle.predictions:
-            errors = relative_errors(bundle.predictions[stage][trials], tokens)
-            check.trials = trials.tolist()
-            check.max_error = max(check.max_error, float(errors.max()))
-            worst = int(np.argmax(errors))
-            if errors[worst] > TOLERANCE:
-                check.problem = (f"{stage} of trial {bundle.trials[int(trials[worst])]['id']} differs from the "
-                                 f"weights' prediction by {errors[worst]:.1%}")
-    if verify and check.problem is None:
-        for stage, tokens in bundle.predictions.items():
-            decoder.keep_tokens(stage, tokens)
-        check.stages = list(bundle.predictions)
+        if not decoder.has_all_tokens(stage):
+            finish(decoder.iter_predict([trial], stage, remember=trial))
     return check
+
+
+def _check_sample(bundle: Bundle, decoder: Decoder, trials: np.ndarray, check: CacheCheck) -> None:
+    """Compare the cached tokens of ``trials`` with the weights' prediction on a seeded subset of each
+    stage's outputs; the first disagreement becomes ``check.problem``."""
+    patterns = bundle.fmri[trials]
+    check.trials = trials.tolist()
+    for stage, cached in bundle.predictions.items():
+        n_out = bundle.n_query * bundle.query_dim
+        rng = np.random.default_rng(SAMPLE_SEED)
+        outputs = np.sort(rng.choice(n_out, size=min(CHECK_OUTPUTS, n_out), replace=False))
+        predicted = decoder.model.predict_outputs(patterns, outputs, stage)
+        errors = relative_errors(np.asarray(cached[trials]).reshape(len(trials), -1)[:, outputs], predicted)
+        check.max_error = max(check.max_error, float(errors.max()))
+        worst = int(np.argmax(errors))
+        if errors[worst] > TOLERANCE:
+            check.problem = (f"{stage} of trial {bundle.trials[int(trials[worst])]['id']} differs from the "
+                             f"weights' prediction by {errors[worst]:.1%}")
+            return
 
 
 def iter_predictions(decoder: Decoder) -> Iterator[tuple[int, int, str]]:
@@ -127,20 +138,21 @@ def iter_predictions(decoder: Decoder) -> Iterator[tuple[int, int, str]]:
     n, per_stage = bundle.n_trials, bundle.n_query * bundle.query_dim
     chunks = range(0, n, RANK_CHUNK)
     todo = [s for s in bundle.stages if not decoder.has_all_tokens(s)]
-    total = per_stage * len(todo) + len(chunks) * len(bundle.stages)
+    total = per_stage * len(bundle.stages) + len(chunks) * len(bundle.stages)
     done = 0
     tokens, similarity = {}, {}
     for stage in bundle.stages:
         label = stage.replace("stage", "stage ")
-        if stage in todo:
-            steps = decoder.iter_predict_all(stage)
-            while True:
-                try:
-                    rows, _ = next(steps)
-                except StopIteration:
-                    break
-                yield done + rows, total, f"predicting {label}"
-            done += per_stage
+        # every trial predicted; or, from a cache, the ROIs' sums that pass would have brought along
+        steps, what = ((decoder.iter_predict_all(stage), "predicting") if stage in todo
+                       else (decoder.iter_sum_rois(stage), "summing the ROIs' weights of"))
+        while True:
+            try:
+                rows, _ = next(steps)
+            except StopIteration:
+                break
+            yield done + rows, total, f"{what} {label}"
+        done += per_stage
         tokens[stage] = decoder.tokens_of_all(stage)
         similarity[stage] = np.empty((n, n), dtype=np.float32)
         for start in chunks:

@@ -66,8 +66,9 @@ def test_a_valid_cache_fills_every_rank_without_a_prediction_pass(plain, cached,
     assert cached.manifest["version"] == 2 and set(cached.predictions) == {"stage1", "stage2"}
     assert cached.predictions["stage1"].dtype == np.float16
     session = _ranked(cached.path)
-    # one pass per stage at opening (first trial + the sample checked + the ROIs), none for the ranks
-    assert passes == [(s, 1 + SAMPLE_TRIALS + len(cached.rois)) for s in ("stage1", "stage2")]
+    # no pass at opening (the sample is checked on a subset of the outputs), none for the ranks; only the
+    # ROIs' sums, which a prediction pass would have brought along, in the ranking worker
+    assert passes == [(s, len(cached.rois)) for s in ("stage1", "stage2")]
     assert session.notes == []
     reference = _ranked(plain.path)
     for stage in cached.stages:  # float16 tokens give the ranks float32 predictions give
