@@ -22,7 +22,7 @@ from brainview.language_session import NOT_LOADED, LanguageTools
 from brainview.qt import dialogs
 from brainview.qt.language_plots import (BRAIN_COLOUR, IMAGE_COLOUR, QtConfusionPlot, QtMatchThumbnail, QtRankPlot,
                                          QtRoiBars, warning_html)
-from brainview.qt.trial_view import section_title
+from brainview.qt.trial_view import section_title, stimulus_thumbnail
 from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.session import Session
 
@@ -290,7 +290,7 @@ class QtLanguagePanel(QWidget):
         for rank, (thumb, trial) in enumerate(zip(self.match_thumbnails, result.order), start=1):
             trial = int(trial)
             thumb.trial = trial
-            thumb.show_candidate(session.stimulus(trial), rank, float(result.brain[trial]), False,
+            thumb.show_candidate(stimulus_thumbnail(session, trial), rank, float(result.brain[trial]), False,
                                  f"trial {session.trial_id(trial)}\n{session.references(trial)[0]}\n"
                                  f"true image tokens: {result.image[trial]:.3f}")
             thumb.show()

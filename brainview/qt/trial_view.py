@@ -4,6 +4,9 @@ with the live synthetic decoding of the ROI selection shown beside the real tria
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -34,6 +37,32 @@ def pixmap_from_array(image: np.ndarray, size: int) -> QPixmap:
     return QPixmap.fromImage(qimage).scaled(size, size, Qt.KeepAspectRatio, Qt.SmoothTransformation)
 
 
+#: scaled thumbnails per bundle, newest last: live decoding shows the same top images again and again, and
+#: scaling a full-size stimulus costs milliseconds each on the GUI thread
+_THUMBNAILS: dict[int, tuple[weakref.ref, OrderedDict]] = {}  # id(bundle) -> (the bundle, its pixmaps)
+_THUMBNAILS_KEPT = 256
+
+
+def stimulus_thumbnail(session: Session, index: int, size: int = 0) -> QPixmap:
+    """Test image ``index`` of the session's bundle as a ``size`` (default: thumbnail) pixmap, scaled once."""
+    size = size or THUMB
+    bundle = session.bundle
+    entry = _THUMBNAILS.get(id(bundle))
+    if entry is None or entry[0]() is not bundle:
+        for key in [k for k, (ref, _) in _THUMBNAILS.items() if ref() is None]:  # bundles gone
+            del _THUMBNAILS[key]
+        entry = _THUMBNAILS[id(bundle)] = (weakref.ref(bundle), OrderedDict())
+    kept = entry[1]
+    key = (int(index), size)
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
+    pixmap = kept[key] = pixmap_from_array(session.stimulus(int(index)), size)
+    if len(kept) > _THUMBNAILS_KEPT:
+        kept.popitem(last=False)
+    return pixmap
+
+
 def section_title(text: str) -> QLabel:
     label = QLabel(text, wordWrap=True)
     label.setObjectName("section")
@@ -56,11 +85,12 @@ class QtThumbnail(QWidget):
         layout.addWidget(self.text)
         self.is_true = False
 
-    def show_candidate(self, image: np.ndarray, rank: int, score: float, is_true: bool, tooltip: str) -> None:
+    def show_candidate(self, pixmap: QPixmap, rank: int, score: float, is_true: bool, tooltip: str) -> None:
+        if is_true != self.is_true or not self.image.styleSheet():  # restyling costs a style pass: only on change
+            frame = TRUE_COLOUR if is_true else "transparent"
+            self.image.setStyleSheet(f"border: 3px solid {frame}; border-radius: 3px;")
         self.is_true = is_true
-        self.image.setPixmap(pixmap_from_array(image, THUMB))
-        frame = TRUE_COLOUR if is_true else "transparent"
-        self.image.setStyleSheet(f"border: 3px solid {frame}; border-radius: 3px;")
+        self.image.setPixmap(pixmap)
         self.text.setText(f"#{rank}  {score:.3f}" + ("  ✓" if is_true else ""))
         self.setToolTip(tooltip)
 
@@ -103,7 +133,7 @@ class QtRetrievalRow(QScrollArea):
         for rank, (thumb, index, score) in enumerate(zip(self.thumbnails, indices, scores), start=1):
             index = int(index)
             tooltip = f"trial {session.trial_id(index)}\n{session.references(index)[0]}"
-            thumb.show_candidate(session.stimulus(index), rank, float(score), index == true_trial, tooltip)
+            thumb.show_candidate(stimulus_thumbnail(session, index), rank, float(score), index == true_trial, tooltip)
 
 
 class QtCaptionBox(QFrame):

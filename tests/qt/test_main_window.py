@@ -154,3 +154,16 @@ def test_a_trial_not_predicted_yet_is_predicted_in_a_worker(qtbot, window, app_b
         release.set()
     with qtbot.waitSignal(window.models_loaded, timeout=60000, raising=False):
         pass
+
+
+def test_thumbnails_are_scaled_once_per_bundle(qtbot, window, app_bundle, tmp_path):
+    """Live decoding shows the same top images again and again: each is scaled once, per bundle."""
+    from brainview.qt.trial_view import THUMB, stimulus_thumbnail
+    from tests.factories import make_bundle
+
+    open_and_wait(qtbot, window, app_bundle.path)
+    first = stimulus_thumbnail(window.session, 3)
+    assert stimulus_thumbnail(window.session, 3) is first and stimulus_thumbnail(window.session, 4) is not first
+    assert max(first.width(), first.height()) == THUMB
+    open_and_wait(qtbot, window, make_bundle(tmp_path / "other", n_trials=6, seed=3).path)
+    assert stimulus_thumbnail(window.session, 3) is not first  # another bundle's image 3
