@@ -26,7 +26,8 @@ from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
-from brainview.decoding.prediction_cache import CacheCheck, Predictions, iter_predictions, open_pass, ranks
+from brainview.decoding.prediction_cache import (CacheCheck, Predictions, iter_predictions, iter_sum_rois, open_pass,
+                                                 ranks)
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
@@ -442,6 +443,12 @@ class Session:
                 done, total, what = next(steps)
             except StopIteration as finished:
                 return finished.value
+            yield ScoringProgress(done, total, what)
+
+    def iter_sum_rois(self) -> Iterator[ScoringProgress]:
+        """The atlas ROIs' weight sums where opening from a prediction cache skipped the pass that brings
+        them (checking an ROI then decodes it at once): a worker's job after the ranks."""
+        for done, total, what in iter_sum_rois(self.decoder):
             yield ScoringProgress(done, total, what)
 
     def predict_all(self) -> None:

@@ -7,7 +7,7 @@ therefore makes one pass per stage with the first trial and the atlas ROIs. With
 makes no pass: the first trial, a seeded sample of :data:`SAMPLE_TRIALS` trials, is predicted on a
 seeded :data:`CHECK_OUTPUTS` of each stage's outputs (a twelfth of the weights at NSD size) and
 compared with the cached tokens, after the fingerprints of the weights and the fMRI; a cache that
-agrees gives the first trial and every rank at once (the ROIs' sums follow in the ranking worker). A cache that disagrees (weights or fMRI changed after it was written) is not used: the
+agrees gives the first trial and every rank at once (the ROIs' sums follow, :func:`iter_sum_rois`). A cache that disagrees (weights or fMRI changed after it was written) is not used: the
 ranks are computed as for a bundle without one, and a note tells the user why and how to mend it.
 """
 
@@ -138,21 +138,20 @@ def iter_predictions(decoder: Decoder) -> Iterator[tuple[int, int, str]]:
     n, per_stage = bundle.n_trials, bundle.n_query * bundle.query_dim
     chunks = range(0, n, RANK_CHUNK)
     todo = [s for s in bundle.stages if not decoder.has_all_tokens(s)]
-    total = per_stage * len(bundle.stages) + len(chunks) * len(bundle.stages)
+    total = per_stage * len(todo) + len(chunks) * len(bundle.stages)
     done = 0
     tokens, similarity = {}, {}
     for stage in bundle.stages:
         label = stage.replace("stage", "stage ")
-        # every trial predicted; or, from a cache, the ROIs' sums that pass would have brought along
-        steps, what = ((decoder.iter_predict_all(stage), "predicting") if stage in todo
-                       else (decoder.iter_sum_rois(stage), "summing the ROIs' weights of"))
-        while True:
-            try:
-                rows, _ = next(steps)
-            except StopIteration:
-                break
-            yield done + rows, total, f"{what} {label}"
-        done += per_stage
+        if stage in todo:
+            steps = decoder.iter_predict_all(stage)
+            while True:
+                try:
+                    rows, _ = next(steps)
+                except StopIteration:
+                    break
+                yield done + rows, total, f"predicting {label}"
+            done += per_stage
         tokens[stage] = decoder.tokens_of_all(stage)
         similarity[stage] = np.empty((n, n), dtype=np.float32)
         for start in chunks:
@@ -162,6 +161,16 @@ def iter_predictions(decoder: Decoder) -> Iterator[tuple[int, int, str]]:
             done += 1
             yield done, total, f"ranking {label}"
     return Predictions(bundle, tokens, similarity)
+
+
+def iter_sum_rois(decoder: Decoder) -> Iterator[tuple[int, int, str]]:
+    """The atlas ROIs' column sums on every stage where no prediction pass brought them (a verified
+    cache), so checking an ROI decodes it at once: one pass over each stage's weights, for a worker
+    after the ranks. Yields ``(done, total, what)``."""
+    stages = list(decoder.bundle.stages)
+    for i, stage in enumerate(stages):
+        for rows, total in decoder.iter_sum_rois(stage):
+            yield i * total + rows, len(stages) * total, f"summing the ROIs' weights of {stage.replace('stage', 'stage ')}"
 
 
 def compute_cache(bundle: Bundle, progress: Progress | None = None) -> dict[str, np.ndarray]:

@@ -61,6 +61,7 @@ class QtMainWindow(QMainWindow):
         self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self._scoring = None
         self._predicting = None  # the worker predicting every trial's tokens and ranks after opening
+        self._summing = None  # ... then the ROIs' weight sums, where a prediction cache skipped that pass
         self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
 
@@ -234,9 +235,10 @@ class QtMainWindow(QMainWindow):
             self._scoring = None
         if self.session.decoder is not None:
             self.session.decoder.cancel()
-        if self._predicting is not None:
-            self._predicting.quit()
-            self._predicting = None
+        for worker in (self._predicting, self._summing):
+            if worker is not None:
+                worker.quit()
+        self._predicting = self._summing = None
 
     def _loaded(self, loaded: Loaded, score_trials: bool = True, dialog: bool = True, predict: bool = True) -> bool:
         """Show a validated, prepared bundle: one transaction. Every view switches to it, or, if any
@@ -302,20 +304,15 @@ class QtMainWindow(QMainWindow):
     def _predict_all_trials(self) -> None:
         """Every trial's tokens and image rank, in the background, after the first trial is shown:
         at NSD size that is one pass over 1.5 GB of weights per stage (none with a prediction cache)."""
-        bundle = self.session.bundle
         if self._predicting is not None or self.session.ranks_ready:
             return
-
-        def progressed(step) -> None:
-            if self.session.bundle is bundle:
-                self._show_progress(step.done, step.total, step.what)
 
         def failed(exc: BaseException) -> None:
             self._predicting = None
             self.progress.hide()
             self._worker_failed(exc)
 
-        self._predicting = self.workers.start(self.session.iter_predictions, on_yielded=progressed,
+        self._predicting = self.workers.start(self.session.iter_predictions, on_yielded=self._predicting_progress(),
                                               on_returned=self._predicted, on_error=failed)
 
     def _predicted(self, result) -> None:
@@ -327,6 +324,18 @@ class QtMainWindow(QMainWindow):
             self._shown.similarity.update(result.similarity)  # a restored bundle shows its ranks at once
         self.progress.hide()
         self.statusBar().showMessage(f"Ranked all {self.session.n_trials} test trials", 5000)
+        self._summing = self.workers.start(self.session.iter_sum_rois, on_yielded=self._predicting_progress(),
+                                           on_error=self._worker_failed)  # a verified cache skipped that pass
+
+    def _predicting_progress(self):
+        """A progress callback for the bundle on screen now (a replaced bundle's steps are not shown)."""
+        bundle = self.session.bundle
+
+        def progressed(step) -> None:
+            if self.session.bundle is bundle:
+                self._show_progress(step.done, step.total, step.what)
+
+        return progressed
 
     def _score_all_trials(self) -> None:
         """Caption every trial on every stage and score them, in the background (it predicts every

@@ -66,8 +66,11 @@ def test_a_valid_cache_fills_every_rank_without_a_prediction_pass(plain, cached,
     assert cached.manifest["version"] == 2 and set(cached.predictions) == {"stage1", "stage2"}
     assert cached.predictions["stage1"].dtype == np.float16
     session = _ranked(cached.path)
-    # no pass at opening (the sample is checked on a subset of the outputs), none for the ranks; only the
-    # ROIs' sums, which a prediction pass would have brought along, in the ranking worker
+    # no pass at opening (the sample is checked on a subset of the outputs), none for the ranks
+    assert passes == []
+    # the ROIs' sums, which a prediction pass would have brought along, follow after the ranks, once
+    finish(session.iter_sum_rois())
+    finish(session.iter_sum_rois())
     assert passes == [(s, len(cached.rois)) for s in ("stage1", "stage2")]
     assert session.notes == []
     reference = _ranked(plain.path)
