@@ -212,11 +212,13 @@ class QtMainWindow(QMainWindow):
                            on_error=lambda exc: generation == self._load_generation and self._load_failed(path, exc))
 
     def open_bundle_now(self, path: str | Path, score_trials: bool = False) -> None:
-        """Open a bundle with its models and every trial's rank on the GUI thread (blocks); raises
-        ``UserError`` for a broken bundle, or the views' error (after restoring the previous bundle)
-        instead of showing a dialog."""
+        """Open a bundle with its models, every trial's rank and the ROIs' sums on the GUI thread (blocks);
+        raises ``UserError`` for a broken bundle, or the views' error (after restoring the previous
+        bundle) instead of showing a dialog."""
         self._loaded(load(str(path), self.device), score_trials=score_trials, dialog=False, predict=False)
-        self._predicted(finish(self.session.iter_predictions()))
+        predictions = finish(self.session.iter_predictions())
+        finish(self.session.iter_sum_rois())
+        self._predicted(predictions)
         self.models_loaded.emit()
 
     def _load_failed(self, path, exc: BaseException) -> None:
