@@ -197,6 +197,7 @@ class QtTrialBrowser(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.horizontalHeader().setHighlightSections(False)
         self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.horizontalHeader().setResizeContentsPrecision(100)  # ids look alike: sizing reads 100 rows, not 1,000
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.proxy.layoutChanged.connect(self._keep_current_visible)
         self.proxy.rowsInserted.connect(self._update_count)
