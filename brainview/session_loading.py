@@ -61,7 +61,9 @@ def open_for_browsing(path: str | Path, trial: int = 0) -> Loaded:
     bundle = open_bundle(path)
     decoder = Decoder(bundle, None, MODELS_NOT_LOADED)
     check = open_pass(decoder, min(trial, bundle.n_trials - 1))
-    return Loaded(bundle, decoder, Cortex.from_bundle(bundle), "none", cache=check)
+    cortex = Cortex.from_bundle(bundle)
+    cortex.prepare_view()
+    return Loaded(bundle, decoder, cortex, "none", cache=check)
 
 
 def load_decoder(bundle: Bundle, device: str = "auto", load_language_models: bool = True,

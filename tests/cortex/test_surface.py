@@ -78,6 +78,20 @@ def test_roi_mask_and_outline():
         cortex.roi_vertex_mask([cortex.n_voxels])
 
 
+def test_prepare_view_computes_normals_and_outlines_once(tmp_path):
+    """The worker that opens a bundle computes what the cortex view shows; the GUI thread then reads it."""
+    from brainview.bundle import open_bundle
+
+    cortex = Cortex.from_bundle(open_bundle(make_bundle(tmp_path / "b").path))
+    cortex.prepare_view()
+    name = next(iter(cortex.rois))
+    outline = cortex.roi_outline(cortex.rois[name])
+    assert cortex.roi_outline(list(cortex.rois[name])[::-1]) is outline  # the same voxel set, in any order
+    assert cortex.hemis["lh"].vertex_normals() is cortex.hemis["lh"].vertex_normals()
+    assert not outline.flags.writeable and not cortex.hemis["lh"].vertex_normals().flags.writeable
+    assert outline.any() and cortex.roi_outline(cortex.rois[name], min_weight=0.9) is not outline
+
+
 def test_brush_is_geodesic_not_euclidean():
     cortex = identity_cortex(4)
     lh = cortex.hemis["lh"]
