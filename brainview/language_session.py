@@ -11,14 +11,14 @@ changed meanwhile) is dropped by the setter.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from brainview.decoding.language import (DEFAULT_LESION, DEFAULT_TEMPLATE, ConceptMap, LanguageProbe, LesionCheck,
                                          SearchResult, ZeroShot, parse_labels, truth_fields, unavailable_reason)
+from brainview.events import Observable
 
 EVENTS = ("ready", "search", "zero_shot", "concept")
 NOT_LOADED = "the text encoder is not loaded yet"
@@ -33,31 +33,22 @@ class ConceptResult:
     lesion: LesionCheck
 
 
-class LanguageTools:
+class LanguageTools(Observable):
     """What the language panel shows for the current bundle, and the calls that compute it."""
 
+    EVENTS = EVENTS
+    KIND = "language"
+
     def __init__(self, session):
+        super().__init__()
         self.session = session
         self.probe: LanguageProbe | None = None
         self.reason: str | None = "no bundle is open"  # why queries are off; None when ready
         self.search: SearchResult | None = None
         self.zero_shot: ZeroShot | None = None
         self.concept: ConceptResult | None = None
-        self._listeners: dict[str, list[Callable]] = defaultdict(list)
         self.encoder_lock = threading.Lock()  # one text encoder, several workers
         session.connect("bundle", lambda s: self.reset())
-
-    # ------------------------------------------------------------------ events
-
-    def connect(self, event: str, callback: Callable) -> None:
-        """Call ``callback(tools)`` after ``event`` (one of :data:`EVENTS`)."""
-        if event not in EVENTS:
-            raise ValueError(f"unknown language event {event!r}; choose from {EVENTS}")
-        self._listeners[event].append(callback)
-
-    def _emit(self, event: str) -> None:
-        for callback in list(self._listeners[event]):
-            callback(self)
 
     # ------------------------------------------------------------------ the probe
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -30,6 +29,7 @@ from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
 from brainview.errors import Cancelled
+from brainview.events import Observable
 from brainview.language_session import LanguageTools
 # opening and loading, re-exported: the window, the command line and scripts import them from here
 from brainview.session_loading import (MODELS_NOT_LOADED, Loaded, ModelPlan, device_name, load,  # noqa: F401
@@ -89,10 +89,14 @@ class CaptionScores:
     missing: dict[str, str]  # metric -> why it is absent
 
 
-class Session:
+class Session(Observable):
     """What the app shows. Setters validate, update and then notify the connected callbacks."""
 
+    EVENTS = EVENTS
+    KIND = "session"
+
     def __init__(self):
+        super().__init__()
         self.bundle: Bundle | None = None
         self.decoder: Decoder | None = None
         self.cortex: Cortex | None = None
@@ -111,26 +115,10 @@ class Session:
         self.scores: dict[str, dict[str, np.ndarray]] = {}  # stage -> score -> per-trial values
         self.missing_scores: dict[str, str] = {}
         self._similarity: dict[str, np.ndarray] = {}  # stage -> (n_trials, n_trials) brain x image cosine
-        self._listeners: dict[str, list[Callable]] = defaultdict(list)
         # one language model, several workers: generation runs one call at a time
         self.model_lock = threading.Lock()
         self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
         self.language = LanguageTools(self)  # phrase search, zero-shot labels, concept maps
-
-    # ------------------------------------------------------------------ events
-
-    def connect(self, event: str, callback: Callable) -> None:
-        """Call ``callback(session)`` after ``event`` (one of :data:`EVENTS`)."""
-        if event not in EVENTS:
-            raise ValueError(f"unknown session event {event!r}; choose from {EVENTS}")
-        self._listeners[event].append(callback)
-
-    def disconnect(self, event: str, callback: Callable) -> None:
-        self._listeners[event].remove(callback)
-
-    def _emit(self, event: str) -> None:
-        for callback in list(self._listeners[event]):
-            callback(self)
 
     # ------------------------------------------------------------------ bundle
 

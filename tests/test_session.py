@@ -10,6 +10,16 @@ from brainview.session import CaptionScores, Session, finish, load
 from tests.conftest import N_TRIALS
 
 
+def run_steps(steps) -> tuple[list, object]:
+    """A progress generator's steps, and its return value."""
+    progress = []
+    while True:
+        try:
+            progress.append(next(steps))
+        except StopIteration as done:
+            return progress, done.value
+
+
 def _session(bundle, **kwargs) -> Session:
     session = Session()
     session.set_loaded(load(bundle.path, "cpu", **kwargs))
@@ -31,14 +41,7 @@ def test_loading_reports_progress_and_ranks_follow_in_steps(retrieval_only_bundl
     assert not session.ranks_ready and session.available_scores() == []
     # the first trial retrieves at once, from tokens predicted while opening
     assert session.retrieve().images.indices[0] == 0
-    steps = session.iter_predictions()
-    progress = []
-    while True:
-        try:
-            progress.append(next(steps))
-        except StopIteration as done:
-            result = done.value
-            break
+    progress, result = run_steps(session.iter_predictions())
     assert [p.done for p in progress] == sorted(p.done for p in progress) and progress[-1].done == progress[-1].total
     assert {p.what for p in progress} >= {"predicting stage 1", "ranking stage 2"}
     assert seen == ["bundle"]  # the generator reads the session, never changes it
@@ -86,13 +89,7 @@ def test_retrieval_marks_the_true_image_and_captions(retrieval_only_bundle):
 def test_caption_scores_cover_every_trial_and_stage(app_bundle):
     session = _session(app_bundle)
     session.score_metrics = ("rougeL",)  # METEOR and sentence similarity load WordNet / a model: slow
-    progress, gen = [], session.iter_caption_scores(batch_size=8)
-    while True:
-        try:
-            progress.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    progress, result = run_steps(session.iter_caption_scores(batch_size=8))
     assert progress[-1].done == progress[-1].total
     assert all(a.done <= b.done for a, b in zip(progress, progress[1:]))
     streamed = {stage: {} for stage in session.stages}
