@@ -22,7 +22,8 @@ from brainview.language_session import NOT_LOADED, LanguageTools
 from brainview.qt import dialogs
 from brainview.qt.language_plots import (BRAIN_COLOUR, IMAGE_COLOUR, QtConfusionPlot, QtMatchThumbnail, QtRankPlot,
                                          QtRoiBars, warning_html)
-from brainview.qt.trial_view import section_title, stimulus_thumbnail
+from brainview.qt.thumbnails import stimulus_thumbnail
+from brainview.qt.trial_view import section_title
 from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.session import Session
 

@@ -7,7 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 
-from brainview.qt.trial_view import PLOT_BACKGROUND, PLOT_FOREGROUND, TRIAL_COLOUR, QtThumbnail
+from brainview.qt.thumbnails import QtThumbnail
+from brainview.qt.trial_view import PLOT_BACKGROUND, PLOT_FOREGROUND, TRIAL_COLOUR
 
 BRAIN_COLOUR = TRIAL_COLOUR
 IMAGE_COLOUR = "#3ddc84"

@@ -158,7 +158,7 @@ def test_a_trial_not_predicted_yet_is_predicted_in_a_worker(qtbot, window, app_b
 
 def test_thumbnails_are_scaled_once_per_bundle(qtbot, window, app_bundle, tmp_path):
     """Live decoding shows the same top images again and again: each is scaled once, per bundle."""
-    from brainview.qt.trial_view import THUMB, stimulus_thumbnail
+    from brainview.qt.thumbnails import THUMB, stimulus_thumbnail
     from tests.factories import make_bundle
 
     open_and_wait(qtbot, window, app_bundle.path)
