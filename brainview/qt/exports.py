@@ -94,7 +94,7 @@ class QtExports(QObject):
 
         session.connect("scores", scored)
         self.window.statusBar().showMessage("Every trial's rank is needed first: predicting them…")
-        self.window._predict_all_trials()
+        self.window.passes.predict_all()
 
     # ----------------------------------------------------------------- tables
 
@@ -117,7 +117,7 @@ class QtExports(QObject):
 
         self.window.statusBar().showMessage("Ranking every trial's captions for the table…")
         self.window.workers.start(lambda: {stage: tables.text_ranks(session, stage) for stage in session.stages},
-                                  on_returned=done, on_error=self.window._worker_failed)
+                                  on_returned=done, on_error=self.window.worker_failed)
 
     def save_retrieval(self, path: str, synthetic: bool = False) -> Path | None:
         """The current trial's top-k retrievals, or the synthetic pattern's."""
@@ -154,7 +154,7 @@ class QtExports(QObject):
                 on_saved(written)
 
         self.window.statusBar().showMessage("Captioning every ROI for the table…")
-        self.window.workers.start(caption_rois, on_returned=done, on_error=self.window._worker_failed)
+        self.window.workers.start(caption_rois, on_returned=done, on_error=self.window.worker_failed)
 
     # ----------------------------------------------------------------- figures
 

@@ -1,7 +1,7 @@
 """The main window: trial browser and ROI panel on the left; on the right the trial view above the
 cortex and the plots. It is the controller between the :class:`~brainview.session.Session` and the
-widgets: it opens bundles and loads models in workers, captions and scores all trials in the
-background, and feeds the ROI selection to live decoding.
+widgets: it opens bundles and loads models in workers, starts the whole-test-set passes
+(:mod:`brainview.qt.dataset_passes`), and feeds the ROI selection to live decoding.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from brainview.errors import Cancelled
 from brainview.figures import Overlay, make_overlay
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
+from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.roi_panel import QtRoiPanel
@@ -59,9 +60,7 @@ class QtMainWindow(QMainWindow):
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self._load_generation = 0
         self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
-        self._scoring = None
-        self._predicting = None  # the worker predicting every trial's tokens and ranks after opening
-        self._summing = None  # ... then the ROIs' weight sums, where a prediction cache skipped that pass
+        self.passes = QtDatasetPasses(self)
         self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
 
@@ -133,12 +132,12 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer = QTimer(self, singleShot=True, interval=50)
         self._overlay_timer.timeout.connect(self._refresh_overlay)
         self.live.idle.connect(self._overlay_timer.start)
-        self._model_progress.connect(self._show_progress)
+        self._model_progress.connect(self.passes.show_progress)
         self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
         self.live.result.connect(self._show_synthetic)
-        self.live.failed.connect(self._worker_failed)
+        self.live.failed.connect(self.worker_failed)
         self.trial_captioner.result.connect(self.session.store_captions)
-        self.trial_captioner.failed.connect(self._worker_failed)
+        self.trial_captioner.failed.connect(self.worker_failed)
         self.session.connect("trial", lambda s: self._trial_changed())
         self.session.connect("stage", lambda s: self._sync_stage())
         self.session.connect("synthetic", lambda s: self._selection_changed())
@@ -202,7 +201,7 @@ class QtMainWindow(QMainWindow):
         self._load_generation += 1
         generation = self._load_generation
         self.statusBar().showMessage(f"Opening {path}…")
-        self._show_progress(0, 2, "opening the bundle")
+        self.passes.show_progress(0, 2, "opening the bundle")
 
         def opened(loaded: Loaded) -> None:
             if generation == self._load_generation and self._loaded(loaded, score_trials=False):
@@ -218,7 +217,7 @@ class QtMainWindow(QMainWindow):
         self._loaded(load(str(path), self.device), score_trials=score_trials, dialog=False, predict=False)
         predictions = finish(self.session.iter_predictions())
         finish(self.session.iter_sum_rois())
-        self._predicted(predictions)
+        self.passes.predicted(predictions)
         self.models_loaded.emit()
 
     def _load_failed(self, path, exc: BaseException) -> None:
@@ -232,15 +231,9 @@ class QtMainWindow(QMainWindow):
         """Drop every result still coming for the bundle on screen and stop its captioning at once."""
         self.live.cancel()
         self.trial_captioner.cancel()
-        if self._scoring is not None:
-            self._scoring.quit()
-            self._scoring = None
+        self.passes.stop()
         if self.session.decoder is not None:
             self.session.decoder.cancel()
-        for worker in (self._predicting, self._summing):
-            if worker is not None:
-                worker.quit()
-        self._predicting = self._summing = None
 
     def _loaded(self, loaded: Loaded, score_trials: bool = True, dialog: bool = True, predict: bool = True) -> bool:
         """Show a validated, prepared bundle: one transaction. Every view switches to it, or, if any
@@ -291,75 +284,16 @@ class QtMainWindow(QMainWindow):
                                      + ("" if session.can_caption else " · captions are off"), 8000)
         self._caption_current_trial()
         if predict and not session.ranks_ready:
-            self._predict_all_trials()
+            self.passes.predict_all()
         if score_trials and session.can_caption:
-            self._score_all_trials()
+            self.passes.score_all()
 
     # ----------------------------------------------------------------- background work
 
-    def _show_progress(self, done: int, total: int, what: str) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{what} %p%")
-        self.progress.setVisible(done < total)
-
-    def _predict_all_trials(self) -> None:
-        """Every trial's tokens and image rank, in the background, after the first trial is shown:
-        at NSD size that is one pass over 1.5 GB of weights per stage (none with a prediction cache)."""
-        if self._predicting is not None or self.session.ranks_ready:
-            return
-
-        def failed(exc: BaseException) -> None:
-            self._predicting = None
-            self.progress.hide()
-            self._worker_failed(exc)
-
-        self._predicting = self.workers.start(self.session.iter_predictions, on_yielded=self._predicting_progress(),
-                                              on_returned=self._predicted, on_error=failed)
-
-    def _predicted(self, result) -> None:
-        if result.bundle is not self.session.bundle:
-            return
-        self._predicting = None
-        self.session.set_predictions(result)
+    def ranks_arrived(self, result) -> None:
+        """Every trial's ranks are in (``QtDatasetPasses.predicted``)."""
         if self._shown is not None and self._shown.bundle is result.bundle:
             self._shown.similarity.update(result.similarity)  # a restored bundle shows its ranks at once
-        self.progress.hide()
-        self.statusBar().showMessage(f"Ranked all {self.session.n_trials} test trials", 5000)
-        self._summing = self.workers.start(self.session.iter_sum_rois, on_yielded=self._predicting_progress(),
-                                           on_error=self._worker_failed)  # a verified cache skipped that pass
-
-    def _predicting_progress(self):
-        """A progress callback for the bundle on screen now (a replaced bundle's steps are not shown)."""
-        bundle = self.session.bundle
-
-        def progressed(step) -> None:
-            if self.session.bundle is bundle:
-                self._show_progress(step.done, step.total, step.what)
-
-        return progressed
-
-    def _score_all_trials(self) -> None:
-        """Caption every trial on every stage and score them, in the background (it predicts every
-        trial's tokens itself when the prediction worker has not finished yet)."""
-        bundle = self.session.bundle
-
-        def finished(result) -> None:
-            if self.session.bundle is bundle:
-                self.session.set_caption_scores(result)
-                self.statusBar().showMessage("Per-trial caption scores are ready", 5000)
-
-        def failed(exc: BaseException) -> None:
-            self.progress.hide()
-            self._worker_failed(exc)
-
-        def progressed(step) -> None:
-            self._show_progress(step.done, step.total, step.what)
-            if step.captions and self.session.bundle is bundle:
-                self.session.store_captions(step.captions)
-
-        self._scoring = self.workers.start(self.session.iter_caption_scores, on_yielded=progressed,
-                                           on_returned=finished, on_error=failed)
 
     def _caption_current_trial(self) -> None:
         session = self.session
@@ -367,7 +301,7 @@ class QtMainWindow(QMainWindow):
         if session.can_caption and any(session.caption(s, trial) is None for s in session.stages):
             self.trial_captioner.submit(session.caption_trial, trial)
 
-    def _worker_failed(self, exc: BaseException) -> None:
+    def worker_failed(self, exc: BaseException) -> None:
         from brainview.decoding.blip2 import DeviceOutOfMemory  # torch is loaded once a worker decodes
 
         if isinstance(exc, Cancelled):  # stopped on purpose (another bundle, closing): nothing to report
@@ -395,7 +329,7 @@ class QtMainWindow(QMainWindow):
         where = DEVICE_LABELS[self.device]
         session.set_notes([f"Loading the language models ({where})… retrieval already works."])
         self.statusBar().showMessage(f"Loading the language models on {where}…")
-        self._show_progress(1, 2, "loading the language models")
+        self.passes.show_progress(1, 2, "loading the language models")
 
         def loaded(result) -> None:
             decoder, notes = result
@@ -408,13 +342,13 @@ class QtMainWindow(QMainWindow):
                                          else "Captions are off", 5000)
             self._caption_current_trial()
             if score_trials and session.can_caption:
-                self._score_all_trials()
+                self.passes.score_all()
             self.models_loaded.emit()
 
         def failed(exc: BaseException) -> None:
             self.progress.hide()
             session.set_notes([f"Captions are off: {dialogs.error_text(exc)}"])
-            self._worker_failed(exc)
+            self.worker_failed(exc)
 
         def planned(plan) -> None:
             """Say what the captioner will take before loading it; on a CPU ask first when it is big."""

@@ -109,7 +109,7 @@ def test_closing_stops_a_caption_batch_in_flight_within_a_second(qtbot, qapp, se
     win.show()
     open_and_wait(qtbot, win, slow_captioning_bundle)
     qtbot.wait(400)  # the first batch of 16 x 512 tokens is now in generate
-    assert win._scoring is not None and win.workers._running
+    assert win.passes.scoring is not None and win.workers._running
     started = time.perf_counter()
     win.close()
     closed = time.perf_counter() - started
