@@ -31,6 +31,15 @@ def test_every_caption_names_colour_category_noun_and_place():
             assert ("two" in words) == (attrs["count"] == 2)
 
 
+def test_the_place_category_has_its_word_in_one_caption_of_each_place_scene():
+    """Every other category's word is its caption noun; "place" must be a word of the captions too,
+    or the retrieval model cannot know it (issue 11), and only place scenes may use it."""
+    scenes = generate_scenes(150, seed=0)
+    for caps, attrs in zip(scenes.captions, scenes.attributes):
+        naming = sum("place" in caption.split() for caption in caps)
+        assert naming == (1 if attrs["category"] == "place" else 0), caps
+
+
 def test_content_is_balanced_and_vocabulary_small():
     scenes = generate_scenes(400, seed=1)
     categories = [a["category"] for a in scenes.attributes]
