@@ -214,18 +214,25 @@ def screenshots(path: str, out: Path) -> list[Path]:
                                                                 truth_field="scene.category"))
             panel.tabs.setCurrentIndex(1)
 
-        def concept():
-            panel.label_combo.setCurrentIndex(panel.label_combo.findData("place"))
-            panel._label_chosen()
-            versus = [v for v in panel.versus_edit.text().split(",") if v.strip()]
-            tools.set_concept(tools.probe, tools.run_concept(tools.probe, panel.concept_edit.text(), None, 0.05,
-                                                             session.decoder, versus))
-            panel.tabs.setCurrentIndex(2)
-            if window.cortex_view is not None:
-                window.cortex_view.set_view("posterior")  # the modelled cortex is occipito-temporal
+        def concept(phrase=None):
+            """The plain map of ``phrase``, or (None) the place label's prompts against the other labels."""
+            def run():
+                if phrase is None:
+                    panel.label_combo.setCurrentIndex(panel.label_combo.findData("place"))
+                    panel._label_chosen()
+                else:
+                    panel.concept_edit.setText(phrase)
+                    panel.versus_edit.clear()
+                versus = [v for v in panel.versus_edit.text().split(",") if v.strip()]
+                tools.set_concept(tools.probe, tools.run_concept(tools.probe, panel.concept_edit.text(), None, 0.05,
+                                                                 session.decoder, versus))
+                panel.tabs.setCurrentIndex(2)
+                if window.cortex_view is not None:
+                    window.cortex_view.set_view("posterior")  # the modelled cortex is occipito-temporal
+            return run
 
         shots = [("search", search("a sign that says stop")), ("search_place", search("a photo of a place")),
-                 ("zero_shot", zero_shot), ("concept", concept)]
+                 ("zero_shot", zero_shot), ("concept", concept()), ("concept_place", concept("a photo of a place"))]
         out.mkdir(parents=True, exist_ok=True)
         for name, prepare in shots:
             prepare()

@@ -13,7 +13,7 @@ and stages 1 and 2 fitted by the same code as the demo build (``write_subject_bu
 evaluated (stage 2 and the ROI table).
 
 Why built locally rather than shipped: a subject's two stages of float16 weights are 8.5 MB, so three
-more subjects would add about 28 MB to the 18.6 MB in the repository, while building them takes a
+more subjects would add about 28 MB to the 19.1 MB in the repository, while building them takes a
 about two minutes on a 2-core machine. The app offers the build in one click (with progress) and caches
 the result (``brainview.study.demo_study_folder``), rebuilt when the demo bundle changes (its
 fingerprint is recorded in ``study.json``). Every subject is a complete version-1 bundle; the parts
