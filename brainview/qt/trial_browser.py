@@ -229,9 +229,11 @@ class QtTrialBrowser(QWidget):
 
     def _on_bundle(self) -> None:
         header = self.table.horizontalHeader()
+        room = header.fontMetrics().horizontalAdvance("M") * 2  # the sort arrow and the margins
         for column, (kind, _) in enumerate(self.model.columns):
             header.setSectionResizeMode(column, QHeaderView.Interactive)
-            self.table.setColumnWidth(column, {"caption": 190}.get(kind, 72))
+            title = header.fontMetrics().horizontalAdvance(self.model.headerData(column, Qt.Horizontal))
+            self.table.setColumnWidth(column, {"caption": 190}.get(kind, max(72, title + room)))
         self.table.resizeColumnToContents(self.model.column_of("id"))
         self.table.sortByColumn(-1, Qt.AscendingOrder)
         self._show_match_columns()

@@ -79,3 +79,15 @@ def test_keyboard_moves_through_the_sorted_order(qtbot, window, retrieval_only_b
     # a trial chosen elsewhere becomes the current row
     window.session.set_trial(5)
     assert browser.current_trial() == 5
+
+
+def test_column_titles_fit_their_columns(qtbot, window, retrieval_only_bundle):
+    """Every title but the captions' is whole at the default widths (the phrase match columns included)."""
+    open_and_wait(qtbot, window, retrieval_only_bundle.path)
+    table, model = window.browser.table, window.browser.model
+    metrics = table.horizontalHeader().fontMetrics()
+    for column, (kind, _) in enumerate(model.columns):
+        table.setColumnHidden(column, False)  # the match columns show with a search result
+        if kind != "caption":
+            title = model.headerData(column, Qt.Horizontal)
+            assert table.columnWidth(column) >= metrics.horizontalAdvance(title) + metrics.horizontalAdvance("M"), title
