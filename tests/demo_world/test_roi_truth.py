@@ -1,34 +1,16 @@
 """The committed demo bundle's ROI table recovers the planted preferences (issue 3, "Done when").
 
 Ground truth: training/demo_world/README.md, "Ground truth: what each ROI prefers". The rule
-written down here: an ROI matches when the caption that ``brainview roi-table`` gives its
+(``training/demo_world/roi_rule.py``): an ROI matches when the caption that ``brainview roi-table`` gives its
 synthetic pattern (stage 2, the paper's analysis) contains one of the ROI's keywords, compared
 word by word. The four category ROIs must all match (their captions name their category), and
 at least 6 of the 8 ROIs must match.
 """
 
 import json
-import re
-
 
 from brainview.cli import demo_bundle_path, main
-
-KEYWORDS = {
-    # early areas: bright, edge-rich images; top category, place and colour of the README's table
-    "V1": {"sign", "signs", "beach", "white"},
-    "V2": {"sign", "signs", "room", "white"},
-    "V3": {"sign", "signs", "room", "white"},
-    "hV4": {"red", "orange", "yellow"},  # saturated warm colours
-    "floc-faces": {"face", "faces"},
-    "floc-bodies": {"person", "people", "man"},
-    "floc-places": {"empty", "house", "barn", "umbrella", "couch"},  # an empty place with its landmark
-    "floc-words": {"sign", "signs"},
-}
-CATEGORY_ROIS = ("floc-faces", "floc-bodies", "floc-places", "floc-words")
-
-
-def matches(roi: str, caption: str) -> bool:
-    return bool(KEYWORDS[roi] & set(re.findall(r"[a-z]+", caption.lower())))
+from training.demo_world.roi_rule import CATEGORY_ROIS, KEYWORDS, matches
 
 
 def test_keyword_rule_itself():
