@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from tests.factories import copy_with_manifest
 from tests.qt.conftest import open_and_wait
 
 
@@ -94,22 +93,32 @@ def test_a_view_that_cannot_switch_leaves_the_previous_bundle(qtbot, window, app
 
 
 @pytest.fixture
-def slow_captioning_bundle(app_bundle, tmp_path):
-    """The app bundle with the longest generations the schema allows: one caption batch takes seconds."""
-    return copy_with_manifest(app_bundle.path, tmp_path / "slow",
-                              lambda manifest: manifest["vlm"].update(max_new_tokens=512))
+def endless_captioning(monkeypatch):
+    """Every caption batch generates again and again until it is stopped: a batch is in flight whenever
+    the test looks, however fast this machine generates (the tiny captioner's batches take ~0.1 s)."""
+    from brainview.decoding.blip2 import Blip2Adapter
+
+    generate_once = Blip2Adapter.caption
+
+    def caption(self, *args, stop=None, **kwargs):
+        while True:  # each round is a real generation, which raises Cancelled within a token of stop()
+            generate_once(self, *args, stop=stop, **kwargs)
+
+    monkeypatch.setattr(Blip2Adapter, "caption", caption)
 
 
-def test_closing_stops_a_caption_batch_in_flight_within_a_second(qtbot, qapp, settings, slow_captioning_bundle):
+def test_closing_stops_a_caption_batch_in_flight_within_a_second(qtbot, qapp, settings, app_bundle,
+                                                                 endless_captioning):
     from brainview.qt.main_window import QtMainWindow
 
     win = QtMainWindow(device="cpu", settings=settings)
     win.session.score_metrics = ("rougeL",)
     win.score_on_open = True  # every trial is captioned in the background as soon as the models are in
     win.show()
-    open_and_wait(qtbot, win, slow_captioning_bundle)
-    qtbot.wait(400)  # the first batch of 16 x 512 tokens is now in generate
-    assert win.passes.scoring is not None and win.workers._running
+    open_and_wait(qtbot, win, app_bundle.path)
+    qtbot.waitUntil(lambda: win.passes.scoring is not None and win.passes.scoring in win.workers._running)
+    qtbot.wait(200)  # the scoring pass is in generate now
+    assert win.passes.scoring in win.workers._running
     started = time.perf_counter()
     win.close()
     closed = time.perf_counter() - started
