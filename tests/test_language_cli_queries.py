@@ -44,7 +44,7 @@ def test_localize_takes_prompt_ensembles(capsys, tmp_path, captioned):
     assert result["phrase"] == "zero" and result["versus"] == ["one", "caption 2"]
     assert result["prompts"] == {"zero": ["caption 0", "trial 0"], "one": ["caption 1", "trial 1"],
                                  "caption 2": ["caption 2"]}
-    assert result["measure"] == "probability" and result["unknown_words"] == {}
+    assert result["measure"] == "log-odds" and result["unknown_words"] == {}
 
 
 def test_a_broken_ensemble_fails_before_any_model_loads(capsys, captioned):

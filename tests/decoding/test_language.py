@@ -177,9 +177,24 @@ def test_versus_maps_what_tells_the_phrase_from_its_alternatives(bundle, probe):
     against = probe.concept_map("A or B", versus=["a photo of a B"])
     assert against.versus == ("a photo of a B",) and next(iter(against.roi_means(rois))) == "A-area"
     check = probe.lesion(against, 5 / 40)
-    assert check.measure == "probability" and check.score_drop > 0.3 > abs(check.random_score_drop)
+    assert check.measure == "log-odds" and check.score_drop > 1.0 > abs(check.random_score_drop)
     with pytest.raises(UserError, match="its own alternatives"):
         probe.concept_map("A or B", versus=["A or B"])
+
+
+def test_a_lesion_against_alternatives_is_measured_in_log_odds(probe):
+    """log p / (1 − p) of the zero-shot probability, finite where p rounds to 1 (where a probability
+    could show no drop at all)."""
+    texts = probe.label_embeddings(probe._queries("A or B", ["a photo of a B", "a photo of a C"]))
+    probability = probe._measure(probe.brain_projected, texts)
+    log_odds = probe._lesion_measure(probe.brain_projected, texts)
+    inside = (probability > 1e-9) & (probability < 1 - 1e-9)
+    assert inside.any()
+    np.testing.assert_allclose(log_odds[inside], np.log(probability[inside] / (1 - probability[inside])), rtol=1e-6)
+    assert np.isfinite(log_odds).all()
+    saturated = probability > 1 - 1e-12  # the best matches: their probabilities no longer tell them apart
+    assert saturated.sum() > 1 and np.unique(log_odds[saturated]).size == saturated.sum()
+    assert log_odds[saturated].min() > log_odds[inside].max()
 
 
 def test_versus_gradient_equals_autograd(bundle, probe, monkeypatch):

@@ -54,7 +54,7 @@ def test_concept_maps_of_an_ensemble_are_maps_of_the_renormalized_mean(probe):
     against = probe.concept_map("mix=plus;A or B", versus=["B=a photo of a B;minus", "a photo of a C"])
     assert against.versus == ("B", "a photo of a C") and [q.name for q in against.queries] == ["mix", "B", "a photo of a C"]
     check = probe.lesion(against, 5 / 40)  # re-embeds the ensembles it was mapped with
-    assert check.measure == "probability" and np.isfinite(check.score_drop)
+    assert check.measure == "log-odds" and np.isfinite(check.score_drop)
     with pytest.raises(UserError, match="its own alternatives"):
         probe.concept_map("A=plus;minus", versus=["other=plus;minus"])
 

@@ -41,7 +41,7 @@ def test_a_zero_shot_label_is_mapped_against_the_others(qtbot, window, app_bundl
     concept = tools.concept.concept
     assert concept.phrase == "zero" and concept.versus == ("1", "2") and concept.queries[0].prompts == ("caption 0",
                                                                                                        "trial 0")
-    assert tools.concept.lesion.measure == "probability" and "against 1, 2" in panel.lesion_label.text()
+    assert tools.concept.lesion.measure == "log-odds" and "against 1, 2" in panel.lesion_label.text()
 
 
 def test_labels_from_a_field_take_their_prompts_from_a_finer_field(qtbot, window, tmp_path):

@@ -215,6 +215,18 @@ class LanguageProbe:
         logits = (scores - scores.max(axis=1, keepdims=True)) / CLIP_TEMPERATURE
         return np.exp(logits[:, 0]) / np.exp(logits).sum(axis=1)
 
+    @classmethod
+    def _lesion_measure(cls, projected: np.ndarray, texts: np.ndarray) -> np.ndarray:
+        """What a lesion is measured by: the phrase's score, or with alternatives its log-odds against
+        them, log p / (1 − p). Why not the probability: on the trials that match a phrase best it is
+        1.000 to three decimals, so a lesion that halves the phrase's margin shows no drop at all."""
+        if len(texts) == 1:
+            return cls._measure(projected, texts)
+        logits = text_scores(projected, texts).astype(np.float64) / CLIP_TEMPERATURE
+        others = logits[:, 1:]
+        top = others.max(axis=1)
+        return logits[:, 0] - top - np.log(np.exp(others - top[:, None]).sum(axis=1))
+
     def concept_map(self, phrase: Query, trial: int | None = None, versus: Sequence[Query] = ()) -> ConceptMap:
         """Gradient × input on one trial, or (``trial`` None) the activation pattern over the test trials.
 
@@ -251,7 +263,7 @@ class LanguageProbe:
                seed: int = 0, captioner: Captioner | None = None, captions_missing: str | None = None) -> LesionCheck:
         """Silence the map's top ``fraction`` of voxels, and as a control as many random voxels (``draws`` times).
 
-        Measured (the map's quantity: the phrase's score, or its probability against the map's
+        Measured (:meth:`_lesion_measure`: the phrase's score, or its log-odds against the map's
         alternatives) on the map's trial, or for a trial-independent map on the best-matching tenth
         of the trials (the trials where the phrase is there to lose). With ``captioner`` (stage-2
         tokens → captions), that trial (or the best match) is captioned intact, lesioned, and with
@@ -261,21 +273,21 @@ class LanguageProbe:
         if concept.trial is not None:
             trials = np.array([concept.trial])
         else:
-            order = np.argsort(-self._measure(self.brain_projected, texts), kind="stable")
+            order = np.argsort(-self._lesion_measure(self.brain_projected, texts), kind="stable")
             trials = order[:max(1, int(round(MATCHING_SHARE * len(order))))]
         top = concept.top_voxels(fraction)
         patterns = self.patterns[trials]
 
         def measured(voxels) -> float:
             silenced = patterns if voxels is None else silence_many(patterns, voxels)
-            return float(self._measure(self._project(silenced), texts).mean())
+            return float(self._lesion_measure(self._project(silenced), texts).mean())
 
         rng = np.random.default_rng(seed)
         random_sets = [rng.choice(self.patterns.shape[1], size=top.size, replace=False) for _ in range(draws)]
         check = LesionCheck(fraction, int(top.size), trials, measured(None), measured(top),
                             np.array([measured(voxels) for voxels in random_sets]),
                             caption_trial=int(trials[0]), captions_missing=captions_missing,
-                            measure="probability" if concept.versus else "score")
+                            measure="log-odds" if concept.versus else "score")
         if captioner is not None:
             x = self.patterns[trials[0]]
             variants = np.stack([x, silence_many(x[None], top)[0], silence_many(x[None], random_sets[0])[0]])

@@ -60,7 +60,7 @@ class LesionCheck:
     caption_after: str | None = None
     caption_random: str | None = None
     captions_missing: str | None = None
-    measure: str = "score"  # what the scores are: the phrase's "score", or its zero-shot "probability"
+    measure: str = "score"  # what the scores are: the phrase's "score", or its "log-odds" against the alternatives
 
     @property
     def score_drop(self) -> float:
