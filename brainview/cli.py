@@ -9,12 +9,13 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from brainview.errors import UserError
+from brainview.bundle_cli import BUNDLE_COMMANDS, add_bundle_commands
+from brainview.cli_output import emit, open_bundle, read_text, terminal_text
 from brainview.language_cli import LANGUAGE_COMMANDS, add_language_commands
 from brainview.paths import demo_bundle_path
 
@@ -44,11 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("open", "open the app on a bundle, a study (study.json) or a session file (SESSION.json)", json_flag=False)
     p.add_argument("--device", help="auto, cpu or cuda (default: the one used last)")
-    add("info", "validate and summarize a bundle")
-    p = add("cache", "add a prediction cache to a bundle (every test trial's predicted tokens, so the app ranks "
-                     "every trial at once); replaces an existing one atomically", path_required=True)
-    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
-                   help="stored precision (default float16: half the size, ranks as with float32)")
+    add_bundle_commands(add)
     p = add("eval", "retrieval and caption metrics on the bundle's test set (a study: every subject, and the mean)")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage to evaluate (default: the last one)")
     p.add_argument("--repeats", type=int, help="repeats for every direction (default: 30 image, 50 text)")
@@ -108,16 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def terminal_text(text: str) -> str:
-    """Text safe to print: control characters (ANSI escapes, carriage returns) and lone surrogates
-    shown as escapes instead of reaching the terminal."""
-    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "path", "") is None:
@@ -140,13 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-def _emit(args, payload: dict[str, Any], lines: list[str]) -> int:
-    # JSON escapes every non-ASCII and control character itself
-    print(json.dumps(payload, indent=2) if args.json else "\n".join(terminal_text(line) for line in lines))
-    sys.stdout.flush()  # a closed pipe is reported here, inside main, not at interpreter exit
-    return 0
-
-
 def _stage_name(bundle, stage: int | None) -> str:
     if stage is None:
         return bundle.stages[-1]
@@ -154,80 +134,6 @@ def _stage_name(bundle, stage: int | None) -> str:
     if name not in bundle.stages:
         raise UserError(f"the bundle has no {name}; it has {', '.join(bundle.stages)}")
     return name
-
-
-def _open(path: str):
-    from brainview.bundle import open_bundle
-
-    return open_bundle(path)
-
-
-def cmd_info(args) -> int:
-    bundle = _open(args.path)
-    m = bundle.manifest
-    summary = {
-        "path": str(bundle.path), "valid": True, "name": m["name"], "dataset": m["dataset"], "subject": m["subject"],
-        "n_trials": bundle.n_trials, "n_voxels": bundle.n_voxels, "n_query": bundle.n_query,
-        "query_dim": bundle.query_dim, "text_dim": bundle.text_dim, "n_texts": int(bundle.text_embeddings.shape[0]),
-        "stages": bundle.stages, "stimulus_size": list(bundle.stimuli.shape[1:3]),
-        "n_vertices": bundle.n_vertices, "rois": {n: int(r["voxels"].size) for n, r in bundle.rois.items()},
-        "vlm": bundle.vlm, "metrics": m.get("metrics", {}),
-        "n_questions": None if bundle.questions is None else sum(len(q) for q in bundle.questions),
-    }
-    lines = [f"{bundle.path}: valid brainview bundle (format version {m['version']})",
-             f"  name        {m['name']}", f"  dataset     {m['dataset']}, subject {m['subject']}",
-             f"  trials      {bundle.n_trials} test trials, {summary['n_texts']} reference captions",
-             f"  voxels      {bundle.n_voxels}", f"  tokens      {bundle.n_query} × {bundle.query_dim}, text {bundle.text_dim}",
-             f"  stages      {', '.join(bundle.stages)}",
-             f"  cortex      {bundle.n_vertices['lh']} + {bundle.n_vertices['rh']} vertices, {len(bundle.rois)} ROIs",
-             f"  captioner   {bundle.vlm.get('captioner')}", f"  retrieval   {bundle.vlm.get('retrieval')}",
-             f"  questions   {summary['n_questions'] if bundle.questions is not None else 'none'}"]
-    cache = _cache_summary(bundle)
-    summary["predictions"] = cache
-    lines.append("  predictions " + ("none (every trial is predicted when the app opens it; `brainview cache` adds "
-                                     "them)" if cache is None else
-                                     f"{', '.join(cache['stages'])} cached in {cache['dtype']}, "
-                                     + (f"out of date: {cache['problem']}" if cache["problem"] else
-                                        "fingerprints match the weights and fMRI")))
-    return _emit(args, summary, lines)
-
-
-def _cache_summary(bundle) -> dict | None:
-    """The prediction cache as ``info`` reports it: what is cached and whether its fingerprints still
-    match (the app also checks a sample of trials against the weights when it opens the bundle)."""
-    from brainview.bundle.predictions import fingerprint_problem
-
-    if not bundle.predictions:
-        return None
-    spec = bundle.manifest["predictions"]
-    return {"stages": list(spec["stages"]), "dtype": spec["dtype"], "problem": fingerprint_problem(bundle)}
-
-
-def cmd_cache(args) -> int:
-    import time
-
-    from brainview.decoding.prediction_cache import add_cache
-
-    started = time.perf_counter()
-    last = [0.0]
-
-    def progress(done: int, total: int, what: str) -> None:
-        now = time.perf_counter()
-        if not args.json and (now - last[0] > 2 or done == total):
-            last[0] = now
-            print(f"brainview: {what}: {done / total:.0%}", file=sys.stderr, flush=True)
-
-    try:
-        bundle, check = add_cache(args.path, dtype=args.dtype, progress=progress)
-    except OSError as exc:
-        raise UserError(f"cannot write the prediction cache into {args.path}: {exc.strerror or exc}") from None
-    summary = {"path": str(bundle.path), "version": bundle.manifest["version"], "stages": check.stages,
-               "dtype": args.dtype, "checked_trials": len(check.trials), "max_relative_error": check.max_error,
-               "seconds": round(time.perf_counter() - started, 1)}
-    lines = [f"{bundle.path}: predictions of {bundle.n_trials} test trials cached for {', '.join(check.stages)} "
-             f"in {args.dtype} (format version {summary['version']}); {len(check.trials)} trials checked against "
-             f"the weights, largest relative difference {check.max_error:.1e}"]
-    return _emit(args, summary, lines)
 
 
 def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True) -> dict:
@@ -268,8 +174,8 @@ def cmd_eval(args) -> int:
     if is_study(args.path):
         from brainview.study_cli import eval_study
 
-        return _emit(args, *eval_study(args))
-    bundle = _open(args.path)
+        return emit(args, *eval_study(args))
+    bundle = open_bundle(args.path)
     stage = _stage_name(bundle, args.stage)
     if args.repeats is not None and args.repeats < 1:
         raise UserError("--repeats must be at least 1")
@@ -290,13 +196,13 @@ def cmd_eval(args) -> int:
               f"  chance {q['chance']:.3f}  n {q['n']}" for kind, q in result["qa"].items()]
     if not result["qa"]:
         lines.append(f"  missing: {result['missing'].get('qa', '')}")
-    return _emit(args, result, lines)
+    return emit(args, result, lines)
 
 
 def cmd_ask(args) -> int:
     from brainview.decoding.decoder import Decoder
 
-    bundle = _open(args.path)
+    bundle = open_bundle(args.path)
     stage = _stage_name(bundle, args.stage)
     ids = [t["id"] for t in bundle.trials]
     if args.trial not in ids:
@@ -314,7 +220,7 @@ def cmd_ask(args) -> int:
                "answer": answers.get("brain"), "image_answer": answers.get("image")}
     lines = [f"{args.trial} ({stage}): {args.question}"]
     lines += [f"  from the {'brain pattern' if s == 'brain' else 'true image tokens'}: {a}" for s, a in answers.items()]
-    return _emit(args, payload, lines)
+    return emit(args, payload, lines)
 
 
 def cmd_roi_table(args) -> int:
@@ -324,8 +230,8 @@ def cmd_roi_table(args) -> int:
     if is_study(args.path):
         from brainview.study_cli import roi_table_study
 
-        return _emit(args, *roi_table_study(args))
-    bundle = _open(args.path)
+        return emit(args, *roi_table_study(args))
+    bundle = open_bundle(args.path)
     stage = _stage_name(bundle, args.stage)
     if not bundle.rois:
         raise UserError(f"{bundle.path} lists no ROIs in cortex/rois.json")
@@ -343,24 +249,15 @@ def cmd_roi_table(args) -> int:
     width = max(len(n) for n in names)
     lines = [f"{bundle.name}: {stage}, synthetic ROI patterns (scale {args.scale or bundle.synthetic_scale:g})", ""]
     lines += [f"  {n:<{width}}  {r['n_voxels']:>6} voxels  {r['caption']}" for n, r in rois.items()]
-    return _emit(args, {"stage": int(stage[-1]), "rois": rois}, lines)
-
-
-def _read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{what} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {what} file {path}: {exc}") from None
+    return emit(args, {"stage": int(stage[-1]), "rois": rois}, lines)
 
 
 def cmd_score(args) -> int:
-    predictions = _read_text(args.pred, "predictions").splitlines()
+    predictions = read_text(args.pred, "predictions").splitlines()
     while predictions and not predictions[-1].strip():
         predictions.pop()
     try:
-        references = json.loads(_read_text(args.refs, "references"))
+        references = json.loads(read_text(args.refs, "references"))
     except json.JSONDecodeError as exc:
         raise UserError(f"references file {args.refs} is not valid JSON: {exc}") from None
     if not (isinstance(references, list) and all(
@@ -376,7 +273,7 @@ def cmd_score(args) -> int:
     lines = [f"{len(predictions)} captions"]
     lines += [f"  {k:<10} " + (f"{v:.4f}" if v is not None else f"missing: {report.missing.get(k, '')}")
               for k, v in report.means.items()]
-    return _emit(args, {"n": len(predictions), "metrics": report.means, "missing": report.missing}, lines)
+    return emit(args, {"n": len(predictions), "metrics": report.means, "missing": report.missing}, lines)
 
 
 def _write_table(path: str, table) -> None:
@@ -467,7 +364,7 @@ def cmd_figure(args) -> int:
 
     size = figure_size(args.width, args.height, args.scale, FIGURE_BASE)
     check_output(args.out)
-    bundle = _open(args.path)  # a broken bundle is a user error before any window exists
+    bundle = open_bundle(args.path)  # a broken bundle is a user error before any window exists
     rois = tuple(name.strip() for name in args.rois.split(",") if name.strip())
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless: no display needed
     from brainview.qt.figure_export import figure
@@ -504,7 +401,7 @@ def cmd_screenshot(args) -> int:
         for subject in study.ids:
             study.bundle(subject)
     else:
-        _open(args.path)  # a broken bundle is a user error before any window exists
+        open_bundle(args.path)  # a broken bundle is a user error before any window exists
     from brainview.qt.app import screenshot
 
     screenshot(args.path, args.out, size=(width, height))
@@ -512,6 +409,6 @@ def cmd_screenshot(args) -> int:
     return 0
 
 
-COMMANDS = {"open": cmd_open, "info": cmd_info, "cache": cmd_cache, "eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table,
+COMMANDS = {"open": cmd_open, **BUNDLE_COMMANDS, "eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table,
             "score": cmd_score, "screenshot": cmd_screenshot, "table": cmd_table, "figure": cmd_figure,
             "install-desktop": cmd_install_desktop, **LANGUAGE_COMMANDS}

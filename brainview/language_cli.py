@@ -11,6 +11,7 @@ import csv
 import io
 from pathlib import Path
 
+from brainview.cli_output import emit, read_text
 from brainview.errors import UserError
 
 
@@ -76,12 +77,6 @@ def _unknown_lines(probe, unknown: dict) -> list[str]:
     return [f"  warning: {warning}"] if warning else []
 
 
-def _emit(args, payload: dict, lines: list[str]) -> int:
-    from brainview.cli import _emit as emit  # imported late: cli imports this module
-
-    return emit(args, payload, lines)
-
-
 def cmd_search(args) -> int:
     if args.stage != 2:
         raise UserError("phrase search needs stage 2: only its projection maps brain patterns into the text space")
@@ -104,7 +99,7 @@ def cmd_search(args) -> int:
              f"  {'trial':<14} {'brain':>7} {'image':>7}  reference caption"]
     lines += [f"  {r['id']:<14} {r['score']:7.3f} {r['image_score']:7.3f}  {probe.bundle.captions[r['index']][0]}"
               for r in rows]
-    return _emit(args, {"phrase": result.phrase, "prompts": list(query.prompts), "trials": rows,
+    return emit(args, {"phrase": result.phrase, "prompts": list(query.prompts), "trials": rows,
                         "agreement": agreement, "unknown_words": _unknown_json(result.unknown)}, lines)
 
 
@@ -119,9 +114,7 @@ def _unknown_json(unknown: dict) -> dict:
 def _label_items(spec: str) -> list[str]:
     """Comma-separated items, or the lines of @FILE."""
     if spec.startswith("@"):
-        from brainview.cli import _read_text
-
-        return _read_text(spec[1:], "labels").splitlines()
+        return read_text(spec[1:], "labels").splitlines()
     return spec.split(",")
 
 
@@ -177,7 +170,7 @@ def cmd_classify(args) -> int:
     if args.csv:
         write_atomic(args.csv, _confusion_csv(names, result.accuracy.confusion))
         lines.append(f"confusion matrix written to {args.csv}")
-    return _emit(args, {"labels": names, "predictions": predictions, "accuracy": accuracy,
+    return emit(args, {"labels": names, "predictions": predictions, "accuracy": accuracy,
                         "image_accuracy": image_accuracy, "confusion": confusion,
                         "unknown_words": {name: _unknown_json(u) for name, u in result.unknown.items()}}, lines)
 
@@ -257,7 +250,7 @@ def cmd_localize(args) -> int:
     else:
         lines.append(f"  captions: {check.captions_missing}")
     lines += [f"map written to {p}" for p in written]
-    return _emit(args, payload, lines)
+    return emit(args, payload, lines)
 
 
 LANGUAGE_COMMANDS = {"search": cmd_search, "classify": cmd_classify, "localize": cmd_localize}

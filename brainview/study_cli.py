@@ -1,6 +1,6 @@
 """``brainview roi-table STUDY`` and ``brainview eval STUDY``: the study forms of the two commands.
 
-Each returns ``(payload, lines)`` for ``cli._emit``: the JSON object and the text table.
+Each returns ``(payload, lines)`` for ``cli_output.emit``: the JSON object and the text table.
 """
 
 from __future__ import annotations

@@ -1,0 +1,47 @@
+"""What every ``brainview`` command shares to read its inputs and print its answer: one place, so the
+command modules (:mod:`brainview.cli`, :mod:`brainview.bundle_cli`, :mod:`brainview.language_cli`)
+print the same way and none has to import another late.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from brainview.errors import UserError
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def terminal_text(text: str) -> str:
+    """Text safe to print: control characters (ANSI escapes, carriage returns) and lone surrogates
+    shown as escapes instead of reaching the terminal."""
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def emit(args, payload: dict[str, Any], lines: list[str]) -> int:
+    """Print the answer: the JSON object with ``--json``, else the text lines; exit status 0."""
+    # JSON escapes every non-ASCII and control character itself
+    print(json.dumps(payload, indent=2) if args.json else "\n".join(terminal_text(line) for line in lines))
+    sys.stdout.flush()  # a closed pipe is reported here, inside main, not at interpreter exit
+    return 0
+
+
+def open_bundle(path: str):
+    """The bundle at ``path`` (``UserError`` for a broken one); the bundle package is imported on use."""
+    from brainview.bundle import open_bundle as open_checked
+
+    return open_checked(path)
+
+
+def read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{what} file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {what} file {path}: {exc}") from None
