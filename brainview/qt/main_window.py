@@ -1,6 +1,7 @@
 """The main window: trial browser and ROI panel on the left; on the right the trial view above the
 cortex and the plots. It is the controller between the :class:`~brainview.session.Session` and the
-widgets: it opens bundles and loads models in workers, starts the whole-test-set passes
+widgets: it opens bundles in workers, has their language models loaded
+(:mod:`brainview.qt.model_loading`), starts the whole-test-set passes
 (:mod:`brainview.qt.dataset_passes`), and feeds the ROI selection to live decoding.
 """
 
@@ -19,6 +20,7 @@ from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
 from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.language_panel import QtLanguagePanel
+from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
@@ -26,8 +28,7 @@ from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.window_chrome import DEVICE_LABELS, build_menus, build_status_bar, build_toolbar, memory_text
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import (STAGE_LABELS, Loaded, Session, SyntheticResult, device_name, finish, load,
-                               load_decoder, open_for_browsing, plan_language_models)
+from brainview.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
 
 MAX_RECENT = 8
 
@@ -47,7 +48,6 @@ class QtMainWindow(QMainWindow):
     bundle_loaded = Signal()  # the bundle is shown: trials, retrieval and the cortex work
     models_loaded = Signal()  # the language models are loaded (or captions are off, with the reason shown)
     load_failed = Signal(str)
-    _model_progress = Signal(int, int, str)  # emitted from the loading worker, shown on the GUI thread
 
     def __init__(self, session: Session | None = None, device: str | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None):
@@ -61,6 +61,7 @@ class QtMainWindow(QMainWindow):
         self._load_generation = 0
         self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self.passes = QtDatasetPasses(self)
+        self.model_loading = QtModelLoading(self)
         self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
 
@@ -132,7 +133,7 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer = QTimer(self, singleShot=True, interval=50)
         self._overlay_timer.timeout.connect(self._refresh_overlay)
         self.live.idle.connect(self._overlay_timer.start)
-        self._model_progress.connect(self.passes.show_progress)
+        self.model_loading.progress.connect(self.passes.show_progress)
         self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self.worker_failed)
@@ -167,7 +168,7 @@ class QtMainWindow(QMainWindow):
         QVBoxLayout(placeholder).addWidget(label)
         return placeholder
 
-    def _update_status(self) -> None:
+    def update_status(self) -> None:
         loaded = self.session.loaded_device
         self.device_label.setText(f"Device: {DEVICE_LABELS.get(self.device, self.device)}"
                                   + (f" → {loaded}" if self.session.has_bundle else ""))
@@ -205,7 +206,7 @@ class QtMainWindow(QMainWindow):
 
         def opened(loaded: Loaded) -> None:
             if generation == self._load_generation and self._loaded(loaded, score_trials=False):
-                self.load_models(score_trials=self.score_on_open)
+                self.model_loading.load(score_trials=self.score_on_open)
 
         self.workers.start(open_for_browsing, str(path), on_returned=opened,
                            on_error=lambda exc: generation == self._load_generation and self._load_failed(path, exc))
@@ -278,11 +279,11 @@ class QtMainWindow(QMainWindow):
         self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))  # new selection empty, old map gone
         self.trial_view.set_synthetic(None)
         self._update_overlay()
-        self._update_status()
+        self.update_status()
         self.progress.hide()
         self.statusBar().showMessage(f"Opened {session.bundle.name}: {session.n_trials} test trials"
                                      + ("" if session.can_caption else " · captions are off"), 8000)
-        self._caption_current_trial()
+        self.caption_current_trial()
         if predict and not session.ranks_ready:
             self.passes.predict_all()
         if score_trials and session.can_caption:
@@ -295,7 +296,7 @@ class QtMainWindow(QMainWindow):
         if self._shown is not None and self._shown.bundle is result.bundle:
             self._shown.similarity.update(result.similarity)  # a restored bundle shows its ranks at once
 
-    def _caption_current_trial(self) -> None:
+    def caption_current_trial(self) -> None:
         session = self.session
         trial = session.trial
         if session.can_caption and any(session.caption(s, trial) is None for s in session.stages):
@@ -318,57 +319,10 @@ class QtMainWindow(QMainWindow):
         self.device_combo.setCurrentIndex(self.device_combo.findData(device))
         for action in self.device_actions.actions():
             action.setChecked(action.data() == device)
-        self._update_status()
+        self.update_status()
         if not self.session.has_bundle:
             return
-        self.load_models(score_trials=False)
-
-    def load_models(self, score_trials: bool = False) -> None:
-        """Load the bundle's language models on the chosen device in a worker, then caption (and score)."""
-        session, bundle = self.session, self.session.bundle
-        where = DEVICE_LABELS[self.device]
-        session.set_notes([f"Loading the language models ({where})… retrieval already works."])
-        self.statusBar().showMessage(f"Loading the language models on {where}…")
-        self.passes.show_progress(1, 2, "loading the language models")
-
-        def loaded(result) -> None:
-            decoder, notes = result
-            if session.bundle is not bundle:
-                return
-            self.progress.hide()
-            session.set_decoder(decoder, device_name(decoder), notes)
-            self._update_status()
-            self.statusBar().showMessage(f"Language models on {device_name(decoder)}" if session.can_caption
-                                         else "Captions are off", 5000)
-            self._caption_current_trial()
-            if score_trials and session.can_caption:
-                self.passes.score_all()
-            self.models_loaded.emit()
-
-        def failed(exc: BaseException) -> None:
-            self.progress.hide()
-            session.set_notes([f"Captions are off: {dialogs.error_text(exc)}"])
-            self.worker_failed(exc)
-
-        def planned(plan) -> None:
-            """Say what the captioner will take before loading it; on a CPU ask first when it is big."""
-            if session.bundle is not bundle:
-                return
-            if plan is not None and plan.ask_first and not dialogs.ask(
-                    self, "Load the language model on the CPU?",
-                    f"{plan.text()}\n\nLoad it on the CPU, or browse with retrieval only (trials, ranks, the "
-                    "cortex and synthetic retrievals all work; captions stay off)?",
-                    "Load on the CPU", "Retrieval only"):
-                self.progress.hide()
-                session.set_notes(["Captions are off: you chose retrieval-only browsing. " + plan.text()])
-                self.models_loaded.emit()
-                return
-            if plan is not None:
-                session.set_notes([f"Loading the language models ({where})… retrieval already works. {plan.text()}"])
-            self.workers.start(load_decoder, bundle, self.device, progress=self._model_progress.emit,
-                               on_returned=loaded, on_error=failed)
-
-        self.workers.start(plan_language_models, bundle, self.device, on_returned=planned, on_error=failed)
+        self.model_loading.load(score_trials=False)
 
     # ----------------------------------------------------------------- navigation
 
@@ -385,7 +339,7 @@ class QtMainWindow(QMainWindow):
         self.stage_combo.blockSignals(False)
 
     def _trial_changed(self) -> None:
-        self._caption_current_trial()
+        self.caption_current_trial()
         if self.session.synthetic.mode != "roi":
             self._selection_changed()
         self._update_overlay()

@@ -146,6 +146,6 @@ def build_status_bar(window) -> None:
     for widget in (window.progress, window.device_label, window.memory_label):
         bar.addPermanentWidget(widget)
     window._memory_timer = QTimer(window, interval=2000)
-    window._memory_timer.timeout.connect(window._update_status)
+    window._memory_timer.timeout.connect(window.update_status)
     window._memory_timer.start()
-    window._update_status()
+    window.update_status()

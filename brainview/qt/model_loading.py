@@ -1,0 +1,69 @@
+"""Loading a bundle's language models on the chosen device, in workers, for one main window: first
+the plan (what the captioner will take; on a CPU the window asks before a big one), then the models,
+then the current trial's caption (and every trial's, when asked). Retrieval works meanwhile.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from brainview.qt import dialogs
+from brainview.qt.window_chrome import DEVICE_LABELS
+from brainview.session import device_name, load_decoder, plan_language_models
+
+
+class QtModelLoading(QObject):
+    """The language models of the bundle on screen of ``window`` (its session, workers and status bar)."""
+
+    progress = Signal(int, int, str)  # emitted from the loading worker, shown on the GUI thread
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def load(self, score_trials: bool = False) -> None:
+        """Load the bundle's language models on the chosen device in a worker, then caption (and score)."""
+        window, session, bundle = self.window, self.window.session, self.window.session.bundle
+        where = DEVICE_LABELS[window.device]
+        session.set_notes([f"Loading the language models ({where})… retrieval already works."])
+        window.statusBar().showMessage(f"Loading the language models on {where}…")
+        window.passes.show_progress(1, 2, "loading the language models")
+
+        def loaded(result) -> None:
+            decoder, notes = result
+            if session.bundle is not bundle:
+                return
+            window.progress.hide()
+            session.set_decoder(decoder, device_name(decoder), notes)
+            window.update_status()
+            window.statusBar().showMessage(f"Language models on {device_name(decoder)}" if session.can_caption
+                                         else "Captions are off", 5000)
+            window.caption_current_trial()
+            if score_trials and session.can_caption:
+                window.passes.score_all()
+            window.models_loaded.emit()
+
+        def failed(exc: BaseException) -> None:
+            window.progress.hide()
+            session.set_notes([f"Captions are off: {dialogs.error_text(exc)}"])
+            window.worker_failed(exc)
+
+        def planned(plan) -> None:
+            """Say what the captioner will take before loading it; on a CPU ask first when it is big."""
+            if session.bundle is not bundle:
+                return
+            if plan is not None and plan.ask_first and not dialogs.ask(
+                    window, "Load the language model on the CPU?",
+                    f"{plan.text()}\n\nLoad it on the CPU, or browse with retrieval only (trials, ranks, the "
+                    "cortex and synthetic retrievals all work; captions stay off)?",
+                    "Load on the CPU", "Retrieval only"):
+                window.progress.hide()
+                session.set_notes(["Captions are off: you chose retrieval-only browsing. " + plan.text()])
+                window.models_loaded.emit()
+                return
+            if plan is not None:
+                session.set_notes([f"Loading the language models ({where})… retrieval already works. {plan.text()}"])
+            window.workers.start(load_decoder, bundle, window.device, progress=self.progress.emit,
+                               on_returned=loaded, on_error=failed)
+
+        window.workers.start(plan_language_models, bundle, window.device, on_returned=planned, on_error=failed)
