@@ -63,7 +63,7 @@ def isolated_study_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def study_file(tmp_path_factory, app_bundle):
     """A study of three subjects: two copies of the captioned bundle and one that missed the last stimulus."""
-    from brainview.study import write_study
+    from brainview.analysis.study import write_study
     from tests.factories import drop_last_trial
 
     root = tmp_path_factory.mktemp("study")

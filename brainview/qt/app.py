@@ -6,30 +6,15 @@ imports (pyqtgraph, VTK, scipy, the core), so something appears at once.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
-from PySide6.QtWidgets import QApplication, QSplashScreen
+from PySide6.QtWidgets import QSplashScreen
 
-from brainview.paths import demo_bundle_path, style_path
-
-
-
-def application() -> QApplication:
-    """The process's QApplication, created and styled once."""
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
-        app.setApplicationName("brainview")
-        app.setOrganizationName("brainview")
-        app.setStyle("Fusion")
-        style = style_path()
-        if style.is_file():
-            app.setStyleSheet(style.read_text(encoding="utf-8"))
-    return app
+from brainview.paths import demo_bundle_path
+from brainview.qt.application import application
 
 
 def _splash() -> QSplashScreen:
@@ -73,10 +58,9 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
     and (when ``rois`` are named) their synthetic decoding, and write a PNG. Raises ``UserError`` for a
     broken bundle or an unknown ROI. For a study, the first subject with the subjects panel filled in (the
     ``rois``, or every category ROI, decoded in every subject)."""
+    from brainview.analysis.study import is_study, load_study
     from brainview.errors import UserError
     from brainview.qt.main_window import QtMainWindow
-
-    from brainview.study import is_study, load_study
 
     app = application()
     scratch = tempfile.TemporaryDirectory(prefix="brainview-screenshot-")

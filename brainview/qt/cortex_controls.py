@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QToolButton, QWidget
 
 from brainview.cortex import SURFACES
-
-if TYPE_CHECKING:
-    from brainview.qt.cortex_view import QtCortexView
 
 #: per preset and hemisphere: direction the camera looks in, and the screen's up direction
 VIEWS = {
@@ -24,9 +19,11 @@ COLORMAPS = ("RdBu_r", "coolwarm", "seismic", "viridis", "inferno", "hot", "civi
 
 
 class QtCortexControls(QWidget):
-    """A one-line toolbar for a :class:`QtCortexView`: surface, view, colormap, range, brush, undo."""
+    """A one-line toolbar for the cortex view that creates it and hands itself in (a
+    :class:`~brainview.qt.cortex_view.QtCortexView`; named in words, not imported, so that the view
+    imports its controls and never the other way round): surface, view, colormap, range, brush, undo."""
 
-    def __init__(self, view: "QtCortexView"):
+    def __init__(self, view: QWidget):
         super().__init__(view)
         self.view = view
         layout = QHBoxLayout(self)

@@ -1,7 +1,7 @@
 """What the user takes out of the app: tables as CSV (File menu and right-click on the tables) and
 figures (File → Export figure…). The main window adds :class:`QtExports`'s actions to its menu.
 
-Tables come from :mod:`brainview.tables`, figures from :mod:`brainview.qt.figure_export`; the ROI
+Tables come from :mod:`brainview.analysis.tables`, figures from :mod:`brainview.qt.figure_export`; the ROI
 table captions every ROI, which runs in a worker. The trial table and the trial figure need every
 trial's image rank: before the window's prediction worker has them, they wait for it
 (:meth:`QtExports.when_ranked`) instead of running that whole-dataset pass on the GUI thread.
@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
-from brainview import tables
+from brainview.analysis import tables
 from brainview.qt import dialogs
 
 
@@ -189,8 +189,8 @@ class QtExports(QObject):
 
     def _export_figure(self, path: str, width: int, height: int, what: str, transparent: bool,
                        selection: bool) -> Path | None:
+        from brainview.analysis.figures import save_trial_figure
         from brainview.errors import UserError
-        from brainview.figures import save_trial_figure
         from brainview.qt.figure_export import export_cortex_figure
 
         try:

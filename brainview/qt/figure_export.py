@@ -1,5 +1,5 @@
 """Figures of the cortex at any resolution: an off-screen VTK render at the size the figure needs (not an
-upscaled screen grab), placed by :mod:`brainview.figures` with its colour bar and ROI legend; and the
+upscaled screen grab), placed by :mod:`brainview.analysis.figures` with its colour bar and ROI legend; and the
 File → Export figure… dialog.
 
 The render reuses the view's meshes and colour layers with new actors in a separate off-screen
@@ -18,7 +18,7 @@ from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR
 from vtkmodules.vtkCommonDataModel import vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer, vtkWindowToImageFilter
 
-from brainview.figures import ColorBar, cortex_area, save_cortex_figure
+from brainview.analysis.figures import ColorBar, cortex_area, save_cortex_figure
 from brainview.qt.cortex_view import QtCortexView
 from brainview.qt.vtk_offscreen import make_offscreen_window
 
@@ -160,11 +160,11 @@ def figure(path: str | Path, out: str | Path, *, size: tuple[int, int], trial: i
 
     ``rois`` are selected (the synthetic overlay decodes them) and outlined; with none, every ROI is
     outlined. Raises ``UserError`` for a broken bundle, an unknown ROI, surface or overlay."""
-    from brainview.cli import headless_session
+    from brainview.analysis.figures import check_output, make_overlay, save_trial_figure
     from brainview.errors import UserError
-    from brainview.figures import check_output, make_overlay, save_trial_figure
-    from brainview.qt.app import application
+    from brainview.qt.application import application
     from brainview.qt.cortex_controls import VIEWS
+    from brainview.state.headless import headless_session
 
     check_output(out)
     application()

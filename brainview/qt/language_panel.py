@@ -1,6 +1,6 @@
 """Ask the brain in language: phrase search, zero-shot labels and concept maps, one tab each.
 
-The panel reads and changes ``session.language`` (:class:`~brainview.language_session.LanguageTools`);
+The panel reads and changes ``session.language`` (:class:`~brainview.state.language.LanguageTools`);
 everything slow runs in workers: the text encoder loads on the first query (and the trials are
 projected with it), a search runs when typing stops (debounced, newest wins), zero-shot labels
 and concept maps run when asked. The search fills the trial browser's match columns through the
@@ -18,14 +18,14 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from brainview.decoding.language import DEFAULT_LESION, DEFAULT_TEMPLATE
 from brainview.errors import UserError
-from brainview.language_session import NOT_LOADED, LanguageTools
 from brainview.qt import dialogs
 from brainview.qt.language_plots import (BRAIN_COLOUR, IMAGE_COLOUR, QtConfusionPlot, QtMatchThumbnail, QtRankPlot,
                                          QtRoiBars, warning_html)
 from brainview.qt.thumbnails import stimulus_thumbnail
 from brainview.qt.trial_view import section_title
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import Session
+from brainview.state.language import NOT_LOADED, LanguageTools
+from brainview.state.session import Session
 
 N_MATCHES = 8
 THUMB_COLUMNS = 4

@@ -1,5 +1,5 @@
 """The main window: trial browser and ROI panel on the left; on the right the trial view above the
-cortex and the plots. It is the controller between the :class:`~brainview.session.Session` and the
+cortex and the plots. It is the controller between the :class:`~brainview.state.session.Session` and the
 widgets: it opens bundles in workers, has their language models loaded
 (:mod:`brainview.qt.model_loading`), starts the whole-test-set passes
 (:mod:`brainview.qt.dataset_passes`), and feeds the ROI selection to live decoding.
@@ -14,8 +14,8 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
+from brainview.analysis.figures import Overlay, make_overlay
 from brainview.errors import Cancelled
-from brainview.figures import Overlay, make_overlay
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
 from brainview.qt.dataset_passes import QtDatasetPasses
@@ -28,7 +28,7 @@ from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.window_chrome import DEVICE_LABELS, build_menus, build_status_bar, build_toolbar, memory_text
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
+from brainview.state.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
 
 MAX_RECENT = 8
 
@@ -303,7 +303,9 @@ class QtMainWindow(QMainWindow):
             self.trial_captioner.submit(session.caption_trial, trial)
 
     def worker_failed(self, exc: BaseException) -> None:
-        from brainview.decoding.blip2 import DeviceOutOfMemory  # torch is loaded once a worker decodes
+        from brainview.decoding.blip2 import (
+            DeviceOutOfMemory,  # torch is loaded once a worker decodes
+        )
 
         if isinstance(exc, Cancelled):  # stopped on purpose (another bundle, closing): nothing to report
             return
@@ -441,8 +443,8 @@ class QtMainWindow(QMainWindow):
 
     def open_path(self, path: str | Path) -> None:
         """Open a bundle folder, a study or a session file (command line, drag and drop)."""
-        from brainview.session_file import is_session_file
-        from brainview.study import is_study
+        from brainview.analysis.study import is_study
+        from brainview.state.session_file import is_session_file
 
         if is_study(path):
             self.subjects_panel.open_study(path, show_first=True)
@@ -453,7 +455,7 @@ class QtMainWindow(QMainWindow):
 
     @staticmethod
     def _dropped_path(event) -> str | None:
-        from brainview.session_file import is_session_file
+        from brainview.state.session_file import is_session_file
 
         urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
         paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]

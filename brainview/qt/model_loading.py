@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Signal
 
 from brainview.qt import dialogs
 from brainview.qt.window_chrome import DEVICE_LABELS
-from brainview.session import device_name, load_decoder, plan_language_models
+from brainview.state.session import device_name, load_decoder, plan_language_models
 
 
 class QtModelLoading(QObject):

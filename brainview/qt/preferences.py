@@ -8,7 +8,7 @@ from PySide6.QtCore import QByteArray, QObject
 from PySide6.QtWidgets import QSplitter
 
 from brainview.qt.cortex_controls import COLORMAPS
-from brainview.session import DEVICES
+from brainview.state.session import DEVICES
 
 
 class QtPreferences(QObject):

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from brainview.cortex import roi_io
-from brainview.session import STAGE_LABELS, Session
+from brainview.state.session import STAGE_LABELS, Session
 
 MODES = (("roi", "ROI only (paper)"), ("lesion", "Lesion of the current trial"),
          ("boost", "Boost of the current trial"))

@@ -1,7 +1,7 @@
 """Save and restore the window's whole state as a session file (File → Save session…, Open session…,
 ``brainview open SESSION.json``, a session file dropped on the window).
 
-What is saved is listed in :mod:`brainview.session_file`; this module reads it from the widgets and
+What is saved is listed in :mod:`brainview.state.session_file`; this module reads it from the widgets and
 puts it back. A session whose bundle moved or changed opens with a dialog asking where it is now.
 """
 
@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QSplitter
 
 from brainview.errors import UserError
 from brainview.qt import dialogs
-from brainview.session_file import bundle_fingerprint, bundle_problem, load_session, save_session
+from brainview.state.session_file import bundle_fingerprint, bundle_problem, load_session, save_session
 
 OVERLAY_STYLE_KEYS = ("cmap", "threshold", "vmin", "vmax", "symmetric")
 

@@ -20,13 +20,13 @@ from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from brainview.analysis.study import Study, demo_study_builder, demo_study_state, load_study, run_builder
 from brainview.cortex.transfer import space_of, transfer_edits
 from brainview.qt.subjects_tables import (NOT_SEEN, fill_roi_table, fill_stimulus_table, fill_summary_table, item,
                                           show_roi_row)
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import Session
-from brainview.study import Study, demo_study_builder, demo_study_state, load_study, run_builder
-from brainview.study_session import StudyDecoding
+from brainview.state.session import Session
+from brainview.state.study import StudyDecoding
 
 __all__ = ["NOT_SEEN", "QtSubjectsPanel"]
 

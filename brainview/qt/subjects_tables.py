@@ -7,9 +7,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
-from brainview.session import STAGE_LABELS
-from brainview.study import Study
-from brainview.study_session import summaries_side_by_side
+from brainview.analysis.study import Study, summaries_side_by_side
+from brainview.state.session import STAGE_LABELS
 
 NOT_SEEN = "— not seen by this subject —"
 

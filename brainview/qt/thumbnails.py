@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from brainview.decoding.decoder import Decoded
-from brainview.session import Session
+from brainview.state.session import Session
 
 TRUE_COLOUR = "#3ddc84"
 THUMB = 76

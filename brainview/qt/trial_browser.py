@@ -1,6 +1,6 @@
 """The trial table: every test trial with its decoded captions and per-trial scores, for hunting failures.
 
-``QtTrialTableModel`` reads the :class:`~brainview.session.Session`; ``QtTrialFilterProxy`` sorts
+``QtTrialTableModel`` reads the :class:`~brainview.state.session.Session`; ``QtTrialFilterProxy`` sorts
 numerically (missing scores last) and filters on ids, decoded and reference captions;
 ``QtTrialBrowser`` adds the filter box, the score chooser and the "worst first" preset. Moving the
 current row (mouse or up/down keys) sets the session's trial, which updates every other panel.
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import (QAbstractTableModel, QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt,
-                            Signal)
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+                               QTableView, QVBoxLayout, QWidget)
 
-from brainview.session import CAPTION_SCORES, SCORE_LABELS, STAGE_LABELS, Session, higher_is_better
+from brainview.state.session import CAPTION_SCORES, SCORE_LABELS, STAGE_LABELS, Session, higher_is_better
 
 SORT_ROLE = Qt.UserRole + 1
 TRIAL_ROLE = Qt.UserRole + 2

@@ -16,7 +16,7 @@ from brainview.decoding.retrieval import rank_of
 from brainview.qt.question_box import QtQuestionBox
 from brainview.qt.thumbnails import TRUE_COLOUR, QtRetrievalRow, pixmap_from_array
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.session import MODELS_NOT_LOADED, SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
+from brainview.state.session import MODELS_NOT_LOADED, SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
 
 TRIAL_COLOUR = "#4aa3ff"
 SYNTHETIC_COLOUR = "#f0a030"

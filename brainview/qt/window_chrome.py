@@ -14,7 +14,7 @@ from brainview.paths import demo_bundle_path
 from brainview.qt.exports import QtExports
 from brainview.qt.help import add_help_menu
 from brainview.qt.session_io import QtSessionIO
-from brainview.session import DEVICES
+from brainview.state.session import DEVICES
 
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
 

@@ -37,7 +37,8 @@ app.exec()
 APP = """
 import sys
 from PySide6.QtCore import QTimer
-from brainview.qt.app import application, run_app
+from brainview.qt.app import run_app
+from brainview.qt.application import application
 app = application()
 
 def watch():

@@ -30,7 +30,7 @@ def main() -> None:
     from brainview.bundle import open_bundle
     from brainview.decoding.brain_model import BrainModel
     from brainview.decoding.retrieval import image_scores
-    from brainview.session import ranks
+    from brainview.state.session import ranks
     from tests.benchmarks import nsd_scale
 
     bundle = open_bundle(args.bundle)

@@ -55,7 +55,7 @@ def main() -> None:
 
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
-    from brainview.qt.app import application
+    from brainview.qt.application import application
     from brainview.qt.main_window import QtMainWindow
 
     path, what = bundle_path(args.bundle)

@@ -26,7 +26,7 @@ def main() -> None:
     from brainview.bundle import open_bundle
     from brainview.decoding.decoder import Decoder
     from brainview.decoding.prediction_cache import iter_predictions, open_pass, ranks, relative_errors
-    from brainview.session import finish
+    from brainview.state.session import finish
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)

@@ -14,7 +14,7 @@ from brainview.bundle.predictions import fingerprint_problem, write_cache
 from brainview.cli import main
 from brainview.decoding.brain_model import BrainModel
 from brainview.decoding.prediction_cache import SAMPLE_TRIALS, TOLERANCE, add_cache, compute_cache, sample_trials
-from brainview.session import Session, finish, open_for_browsing
+from brainview.state.session import Session, finish, open_for_browsing
 from tests.factories import make_bundle
 
 

@@ -199,10 +199,10 @@ def test_a_lesion_against_alternatives_is_measured_in_log_odds(probe):
 
 def test_versus_gradient_equals_autograd(bundle, probe, monkeypatch):
     torch = pytest.importorskip("torch")
-    from brainview.decoding import language
+    from brainview.decoding.language import probe as probe_module
 
     CLIP_TEMPERATURE = 0.5  # at CLIP's 0.01 the planted world's probabilities saturate and the gradient vanishes
-    monkeypatch.setattr(language, "CLIP_TEMPERATURE", CLIP_TEMPERATURE)
+    monkeypatch.setattr(probe_module, "CLIP_TEMPERATURE", CLIP_TEMPERATURE)
 
     model, lin = probe.model, probe.model.stage("stage2")
     texts = torch.tensor(np.stack([planted_embed(["A or B"])[0] / np.linalg.norm(planted_embed(["A or B"])[0]),

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from brainview.bundle import open_bundle
-from brainview.cli import demo_bundle_path
 from brainview.decoding.language import LanguageProbe, parse_labels
+from brainview.paths import demo_bundle_path
 
 CATEGORIES = ("face", "person", "animal", "sign", "place")
 AREAS = {"face": "floc-faces", "person": "floc-bodies", "sign": "floc-words", "place": "floc-places"}

@@ -9,7 +9,8 @@ at least 6 of the 8 ROIs must match.
 
 import json
 
-from brainview.cli import demo_bundle_path, main
+from brainview.cli import main
+from brainview.paths import demo_bundle_path
 from training.demo_world.roi_rule import CATEGORY_ROIS, KEYWORDS, matches
 
 
@@ -39,7 +40,7 @@ def test_every_subject_of_the_demo_study(capsys):
 
     import pytest
 
-    from brainview.study import load_study
+    from brainview.analysis.study import load_study
 
     file = os.environ.get("BRAINVIEW_DEMO_STUDY")
     if not file:

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
+from brainview.analysis.study import load_study
 from brainview.bundle import open_bundle
-from brainview.study import load_study
 from training.demo_world.__main__ import main
 from training.demo_world.study import SHARED_FILES, subject_seed
 from training.demo_world.subject import ROI_NAMES, SubjectTraits

@@ -341,10 +341,10 @@ def test_study_of_exported_subjects(pipeline, tmp_path):
     import json
     import shutil
 
+    from brainview.analysis.study import load_study
     from brainview.bundle import open_bundle
     from brainview.cortex.surface import Cortex
     from brainview.cortex.transfer import space_of, transfer_vertices
-    from brainview.study import load_study
 
     other = tmp_path / "subj02"
     shutil.copytree(pipeline.bundle_path, other)

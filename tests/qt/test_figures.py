@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from brainview.analysis.figures import Overlay, figure_size, overlay_kinds, register_overlay
 from brainview.cli import main
 from brainview.errors import UserError
-from brainview.figures import Overlay, figure_size, overlay_kinds, register_overlay
 from brainview.paths import demo_bundle_path
 
 DEMO = str(demo_bundle_path())
@@ -30,7 +30,7 @@ def test_png_has_the_requested_pixel_size(app_bundle, tmp_path):
 
 
 def test_colour_bar_numbers_are_the_overlay_range(app_bundle, tmp_path):
-    from brainview.session import Session, open_for_browsing
+    from brainview.state.session import Session, open_for_browsing
 
     out = tmp_path / "cortex.svg"
     trial_id = app_bundle.trials[4]["id"]
@@ -64,9 +64,9 @@ def test_flatmap_figure_at_three_times_screen_size(tmp_path):
 
 def test_render_is_made_at_the_requested_size(qapp):
     """The cortex is rendered at each size (finer outlines at 2x), not a resized grab."""
-    from brainview.cli import headless_session
     from brainview.qt.cortex_view import QtCortexView
     from brainview.qt.figure_export import render_cortex
+    from brainview.state.headless import headless_session
 
     session = headless_session(DEMO, captions=False)
     view = QtCortexView()
@@ -115,7 +115,7 @@ def test_an_overlay_kind_plugs_in(app_bundle, tmp_path, monkeypatch):
         seen.append(phrase)
         return Overlay(np.linspace(-2, 2, session.cortex.n_vertices), f"concept map: {phrase}")
 
-    from brainview import figures
+    from brainview.analysis import figures
 
     monkeypatch.setattr(figures, "_OVERLAYS", dict(figures._OVERLAYS))
     register_overlay("concept", concept, "a phrase's concept map")

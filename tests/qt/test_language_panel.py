@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from tests.qt.conftest import open_and_wait
 
-from brainview.language_session import LanguageTools
+from brainview.state.language import LanguageTools
+from tests.qt.conftest import open_and_wait
 
 
 def record_threads(monkeypatch, name):

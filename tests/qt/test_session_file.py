@@ -13,7 +13,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from brainview.errors import UserError
-from brainview.session_file import bundle_problem, load_session
+from brainview.state.session_file import bundle_problem, load_session
 from tests.qt.conftest import open_and_wait
 
 
@@ -85,7 +85,7 @@ def test_a_moved_bundle_asks_for_its_new_place(qtbot, window, retrieval_only_bun
 
 
 def test_a_changed_bundle_is_detected(retrieval_only_bundle, tmp_path):
-    from brainview.session_file import bundle_fingerprint
+    from brainview.state.session_file import bundle_fingerprint
 
     copy = tmp_path / "bundle"
     shutil.copytree(retrieval_only_bundle.path, copy)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from tests.conftest import N_TRIALS
-from tests.qt.conftest import open_and_wait
 from PySide6.QtCore import Qt
 
 from brainview.qt.trial_browser import TRIAL_ROLE
-from brainview.session import CaptionScores
+from brainview.state.session import CaptionScores
+from tests.conftest import N_TRIALS
+from tests.qt.conftest import open_and_wait
 
 
 def _planted_scores(session):

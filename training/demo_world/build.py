@@ -243,11 +243,11 @@ def evaluate(path: str | Path, repeats: int | None = None, seed: int = 42, stage
              captioner: bool = True) -> dict:
     """The figures of ``brainview eval`` (``stages``, default all), ``brainview roi-table`` (stage 2), and
     (``captioner``) the captioner alone on the true query tokens of the test images."""
+    from brainview.analysis.evaluation import evaluate_bundle
+    from brainview.analysis.tables import roi_captions
     from brainview.bundle import open_bundle
-    from brainview.cli import evaluate_bundle
     from brainview.decoding.decoder import Decoder
     from brainview.decoding.metrics import caption_metrics
-    from brainview.tables import roi_captions
 
     bundle = open_bundle(path)
     decoder = Decoder.load(bundle, device="cpu")

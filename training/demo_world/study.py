@@ -15,7 +15,7 @@ evaluated (stage 2 and the ROI table).
 Why built locally rather than shipped: a subject's two stages of float16 weights are 8.5 MB, so three
 more subjects would add about 28 MB to the 19.1 MB in the repository, while building them takes a
 about two minutes on a 2-core machine. The app offers the build in one click (with progress) and caches
-the result (``brainview.study.demo_study_folder``), rebuilt when the demo bundle changes (its
+the result (``brainview.analysis.study.demo_study_folder``), rebuilt when the demo bundle changes (its
 fingerprint is recorded in ``study.json``). Every subject is a complete version-1 bundle; the parts
 that are the same for every subject (stimuli, captions, trials, embeddings, mesh, models) are hard
 links to subject 1's files where the file system allows, copies otherwise.
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.demo_world.build import (_caption_embeddings, _folder_bytes, _headline, _Progress,
-                                       _update_manifest, evaluate, write_subject_bundle)
+from training.demo_world.build import (_caption_embeddings, _folder_bytes, _headline, _Progress, _update_manifest,
+                                       evaluate, write_subject_bundle)
 from training.demo_world.scenes import split_scenes
 from training.demo_world.subject import SubjectTraits, VirtualSubject, image_feature_maps
 
@@ -67,9 +67,9 @@ def build_study(out: str | Path, demo: str | Path, n_subjects: int = 4, seed: in
 
 
 def _build_study(out, demo, n_subjects: int, seed: int | None, evaluate_subjects: bool) -> Path:
+    from brainview.analysis.study import bundle_fingerprint, write_study
     from brainview.bundle import open_bundle
     from brainview.decoding.blip2 import Blip2Adapter
-    from brainview.study import bundle_fingerprint, write_study
 
     if n_subjects < 1:
         raise ValueError("a study needs at least one subject")
@@ -156,7 +156,7 @@ def _same_content(a: Path, b: Path) -> bool:
 
 
 def main(args) -> int:
-    from brainview.study import demo_study_folder
+    from brainview.analysis.study import demo_study_folder
 
     file = build_study(args.out or demo_study_folder(), args.demo, n_subjects=args.subjects, seed=args.seed,
                        evaluate_subjects=not args.no_eval)

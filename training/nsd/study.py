@@ -57,8 +57,8 @@ def add_fsaverage_map(layout: NsdLayout, bundle: str | Path, mesh: dict) -> bool
 def write_nsd_study(out: str | Path, bundles: list[str | Path], name: str | None = None) -> Path:
     """``out/study.json`` listing the bundles, subjects named by their manifests (subj01, …), trials
     matched by ``nsd_id`` (the shared 1,000 images every subject saw)."""
+    from brainview.analysis.study import write_study
     from brainview.bundle import open_bundle
-    from brainview.study import write_study
 
     subjects = {}
     for path in bundles:

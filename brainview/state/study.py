@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from brainview.analysis.evaluation import evaluate_bundle
+from brainview.analysis.study import Study, evaluation_summary
 from brainview.decoding.retrieval import first_true_ranks, image_scores, rank_of, text_scores
-from brainview.study import Study, mean_and_spread
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class StudyDecoding:
         recorded = self.study.bundle(subject).manifest.get("metrics", {}).get(stage)
         if not isinstance(recorded, dict) or "retrieval" not in recorded:
             return None
-        return _summary_of(recorded)
+        return evaluation_summary(recorded)
 
     def summary(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42) -> dict[str, Any]:
         """The recorded figures; else retrieval computed now (seconds) and METEOR None: captioning every
@@ -142,37 +143,12 @@ class StudyDecoding:
         recorded = self.recorded_summary(subject, stage)
         if recorded is not None:
             return {**recorded, "source": "recorded in the bundle by its builder"}
-        return {**_summary_of(self.evaluate(subject, stage, repeats, seed, captions=False)),
+        return {**evaluation_summary(self.evaluate(subject, stage, repeats, seed, captions=False)),
                 "source": "retrieval computed now; METEOR not recorded (run brainview eval on the study)"}
 
     def evaluate(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42,
                  captions: bool = True) -> dict[str, Any]:
         """``brainview eval`` of one subject."""
-        from brainview.cli import evaluate_bundle
-
         with self._busy:
             decoder = self.decoder(subject)
             return evaluate_bundle(decoder.bundle, decoder, stage, repeats, seed, captions=captions)
-
-
-def evaluate_study(decoding: StudyDecoding, stage: str, repeats: int | None = None, seed: int = 42,
-                   captions: bool = True) -> dict[str, Any]:
-    """Each subject's ``brainview eval`` result and, per figure, the mean and spread across subjects."""
-    from brainview.study import summarize_evaluations
-
-    subjects = {s: decoding.evaluate(s, stage, repeats, seed, captions) for s in decoding.study.ids}
-    return {"stage": int(stage[-1]), "subjects": subjects, "mean": summarize_evaluations(subjects)}
-
-
-def _summary_of(result: dict) -> dict[str, Any]:
-    retrieval = {k: v.get("top1") for k, v in result.get("retrieval", {}).items()}
-    pool = next((v.get("pool") for v in result.get("retrieval", {}).values()), None)
-    return {"retrieval": retrieval, "pool": pool, "meteor": result.get("captioning", {}).get("meteor")}
-
-
-def summaries_side_by_side(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Mean and spread across subjects of the summary figures (image_given_brain, text_given_brain, METEOR)."""
-    first = next(iter(summaries.values()), {"retrieval": {}})
-    out = {d: mean_and_spread([s["retrieval"].get(d) for s in summaries.values()]) for d in first["retrieval"]}
-    out["meteor"] = mean_and_spread([s.get("meteor") for s in summaries.values()])
-    return out

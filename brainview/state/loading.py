@@ -1,5 +1,5 @@
 """Opening a bundle and loading its language models, without Qt: the long steps the window runs in
-workers (or a script runs in line) before it hands the result to a :class:`~brainview.session.Session`,
+workers (or a script runs in line) before it hands the result to a :class:`~brainview.state.session.Session`,
 and what the captioner will cost, said before it is loaded."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 
-from brainview.cli_output import emit, open_bundle
+from brainview.cli.output import emit, open_bundle
 from brainview.errors import UserError
 
 

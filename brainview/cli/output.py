@@ -1,5 +1,5 @@
 """What every ``brainview`` command shares to read its inputs and print its answer: one place, so the
-command modules (:mod:`brainview.cli`, :mod:`brainview.bundle_cli`, :mod:`brainview.language_cli`)
+command modules (:mod:`brainview.cli`, :mod:`brainview.cli.bundle`, :mod:`brainview.cli.language`)
 print the same way and none has to import another late.
 """
 
@@ -45,3 +45,27 @@ def read_text(path: str, what: str) -> str:
         raise UserError(f"{what} file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {what} file {path}: {exc}") from None
+
+
+def write_table(path: str, table) -> None:
+    """Save a table as CSV at the path given with ``--out`` (atomically)."""
+    from brainview.analysis.tables import write_csv
+
+    if not path.lower().endswith(".csv"):
+        raise UserError(f"--out must name a .csv file, got {path}")
+    try:
+        write_csv(path, table)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc}") from None
+
+
+def trial_index(bundle, trial_id: str | None) -> int:
+    """The index of a trial given by id (or by index when no trial has that id); the first when None."""
+    if trial_id is None:
+        return 0
+    ids = [t["id"] for t in bundle.trials]
+    if trial_id in ids:
+        return ids.index(trial_id)
+    if trial_id.isdigit() and int(trial_id) < len(ids):
+        return int(trial_id)
+    raise UserError(f"no trial {trial_id!r} in {bundle.path} (ids look like {ids[0]!r})")

@@ -7,15 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brainview.analysis.tables import retrieval_table, roi_table, text_ranks, trial_table, write_csv
 from brainview.cli import main
 from brainview.decoding.retrieval import first_true_ranks, rank_of
-from brainview.tables import retrieval_table, roi_table, text_ranks, trial_table, write_csv
 
 
 @pytest.fixture(scope="module")
 def scored(app_bundle):
     """A headless session on the captioned app bundle, every trial captioned and scored (ROUGE-L only)."""
-    from brainview.session import Session, finish, load
+    from brainview.state.session import Session, finish, load
 
     session = Session()
     session.score_metrics = ("rougeL",)

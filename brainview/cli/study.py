@@ -5,9 +5,10 @@ Each returns ``(payload, lines)`` for ``cli_output.emit``: the JSON object and t
 
 from __future__ import annotations
 
+from brainview.analysis.evaluation import evaluate_study
+from brainview.analysis.study import load_study
 from brainview.errors import UserError
-from brainview.study import load_study
-from brainview.study_session import StudyDecoding, evaluate_study
+from brainview.state.study import StudyDecoding
 
 
 def _stage(study, stage: int | None) -> str:

@@ -83,3 +83,25 @@ def uninstall(root: Path | None = None) -> list[Path]:
             target.unlink()
             removed.append(target)
     return removed
+
+
+def add_desktop_commands(add) -> None:
+    """Register ``install-desktop`` with the ``add(name, help, ...)`` of :func:`brainview.cli.main.build_parser`."""
+    p = add("install-desktop", "install the desktop entry, icons and AppStream metainfo for the current user",
+            bundle=False, json_flag=False)
+    p.add_argument("--uninstall", action="store_true", help="remove them again")
+    p.add_argument("--prefix", metavar="DIR", help="data folder (default: $XDG_DATA_HOME or ~/.local/share)")
+
+
+def cmd_install_desktop(args) -> int:
+    root = Path(args.prefix) if args.prefix else None
+    try:
+        files = uninstall(root) if args.uninstall else install(root)
+    except OSError as exc:
+        raise UserError(f"cannot {'remove' if args.uninstall else 'install'} the desktop files: {exc}") from None
+    for path in files:
+        print(path)
+    return 0
+
+
+DESKTOP_COMMANDS = {"install-desktop": cmd_install_desktop}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from brainview.bundle import BundleError
-from brainview.session import CaptionScores, Session, finish, load
+from brainview.state.session import CaptionScores, Session, finish, load
 from tests.conftest import N_TRIALS
 
 
@@ -201,7 +201,7 @@ def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(
     from brainview.bundle import open_bundle
     from brainview.decoding.blip2 import Blip2Adapter
     from brainview.decoding.decoder import Decoder
-    from brainview.session import plan_language_models
+    from brainview.state.session import plan_language_models
 
     shutil.copytree(app_bundle.path, tmp_path / "copy")  # a model no other test holds loaded
     app_bundle = open_bundle(tmp_path / "copy")

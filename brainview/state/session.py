@@ -23,17 +23,26 @@ from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
-from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
 from brainview.decoding.prediction_cache import Predictions, iter_predictions, iter_sum_rois, ranks
+from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
 from brainview.errors import Cancelled
 from brainview.events import Observable
-from brainview.language_session import LanguageTools
+from brainview.state.language import LanguageTools
+
 # opening and loading, re-exported: the window, the command line and scripts import them from here
-from brainview.session_loading import (MODELS_NOT_LOADED, Loaded, ModelPlan, device_name, load,  # noqa: F401
-                                       load_decoder, open_for_browsing, plan_language_models)
+from brainview.state.loading import (  # noqa: F401
+    MODELS_NOT_LOADED,
+    Loaded,
+    ModelPlan,
+    device_name,
+    load,
+    load_decoder,
+    open_for_browsing,
+    plan_language_models,
+)
 
 #: per-trial caption scores shown in the trial table, in column order (names of ``caption_metrics``)
 CAPTION_SCORES = ("meteor", "rougeL", "sentence")

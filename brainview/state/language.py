@@ -1,6 +1,6 @@
 """The session's language queries: phrase search, zero-shot labels and concept maps on the bundle it shows.
 
-A part of :class:`~brainview.session.Session` (``session.language``), Qt-free like it. The slow
+A part of :class:`~brainview.state.session.Session` (``session.language``), Qt-free like it. The slow
 steps (loading the retrieval model's text encoder and projecting every trial, then each query)
 are plain functions of a :class:`~brainview.decoding.language.LanguageProbe` captured on the GUI
 thread, so the GUI runs them in workers and hands the result back with a setter. Every result

@@ -1,0 +1,62 @@
+"""Evaluating a bundle (DESIGN.md §4): retrieval, caption metrics and the question-answer set of one stage
+on the test set, and a study's subjects side by side. ``brainview eval``, the study view and the demo
+world's builder all call these, so every figure is computed one way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from brainview.analysis.study import summarize_evaluations
+from brainview.errors import UserError
+
+EVAL_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
+
+
+def stage_name(bundle, stage: int | None) -> str:
+    """The stage asked for by number (default: the bundle's last), as the bundle names it."""
+    if stage is None:
+        return bundle.stages[-1]
+    name = f"stage{stage}"
+    if name not in bundle.stages:
+        raise UserError(f"the bundle has no {name}; it has {', '.join(bundle.stages)}")
+    return name
+
+
+def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True) -> dict:
+    """Retrieval and caption metrics of one stage on the test set (DESIGN.md §4)."""
+    from brainview.decoding.retrieval import evaluate_stage
+
+    tokens, retrieval = evaluate_stage(decoder.model, stage, bundle.fmri, bundle.image_embeddings,
+                                       bundle.text_embeddings, bundle.text_index, repeats=repeats, seed=seed)
+    captioning: dict[str, float | None] = dict.fromkeys(EVAL_METRICS)
+    missing: dict[str, str] = {}
+    if not captions:
+        missing = dict.fromkeys(EVAL_METRICS, "captions were not requested (--no-captions)")
+    elif not decoder.can_caption:
+        missing = dict.fromkeys(EVAL_METRICS, f"no captions: {decoder.captions_missing}")
+    else:
+        from brainview.decoding.metrics import caption_metrics
+
+        predictions = decoder.captions(tokens)
+        report = caption_metrics(predictions, bundle.captions, metrics=list(EVAL_METRICS))
+        captioning.update({k: report.means.get(k) for k in EVAL_METRICS})
+        missing = {k: v for k, v in report.missing.items() if k in EVAL_METRICS}
+    qa: dict = {}
+    if bundle.questions is None:
+        missing["qa"] = "the bundle has no question-answer set (test/questions.json)"
+    elif captions and decoder.can_caption:
+        from brainview.decoding.questions import evaluate_questions
+
+        qa = evaluate_questions(decoder, bundle.questions, tokens, bundle.image_embeddings)
+    else:
+        missing["qa"] = missing.get("meteor", "no captioner")
+    return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "qa": qa, "missing": missing}
+
+
+def evaluate_study(decoding, stage: str, repeats: int | None = None, seed: int = 42,
+                   captions: bool = True) -> dict[str, Any]:
+    """Each subject's ``brainview eval`` result (``decoding.evaluate``: a
+    :class:`~brainview.state.study.StudyDecoding`) and, per figure, the mean and spread across subjects."""
+    subjects = {s: decoding.evaluate(s, stage, repeats, seed, captions) for s in decoding.study.ids}
+    return {"stage": int(stage[-1]), "subjects": subjects, "mean": summarize_evaluations(subjects)}
