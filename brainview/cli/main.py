@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from brainview.cli.benchmark import BENCHMARK_COMMANDS, add_benchmark_commands
 from brainview.cli.bundle import BUNDLE_COMMANDS, add_bundle_commands
 from brainview.cli.desktop import DESKTOP_COMMANDS, add_desktop_commands
 from brainview.cli.evaluation import EVALUATION_COMMANDS, add_evaluation_commands
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto, cpu or cuda (default: the one used last)")
     add_bundle_commands(add)
     add_evaluation_commands(add)
+    add_benchmark_commands(add)
     add_export_commands(add)
     add_desktop_commands(add)
     p = add("screenshot", "render the main window on a bundle (or a study) to a PNG and exit", json_flag=False)
@@ -120,5 +122,6 @@ def cmd_screenshot(args) -> int:
     return 0
 
 
-COMMANDS = {"open": cmd_open, "screenshot": cmd_screenshot, **BUNDLE_COMMANDS, **EVALUATION_COMMANDS, **EXPORT_COMMANDS,
+COMMANDS = {"open": cmd_open, "screenshot": cmd_screenshot, **BUNDLE_COMMANDS, **EVALUATION_COMMANDS, **BENCHMARK_COMMANDS,
+            **EXPORT_COMMANDS,
             **DESKTOP_COMMANDS, **LANGUAGE_COMMANDS}
