@@ -199,5 +199,6 @@ def align(predictions: Keyed[str], references: Keyed[list[str]]) -> tuple[list[s
             parts.append(f"no caption for {len(missing)} of {len(references.keys)} images ({describe_keys(missing)})")
         if extra:
             parts.append(f"{len(extra)} captions have no references ({describe_keys(extra)})")
-        raise UserError(f"{predictions.path} does not match {references.path}: {'; '.join(parts)}")
+        raise UserError(f"{len(predictions.keys)} predictions in {predictions.path} but {len(references.keys)} reference "
+                        f"lists in {references.path}: {'; '.join(parts)}")
     return list(references.keys), [pred[k] for k in references.keys], list(references.values)
