@@ -64,7 +64,7 @@ def _trial_keys(trials: list[dict], kind: str) -> tuple[list[str], str]:
         for position, i in enumerate(order):
             keys[i] = str(position)
         return keys, "position in ascending nsd_id (BrainHub's order)"
-    return [str(i) for i in range(len(trials))], "position in test/trials.json"
+    return [str(i) for i in range(len(trials))], "position (the order of the test trials or references)"
 
 
 def match_captions(name: str, path: str, trials: list[dict]) -> ModelCaptions:

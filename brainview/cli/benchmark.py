@@ -30,6 +30,7 @@ def add_benchmark_commands(add) -> None:
                    help="a model's captions (repeat for each model), matched to trials by nsd_id, trial id or "
                         "BrainHub's position")
     p.add_argument("--table", choices=tuple(TABLES), default="brainhub")
+    p.add_argument("--refs", metavar="FILE", help="compare on a references file (e.g. BrainHub's) instead of a bundle")
     p.add_argument("--csv", metavar="FILE", help="also write the per-trial table as CSV")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over trials")
 
@@ -83,16 +84,21 @@ def cmd_compare(args) -> int:
     from brainview.analysis.model_captions import load_model_captions
     from brainview.analysis.model_comparison import compare_models
 
-    bundle = open_bundle(args.path)
     table = metric_table(args.table)
-    models = load_model_captions(args.captions, bundle.trials)
-    ids = [str(t["id"]) for t in bundle.trials]
-    result = compare_models(models, bundle.captions, ids, table, seed=args.seed)
+    if args.refs:
+        refs = read_references(args.refs)
+        name, trials, references = args.refs, [{"id": k} for k in refs.keys], refs.values
+    else:
+        bundle = open_bundle(args.path)
+        name, trials, references = bundle.name, bundle.trials, bundle.captions
+    models = load_model_captions(args.captions, trials)
+    ids = [str(t["id"]) for t in trials]
+    result = compare_models(models, references, ids, table, seed=args.seed)
     if args.csv:
         from brainview.cli.output import write_table
 
         write_table(args.csv, result["per_trial"])
-    lines = [f"{bundle.name}: {len(models)} models on {result['n_trials']} test trials"
+    lines = [f"{name}: {len(models)} models on {result['n_trials']} test trials"
              + (f" ({result['excluded_trials']} left out: not captioned by every model)" if result["excluded_trials"] else ""),
              table.title, ""]
     for m in models:
