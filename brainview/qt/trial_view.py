@@ -216,6 +216,8 @@ class QtTrialView(QWidget):
         left.addLayout(top)
         left.addWidget(section_title("Decoded captions"))
         left.addLayout(captions)
+        self.extra_sections = QVBoxLayout()  # other parts' sections under the decoded captions (other models)
+        left.addLayout(self.extra_sections)
         left.addStretch(1)
         right = QVBoxLayout()
         right.addWidget(self.images_title)

@@ -31,6 +31,7 @@ from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, ro
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
+from brainview.state.other_models import OtherModels
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here
 from brainview.state.loading import (  # noqa: F401
@@ -128,6 +129,7 @@ class Session(Observable):
         self.model_lock = threading.Lock()
         self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
         self.language = LanguageTools(self)  # phrase search, zero-shot labels, concept maps
+        self.other_models = OtherModels(self)  # other models' captions of the test trials
 
     # ------------------------------------------------------------------ bundle
 
