@@ -316,11 +316,11 @@ class QtTrialBrowser(QWidget):
         if ("model_diff", None) not in self.model.columns or self.session.other_models.pair is None:
             return
         self.model.headerDataChanged.emit(Qt.Horizontal, 0, self.model.columnCount() - 1)
-        self.table.sortByColumn(self.model.column_of("model_diff"), Qt.DescendingOrder)
-        self.proxy.invalidate()
+        column = self.model.column_of("model_diff")
+        self.table.sortByColumn(column, Qt.DescendingOrder)
         if self.proxy.rowCount():
             self.table.setCurrentIndex(self.proxy.index(0, 0))
-            self.table.scrollToTop()
+            self.table.scrollTo(self.proxy.index(0, column))
 
     def select_trial(self, trial: int) -> None:
         """Make ``trial`` the current row (no signal loop: the session ignores an unchanged trial)."""

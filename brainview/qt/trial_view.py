@@ -186,8 +186,10 @@ class QtTrialView(QWidget):
         self.questions = QtQuestionBox("Ask about this trial", {"brain": "brain", "image": "true image"})
         self.synthetic_questions = QtQuestionBox("Ask the selection", {"synthetic": "synthetic"},
                                                  placeholder="what is in this region's preferred scene?")
-        captions.addWidget(self.questions, 1, 0, 1, 2)
-        captions.addWidget(self.synthetic_questions, 1, 2)
+        self.extra_sections = QVBoxLayout()  # other parts' rows under the decoded captions (other models)
+        captions.addLayout(self.extra_sections, 1, 0, 1, 3)
+        captions.addWidget(self.questions, 2, 0, 1, 2)
+        captions.addWidget(self.synthetic_questions, 2, 2)
 
         self.images_title = section_title("Retrieved images")
         self.trial_images = QtRetrievalRow()
@@ -216,8 +218,6 @@ class QtTrialView(QWidget):
         left.addLayout(top)
         left.addWidget(section_title("Decoded captions"))
         left.addLayout(captions)
-        self.extra_sections = QVBoxLayout()  # other parts' sections under the decoded captions (other models)
-        left.addLayout(self.extra_sections)
         left.addStretch(1)
         right = QVBoxLayout()
         right.addWidget(self.images_title)

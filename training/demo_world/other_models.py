@@ -1,7 +1,8 @@
 """Two other "models" of the demo world, whose ranking is known, for ``brainview compare`` and the app's
 model captions: ``nearest-neighbour`` captions each test image with the first caption of the most
 similar training image (pixels; it never sees the scene's attributes), ``shuffled`` with the caption
-of a training image drawn at random (a chance-level captioner). Written as JSON dicts trial id →
+of a training image drawn at random (a chance-level captioner), ``constant`` with the training set's
+most frequent first caption for every image. Written as JSON dicts trial id →
 caption beside the demo bundle (``resources/demo_captions``); the bundle itself is not rebuilt.
 
 ``python -m training.demo_world captions [--demo resources/demo] [--out resources/demo_captions]``
@@ -17,7 +18,7 @@ import numpy as np
 from brainview.bundle import open_bundle
 from training.demo_world.scenes import split_scenes
 
-MODELS = ("nearest-neighbour", "shuffled")
+MODELS = ("nearest-neighbour", "shuffled", "constant")
 
 
 def nearest_neighbour_captions(train_images: np.ndarray, train_captions: list[list[str]],
@@ -35,6 +36,12 @@ def shuffled_captions(train_captions: list[list[str]], n: int, seed: int) -> lis
     return [train_captions[j][0] for j in picks]
 
 
+def constant_captions(train_captions: list[list[str]], n: int) -> list[str]:
+    """The most frequent first caption of the training images, for every one of ``n`` test images."""
+    firsts = [c[0] for c in train_captions]
+    return [max(sorted(set(firsts)), key=firsts.count)] * n
+
+
 def write_other_models(demo: str | Path, out: str | Path) -> list[Path]:
     bundle = open_bundle(demo)
     seed, size = bundle.manifest["provenance"]["seed"], bundle.manifest["provenance"]["size"]
@@ -44,7 +51,8 @@ def write_other_models(demo: str | Path, out: str | Path) -> list[Path]:
         raise SystemExit(f"{demo} was not built from the scenes of seed {seed}, size {size}")
     ids = [t["id"] for t in bundle.trials]
     captions = {"nearest-neighbour": nearest_neighbour_captions(train.images, train.captions, test.images),
-                "shuffled": shuffled_captions(train.captions, len(ids), seed)}
+                "shuffled": shuffled_captions(train.captions, len(ids), seed),
+                "constant": constant_captions(train.captions, len(ids))}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
