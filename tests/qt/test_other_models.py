@@ -1,0 +1,70 @@
+"""Other models' captions in the app: one box per model in the trial view, a column per model and
+score in the trial table, "A minus B" as one sort, a file's missing and extra trials shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+
+from brainview.errors import UserError
+
+from brainview.qt.trial_browser import TRIAL_ROLE
+from tests.conftest import N_TRIALS
+from tests.qt.conftest import open_and_wait
+
+
+def _write_models(tmp_path, session):
+    """'good' repeats each trial's first reference except on trial 5 (unrelated words); 'poor' is unrelated
+    everywhere except trial 5, where it is exact, misses trial 9 and has one stray key."""
+    ids = [session.trial_id(t) for t in range(N_TRIALS)]
+    good = {i: session.references(t)[0] for t, i in enumerate(ids)}
+    good[ids[5]] = "purple engines hum quietly"
+    poor = {i: "purple engines hum quietly" for i in ids}
+    poor[ids[5]] = session.references(5)[0]
+    del poor[ids[9]]
+    poor["not-a-trial"] = "stray"
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    (tmp_path / "poor.json").write_text(json.dumps(poor))
+    return ids
+
+
+def test_models_shown_beside_the_stages_and_sorted_by_their_difference(qtbot, window, retrieval_only_bundle, tmp_path):
+    open_and_wait(qtbot, window, retrieval_only_bundle.path)
+    session, panel, browser = window.session, window.other_models, window.browser
+    ids = _write_models(tmp_path, session)
+    panel.add_file("good", str(tmp_path / "good.json"))
+    panel.add_file("poor", str(tmp_path / "poor.json"))
+    qtbot.waitUntil(lambda: set(session.other_models.scores) == {"good", "poor"}, timeout=60000)
+
+    assert panel.isVisible() and list(panel.boxes) == ["good", "poor"]
+    assert "no caption for 1 trials (" + ids[9] + ")" in panel.problems.text()
+    assert "not-a-trial" in panel.problems.text()
+    headers = [browser.model.headerData(c, Qt.Horizontal) for c in range(browser.model.columnCount())]
+    assert {"good", "good meteor", "poor", "poor meteor", "good − poor"} <= set(headers)
+
+    qtbot.mouseClick(panel.sort_button, Qt.LeftButton)
+    column = browser.model.column_of("model_diff")
+    order = [browser.proxy.index(r, 0).data(TRIAL_ROLE) for r in range(browser.proxy.rowCount())]
+    assert order[-1] == 9  # no difference without poor's caption: last
+    assert order[-2] == 5  # the one trial where good loses
+    assert session.trial == order[0] and order[0] not in (5, 9)
+    assert float(browser.proxy.index(0, column).data()) > 0.5
+    assert panel.boxes["good"].text.text() == session.references(session.trial)[0]
+
+    # the reverse pair puts trial 5, where poor beats good, first
+    panel.first.setCurrentText("poor")
+    panel.second.setCurrentText("good")
+    qtbot.mouseClick(panel.sort_button, Qt.LeftButton)
+    assert session.trial == 5 and "poor − good" in browser.model.headerData(column, Qt.Horizontal)
+    assert panel.boxes["poor"].text.text() == session.references(5)[0]
+    assert panel.boxes["good"].text.text() == "purple engines hum quietly"
+
+
+def test_a_file_matching_no_trial_is_refused(qtbot, window, retrieval_only_bundle, tmp_path):
+    open_and_wait(qtbot, window, retrieval_only_bundle.path)
+    (tmp_path / "other.json").write_text(json.dumps({"elsewhere-1": "a cat"}))
+    with pytest.raises(UserError, match="none of its 1 entries"):
+        window.other_models.add_file("other", str(tmp_path / "other.json"))
+    assert not window.session.other_models.models and not window.other_models.isVisible()
