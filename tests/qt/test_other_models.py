@@ -68,3 +68,31 @@ def test_a_file_matching_no_trial_is_refused(qtbot, window, retrieval_only_bundl
     with pytest.raises(UserError, match="none of its 1 entries"):
         window.other_models.add_file("other", str(tmp_path / "other.json"))
     assert not window.session.other_models.models and not window.other_models.isVisible()
+
+
+def test_models_are_kept_in_sessions(qtbot, window, retrieval_only_bundle, tmp_path, settings):
+    from brainview.qt.main_window import QtMainWindow
+    from brainview.state.session_file import load_session
+
+    open_and_wait(qtbot, window, retrieval_only_bundle.path)
+    _write_models(tmp_path, window.session)
+    window.other_models.add_file("good", str(tmp_path / "good.json"))
+    window.other_models.add_file("poor", str(tmp_path / "poor.json"))
+    window.session.other_models.set_pair("poor", "good")
+    path = window.session_io.save(tmp_path / "session.json")
+    assert [m["name"] for m in load_session(path)["other_models"]["models"]] == ["good", "poor"]
+
+    other = QtMainWindow(device="cpu", settings=settings)
+    other.score_on_open = False
+    other.show()
+    try:
+        with qtbot.waitSignal(other.bundle_loaded, timeout=60000):
+            assert other.session_io.open(path)
+        qtbot.waitUntil(lambda: other.session.other_models.names == ["good", "poor"], timeout=10000)
+        assert other.session.other_models.pair == ("poor", "good")
+        assert other.session.other_models.model("poor").missing == [other.session.trial_id(9)]
+        qtbot.waitUntil(lambda: len(other.session.other_models.scores) == 2, timeout=60000)
+    finally:
+        other.close()
+        other.deleteLater()
+    qtbot.waitUntil(lambda: len(window.session.other_models.scores) == 2, timeout=60000)
