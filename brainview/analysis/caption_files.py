@@ -46,7 +46,8 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def _read(path: str, what: str) -> str:
+def read_text(path: str, what: str) -> str:
+    """A user's text file; a missing or unreadable one is one clear ``UserError``."""
     try:
         return Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -127,7 +128,7 @@ def _csv_rows(text: str, path: str) -> list[dict]:
 
 
 def _load(path: str, what: str):
-    text = _read(path, what)
+    text = read_text(path, what)
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         return _csv_rows(text, path)

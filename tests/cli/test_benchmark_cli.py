@@ -84,3 +84,10 @@ def test_compare_reports_a_model_file_that_misses_trials(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "299 test trials (1 left out" in out and "no caption for 1 trials (demo-0005)" in out
     assert "1 entries match no test trial (demo-9999)" in out and "BrainHub" in out
+
+
+@pytest.mark.parametrize("spec,fragment", [("UMBRAE", "NAME=FILE"), ("UMBRAE=/no/umbrae.json", "does not exist")])
+def test_open_with_bad_captions_fails_before_any_window(capsys, spec, fragment):
+    assert main(["open", str(demo_bundle_path()), "--captions", spec]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1
