@@ -14,7 +14,7 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
-from brainview.state.other_models import MODEL_SCORE
+from brainview.state.other_models import KEY_PREFIX as MODEL_KEY
 from brainview.state.session import CAPTION_SCORES, SCORE_LABELS, STAGE_LABELS, Session, higher_is_better
 
 SORT_ROLE = Qt.UserRole + 1
@@ -22,13 +22,14 @@ TRIAL_ROLE = Qt.UserRole + 2
 NUMERIC_KINDS = ("score", "rank", "match", "model_score", "model_diff")
 
 
-def _model_header(models, kind: str, name: str | None) -> str:
+def _model_header(session, kind: str, name: str | None) -> str:
     """Other models' columns: caption, score, and the chosen pair's difference."""
+    pair = session.other_models.pair
     if kind == "model":
         return name
     if kind == "model_score":
-        return f"{name} {MODEL_SCORE}"
-    return f"{models.pair[0]} − {models.pair[1]}" if models.pair else "A − B"
+        return session.score_label(MODEL_KEY + name)
+    return f"{pair[0]} − {pair[1]}" if pair else "A − B"
 
 
 class QtTrialTableModel(QAbstractTableModel):
@@ -70,6 +71,8 @@ class QtTrialTableModel(QAbstractTableModel):
         """The column that sorts by ``score`` for the current stage."""
         if score == "image_rank":
             return self.column_of("rank", self.session.stage)
+        if score.startswith(MODEL_KEY):
+            return self.column_of("model_score", score[len(MODEL_KEY):])
         return self.column_of("score", score)
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
@@ -92,7 +95,7 @@ class QtTrialTableModel(QAbstractTableModel):
             if kind == "match":
                 return "match" if key == "brain" else "match img"
             if kind in ("model", "model_score", "model_diff"):
-                return _model_header(self.session.other_models, kind, key)
+                return _model_header(self.session, kind, key)
             return f"rank s{key[-1]}"
         if role == Qt.ToolTipRole:
             if kind == "match":
@@ -240,6 +243,7 @@ class QtTrialBrowser(QWidget):
 
         session.connect("bundle", lambda s: self._on_bundle())
         session.connect("scores", lambda s: self._fill_scores())
+        session.other_models.connect("models", lambda m: self._fill_scores())
         session.connect("trial", lambda s: self.select_trial(s.trial))
         session.language.connect("search", lambda t: self._show_match_columns())
 
@@ -268,7 +272,7 @@ class QtTrialBrowser(QWidget):
         self.score_combo.blockSignals(True)
         self.score_combo.clear()
         for name in self.session.available_scores():
-            self.score_combo.addItem(SCORE_LABELS[name], name)
+            self.score_combo.addItem(self.session.score_label(name), name)
         index = self.score_combo.findData(current)
         self.score_combo.setCurrentIndex(max(index, 0))
         self.score_combo.blockSignals(False)

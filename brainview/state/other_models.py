@@ -16,6 +16,8 @@ from brainview.errors import UserError
 
 #: the per-trial score each model gets in the trial table (the app's caption score)
 MODEL_SCORE = "meteor"
+#: a model's score among the session's scores (worst first, the histogram): "model:NAME"
+KEY_PREFIX = "model:"
 
 
 class OtherModels(Observable):
@@ -87,6 +89,14 @@ class OtherModels(Observable):
     def score(self, name: str, trial: int) -> float | None:
         values = self.scores.get(name)
         return None if values is None or np.isnan(values[trial]) else float(values[trial])
+
+    def score_keys(self) -> list[str]:
+        """The session-score names of the models scored so far."""
+        return [KEY_PREFIX + n for n in self.names if n in self.scores]
+
+    def values(self, key: str) -> np.ndarray | None:
+        """Per-trial scores of the model a session-score name (``model:NAME``) stands for, else None."""
+        return self.scores.get(key[len(KEY_PREFIX):]) if key.startswith(KEY_PREFIX) else None
 
     def set_pair(self, a: str, b: str) -> None:
         if a not in self.names or b not in self.names or a == b:

@@ -42,7 +42,7 @@ def test_models_shown_beside_the_stages_and_sorted_by_their_difference(qtbot, wi
     assert "no caption for 1 trials (" + ids[9] + ")" in panel.problems.text()
     assert "not-a-trial" in panel.problems.text()
     headers = [browser.model.headerData(c, Qt.Horizontal) for c in range(browser.model.columnCount())]
-    assert {"good", "good meteor", "poor", "poor meteor", "good − poor"} <= set(headers)
+    assert {"good", "good METEOR", "poor", "poor METEOR", "good − poor"} <= set(headers)
 
     qtbot.mouseClick(panel.sort_button, Qt.LeftButton)
     column = browser.model.column_of("model_diff")
@@ -60,6 +60,12 @@ def test_models_shown_beside_the_stages_and_sorted_by_their_difference(qtbot, wi
     assert session.trial == 5 and "poor − good" in browser.model.headerData(column, Qt.Horizontal)
     assert panel.boxes["poor"].text.text() == session.references(5)[0]
     assert panel.boxes["good"].text.text() == "purple engines hum quietly"
+
+    # worst first and the histogram work per model: good's worst trial is 5
+    browser.score_combo.setCurrentIndex(browser.score_combo.findData("model:good"))
+    qtbot.mouseClick(browser.worst_button, Qt.LeftButton)
+    assert session.trial == 5
+    assert "good METEOR" in window.trial_view.plots.histogram.plotItem.titleLabel.text
 
 
 def test_a_file_matching_no_trial_is_refused(qtbot, window, retrieval_only_bundle, tmp_path):
