@@ -85,6 +85,19 @@ def match_captions(name: str, path: str, trials: list[dict]) -> ModelCaptions:
         empty=[i for i, c in zip(ids, captions) if c == ""])
 
 
+#: the folder of a bundle that carries other models' caption files (``models/NAME.json|.csv|.txt``)
+CARRIED_FOLDER = "models"
+CAPTION_SUFFIXES = (".json", ".csv", ".txt")
+
+
+def carried_specs(bundle_path: str | Path) -> list[str]:
+    """``NAME=FILE`` for each caption file the bundle carries in ``models/`` (the name is the file's stem)."""
+    folder = Path(bundle_path) / CARRIED_FOLDER
+    if not folder.is_dir():
+        return []
+    return [f"{p.stem}={p}" for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in CAPTION_SUFFIXES]
+
+
 def load_model_captions(specs: list[str], trials: list[dict]) -> list[ModelCaptions]:
     """Every ``NAME=FILE`` of ``--captions`` matched to ``trials``; names must be distinct."""
     models: list[ModelCaptions] = []

@@ -26,9 +26,9 @@ def add_benchmark_commands(add) -> None:
     p.add_argument("--per-caption", metavar="FILE", help="also write every caption's scores (.csv or .json)")
     p = add("compare", "other models' captions on the bundle's test trials: scores with 95%% intervals and "
                        "paired differences")
-    p.add_argument("--captions", action="append", required=True, metavar="NAME=FILE",
+    p.add_argument("--captions", action="append", default=[], metavar="NAME=FILE",
                    help="a model's captions (repeat for each model), matched to trials by nsd_id, trial id or "
-                        "BrainHub's position")
+                        "BrainHub's position; added to those the bundle carries in models/")
     p.add_argument("--table", choices=tuple(TABLES), default="brainhub")
     p.add_argument("--refs", metavar="FILE", help="compare on a references file (e.g. BrainHub's) instead of a bundle")
     p.add_argument("--csv", metavar="FILE", help="also write the per-trial table as CSV")
@@ -81,17 +81,21 @@ def cmd_score(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from brainview.analysis.model_captions import load_model_captions
+    from brainview.analysis.model_captions import carried_specs, load_model_captions
     from brainview.analysis.model_comparison import compare_models
 
     table = metric_table(args.table)
+    specs = list(args.captions)
     if args.refs:
         refs = read_references(args.refs)
         name, trials, references = args.refs, [{"id": k} for k in refs.keys], refs.values
     else:
         bundle = open_bundle(args.path)
         name, trials, references = bundle.name, bundle.trials, bundle.captions
-    models = load_model_captions(args.captions, trials)
+        specs = carried_specs(bundle.path) + specs
+    if not specs:
+        raise UserError("no model captions: give --captions NAME=FILE (or put caption files in the bundle's models/)")
+    models = load_model_captions(specs, trials)
     ids = [str(t["id"]) for t in trials]
     result = compare_models(models, references, ids, table, seed=args.seed)
     if args.csv:

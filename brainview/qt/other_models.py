@@ -11,8 +11,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QMessageBox,
                                QPushButton, QVBoxLayout, QWidget)
 
-from brainview.analysis.model_captions import parse_spec
+from brainview.analysis.model_captions import carried_specs, parse_spec
 from brainview.errors import UserError
+from brainview.qt import dialogs
 from brainview.qt.trial_view import QtCaptionBox, section_title
 from brainview.qt.workers import QtWorkers
 from brainview.state.other_models import MODEL_SCORE
@@ -50,6 +51,7 @@ class QtOtherModels(QWidget):
         layout.addLayout(pair)
         self.models.connect("models", lambda m: self._rebuild())
         session.connect("trial", lambda s: self.refresh())
+        session.connect("bundle", lambda s: self._add_carried())
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -100,6 +102,14 @@ class QtOtherModels(QWidget):
         self.models.add(name, path)
         self.workers.start(self.models.compute_scores, name, on_returned=self.models.set_scores,
                            on_error=lambda exc: self.models.set_scores((name, None, str(exc))))
+
+    def _add_carried(self) -> None:
+        """The caption files the opened bundle carries in ``models/``."""
+        for spec in carried_specs(self.session.bundle.path):
+            try:
+                self.add_file(*parse_spec(spec))
+            except UserError as exc:
+                dialogs.show_error(self.window(), "The bundle's model captions", str(exc))
 
     def add_when_opened(self, specs: list[str]) -> None:
         """``brainview open BUNDLE --captions NAME=FILE``: add the files once the bundle is open."""

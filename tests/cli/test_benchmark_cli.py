@@ -91,3 +91,17 @@ def test_open_with_bad_captions_fails_before_any_window(capsys, spec, fragment):
     assert main(["open", str(demo_bundle_path()), "--captions", spec]) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1
+
+
+def test_compare_uses_the_captions_a_bundle_carries(capsys, tmp_path):
+    from tests.factories import make_bundle
+
+    bundle = make_bundle(tmp_path / "bundle", n_trials=20)
+    (bundle.path / "models").mkdir()
+    exact = {t["id"]: refs[0] for t, refs in zip(bundle.trials, bundle.captions)}
+    (bundle.path / "models" / "exact.json").write_text(json.dumps(exact))
+    (bundle.path / "models" / "blank.json").write_text(json.dumps({t["id"]: "purple engines" for t in bundle.trials}))
+    result = run_json(capsys, "compare", str(bundle.path))
+    assert [m["name"] for m in result["models"]] == ["blank", "exact"] and result["ranking"] == ["exact", "blank"]
+    assert main(["compare", str(demo_bundle_path())]) == 2
+    assert "no model captions" in capsys.readouterr().err

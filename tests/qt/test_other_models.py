@@ -102,3 +102,17 @@ def test_models_are_kept_in_sessions(qtbot, window, retrieval_only_bundle, tmp_p
         other.close()
         other.deleteLater()
     qtbot.waitUntil(lambda: len(window.session.other_models.scores) == 2, timeout=60000)
+
+
+def test_a_bundle_carrying_captions_shows_them_on_opening(qtbot, window, retrieval_only_bundle, tmp_path):
+    import shutil
+
+    root = tmp_path / "carrying"
+    shutil.copytree(retrieval_only_bundle.path, root)
+    (root / "models").mkdir()
+    (root / "models" / "carried.json").write_text(json.dumps({"t0003": "a carried caption"}))
+    open_and_wait(qtbot, window, root)
+    models = window.session.other_models
+    assert models.names == ["carried"] and models.caption("carried", 3) == "a carried caption"
+    assert len(models.model("carried").missing) == N_TRIALS - 1
+    qtbot.waitUntil(lambda: "carried" in models.scores, timeout=60000)
