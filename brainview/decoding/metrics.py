@@ -37,9 +37,10 @@ Metrics and what exactly they compute
 ``bleu1`` … ``bleu4``, ``cider``, ``meteor15``, ``rouge_coco``
     ``pycocoevalcap``'s ``Bleu(4)``, ``Cider()``, ``Meteor()`` (METEOR 1.5, Java) and ``Rouge()``
     (ROUGE-L with beta = 1.2, precision and recall each maximised over the references: not
-    ``rougeL`` above), BrainHub's table (:mod:`brainview.decoding.metric_tables`). These are corpus-level: ``means`` holds the
-    library's corpus score (BLEU from corpus n-gram counts, CIDEr's IDF over this set of
-    captions, METEOR 1.5's aggregate), ``per_caption`` the library's per-caption scores.
+    ``rougeL`` above), BrainHub's table (:mod:`brainview.decoding.metric_tables`). BLEU, CIDEr
+    and METEOR 1.5 are corpus-level: ``means`` holds the library's corpus score (BLEU from corpus
+    n-gram counts, CIDEr's IDF over this set of captions, METEOR 1.5's aggregate),
+    ``per_caption`` the library's per-caption scores.
     Tokenization: instead of ``PTBTokenizer`` (Stanford CoreNLP in Java, one JVM start per
     call) captions are lower-cased, tokenized with nltk's Treebank-style ``NLTKWordTokenizer``
     (the same conventions as PTB: ``dog's`` -> ``dog 's``) and the punctuation tokens that
@@ -63,8 +64,9 @@ import math
 import os
 import re
 import shutil
-from pathlib import Path
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -255,7 +257,6 @@ def _coco_metrics(wanted: list[str], predictions: list[str], references: list[li
 
 def _spice(gts: dict, res: dict) -> tuple[float, list[float]]:
     """pycocoevalcap's SPICE when its CoreNLP jars are already in place (it would download them otherwise)."""
-
     import pycocoevalcap.spice as spice_package
 
     lib = Path(spice_package.__file__).parent / "lib"
@@ -271,7 +272,7 @@ def _spice(gts: dict, res: dict) -> tuple[float, list[float]]:
     try:
         with lock:
             score, per = Spice().compute_score(gts, {i: [v[0] or "-"] for i, v in res.items()})
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, subprocess.CalledProcessError) as exc:
         raise MetricUnavailable(f"SPICE (Java) failed: {exc!r}") from exc
     return score, [p["All"]["f"] for p in per]
 
