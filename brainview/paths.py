@@ -34,5 +34,10 @@ def demo_bundle_path() -> Path:
     return Path(os.environ.get("BRAINVIEW_DEMO", resources_dir() / "demo"))
 
 
+def demo_captions_dir() -> Path:
+    """Other models' captions of the demo's test trials (``python -m training.demo_world captions``)."""
+    return resources_dir() / "demo_captions"
+
+
 def style_path() -> Path:
     return resources_dir() / "style.qss"

@@ -8,9 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from brainview.analysis.study import summarize_evaluations
+from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
 
-EVAL_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
+#: ``eval``'s caption metrics follow the MICCAI paper's Table 2 (not BrainHub's table: see ``brainview score``)
+EVAL_TABLE = "miccai"
+EVAL_METRICS = tuple(TABLES[EVAL_TABLE].metrics)
 
 
 def stage_name(bundle, stage: int | None) -> str:
@@ -51,7 +54,8 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
         qa = evaluate_questions(decoder, bundle.questions, tokens, bundle.image_embeddings)
     else:
         missing["qa"] = missing.get("meteor", "no captioner")
-    return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "qa": qa, "missing": missing}
+    return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "table": EVAL_TABLE, "qa": qa,
+            "missing": missing}
 
 
 def evaluate_study(decoding, stage: str, repeats: int | None = None, seed: int = 42,
@@ -59,4 +63,4 @@ def evaluate_study(decoding, stage: str, repeats: int | None = None, seed: int =
     """Each subject's ``brainview eval`` result (``decoding.evaluate``: a
     :class:`~brainview.state.study.StudyDecoding`) and, per figure, the mean and spread across subjects."""
     subjects = {s: decoding.evaluate(s, stage, repeats, seed, captions) for s in decoding.study.ids}
-    return {"stage": int(stage[-1]), "subjects": subjects, "mean": summarize_evaluations(subjects)}
+    return {"stage": int(stage[-1]), "subjects": subjects, "mean": summarize_evaluations(subjects), "table": EVAL_TABLE}

@@ -1,19 +1,17 @@
 """The commands that measure a bundle: ``eval`` (retrieval, captions, questions), ``ask`` (one question
-about one trial), ``roi-table`` (the paper's ROI captions) and ``score`` (caption metrics of any
-captions). :func:`add_evaluation_commands` adds their parsers, :data:`EVALUATION_COMMANDS` maps them.
+about one trial) and ``roi-table`` (the paper's ROI captions). :func:`add_evaluation_commands` adds their parsers, :data:`EVALUATION_COMMANDS` maps them.
 """
 
 from __future__ import annotations
 
-import json
-
 from brainview.analysis.evaluation import evaluate_bundle, stage_name
-from brainview.cli.output import emit, open_bundle, read_text, write_table
+from brainview.decoding.metric_tables import TABLES
+from brainview.cli.output import emit, open_bundle, write_table
 from brainview.errors import UserError
 
 
 def add_evaluation_commands(add) -> None:
-    """Register ``eval``, ``roi-table``, ``ask`` and ``score`` with the ``add(name, help, ...)`` of
+    """Register ``eval``, ``roi-table`` and ``ask`` with the ``add(name, help, ...)`` of
     :func:`brainview.cli.main.build_parser`."""
     p = add("eval", "retrieval and caption metrics on the bundle's test set (a study: every subject, and the mean)")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage to evaluate (default: the last one)")
@@ -35,10 +33,6 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--from", dest="source", choices=("brain", "image", "both"), default="both",
                    help="answer from the brain pattern, the true image tokens (the upper bound), or both")
     p.add_argument("--device", default="auto")
-    p = add("score", "caption metrics for predictions against references", bundle=False)
-    p.add_argument("--pred", required=True, metavar="FILE", help="predictions, one caption per line")
-    p.add_argument("--refs", required=True, metavar="FILE", help="references: JSON list of lists of captions")
-
 
 def cmd_eval(args) -> int:
     from brainview.analysis.study import is_study
@@ -61,7 +55,7 @@ def cmd_eval(args) -> int:
     for direction, r in result["retrieval"].items():
         lines.append(f"  {direction:<18} {r['top1']:.3f}  [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
                      f"  {r['pool']}-way, {r['repeats']} repeats")
-    lines += ["", "captioning"]
+    lines += ["", f"captioning: {TABLES[result['table']].title}"]
     for name, value in result["captioning"].items():
         lines.append(f"  {name:<18} " + (f"{value:.3f}" if value is not None else f"missing: {result['missing'].get(name, '')}"))
     lines += ["", "questions (exact match; brain [95% interval], true image tokens, chance)"]
@@ -125,28 +119,4 @@ def cmd_roi_table(args) -> int:
     return emit(args, {"stage": int(stage[-1]), "rois": rois}, lines)
 
 
-def cmd_score(args) -> int:
-    predictions = read_text(args.pred, "predictions").splitlines()
-    while predictions and not predictions[-1].strip():
-        predictions.pop()
-    try:
-        references = json.loads(read_text(args.refs, "references"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"references file {args.refs} is not valid JSON: {exc}") from None
-    if not (isinstance(references, list) and all(
-            isinstance(r, list) and r and all(isinstance(s, str) for s in r) for r in references)):
-        raise UserError(f"references file {args.refs} must be a JSON list of non-empty lists of strings")
-    if len(predictions) != len(references):
-        raise UserError(f"{len(predictions)} predictions in {args.pred} but {len(references)} reference lists in {args.refs}")
-    if not predictions:
-        raise UserError(f"{args.pred} holds no predictions")
-    from brainview.decoding.metrics import caption_metrics
-
-    report = caption_metrics(predictions, references)
-    lines = [f"{len(predictions)} captions"]
-    lines += [f"  {k:<10} " + (f"{v:.4f}" if v is not None else f"missing: {report.missing.get(k, '')}")
-              for k, v in report.means.items()]
-    return emit(args, {"n": len(predictions), "metrics": report.means, "missing": report.missing}, lines)
-
-
-EVALUATION_COMMANDS = {"eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table, "score": cmd_score}
+EVALUATION_COMMANDS = {"eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table}

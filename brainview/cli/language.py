@@ -11,7 +11,8 @@ import csv
 import io
 from pathlib import Path
 
-from brainview.cli.output import emit, read_text
+from brainview.analysis.caption_files import read_text
+from brainview.cli.output import emit
 from brainview.errors import UserError
 
 ENSEMBLE_HELP = "a phrase, or a prompt ensemble NAME=PROMPT1;PROMPT2 (embeddings averaged and renormalized)"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from brainview.cli.benchmark import BENCHMARK_COMMANDS, add_benchmark_commands
 from brainview.cli.bundle import BUNDLE_COMMANDS, add_bundle_commands
 from brainview.cli.desktop import DESKTOP_COMMANDS, add_desktop_commands
 from brainview.cli.evaluation import EVALUATION_COMMANDS, add_evaluation_commands
@@ -45,13 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("open", "open the app on a bundle, a study (study.json) or a session file (SESSION.json)", json_flag=False)
     p.add_argument("--device", help="auto, cpu or cuda (default: the one used last)")
+    p.add_argument("--captions", action="append", default=[], metavar="NAME=FILE",
+                   help="another model's captions of the test trials, shown beside the stages (repeatable)")
     add_bundle_commands(add)
     add_evaluation_commands(add)
+    add_benchmark_commands(add)
     add_export_commands(add)
     add_desktop_commands(add)
     p = add("screenshot", "render the main window on a bundle (or a study) to a PNG and exit", json_flag=False)
     p.add_argument("--out", required=True, metavar="PNG")
     p.add_argument("--size", default="1600x1000", help="window size WIDTHxHEIGHT")
+    p.add_argument("--captions", action="append", default=[], metavar="NAME=FILE",
+                   help="other models' captions (the table sorted by the first minus the second)")
     add_language_commands(add)
     return parser
 
@@ -78,10 +84,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-def _run_app(path: str | None, device: str | None) -> int:
+def _run_app(path: str | None, device: str | None, captions: Sequence[str] = ()) -> int:
     from brainview.qt.app import run_app
 
-    return run_app(path, device=device)
+    return run_app(path, device=device, captions=tuple(captions))
+
+
+def _check_caption_specs(specs: Sequence[str]) -> None:
+    """``--captions NAME=FILE``: a mistake is a user error before any window exists."""
+    from brainview.analysis.model_captions import parse_spec
+
+    for spec in specs:
+        name, path = parse_spec(spec)
+        if not Path(path).is_file():
+            raise UserError(f"captions file {path} ({name}) does not exist")
 
 
 def cmd_open(args) -> int:
@@ -96,7 +112,8 @@ def cmd_open(args) -> int:
             study.bundle(subject)
     elif is_session_file(args.path):
         load_session(args.path)  # a broken session file is a user error before any window exists
-    return _run_app(args.path, args.device)
+    _check_caption_specs(args.captions)
+    return _run_app(args.path, args.device, args.captions)
 
 
 
@@ -113,12 +130,14 @@ def cmd_screenshot(args) -> int:
             study.bundle(subject)
     else:
         open_bundle(args.path)  # a broken bundle is a user error before any window exists
+    _check_caption_specs(args.captions)
     from brainview.qt.app import screenshot
 
-    screenshot(args.path, args.out, size=(width, height))
+    screenshot(args.path, args.out, size=(width, height), captions=tuple(args.captions))
     print(args.out)
     return 0
 
 
-COMMANDS = {"open": cmd_open, "screenshot": cmd_screenshot, **BUNDLE_COMMANDS, **EVALUATION_COMMANDS, **EXPORT_COMMANDS,
+COMMANDS = {"open": cmd_open, "screenshot": cmd_screenshot, **BUNDLE_COMMANDS, **EVALUATION_COMMANDS, **BENCHMARK_COMMANDS,
+            **EXPORT_COMMANDS,
             **DESKTOP_COMMANDS, **LANGUAGE_COMMANDS}

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from brainview.errors import UserError
@@ -36,15 +35,6 @@ def open_bundle(path: str):
     from brainview.bundle import open_bundle as open_checked
 
     return open_checked(path)
-
-
-def read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{what} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {what} file {path}: {exc}") from None
 
 
 def write_table(path: str, table) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from brainview.analysis.evaluation import evaluate_study
 from brainview.analysis.study import load_study
+from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
 from brainview.state.study import StudyDecoding
 
@@ -91,5 +92,6 @@ def eval_study(args) -> tuple[dict, list[str]]:
         lines.append(f"  {metric:<18} " + " ".join(f"{v:8.3f}" if v is not None else f"{'—':>8}" for v in values)
                      + f"   {spread['mean']:.3f} ± {spread['sd']:.3f}")
     pools = {s: next(iter(result["subjects"][s]["retrieval"].values()))["pool"] for s in subjects}
-    lines += ["", "  retrieval pools: " + ", ".join(f"{s} {p}-way" for s, p in pools.items())]
+    lines += ["", "  retrieval pools: " + ", ".join(f"{s} {p}-way" for s, p in pools.items()),
+              f"  caption metrics: {TABLES[result['table']].title}"]
     return result, lines

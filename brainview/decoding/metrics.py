@@ -34,15 +34,25 @@ Metrics and what exactly they compute
     ViT-L/14 (``openai/clip-vit-large-patch14``): ``CLIPTextModelWithProjection``'s
     ``text_embeds``, each L2-normalized, the references' mean, cosine. Only from the local
     Hugging Face cache or a local folder (``local_files_only=True``); otherwise missing.
-``bleu1`` … ``bleu4``, ``cider``, ``meteor15``
-    ``pycocoevalcap``'s ``Bleu(4)``, ``Cider()`` and ``Meteor()`` (METEOR 1.5, Java), the
-    Neuro-Vision-to-Language style table. These are corpus-level: ``means`` holds the
-    library's corpus score (BLEU from corpus n-gram counts, CIDEr's IDF over this set of
-    captions, METEOR 1.5's aggregate), ``per_caption`` the library's per-caption scores.
+``bleu1`` … ``bleu4``, ``cider``, ``meteor15``, ``rouge_coco``
+    ``pycocoevalcap``'s ``Bleu(4)``, ``Cider()``, ``Meteor()`` (METEOR 1.5, Java) and ``Rouge()``
+    (ROUGE-L with beta = 1.2, precision and recall each maximised over the references: not
+    ``rougeL`` above), BrainHub's table (:mod:`brainview.decoding.metric_tables`). BLEU, CIDEr
+    and METEOR 1.5 are corpus-level: ``means`` holds the library's corpus score (BLEU from corpus
+    n-gram counts, CIDEr's IDF over this set of captions, METEOR 1.5's aggregate),
+    ``per_caption`` the library's per-caption scores.
     Tokenization: instead of ``PTBTokenizer`` (Stanford CoreNLP in Java, one JVM start per
     call) captions are lower-cased, tokenized with nltk's Treebank-style ``NLTKWordTokenizer``
     (the same conventions as PTB: ``dog's`` -> ``dog 's``) and the punctuation tokens that
     ``PTBTokenizer`` removes are dropped. ``meteor15`` needs ``java`` on the PATH.
+    ``rouge_coco`` is the mean of the per-caption scores (what ``Rouge().compute_score`` returns).
+``spice``
+    ``pycocoevalcap``'s ``Spice()`` on the same tokens; it needs Java and Stanford CoreNLP 3.6.0
+    (two jars in ``pycocoevalcap/spice/lib``) that pycocoevalcap downloads from Stanford's site on
+    first use: without them SPICE is missing, never downloaded here.
+``clip_s``, ``refclip_s``
+    BrainHub's image-caption CLIP score needs the stimulus images and CLIP ViT-B/32's image tower;
+    scoring caption files alone cannot compute it: always missing, with what it needs.
 
 Heavy models are loaded lazily, once per process; ``import brainview.decoding.metrics`` imports
 neither torch nor nltk.
@@ -54,7 +64,9 @@ import math
 import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -65,8 +77,14 @@ from brainview.decoding.vectors import unit_norm
 from brainview.errors import UserError
 
 SEMANTIC_METRICS = ("meteor", "rouge1", "rougeL", "sentence", "clip_b", "clip_l")
-COCO_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider", "meteor15")
-METRIC_NAMES = SEMANTIC_METRICS + COCO_METRICS
+COCO_METRICS = ("bleu1", "bleu2", "bleu3", "bleu4", "cider", "meteor15", "rouge_coco", "spice")
+IMAGE_METRICS = ("clip_s", "refclip_s")
+METRIC_NAMES = SEMANTIC_METRICS + COCO_METRICS + IMAGE_METRICS
+
+SPICE_CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
+_IMAGE_METRIC_NEEDS = ("needs the stimulus images (in the captions' order) and CLIP ViT-B/32's image tower "
+                       "(openai/clip-vit-base-patch32 in the local Hugging Face cache); caption files alone "
+                       "cannot give it")
 
 
 # punctuation tokens dropped by pycocoevalcap's PTBTokenizer
@@ -218,6 +236,45 @@ def _coco_metrics(wanted: list[str], predictions: list[str], references: list[li
             report.means["meteor15"] = float(score)
             report.per_caption["meteor15"] = np.asarray(per, dtype=np.float64)
             report.notes["meteor15"] = "METEOR 1.5 aggregate (pycocoevalcap, Java)"
+    if "rouge_coco" in wanted:
+        from pycocoevalcap.rouge.rouge import Rouge
+
+        _, per = Rouge().compute_score(gts, res)
+        per = np.asarray(per, dtype=np.float64)
+        report.means["rouge_coco"] = float(per.mean())
+        report.per_caption["rouge_coco"] = per
+        report.notes["rouge_coco"] = "ROUGE-L (pycocoevalcap, beta 1.2, best precision and recall over the references)"
+    if "spice" in wanted:
+        try:
+            score, per = _spice(gts, res)
+        except MetricUnavailable as exc:
+            report.missing["spice"] = str(exc)
+        else:
+            report.means["spice"] = float(score)
+            report.per_caption["spice"] = np.asarray(per, dtype=np.float64)
+            report.notes["spice"] = "SPICE F-score (pycocoevalcap, Java)"
+
+
+def _spice(gts: dict, res: dict) -> tuple[float, list[float]]:
+    """pycocoevalcap's SPICE when its CoreNLP jars are already in place (it would download them otherwise)."""
+    import pycocoevalcap.spice as spice_package
+
+    lib = Path(spice_package.__file__).parent / "lib"
+    absent = [j for j in SPICE_CORENLP_JARS if not (lib / j).is_file()]
+    if absent:
+        raise MetricUnavailable(
+            f"SPICE needs Stanford CoreNLP 3.6.0 ({', '.join(absent)} in {lib}); pycocoevalcap fetches them "
+            "from Stanford's web site, and no PyPI or Debian package ships them: copy them there by hand")
+    if shutil.which("java") is None:
+        raise MetricUnavailable("SPICE (pycocoevalcap) needs Java: apt-get install default-jre-headless")
+    from pycocoevalcap.spice.spice import Spice
+
+    try:
+        with lock:
+            score, per = Spice().compute_score(gts, {i: [v[0] or "-"] for i, v in res.items()})
+    except (OSError, ValueError, RuntimeError, subprocess.CalledProcessError) as exc:
+        raise MetricUnavailable(f"SPICE (Java) failed: {exc!r}") from exc
+    return score, [p["All"]["f"] for p in per]
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +384,10 @@ def caption_metrics(
     coco = [m for m in wanted if m in COCO_METRICS]
     if coco:
         _coco_metrics(coco, predictions, references, report)
+
+    for m in wanted:
+        if m in IMAGE_METRICS:
+            report.missing[m] = _IMAGE_METRIC_NEEDS
 
     for m in wanted:  # a NaN is not a score
         v = report.means.get(m)

@@ -31,9 +31,9 @@ def _splash() -> QSplashScreen:
     return QSplashScreen(pixmap)
 
 
-def run_app(path: str | None = None, device: str | None = None) -> int:
+def run_app(path: str | None = None, device: str | None = None, captions: tuple[str, ...] = ()) -> int:
     """Show the window at once and open ``path`` (a bundle or a session file; default: the embedded demo)
-    in the background. ``device`` None: the one used last."""
+    in the background. ``device`` None: the one used last. ``captions``: other models' ``NAME=FILE``."""
     app = application()
     splash = _splash()
     splash.show()
@@ -43,6 +43,8 @@ def run_app(path: str | None = None, device: str | None = None) -> int:
     window = QtMainWindow(device=device)
     window.show()
     splash.finish(window)
+    if captions:
+        window.other_models.add_when_opened(list(captions))
     target = Path(path) if path is not None else demo_bundle_path()
     if path is None and not target.exists():
         window.show_message(f"The embedded demo bundle is not installed ({target}). "
@@ -53,11 +55,12 @@ def run_app(path: str | None = None, device: str | None = None) -> int:
 
 
 def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 1000), device: str = "cpu",
-               rois: tuple[str, ...] = ()) -> None:
+               rois: tuple[str, ...] = (), captions: tuple[str, ...] = ()) -> None:
     """Render the window on a bundle, with the cortex showing the current trial's pattern, its captions
     and (when ``rois`` are named) their synthetic decoding, and write a PNG. Raises ``UserError`` for a
     broken bundle or an unknown ROI. For a study, the first subject with the subjects panel filled in (the
-    ``rois``, or every category ROI, decoded in every subject)."""
+    ``rois``, or every category ROI, decoded in every subject). ``captions``: other models' ``NAME=FILE``,
+    shown beside the stages, the trial table sorted by the first minus the second."""
     from brainview.analysis.study import is_study, load_study
     from brainview.errors import UserError
     from brainview.qt.main_window import QtMainWindow
@@ -77,6 +80,9 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
         session = window.session
         if session.can_caption:
             session.store_captions(session.caption_trial())
+        if captions:
+            window.other_models.add_now(list(captions))
+            window.browser.sort_by_difference()
         if rois:
             unknown = [name for name in rois if name not in session.bundle.rois]
             if unknown:

@@ -21,6 +21,7 @@ from brainview.qt import dialogs
 from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
+from brainview.qt.other_models import QtOtherModels
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
@@ -68,6 +69,9 @@ class QtMainWindow(QMainWindow):
         self.browser = QtTrialBrowser(self.session)
         self.trial_view = QtTrialView(self.session)
         self.trial_view.set_workers(self.workers)
+        self.other_models = QtOtherModels(self.session, self.workers)
+        self.trial_view.extra_sections.addWidget(self.other_models)
+        self.other_models.sort_requested.connect(self.browser.sort_by_difference)
         self.roi_panel = QtRoiPanel(self.session)
         self.language_panel = QtLanguagePanel(self.session, self.workers, device=lambda: self.device)
         self.left_tabs = QTabWidget()

@@ -61,6 +61,9 @@ class QtSessionIO(QObject):
             "overlay": {"source": window.overlay_combo.currentData(),
                         "follows_selection": window._overlay_follows_selection, **style},
             "browser": self._browser_state(),
+            "other_models": {"models": [{"name": m.name, "path": str(Path(m.path).resolve())}
+                                        for m in session.other_models.models],
+                             "pair": list(session.other_models.pair or []) or None},
             "window": {"geometry": _encode(window.saveGeometry()), "state": _encode(window.saveState()),
                        "splitters": {s.objectName(): _encode(s.saveState()) for s in window.findChildren(QSplitter)
                                      if s.objectName()}},
@@ -169,6 +172,14 @@ class QtSessionIO(QObject):
         if overlay.get("source") in ("trial", "synthetic"):
             window.set_overlay_source(overlay["source"])
             window._overlay_follows_selection = bool(overlay.get("follows_selection", False))
+        others = state.get("other_models", {})  # optional: older files lack it
+        for model in others.get("models", []):
+            try:
+                window.other_models.add_file(model["name"], model["path"])
+            except UserError as exc:
+                dialogs.show_error(window, "Model captions could not be restored", str(exc))
+        if others.get("pair") and all(n in session.other_models.names for n in others["pair"]):
+            session.other_models.set_pair(*others["pair"])
         if isinstance(state.get("browser"), dict):  # optional: older files lack it
             self._restore_browser(state["browser"])
         layout = state["window"]

@@ -14,10 +14,22 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
+from brainview.state.other_models import KEY_PREFIX as MODEL_KEY
 from brainview.state.session import CAPTION_SCORES, SCORE_LABELS, STAGE_LABELS, Session, higher_is_better
 
 SORT_ROLE = Qt.UserRole + 1
 TRIAL_ROLE = Qt.UserRole + 2
+NUMERIC_KINDS = ("score", "rank", "match", "model_score", "model_diff")
+
+
+def _model_header(session, kind: str, name: str | None) -> str:
+    """Other models' columns: caption, score, and the chosen pair's difference."""
+    pair = session.other_models.pair
+    if kind == "model":
+        return name
+    if kind == "model_score":
+        return session.score_label(MODEL_KEY + name)
+    return f"{pair[0]} − {pair[1]}" if pair else "A − B"
 
 
 class QtTrialTableModel(QAbstractTableModel):
@@ -33,12 +45,16 @@ class QtTrialTableModel(QAbstractTableModel):
         session.connect("captions", lambda s: self._refresh())
         session.connect("stage", lambda s: self._refresh(headers=True))
         session.language.connect("search", lambda t: self._refresh(headers=True))
+        session.other_models.connect("models", lambda m: self._reset())
 
     def _reset(self) -> None:
         self.beginResetModel()
         stages = self.session.stages
         self.columns = ([("id", None), ("match", "brain"), ("match", "image")] + [("caption", s) for s in stages]
                         + [("score", m) for m in CAPTION_SCORES] + [("rank", s) for s in stages])
+        models = self.session.other_models.names
+        self.columns += [(kind, n) for n in models for kind in ("model", "model_score")]
+        self.columns += [("model_diff", None)] if len(models) >= 2 else []
         self.endResetModel()
 
     def _refresh(self, headers: bool = False) -> None:
@@ -55,6 +71,8 @@ class QtTrialTableModel(QAbstractTableModel):
         """The column that sorts by ``score`` for the current stage."""
         if score == "image_rank":
             return self.column_of("rank", self.session.stage)
+        if score.startswith(MODEL_KEY):
+            return self.column_of("model_score", score[len(MODEL_KEY):])
         return self.column_of("score", score)
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt API
@@ -76,6 +94,8 @@ class QtTrialTableModel(QAbstractTableModel):
                 return f"{SCORE_LABELS[key]} s{self.session.stage[-1]}"
             if kind == "match":
                 return "match" if key == "brain" else "match img"
+            if kind in ("model", "model_score", "model_diff"):
+                return _model_header(self.session, kind, key)
             return f"rank s{key[-1]}"
         if role == Qt.ToolTipRole:
             if kind == "match":
@@ -101,6 +121,12 @@ class QtTrialTableModel(QAbstractTableModel):
             return session.score(key, row)
         if kind == "match":
             return session.language.match_score(row, key)
+        if kind == "model":
+            return session.other_models.caption(key, row)
+        if kind == "model_score":
+            return session.other_models.score(key, row)
+        if kind == "model_diff":
+            return session.other_models.difference(row)
         return session.score("image_rank", row, stage=key)
 
     def data(self, index, role=Qt.DisplayRole):
@@ -114,18 +140,18 @@ class QtTrialTableModel(QAbstractTableModel):
         if role == Qt.DisplayRole:
             if value is None:
                 return "…" if kind == "caption" and self.session.can_caption else "—"
-            if kind in ("score", "match"):
+            if kind in ("score", "match", "model_score", "model_diff"):
                 return f"{value:.3f}"
             if kind == "rank":
                 return str(int(value))
             return value
         if role == SORT_ROLE:
-            if kind in ("score", "rank", "match"):
+            if kind in NUMERIC_KINDS:
                 return math.nan if value is None else float(value)
             return "" if value is None else str(value).lower()
-        if role == Qt.ToolTipRole and kind == "caption" and value:
+        if role == Qt.ToolTipRole and kind in ("caption", "model") and value:
             return value
-        if role == Qt.TextAlignmentRole and kind in ("score", "rank", "match"):
+        if role == Qt.TextAlignmentRole and kind in NUMERIC_KINDS:
             return int(Qt.AlignRight | Qt.AlignVCenter)
         return None
 
@@ -217,6 +243,7 @@ class QtTrialBrowser(QWidget):
 
         session.connect("bundle", lambda s: self._on_bundle())
         session.connect("scores", lambda s: self._fill_scores())
+        session.other_models.connect("models", lambda m: self._fill_scores())
         session.connect("trial", lambda s: self.select_trial(s.trial))
         session.language.connect("search", lambda t: self._show_match_columns())
 
@@ -245,7 +272,7 @@ class QtTrialBrowser(QWidget):
         self.score_combo.blockSignals(True)
         self.score_combo.clear()
         for name in self.session.available_scores():
-            self.score_combo.addItem(SCORE_LABELS[name], name)
+            self.score_combo.addItem(self.session.score_label(name), name)
         index = self.score_combo.findData(current)
         self.score_combo.setCurrentIndex(max(index, 0))
         self.score_combo.blockSignals(False)
@@ -287,6 +314,17 @@ class QtTrialBrowser(QWidget):
         if self.proxy.rowCount():
             self.table.setCurrentIndex(self.proxy.index(0, 0))
             self.table.scrollToTop()
+
+    def sort_by_difference(self) -> None:
+        """Other models: where model A beats model B most first (``session.other_models.pair``), and go there."""
+        if ("model_diff", None) not in self.model.columns or self.session.other_models.pair is None:
+            return
+        self.model.headerDataChanged.emit(Qt.Horizontal, 0, self.model.columnCount() - 1)
+        column = self.model.column_of("model_diff")
+        self.table.sortByColumn(column, Qt.DescendingOrder)
+        if self.proxy.rowCount():
+            self.table.setCurrentIndex(self.proxy.index(0, 0))
+            self.table.scrollTo(self.proxy.index(0, column))
 
     def select_trial(self, trial: int) -> None:
         """Make ``trial`` the current row (no signal loop: the session ignores an unchanged trial)."""

@@ -16,7 +16,8 @@ from brainview.decoding.retrieval import rank_of
 from brainview.qt.question_box import QtQuestionBox
 from brainview.qt.thumbnails import TRUE_COLOUR, QtRetrievalRow, pixmap_from_array
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.state.session import MODELS_NOT_LOADED, SCORE_LABELS, STAGE_LABELS, Session, SyntheticResult
+from brainview.state.other_models import KEY_PREFIX as MODEL_KEY
+from brainview.state.session import MODELS_NOT_LOADED, STAGE_LABELS, Session, SyntheticResult
 
 TRIAL_COLOUR = "#4aa3ff"
 SYNTHETIC_COLOUR = "#f0a030"
@@ -89,6 +90,7 @@ class QtTrialPlots(QWidget):
         layout.addWidget(self.profile, 1)
         session.connect("scores", lambda s: self.plot_histogram())
         session.connect("score_name", lambda s: self.plot_histogram())
+        session.other_models.connect("models", lambda m: self.plot_histogram())
 
     def plot_histogram(self) -> None:
         session = self.session
@@ -97,8 +99,8 @@ class QtTrialPlots(QWidget):
         if not session.has_bundle:
             return
         name = session.score_name
-        values = session.scores.get(session.stage, {}).get(name)
-        label = f"{SCORE_LABELS[name]} · {STAGE_LABELS[session.stage]}"
+        values = session.score_values(name)
+        label = session.score_label(name) + ("" if name.startswith(MODEL_KEY) else f" · {STAGE_LABELS[session.stage]}")
         if values is None:
             plot.setTitle(f"{label}: {session.missing_scores.get(name, 'not computed yet')}", size="9pt")
             return
@@ -112,7 +114,7 @@ class QtTrialPlots(QWidget):
             plot.addItem(pg.InfiniteLine(value, angle=90, pen=pg.mkPen(TRUE_COLOUR, width=2)))
             text = f"{int(value)}" if name == "image_rank" else f"{value:.3f}"
             plot.setTitle(f"{label} · this trial: {text}", size="9pt")
-        plot.setLabel("bottom", SCORE_LABELS[name])
+        plot.setLabel("bottom", session.score_label(name))
 
     def plot_profile(self, real: Decoded | None, synthetic: SyntheticResult | None) -> None:
         plot = self.profile
@@ -186,8 +188,10 @@ class QtTrialView(QWidget):
         self.questions = QtQuestionBox("Ask about this trial", {"brain": "brain", "image": "true image"})
         self.synthetic_questions = QtQuestionBox("Ask the selection", {"synthetic": "synthetic"},
                                                  placeholder="what is in this region's preferred scene?")
-        captions.addWidget(self.questions, 1, 0, 1, 2)
-        captions.addWidget(self.synthetic_questions, 1, 2)
+        self.extra_sections = QVBoxLayout()  # other parts' rows under the decoded captions (other models)
+        captions.addLayout(self.extra_sections, 1, 0, 1, 3)
+        captions.addWidget(self.questions, 2, 0, 1, 2)
+        captions.addWidget(self.synthetic_questions, 2, 2)
 
         self.images_title = section_title("Retrieved images")
         self.trial_images = QtRetrievalRow()

@@ -31,6 +31,7 @@ from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, ro
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
+from brainview.state.other_models import MODEL_SCORE, OtherModels
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here
 from brainview.state.loading import (  # noqa: F401
@@ -128,6 +129,7 @@ class Session(Observable):
         self.model_lock = threading.Lock()
         self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
         self.language = LanguageTools(self)  # phrase search, zero-shot labels, concept maps
+        self.other_models = OtherModels(self)  # other models' captions of the test trials
 
     # ------------------------------------------------------------------ bundle
 
@@ -209,8 +211,8 @@ class Session(Observable):
             self._emit("k")
 
     def set_score_name(self, name: str) -> None:
-        if name not in SCORE_LABELS:
-            raise ValueError(f"unknown score {name!r}; choose from {list(SCORE_LABELS)}")
+        if name not in SCORE_LABELS and name not in self.other_models.score_keys():
+            raise ValueError(f"unknown score {name!r}; choose from {list(SCORE_LABELS) + self.other_models.score_keys()}")
         if name != self.score_name:
             self.score_name = name
             self._emit("score_name")
@@ -341,10 +343,19 @@ class Session(Observable):
     def available_scores(self) -> list[str]:
         """Scores that have values for the current stage, in display order."""
         have = self.scores.get(self.stage, {})
-        return [s for s in (*CAPTION_SCORES, "image_rank") if s in have]
+        return [s for s in (*CAPTION_SCORES, "image_rank") if s in have] + self.other_models.score_keys()
+
+    def score_label(self, name: str) -> str:
+        """How a score is named on screen (another model's: its name and metric)."""
+        return SCORE_LABELS.get(name) or f"{name.partition(':')[2]} {SCORE_LABELS[MODEL_SCORE]}"
+
+    def score_values(self, name: str, stage: str | None = None) -> np.ndarray | None:
+        """Every trial's value of a score (a stage's or another model's), None while unknown."""
+        values = self.other_models.values(name)
+        return values if values is not None else self.scores.get(stage or self.stage, {}).get(name)
 
     def score(self, name: str, trial: int | None = None, stage: str | None = None) -> float | None:
-        values = self.scores.get(stage or self.stage, {}).get(name)
+        values = self.score_values(name, stage)
         if values is None:
             return None
         value = float(values[self.trial if trial is None else trial])

@@ -22,8 +22,9 @@ SESSION_VERSION = 1
 #: top-level sections and the type each must have
 SECTIONS: dict[str, type] = {"bundle": dict, "trial": str, "stage": str, "k": int, "selection": dict,
                              "synthetic": dict, "cortex": dict, "overlay": dict, "window": dict}
-#: sections a file may lack (older files): the trial table's sort column, order and filter
-OPTIONAL_SECTIONS: dict[str, type] = {"browser": dict}
+#: sections a file may lack (older files): the trial table's sort column, order and filter; other models'
+#: caption files ({"models": [{"name", "path"}], "pair": [A, B] or null})
+OPTIONAL_SECTIONS: dict[str, type] = {"browser": dict, "other_models": dict}
 SELECTION_KEYS = ("rois", "painted_voxels", "erased_voxels", "painted_vertices", "erased_vertices")
 
 
@@ -102,4 +103,8 @@ def load_session(path: str | Path) -> dict[str, Any]:
         if not (isinstance(values, list) and all(isinstance(v, (str if key == "rois" else int)) for v in values)):
             raise UserError(f'{path}: "selection.{key}" must be a list of '
                             + ("ROI names" if key == "rois" else "integers"))
+    models = document.get("other_models", {}).get("models", [])
+    if not (isinstance(models, list) and all(isinstance(m, dict) and isinstance(m.get("name"), str)
+                                             and isinstance(m.get("path"), str) for m in models)):
+        raise UserError(f'{path}: "other_models.models" must be a list of {{"name": ..., "path": ...}}')
     return document

@@ -1,6 +1,7 @@
 """``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``;
 ``python -m training.demo_world study`` builds the demo study (the demo bundle plus virtual subjects 2-4);
-``python -m training.demo_world flatmap --bundle resources/demo`` adds the flatmap to a built bundle."""
+``python -m training.demo_world flatmap --bundle resources/demo`` adds the flatmap to a built bundle;
+``python -m training.demo_world captions`` writes two other models' captions beside it (resources/demo_captions)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,15 @@ def main(argv=None) -> int:
     p.add_argument("--no-eval", action="store_true", help="skip each subject's evaluation (faster)")
     p = commands.add_parser("flatmap", help="add fsaverage5's flatmap to an existing bundle's cortex/mesh.npz")
     p.add_argument("--bundle", required=True)
+    p = commands.add_parser("captions", help="two other models' captions of the demo's test trials (known ranking)")
+    p.add_argument("--demo", default=str(Path(__file__).resolve().parents[2] / "resources" / "demo"))
+    p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "resources" / "demo_captions"))
     args = parser.parse_args(argv)
+    if args.command == "captions":
+        from training.demo_world.other_models import write_other_models
+
+        print("\n".join(str(p) for p in write_other_models(args.demo, args.out)))
+        return 0
     if args.command == "study":
         from training.demo_world.study import main as study_main
 
