@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from brainview.decoding.language.phrases import field_value, truth_fields
+from brainview.decoding.manifold import region_response
 
 TOP = 10  # trials shown and tested
 DRAWS = 200  # random voxel sets of the control
@@ -34,14 +35,6 @@ FUNCTION_WORDS = frozenset(
     "a an the of in on at to and or with without for from by is are was were be been being it its this that "
     "these those there here his her their them they he she we you i as into onto over under near next up down "
     "out some one two three very".split())
-
-
-def region_response(fmri: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-    """Per trial, the mean of the region's voxels (n_trials,), float64."""
-    voxels = np.unique(np.asarray(voxels, dtype=np.int64))
-    if voxels.size == 0:
-        raise ValueError("the region is empty: choose at least one voxel")
-    return np.asarray(fmri[:, voxels], dtype=np.float64).mean(axis=1)
 
 
 def content_terms(texts: Sequence[str]) -> set[str]:

@@ -1,5 +1,6 @@
 """The commands that measure a bundle: ``eval`` (retrieval, captions, questions), ``ask`` (one question
-about one trial), ``roi-table`` (the paper's ROI captions) and ``score`` (caption metrics of any
+about one trial), ``roi-table`` (a caption for every ROI: the paper's, on the image manifold, or from
+the data), ``roi-images`` (the test stimuli that drive a region) and ``score`` (caption metrics of any
 captions). :func:`add_evaluation_commands` adds their parsers, :data:`EVALUATION_COMMANDS` maps them.
 """
 
@@ -35,6 +36,13 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--from", dest="source", choices=("brain", "image", "both"), default="both",
                    help="answer from the brain pattern, the true image tokens (the upper bound), or both")
     p.add_argument("--device", default="auto")
+    p = add("roi-images", "the test stimuli that drive a region most (its mean response on the normalised fMRI), "
+                          "with a permutation control of random voxel sets", path_required=True)
+    p.add_argument("region", metavar="ROI", help="an ROI name, several as A,B, or an ROI file saved by the app "
+                                                 "(.json, .label, .label.gii)")
+    p.add_argument("--top", type=int, default=10, metavar="K", help="trials to list and test (default 10)")
+    p.add_argument("--draws", type=int, default=200, metavar="N", help="random voxel sets of the control (default 200)")
+    p.add_argument("--seed", type=int, default=0)
     p = add("score", "caption metrics for predictions against references", bundle=False)
     p.add_argument("--pred", required=True, metavar="FILE", help="predictions, one caption per line")
     p.add_argument("--refs", required=True, metavar="FILE", help="references: JSON list of lists of captions")
@@ -125,6 +133,60 @@ def cmd_roi_table(args) -> int:
     return emit(args, {"stage": int(stage[-1]), "rois": rois}, lines)
 
 
+def region_voxels(bundle, spec: str):
+    """The voxels of ``spec``: atlas ROI names (``A,B``) or an ROI file made for this bundle."""
+    from pathlib import Path
+
+    if Path(spec).suffix in (".json", ".label", ".gii") and Path(spec).is_file():
+        from brainview.cortex import roi_io
+        from brainview.cortex.surface import Cortex
+
+        cortex = Cortex.from_bundle(bundle)  # roi_io reports a bad file as a UserError
+        return (roi_io.load_roi(spec, cortex) if spec.endswith(".json") else roi_io.import_surface_roi(spec, cortex)).voxels
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in bundle.rois]
+    if unknown or not names:
+        raise UserError(f"no ROI {', '.join(unknown) or spec!r} in {bundle.path}; its ROIs: {', '.join(bundle.rois)}"
+                        " (or give an ROI file: .json, .label, .label.gii)")
+    import numpy as np
+
+    return np.unique(np.concatenate([bundle.roi_voxels(n) for n in names]))
+
+
+def cmd_roi_images(args) -> int:
+    from brainview.analysis.preferred import WORDS, preferred_stimuli
+    from brainview.decoding.language import field_value
+
+    bundle = open_bundle(args.path)
+    voxels = region_voxels(bundle, args.region)
+    if voxels.size == 0:
+        raise UserError(f"{args.region} holds no voxels")
+    if not 1 <= args.top <= bundle.n_trials:
+        raise UserError(f"--top must lie in 1..{bundle.n_trials}")
+    if args.draws < 1:
+        raise UserError("--draws must be at least 1")
+    found = preferred_stimuli(bundle, voxels, top=args.top, draws=args.draws, seed=args.seed)
+    fields = [c.field for c in found.consistency if c.field != WORDS]
+    trials = [{"rank": rank + 1, "trial": bundle.trials[t]["id"], "index": int(t),
+               "response": round(float(found.response[t]), 4),
+               "fields": {f: field_value(bundle.trials[t], f) for f in fields},
+               "references": list(bundle.captions[t])} for rank, t in enumerate(found.trials)]
+    payload = {"region": args.region, "n_voxels": found.n_voxels, "top": args.top, "trials": trials,
+               "consistency": [c.as_dict() for c in found.consistency],
+               "words": [{"term": w, "count": n} for w, n in found.words]}
+    lines = [f"{bundle.name}: {args.region}, {found.n_voxels} voxels: the {args.top} test trials it responds to most",
+             ""]
+    lines += [f"  {r['rank']:>3}  {r['trial']:<14} {r['response']:+.2f}  {r['references'][0] if r['references'] else ''}"
+              for r in trials]
+    lines += ["", f"  what they share, against {args.draws} random sets of {found.n_voxels} voxels "
+                  "(enrichment: share in the top less share overall)"]
+    lines += [f"  {c['field']:<18} {c['value']!r:<18} {c['count']}/{c['top']} (overall {c['base_share']:.0%})  "
+              f"enrichment {c['enrichment']:+.2f}, random {c['control_mean']:+.2f} "
+              f"(95th percentile {c['control_p95']:+.2f}), p = {c['p_value']:.3f}" for c in payload["consistency"]]
+    lines += ["", "  most frequent content words: " + ", ".join(f"{w} ({n})" for w, n in found.words)]
+    return emit(args, payload, lines)
+
+
 def cmd_score(args) -> int:
     predictions = read_text(args.pred, "predictions").splitlines()
     while predictions and not predictions[-1].strip():
@@ -149,4 +211,5 @@ def cmd_score(args) -> int:
     return emit(args, {"n": len(predictions), "metrics": report.means, "missing": report.missing}, lines)
 
 
-EVALUATION_COMMANDS = {"eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table, "score": cmd_score}
+EVALUATION_COMMANDS = {"eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table, "roi-images": cmd_roi_images,
+                       "score": cmd_score}
