@@ -41,10 +41,11 @@ def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def heldout_prediction(decoder, probe, regions: dict[str, np.ndarray], stage: str, *,
                        methods: Sequence[str] = METHODS, truth: dict[str, str] | None = None,
                        draws: int = RANDOM_DRAWS, seed: int = 0, bootstrap: int = BOOTSTRAP,
-                       progress: Callable[[str], None] | None = None, **options) -> dict:
+                       options: dict[str, dict] | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Per region and per method (and ``random``, ``truth``): the held-out correlation ``r`` with its
     ``ci95``, the captions used, and the share of random captions it beats; ``summary``: per method the
-    mean r over regions with its interval and how many regions beat the random captions' 95th percentile."""
+    mean r over regions with its interval and how many regions beat the random captions' 95th percentile.
+    ``options``: per method, the settings of :func:`~brainview.analysis.roi_methods.region_tokens`."""
     bundle = decoder.bundle
     halves = split_halves(bundle.n_trials, seed)
     responses = {name: region_response(bundle.fmri, voxels) for name, voxels in regions.items()}
@@ -56,11 +57,12 @@ def heldout_prediction(decoder, probe, regions: dict[str, np.ndarray], stage: st
     for method in methods:
         if progress is not None:
             progress(f"captioning the regions by the {method} method")
+        settings = (options or {}).get(method, {})
         if method == "paper":
-            made = describe_regions(decoder, regions, stage, method, **options)
+            made = describe_regions(decoder, regions, stage, method, **settings)
             captions[method] = {name: [made[name]["caption"]] * 2 for name in regions}
             continue
-        fitted = [describe_regions(decoder, regions, stage, method, trials=halves[1 - h], **options) for h in (0, 1)]
+        fitted = [describe_regions(decoder, regions, stage, method, trials=halves[1 - h], **settings) for h in (0, 1)]
         captions[method] = {name: [fitted[h][name]["caption"] for h in (0, 1)] for name in regions}
     if truth:
         captions["truth"] = {name: [truth[name]] * 2 for name in regions if name in truth}

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 
 from brainview.analysis.evaluation import evaluate_bundle, stage_name
+from brainview.analysis.roi_methods import METHOD_LABELS, METHODS
 from brainview.cli.output import emit, open_bundle, read_text, write_table
+from brainview.cli.regions import evaluation_lines, method_options, read_truth, region_voxels
 from brainview.errors import UserError
 
 
@@ -22,10 +24,23 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-captions", action="store_true", help="retrieval only")
-    p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis); "
-                         "of every subject for a study (study.json or a folder of bundles)")
+    p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis, or on the "
+                         "natural-image manifold, or from the stimuli that drive it); of every subject for a study "
+                         "(study.json or a folder of bundles)")
     p.add_argument("--stage", type=int, choices=(1, 2))
-    p.add_argument("--scale", type=float, help="synthetic pattern scale (default: the bundle's)")
+    p.add_argument("--method", choices=METHODS, default="paper",
+                   help="paper: the synthetic pattern (voxels 1, tokens ×scale); manifold: the region's forward-model "
+                        "direction projected on the test images' tokens; data: the test images the region responds "
+                        "to most (default: paper)")
+    p.add_argument("--scale", type=float, help="paper: synthetic pattern scale (default: the bundle's)")
+    p.add_argument("--temperature", type=float, help="manifold: softmax temperature on cosines (default 0.02)")
+    p.add_argument("--top", type=int, default=10, metavar="K",
+                   help="manifold and data: images whose references give the words; data: images averaged (default 10)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="also score every method, random captions (and --truth) by how well a caption predicts the "
+                        "ROI's response on held-out test trials (needs the retrieval model)")
+    p.add_argument("--truth", metavar="JSON", help="with --evaluate: a file {ROI: caption} of what each ROI is known to "
+                                                   "prefer (the demo world's ground truth)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", metavar="CSV", help="also save the table as CSV")
     p = add("ask", "answer a question about a test trial from its brain pattern and its true image tokens",
@@ -116,41 +131,39 @@ def cmd_roi_table(args) -> int:
     stage = stage_name(bundle, args.stage)
     if not bundle.rois:
         raise UserError(f"{bundle.path} lists no ROIs in cortex/rois.json")
+    options = method_options(args, bundle)
+    truth = read_truth(args.truth)
     decoder = Decoder.load(bundle, device=args.device)
     if not decoder.can_caption:
         raise UserError(f"cannot caption ROIs: {decoder.captions_missing}")
-    from brainview.analysis.tables import roi_captions, roi_table
+    from brainview.analysis.roi_methods import describe_regions
+    from brainview.analysis.tables import roi_table
 
-    names = list(bundle.rois)
-    captions = roi_captions(bundle, decoder, stage, scale=args.scale)
-    rois = {n: {"caption": c, "n_voxels": int(bundle.roi_voxels(n).size), "group": bundle.rois[n]["group"]}
-            for n, c in captions.items()}
+    regions = {n: bundle.roi_voxels(n) for n in bundle.rois}
+    described = describe_regions(decoder, regions, stage, args.method, **options[args.method])
+    rois = {n: {**d, "n_voxels": int(regions[n].size), "group": bundle.rois[n]["group"]} for n, d in described.items()}
     if args.out:
-        write_table(args.out, roi_table(bundle, {stage: captions}))
-    width = max(len(n) for n in names)
-    lines = [f"{bundle.name}: {stage}, synthetic ROI patterns (scale {args.scale or bundle.synthetic_scale:g})", ""]
-    lines += [f"  {n:<{width}}  {r['n_voxels']:>6} voxels  {r['caption']}" for n, r in rois.items()]
-    return emit(args, {"stage": int(stage[-1]), "rois": rois}, lines)
+        write_table(args.out, roi_table(bundle, {stage: {n: r["caption"] for n, r in rois.items()}}))
+    width = max(len(n) for n in rois)
+    how = {"paper": f"scale {args.scale or bundle.synthetic_scale:g}",
+           "manifold": f"temperature {next(iter(rois.values())).get('temperature', '')}, test images as the bank",
+           "data": f"mean of the top {args.top} test images' tokens"}[args.method]
+    lines = [f"{bundle.name}: {stage}, {METHOD_LABELS[args.method]} ({how})", ""]
+    for n, r in rois.items():
+        lines.append(f"  {n:<{width}}  {r['n_voxels']:>6} voxels  {r['caption']}")
+        if r["words"]:
+            lines.append(f"  {'':<{width}}  {'':>6}         words: " + ", ".join(
+                f"{w['term']} ({w['count']})" for w in r["words"]))
+    payload = {"stage": int(stage[-1]), "method": args.method, "rois": rois}
+    if args.evaluate:
+        from brainview.analysis.roi_evaluation import heldout_prediction
+        from brainview.decoding.language import LanguageProbe
 
-
-def region_voxels(bundle, spec: str):
-    """The voxels of ``spec``: atlas ROI names (``A,B``) or an ROI file made for this bundle."""
-    from pathlib import Path
-
-    if Path(spec).suffix in (".json", ".label", ".gii") and Path(spec).is_file():
-        from brainview.cortex import roi_io
-        from brainview.cortex.surface import Cortex
-
-        cortex = Cortex.from_bundle(bundle)  # roi_io reports a bad file as a UserError
-        return (roi_io.load_roi(spec, cortex) if spec.endswith(".json") else roi_io.import_surface_roi(spec, cortex)).voxels
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in bundle.rois]
-    if unknown or not names:
-        raise UserError(f"no ROI {', '.join(unknown) or spec!r} in {bundle.path}; its ROIs: {', '.join(bundle.rois)}"
-                        " (or give an ROI file: .json, .label, .label.gii)")
-    import numpy as np
-
-    return np.unique(np.concatenate([bundle.roi_voxels(n) for n in names]))
+        probe = LanguageProbe.load(bundle, device=args.device)
+        payload["evaluation"] = heldout_prediction(decoder, probe, regions, stage, truth=truth,
+                                                   options=options)
+        lines += evaluation_lines(payload["evaluation"])
+    return emit(args, payload, lines)
 
 
 def cmd_roi_images(args) -> int:
