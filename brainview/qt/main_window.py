@@ -22,13 +22,15 @@ from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.preferences import QtPreferences
+from brainview.qt.preferred_view import QtPreferredStimuli
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.window_chrome import DEVICE_LABELS, build_menus, build_status_bar, build_toolbar, memory_text
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.state.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
+from brainview.state.session import (STAGE_LABELS, TRIAL_MODES, Loaded, Session, SyntheticResult, finish, load,
+                                     open_for_browsing)
 
 MAX_RECENT = 8
 
@@ -111,6 +113,13 @@ class QtMainWindow(QMainWindow):
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
         self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
+        self.preferred_view = QtPreferredStimuli(self.session, self.workers)
+        self.preferred_dock = QDockWidget("Preferred stimuli", self, objectName="preferred_dock")
+        self.preferred_dock.setWidget(self.preferred_view)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.preferred_dock)
+        self.preferred_dock.hide()  # shown when the ROI mode turns to preferred stimuli
+        self.preferred_view.wanted.connect(self.preferred_dock.show)
+        self.preferred_view.failed.connect(self.worker_failed)
 
         build_toolbar(self)
         build_menus(self)
@@ -342,7 +351,7 @@ class QtMainWindow(QMainWindow):
 
     def _trial_changed(self) -> None:
         self.caption_current_trial()
-        if self.session.synthetic.mode != "roi":
+        if self.session.synthetic.mode in TRIAL_MODES:
             self._selection_changed()
         self._update_overlay()
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from brainview.analysis.roi_methods import region_tokens
 from brainview.bundle import Bundle
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
@@ -51,6 +52,10 @@ SCORE_LABELS = {"meteor": "METEOR", "rougeL": "ROUGE-L", "sentence": "sentence s
 STAGE_LABELS = {"stage1": "stage 1", "stage2": "stage 2"}
 DEVICES = ("auto", "cpu", "cuda")
 EVENTS = ("bundle", "decoder", "notes", "trial", "stage", "k", "synthetic", "scores", "captions", "score_name")
+#: modes that describe the region itself from the test trials (:mod:`brainview.analysis.roi_methods`): the
+#: manifold projection and the preferred stimuli; and the modes that change the current trial's pattern
+REGION_MODES = ("manifold", "data")
+TRIAL_MODES = ("lesion", "boost")
 
 def higher_is_better(score: str) -> bool:
     return score != "image_rank"
@@ -74,7 +79,7 @@ class SyntheticResult:
     decoded: Decoded
     settings: SyntheticSettings
     n_voxels: int
-    trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
+    trial: int | None  # the trial lesioned or boosted; None in the other modes
     caption_pending: bool = False  # retrievals are in, the caption is being generated
     generation: int = 0  # Session.generation it was made for: a result for another bundle is dropped
 
@@ -217,8 +222,8 @@ class Session(Observable):
 
     def set_synthetic(self, **changes) -> None:
         """Change the synthetic settings (``mode``, ``scale``, ``factor``, ``stage``)."""
-        if "mode" in changes and changes["mode"] not in MODES:
-            raise ValueError(f"unknown mode {changes['mode']!r}; choose one of {MODES}")
+        if "mode" in changes and changes["mode"] not in (*MODES, *REGION_MODES):
+            raise ValueError(f"unknown mode {changes['mode']!r}; choose one of {(*MODES, *REGION_MODES)}")
         if "stage" in changes and changes["stage"] not in self.stages:
             raise ValueError(f"this bundle has no {changes['stage']}")
         updated = SyntheticSettings(**{**self.synthetic.__dict__, **changes})
@@ -404,6 +409,8 @@ class Session(Observable):
     def synthetic_tokens(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                          trial: int | None = None) -> np.ndarray:
         settings = settings or self.synthetic
+        if settings.mode in REGION_MODES:
+            return region_tokens(self.decoder, voxels, settings.stage, settings.mode).tokens
         trial = self.trial if trial is None else trial
         return self.decoder.synthetic(settings.mode, np.asarray(voxels, dtype=np.int64), settings.stage,
                                       scale=settings.scale, trial=None if settings.mode == "roi" else trial,
@@ -437,7 +444,7 @@ class Session(Observable):
         tokens = self.synthetic_tokens(voxels, settings, trial)
         decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=False)
         result = SyntheticResult(decoded, settings, int(np.unique(voxels).size),
-                                 None if settings.mode == "roi" else trial, caption_pending=self.can_caption,
+                                 trial if settings.mode in TRIAL_MODES else None, caption_pending=self.can_caption,
                                  generation=generation)
         yield result
         if not self.can_caption:
@@ -462,8 +469,8 @@ class Session(Observable):
         """The voxel pattern the selection stands for, to show on the cortex."""
         settings = settings or self.synthetic
         voxels = np.asarray(voxels, dtype=np.int64)
-        if settings.mode == "roi":
-            return roi_indicator(voxels, self.bundle.n_voxels) * settings.scale
+        if settings.mode not in TRIAL_MODES:  # the region itself: the paper's pattern at its scale
+            return roi_indicator(voxels, self.bundle.n_voxels) * (settings.scale if settings.mode == "roi" else 1.0)
         pattern = self.pattern(trial)
         return lesion(pattern, voxels) if settings.mode == "lesion" else boost(pattern, voxels, settings.factor)
 
