@@ -160,8 +160,9 @@ def preferred_stimuli(bundle, voxels: np.ndarray, top: int = TOP, draws: int = D
     most enriched label among them against ``draws`` random voxel sets of the region's size."""
     voxels = np.unique(np.asarray(voxels, dtype=np.int64))
     n_trials, n_voxels = bundle.fmri.shape
-    if not 1 <= top <= n_trials:
-        raise ValueError(f"top must lie in 1..{n_trials}, not {top}")
+    if top < 1:
+        raise ValueError(f"top must be at least 1, not {top}")
+    top = min(top, n_trials)  # a small bundle shows all its trials
     fmri = np.asarray(bundle.fmri, dtype=np.float32)
     response = region_response(fmri, voxels)
     best = top_trials(response, top)

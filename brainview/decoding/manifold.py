@@ -19,6 +19,7 @@ import numpy as np
 
 from brainview.decoding.language.concept_maps import haufe_pattern
 from brainview.decoding.vectors import unit_norm
+from brainview.errors import UserError
 
 #: softmax temperature on cosines, chosen on the demo bundle (docs/notes/issue-26.md): the largest of
 #: 0.005-0.1 whose captions name all 8 ROIs' planted content (0.05 and 0.1: 7 of 8); 2-4.4 of the
@@ -38,6 +39,8 @@ def region_direction(tokens: np.ndarray, response: np.ndarray) -> np.ndarray:
     """The Haufe pattern of the region in query-token space: cov(tokens, response) / sd(response) over
     trials, (n_query, query_dim), from predicted tokens (n, n_query, query_dim) and the region's response (n,)."""
     tokens = np.asarray(tokens, dtype=np.float32)
+    if len(tokens) < 2 or not np.ptp(response) > 0:
+        raise UserError("the region responds the same to every test trial: it has no direction to project")
     return haufe_pattern(tokens.reshape(len(tokens), -1), np.asarray(response, dtype=np.float64)
                          ).reshape(tokens.shape[1:]).astype(np.float32)
 

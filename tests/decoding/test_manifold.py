@@ -45,3 +45,13 @@ def test_temperature_spreads_the_weight():
         project_to_bank(direction, tokens, 0.0)
     with pytest.raises(ValueError):
         region_response(fmri, [])
+
+
+def test_a_region_without_variance_has_no_direction():
+    from brainview.errors import UserError
+
+    concept, tokens, fmri = world()
+    with pytest.raises(UserError, match="no direction"):
+        region_direction(tokens[:1], region_response(fmri[:1], np.arange(5)))
+    with pytest.raises(UserError, match="no direction"):
+        region_direction(tokens, np.ones(len(tokens)))
