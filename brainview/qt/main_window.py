@@ -22,6 +22,7 @@ from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.preferences import QtPreferences
+from brainview.qt.preferred_view import WIDTH as PREFERRED_WIDTH
 from brainview.qt.preferred_view import QtPreferredStimuli
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
@@ -118,7 +119,7 @@ class QtMainWindow(QMainWindow):
         self.preferred_dock.setWidget(self.preferred_view)
         self.addDockWidget(Qt.RightDockWidgetArea, self.preferred_dock)
         self.preferred_dock.hide()  # shown when the ROI mode turns to preferred stimuli
-        self.preferred_view.wanted.connect(self.preferred_dock.show)
+        self.preferred_view.wanted.connect(self._show_preferred)
         self.preferred_view.failed.connect(self.worker_failed)
 
         build_toolbar(self)
@@ -169,6 +170,11 @@ class QtMainWindow(QMainWindow):
         self.session.connect("trial", lambda s: self.subjects_panel.trial_changed())
 
     # ----------------------------------------------------------------- building
+
+    def _show_preferred(self) -> None:
+        if not self.preferred_dock.isVisible():
+            self.preferred_dock.show()
+            self.resizeDocks([self.preferred_dock], [PREFERRED_WIDTH], Qt.Horizontal)
 
     def _cortex_placeholder(self) -> QWidget:
         placeholder = QWidget()

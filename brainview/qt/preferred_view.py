@@ -18,8 +18,9 @@ from brainview.qt.thumbnails import QtThumbnail, stimulus_thumbnail
 from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.state.session import Session
 
-COLUMNS = ("labels", "most common", "top", "overall", "random (95th pct)", "p")
+COLUMNS = ("labels", "top label", "in top", "p", "enrich.", "random 95%", "overall")
 PER_ROW = 5
+WIDTH = 640  # the dock's width when it first shows: the checks' seven columns fit
 
 
 class QtPreferredStimuli(QWidget):
@@ -46,8 +47,9 @@ class QtPreferredStimuli(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.setToolTip("Per labelling of the trials: the label most enriched among the top images, how many "
-                              "of them carry it, its share over all trials, the same statistic for random voxel sets "
-                              "of the region's size, and the permutation p-value")
+                              "of them carry it, the permutation p-value (bold: below 0.05), the enrichment (share in "
+                              "the top less share overall), the 95th percentile of the same statistic for random "
+                              "voxel sets of the region's size, and the label's share over all trials")
         self.words = QLabel(wordWrap=True)
         self.words.setObjectName("muted")
         layout = QVBoxLayout(self)
@@ -102,8 +104,8 @@ class QtPreferredStimuli(QWidget):
         self._fill_images(found.trials)
         self.table.setRowCount(len(found.consistency))
         for row, check in enumerate(found.consistency):
-            cells = (check.field, check.value, f"{check.count}/{check.top}", f"{check.base_share:.0%}",
-                     f"{check.control.mean():+.2f} ({np.quantile(check.control, 0.95):+.2f})", f"{check.p_value:.3f}")
+            cells = (check.field, check.value, f"{check.count}/{check.top}", f"{check.p_value:.3f}",
+                     f"{check.enrichment:+.2f}", f"{np.quantile(check.control, 0.95):+.2f}", f"{check.base_share:.0%}")
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if check.p_value < 0.05:
