@@ -82,3 +82,23 @@ def test_heldout_prediction_ranks_both_methods_above_random_captions(capsys, tmp
     for method in ("paper", "manifold", "data"):
         assert summary[method]["ci95"][0] > random_high, summary
     assert summary["truth"]["mean_r"] > max(summary[m]["mean_r"] for m in ("paper", "manifold")), summary
+
+
+def test_manifold_captions_in_every_subject_of_the_demo_study(capsys):
+    """Issue 26 across subjects: the manifold captions name each subject's category areas, and at least as
+    many ROIs as the paper's pattern. Runs where ``BRAINVIEW_DEMO_STUDY`` names a built demo study."""
+    import os
+
+    import pytest
+
+    file = os.environ.get("BRAINVIEW_DEMO_STUDY")
+    if not file:
+        pytest.skip("BRAINVIEW_DEMO_STUDY does not name a built demo study (python -m training.demo_world study)")
+    hits = {}
+    for method in ("paper", "manifold"):
+        assert main(["roi-table", file, "--method", method, "--device", "cpu", "--json"]) == 0
+        subjects = json.loads(capsys.readouterr().out)["subjects"]
+        hits[method] = {s: {roi: matches(roi, rois[roi]["caption"]) for roi in KEYWORDS} for s, rois in subjects.items()}
+    for subject, manifold in hits["manifold"].items():
+        assert all(manifold[roi] for roi in CATEGORY_ROIS), (subject, hits)
+        assert sum(manifold.values()) >= sum(hits["paper"][subject].values()), (subject, hits)
