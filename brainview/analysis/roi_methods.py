@@ -22,6 +22,7 @@ from brainview.analysis.preferred import TOP, Labelling, top_trials
 from brainview.decoding.manifold import TEMPERATURE, manifold_point, region_response
 
 METHODS = ("paper", "manifold", "data")
+REGION_MODES = ("manifold", "data")  # the synthetic-pattern modes (beside the paper's "roi") these methods give
 METHOD_LABELS = {"paper": "paper ×scale", "manifold": "manifold", "data": "preferred stimuli"}
 
 

@@ -15,6 +15,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from brainview.analysis.figures import Overlay, make_overlay
+from brainview.decoding.synthetic import TRIAL_MODES
 from brainview.errors import Cancelled
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
@@ -22,16 +23,14 @@ from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.preferences import QtPreferences
-from brainview.qt.preferred_view import WIDTH as PREFERRED_WIDTH
-from brainview.qt.preferred_view import QtPreferredStimuli
+from brainview.qt.preferred_view import add_preferred_dock
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
 from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.window_chrome import DEVICE_LABELS, build_menus, build_status_bar, build_toolbar, memory_text
 from brainview.qt.workers import QtLatestRunner, QtWorkers
-from brainview.state.session import (STAGE_LABELS, TRIAL_MODES, Loaded, Session, SyntheticResult, finish, load,
-                                     open_for_browsing)
+from brainview.state.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
 
 MAX_RECENT = 8
 
@@ -114,13 +113,7 @@ class QtMainWindow(QMainWindow):
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
         self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
-        self.preferred_view = QtPreferredStimuli(self.session, self.workers)
-        self.preferred_dock = QDockWidget("Preferred stimuli", self, objectName="preferred_dock")
-        self.preferred_dock.setWidget(self.preferred_view)
-        self.addDockWidget(Qt.RightDockWidgetArea, self.preferred_dock)
-        self.preferred_dock.hide()  # shown when the ROI mode turns to preferred stimuli
-        self.preferred_view.wanted.connect(self._show_preferred)
-        self.preferred_view.failed.connect(self.worker_failed)
+        self.preferred_view, self.preferred_dock = add_preferred_dock(self, self.session, self.workers)
 
         build_toolbar(self)
         build_menus(self)
@@ -170,11 +163,6 @@ class QtMainWindow(QMainWindow):
         self.session.connect("trial", lambda s: self.subjects_panel.trial_changed())
 
     # ----------------------------------------------------------------- building
-
-    def _show_preferred(self) -> None:
-        if not self.preferred_dock.isVisible():
-            self.preferred_dock.show()
-            self.resizeDocks([self.preferred_dock], [PREFERRED_WIDTH], Qt.Horizontal)
 
     def _cortex_placeholder(self) -> QWidget:
         placeholder = QWidget()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QDockWidget, QGridLayout, QHeaderView, QLabel, QMainWindow,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from brainview.analysis.preferred import PreferredStimuli, preferred_stimuli
 from brainview.qt.thumbnails import QtThumbnail, stimulus_thumbnail
@@ -127,3 +127,23 @@ class QtPreferredStimuli(QWidget):
             references = "\n".join(self.session.references(trial))
             thumb.show_candidate(stimulus_thumbnail(self.session, trial), rank, float(self.found.response[trial]),
                                  False, f"trial {self.session.trial_id(trial)}\n{references}")
+
+
+def add_preferred_dock(window: QMainWindow, session: Session, workers: QtWorkers
+                       ) -> tuple[QtPreferredStimuli, QDockWidget]:
+    """The view in a right-hand dock of ``window``, hidden until the mode asks for it, then opened
+    wide enough for its table; its failures go to ``window.worker_failed``."""
+    view = QtPreferredStimuli(session, workers)
+    dock = QDockWidget("Preferred stimuli", window, objectName="preferred_dock")
+    dock.setWidget(view)
+    window.addDockWidget(Qt.RightDockWidgetArea, dock)
+    dock.hide()
+
+    def show() -> None:
+        if not dock.isVisible():
+            dock.show()
+            window.resizeDocks([dock], [WIDTH], Qt.Horizontal)
+
+    view.wanted.connect(show)
+    view.failed.connect(window.worker_failed)
+    return view, dock

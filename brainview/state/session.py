@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from brainview.analysis.roi_methods import region_tokens
+from brainview.analysis.roi_methods import REGION_MODES, region_tokens
 from brainview.bundle import Bundle
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
@@ -28,7 +28,7 @@ from brainview.decoding.prediction_cache import Predictions, iter_predictions, i
 from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
-from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
+from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, TRIAL_MODES, boost, lesion, roi_indicator
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
@@ -52,10 +52,6 @@ SCORE_LABELS = {"meteor": "METEOR", "rougeL": "ROUGE-L", "sentence": "sentence s
 STAGE_LABELS = {"stage1": "stage 1", "stage2": "stage 2"}
 DEVICES = ("auto", "cpu", "cuda")
 EVENTS = ("bundle", "decoder", "notes", "trial", "stage", "k", "synthetic", "scores", "captions", "score_name")
-#: modes that describe the region itself from the test trials (:mod:`brainview.analysis.roi_methods`): the
-#: manifold projection and the preferred stimuli; and the modes that change the current trial's pattern
-REGION_MODES = ("manifold", "data")
-TRIAL_MODES = ("lesion", "boost")
 
 def higher_is_better(score: str) -> bool:
     return score != "image_rank"
