@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from brainview.cortex import roi_io
 from brainview.state.session import STAGE_LABELS, Session
 
-MODES = (("roi", "ROI only (paper ×scale)"), ("manifold", "Manifold: on the natural images"),
+MODES = (("roi", "ROI only (paper ×scale)"), ("manifold", "Manifold (natural images)"),
          ("data", "Preferred stimuli (data)"), ("lesion", "Lesion of the current trial"),
          ("boost", "Boost of the current trial"))
 ROI_FILTERS = "brainview ROI (*.json);;FreeSurfer label (*.label);;GIFTI label (*.label.gii)"

@@ -2,11 +2,14 @@
 manifold and from the data, against the planted truth (README.md, "Ground truth"; ``roi_rule.py``).
 
     python -m training.demo_world.roi_method_figures [BUNDLE_OR_STUDY ...] [--temperatures 0.005,0.01,...]
+                                                     [--screenshots FOLDER]
 
 Prints markdown: per bundle the three methods' captions side by side with the keyword rule's verdict,
 the words of the manifold and data methods, the preferred stimuli's category check against random voxel
 sets, the temperature sweep of the manifold method, and the held-out evaluation (paper, manifold, data,
 truth, random captions). Every number comes from the code ``brainview roi-table|roi-images`` runs.
+``--screenshots`` also grabs the main window on the demo (offscreen works): the preferred-stimuli mode on
+floc-faces (the window and its dock alone) and the manifold mode on floc-bodies.
 """
 
 from __future__ import annotations
@@ -66,10 +69,66 @@ def bundle_figures(bundle, temperatures: list[float]) -> list[str]:
     return lines
 
 
+def screenshots(folder: Path) -> list[Path]:
+    """The window in the preferred-stimuli mode (floc-faces) and the manifold mode (floc-bodies), as PNGs."""
+    import tempfile
+    import time
+
+    from PySide6.QtCore import QSettings
+
+    from brainview.qt.app import application
+    from brainview.qt.main_window import QtMainWindow
+
+    app = application()
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory()
+    window = QtMainWindow(device="cpu", settings=QSettings(str(Path(scratch.name) / "s.ini"), QSettings.IniFormat))
+    panel, written = window.roi_panel, []
+
+    def shown(mode: str, ready=lambda: True) -> None:
+        deadline = time.time() + 120
+        while True:
+            app.processEvents()
+            synthetic = window.trial_view.synthetic
+            if synthetic is not None and synthetic.settings.mode == mode and synthetic.decoded.caption and ready():
+                break
+            if time.time() > deadline:
+                raise TimeoutError(f"the {mode} mode did not decode within 2 minutes")
+            time.sleep(0.02)
+        for _ in range(5):
+            app.processEvents()
+
+    def save(widget, name: str) -> None:
+        written.append(folder / name)
+        (widget.grab_with_cortex() if widget is window else widget.grab()).save(str(written[-1]), "PNG")
+
+    try:
+        window.resize(1600, 1000)
+        window.show()
+        window.open_bundle_now(demo_bundle_path())
+        panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("data"))
+        panel.set_checked(["floc-faces"])
+        shown("data", lambda: window.preferred_view.found is not None)
+        save(window, "issue-26-preferred-stimuli.png")
+        save(window.preferred_dock, "issue-26-preferred-view.png")
+        panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("manifold"))
+        window.preferred_dock.hide()
+        panel.set_checked(["floc-bodies"])
+        shown("manifold")
+        save(window, "issue-26-manifold-mode.png")
+    finally:
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+        scratch.cleanup()
+    return written
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help="bundles or a study (default: the embedded demo)")
     parser.add_argument("--temperatures", default="0.005,0.01,0.02,0.05,0.1")
+    parser.add_argument("--screenshots", metavar="FOLDER", help="also grab the window in the two new modes")
     args = parser.parse_args(argv)
     temperatures = [float(t) for t in args.temperatures.split(",")]
     bundles = []
@@ -81,6 +140,8 @@ def main(argv=None) -> int:
             bundles.append(open_bundle(Path(path)))
     for bundle in bundles:
         print("\n".join(bundle_figures(bundle, temperatures)), end="\n\n", flush=True)
+    if args.screenshots:
+        print("\n".join(str(p) for p in screenshots(Path(args.screenshots))))
     return 0
 
 
