@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainview.analysis.roi_methods import describe_regions
 from brainview.cortex.roi_io import write_atomic
 from brainview.decoding.retrieval import first_true_ranks, text_scores
 
@@ -80,9 +81,8 @@ def trial_table(session, text_rank: dict[str, np.ndarray | None] | None = None) 
 
 def roi_captions(bundle, decoder, stage: str, scale: float | None = None) -> dict[str, str]:
     """Caption of the paper's synthetic pattern of every ROI (slow: the language model runs once per ROI)."""
-    names = list(bundle.rois)
-    tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage, scale=scale) for n in names])
-    return dict(zip(names, decoder.captions(tokens)))
+    regions = {n: bundle.roi_voxels(n) for n in bundle.rois}
+    return {n: d["caption"] for n, d in describe_regions(decoder, regions, stage, "paper", scale=scale).items()}
 
 
 def roi_table(bundle, captions: dict[str, dict[str, str]] | None = None) -> Table:

@@ -1,12 +1,16 @@
 """The commands that measure a bundle: ``eval`` (retrieval, captions, questions), ``ask`` (one question
-about one trial) and ``roi-table`` (the paper's ROI captions). :func:`add_evaluation_commands` adds their parsers, :data:`EVALUATION_COMMANDS` maps them.
+about one trial), ``roi-table`` (a caption for every ROI: the paper's, on the image manifold, or from
+the data) and ``roi-images`` (the test stimuli that drive a region). ``score`` and ``compare`` are in
+:mod:`.benchmark`. :func:`add_evaluation_commands` adds their parsers, :data:`EVALUATION_COMMANDS` maps them.
 """
 
 from __future__ import annotations
 
 from brainview.analysis.evaluation import evaluate_bundle, stage_name
-from brainview.decoding.metric_tables import TABLES
+from brainview.analysis.roi_methods import METHOD_LABELS, METHODS
 from brainview.cli.output import emit, open_bundle, write_table
+from brainview.cli.regions import evaluation_lines, method_options, read_truth, region_voxels
+from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
 
 
@@ -19,10 +23,23 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-captions", action="store_true", help="retrieval only")
-    p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis); "
-                         "of every subject for a study (study.json or a folder of bundles)")
+    p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis, or on the "
+                         "natural-image manifold, or from the stimuli that drive it); of every subject for a study "
+                         "(study.json or a folder of bundles)")
     p.add_argument("--stage", type=int, choices=(1, 2))
-    p.add_argument("--scale", type=float, help="synthetic pattern scale (default: the bundle's)")
+    p.add_argument("--method", choices=METHODS, default="paper",
+                   help="paper: the synthetic pattern (voxels 1, tokens ×scale); manifold: the region's forward-model "
+                        "direction projected on the test images' tokens; data: the test images the region responds "
+                        "to most (default: paper)")
+    p.add_argument("--scale", type=float, help="paper: synthetic pattern scale (default: the bundle's)")
+    p.add_argument("--temperature", type=float, help="manifold: softmax temperature on cosines (default 0.02)")
+    p.add_argument("--top", type=int, default=10, metavar="K",
+                   help="manifold and data: images whose references give the words; data: images averaged (default 10)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="also score every method, random captions (and --truth) by how well a caption predicts the "
+                        "ROI's response on held-out test trials (needs the retrieval model)")
+    p.add_argument("--truth", metavar="JSON", help="with --evaluate: a file {ROI: caption} of what each ROI is known to "
+                                                   "prefer (the demo world's ground truth)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", metavar="CSV", help="also save the table as CSV")
     p = add("ask", "answer a question about a test trial from its brain pattern and its true image tokens",
@@ -33,6 +50,14 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--from", dest="source", choices=("brain", "image", "both"), default="both",
                    help="answer from the brain pattern, the true image tokens (the upper bound), or both")
     p.add_argument("--device", default="auto")
+    p = add("roi-images", "the test stimuli that drive a region most (its mean response on the normalised fMRI), "
+                          "with a permutation control of random voxel sets", path_required=True)
+    p.add_argument("region", metavar="ROI", help="an ROI name, several as A,B, or an ROI file saved by the app "
+                                                 "(.json, .label, .label.gii)")
+    p.add_argument("--top", type=int, default=10, metavar="K", help="trials to list and test (default 10)")
+    p.add_argument("--draws", type=int, default=200, metavar="N", help="random voxel sets of the control (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+
 
 def cmd_eval(args) -> int:
     from brainview.analysis.study import is_study
@@ -102,21 +127,73 @@ def cmd_roi_table(args) -> int:
     stage = stage_name(bundle, args.stage)
     if not bundle.rois:
         raise UserError(f"{bundle.path} lists no ROIs in cortex/rois.json")
+    options = method_options(args, bundle)
+    truth = read_truth(args.truth)
     decoder = Decoder.load(bundle, device=args.device)
     if not decoder.can_caption:
         raise UserError(f"cannot caption ROIs: {decoder.captions_missing}")
-    from brainview.analysis.tables import roi_captions, roi_table
+    from brainview.analysis.roi_methods import describe_regions
+    from brainview.analysis.tables import roi_table
 
-    names = list(bundle.rois)
-    captions = roi_captions(bundle, decoder, stage, scale=args.scale)
-    rois = {n: {"caption": c, "n_voxels": int(bundle.roi_voxels(n).size), "group": bundle.rois[n]["group"]}
-            for n, c in captions.items()}
+    regions = {n: bundle.roi_voxels(n) for n in bundle.rois}
+    described = describe_regions(decoder, regions, stage, args.method, **options[args.method])
+    rois = {n: {**d, "n_voxels": int(regions[n].size), "group": bundle.rois[n]["group"]} for n, d in described.items()}
     if args.out:
-        write_table(args.out, roi_table(bundle, {stage: captions}))
-    width = max(len(n) for n in names)
-    lines = [f"{bundle.name}: {stage}, synthetic ROI patterns (scale {args.scale or bundle.synthetic_scale:g})", ""]
-    lines += [f"  {n:<{width}}  {r['n_voxels']:>6} voxels  {r['caption']}" for n, r in rois.items()]
-    return emit(args, {"stage": int(stage[-1]), "rois": rois}, lines)
+        write_table(args.out, roi_table(bundle, {stage: {n: r["caption"] for n, r in rois.items()}}))
+    width = max(len(n) for n in rois)
+    how = {"paper": f"scale {args.scale or bundle.synthetic_scale:g}",
+           "manifold": f"temperature {next(iter(rois.values())).get('temperature', '')}, test images as the bank",
+           "data": f"mean of the top {args.top} test images' tokens"}[args.method]
+    lines = [f"{bundle.name}: {stage}, {METHOD_LABELS[args.method]} ({how})", ""]
+    for n, r in rois.items():
+        lines.append(f"  {n:<{width}}  {r['n_voxels']:>6} voxels  {r['caption']}")
+        if r["words"]:
+            lines.append(f"  {'':<{width}}  {'':>6}         words: " + ", ".join(
+                f"{w['term']} ({w['count']})" for w in r["words"]))
+    payload = {"stage": int(stage[-1]), "method": args.method, "rois": rois}
+    if args.evaluate:
+        from brainview.analysis.roi_evaluation import heldout_prediction
+        from brainview.decoding.language import LanguageProbe
+
+        probe = LanguageProbe.load(bundle, device=args.device)
+        payload["evaluation"] = heldout_prediction(decoder, probe, regions, stage, truth=truth,
+                                                   options=options)
+        lines += evaluation_lines(payload["evaluation"])
+    return emit(args, payload, lines)
 
 
-EVALUATION_COMMANDS = {"eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table}
+def cmd_roi_images(args) -> int:
+    from brainview.analysis.preferred import WORDS, preferred_stimuli
+    from brainview.decoding.language import field_value
+
+    bundle = open_bundle(args.path)
+    voxels = region_voxels(bundle, args.region)
+    if voxels.size == 0:
+        raise UserError(f"{args.region} holds no voxels")
+    if not 1 <= args.top <= bundle.n_trials:
+        raise UserError(f"--top must lie in 1..{bundle.n_trials}")
+    if args.draws < 1:
+        raise UserError("--draws must be at least 1")
+    found = preferred_stimuli(bundle, voxels, top=args.top, draws=args.draws, seed=args.seed)
+    fields = [c.field for c in found.consistency if c.field != WORDS]
+    trials = [{"rank": rank + 1, "trial": bundle.trials[t]["id"], "index": int(t),
+               "response": round(float(found.response[t]), 4),
+               "fields": {f: field_value(bundle.trials[t], f) for f in fields},
+               "references": list(bundle.captions[t])} for rank, t in enumerate(found.trials)]
+    payload = {"region": args.region, "n_voxels": found.n_voxels, "top": args.top, "trials": trials,
+               "consistency": [c.as_dict() for c in found.consistency],
+               "words": [{"term": w, "count": n} for w, n in found.words]}
+    lines = [f"{bundle.name}: {args.region}, {found.n_voxels} voxels: the {args.top} test trials it responds to most",
+             ""]
+    lines += [f"  {r['rank']:>3}  {r['trial']:<14} {r['response']:+.2f}  {r['references'][0] if r['references'] else ''}"
+              for r in trials]
+    lines += ["", f"  what they share, against {args.draws} random sets of {found.n_voxels} voxels "
+                  "(enrichment: share in the top less share overall)"]
+    lines += [f"  {c['field']:<18} {c['value']!r:<18} {c['count']}/{c['top']} (overall {c['base_share']:.0%})  "
+              f"enrichment {c['enrichment']:+.2f}, random {c['control_mean']:+.2f} "
+              f"(95th percentile {c['control_p95']:+.2f}), p = {c['p_value']:.3f}" for c in payload["consistency"]]
+    lines += ["", "  most frequent content words: " + ", ".join(f"{w} ({n})" for w, n in found.words)]
+    return emit(args, payload, lines)
+
+
+EVALUATION_COMMANDS = {"eval": cmd_eval, "ask": cmd_ask, "roi-table": cmd_roi_table, "roi-images": cmd_roi_images}

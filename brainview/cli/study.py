@@ -5,10 +5,14 @@ Each returns ``(payload, lines)`` for ``cli_output.emit``: the JSON object and t
 
 from __future__ import annotations
 
+import numpy as np
+
 from brainview.analysis.evaluation import evaluate_study
+from brainview.analysis.roi_methods import METHOD_LABELS
 from brainview.analysis.study import load_study
 from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
+from brainview.cli.regions import method_options, read_truth
 from brainview.state.study import StudyDecoding
 
 
@@ -47,17 +51,61 @@ def roi_table_study(args) -> tuple[dict, list[str]]:
             raise UserError(f"cannot caption the ROIs of {s}: {decoder.captions_missing}")
     if args.out:
         raise UserError("--out saves one bundle's ROI table; for a study, use --json")
-    table = decoding.roi_table(stage, scale=args.scale)
+    options = method_options(args)[args.method]
+    options.pop("scale", None)  # the paper's scale is the study's own argument
+    table = decoding.roi_table(stage, scale=args.scale, method=args.method, **options)
     names = decoding.roi_names()
     width = max(len(n) for n in names)
-    lines = [f"{study.name}: {stage}, synthetic ROI patterns, {len(study.ids)} subjects", ""]
+    lines = [f"{study.name}: {stage}, {METHOD_LABELS[args.method]}, {len(study.ids)} subjects", ""]
     for name in names:
         lines.append(f"  {name:<{width}}")
         for s in study.ids:
             row = table[s].get(name)
             shown = f"{row['caption']}  ({row['n_voxels']} voxels)" if row else "(no such ROI)"
             lines.append(f"    {s}  {shown}")
-    return {"stage": int(stage[-1]), "subjects": table}, lines
+    payload = {"stage": int(stage[-1]), "method": args.method, "subjects": table}
+    if args.evaluate:
+        payload["evaluation"] = evaluate_study_rois(decoding, stage, method_options(args), read_truth(args.truth),
+                                                    args.device)
+        lines += study_evaluation_lines(payload["evaluation"])
+    return payload, lines
+
+
+def evaluate_study_rois(decoding: StudyDecoding, stage: str, options: dict, truth: dict | None, device: str) -> dict:
+    """The held-out evaluation of the ROI descriptions for every subject, and per method the mean r over
+    subjects with its sd."""
+    from brainview.analysis.roi_evaluation import heldout_prediction
+    from brainview.decoding.language import LanguageProbe
+
+    subjects = {}
+    for s in decoding.study.ids:
+        decoder = decoding.decoder(s)
+        bundle = decoder.bundle
+        regions = {n: bundle.roi_voxels(n) for n in bundle.rois}
+        subjects[s] = heldout_prediction(decoder, LanguageProbe.load(bundle, device=device), regions, stage,
+                                         truth=truth, options=options)
+    methods = list(next(iter(subjects.values()))["summary"])
+    mean = {}
+    for m in methods:
+        values = [subjects[s]["summary"][m]["mean_r"] for s in subjects if m in subjects[s]["summary"]]
+        mean[m] = {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+    return {"subjects": subjects, "mean": mean}
+
+
+def study_evaluation_lines(result: dict) -> list[str]:
+    subjects = list(result["subjects"])
+    methods = list(result["mean"])
+    lines = ["", "held-out prediction of each ROI's response by its caption: mean r over the ROIs "
+                 "(split halves, 95% bootstrap interval)", "  " + " " * 10 + "".join(f"{s:>24}" for s in subjects)
+             + "      mean ± sd"]
+    for m in methods:
+        cells = []
+        for s in subjects:
+            row = result["subjects"][s]["summary"].get(m)
+            cells.append(f"{row['mean_r']:+.3f} [{row['ci95'][0]:+.2f}, {row['ci95'][1]:+.2f}]" if row else "—")
+        lines.append(f"  {m:<10}" + "".join(f"{c:>24}" for c in cells)
+                     + f"   {result['mean'][m]['mean']:+.3f} ± {result['mean'][m]['sd']:.3f}")
+    return lines
 
 
 def eval_study(args) -> tuple[dict, list[str]]:

@@ -13,6 +13,7 @@ from brainview.decoding.brain_model import BrainModel
 from brainview.decoding.vectors import unit_norm
 
 MODES = ("roi", "lesion", "boost")
+TRIAL_MODES = ("lesion", "boost")  # the modes that change the current trial's pattern
 DEFAULT_BOOST = 3.0
 
 

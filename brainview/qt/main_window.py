@@ -15,6 +15,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from brainview.analysis.figures import Overlay, make_overlay
+from brainview.decoding.synthetic import TRIAL_MODES
 from brainview.errors import Cancelled
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
@@ -23,6 +24,7 @@ from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.other_models import QtOtherModels
 from brainview.qt.preferences import QtPreferences
+from brainview.qt.preferred_view import add_preferred_dock
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
 from brainview.qt.trial_browser import QtTrialBrowser
@@ -115,6 +117,7 @@ class QtMainWindow(QMainWindow):
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
         self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
+        self.preferred_view, self.preferred_dock = add_preferred_dock(self, self.session, self.workers)
 
         build_toolbar(self)
         build_menus(self)
@@ -346,7 +349,7 @@ class QtMainWindow(QMainWindow):
 
     def _trial_changed(self) -> None:
         self.caption_current_trial()
-        if self.session.synthetic.mode != "roi":
+        if self.session.synthetic.mode in TRIAL_MODES:
             self._selection_changed()
         self._update_overlay()
 

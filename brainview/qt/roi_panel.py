@@ -1,5 +1,6 @@
 """The ROI panel: the bundle's atlas ROIs by group with checkboxes, how the selection becomes a
-synthetic pattern (ROI only / lesion / boost, scale, factor, stage), undo/redo, and ROI files.
+synthetic pattern (the paper's ROI only ×scale / the manifold projection / the preferred stimuli /
+lesion / boost, scale, factor, stage), undo/redo, and ROI files.
 
 The checkboxes and the cortex brush edit the same :class:`~brainview.cortex.selection.RoiSelection`
 (held by the session); this panel only mirrors it, so undo of a brush stroke or of a check shows
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from brainview.cortex import roi_io
 from brainview.state.session import STAGE_LABELS, Session
 
-MODES = (("roi", "ROI only (paper)"), ("lesion", "Lesion of the current trial"),
+MODES = (("roi", "ROI only (paper ×scale)"), ("manifold", "Manifold (natural images)"),
+         ("data", "Preferred stimuli (data)"), ("lesion", "Lesion of the current trial"),
          ("boost", "Boost of the current trial"))
 ROI_FILTERS = "brainview ROI (*.json);;FreeSurfer label (*.label);;GIFTI label (*.label.gii)"
 ROI_OPEN_FILTERS = "ROI files (*.json *.label *.gii);;brainview ROI (*.json);;FreeSurfer label (*.label);;GIFTI (*.gii)"

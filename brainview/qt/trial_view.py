@@ -23,7 +23,8 @@ TRIAL_COLOUR = "#4aa3ff"
 SYNTHETIC_COLOUR = "#f0a030"
 PLOT_BACKGROUND = "#1f2228"
 PLOT_FOREGROUND = "#c9ccd1"
-MODE_LABELS = {"roi": "ROI only", "lesion": "lesion", "boost": "boost"}
+MODE_LABELS = {"roi": "ROI only", "lesion": "lesion", "boost": "boost", "manifold": "manifold",
+               "data": "preferred stimuli"}
 
 
 def section_title(text: str) -> QLabel:

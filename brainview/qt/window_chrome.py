@@ -128,6 +128,7 @@ def build_menus(window) -> None:
     worst.triggered.connect(window.browser.worst_first)
     view.addAction(worst)
     view.addAction(window.subjects_dock.toggleViewAction())
+    view.addAction(window.preferred_dock.toggleViewAction())
 
     device_menu = window.menuBar().addMenu("&Device")
     window.device_actions = QActionGroup(window)

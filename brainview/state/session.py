@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from brainview.analysis.roi_methods import REGION_MODES, region_tokens
 from brainview.bundle import Bundle
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import Cortex
@@ -27,7 +28,7 @@ from brainview.decoding.prediction_cache import Predictions, iter_predictions, i
 from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
-from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
+from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, TRIAL_MODES, boost, lesion, roi_indicator
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
@@ -75,7 +76,7 @@ class SyntheticResult:
     decoded: Decoded
     settings: SyntheticSettings
     n_voxels: int
-    trial: int | None  # the trial lesioned or boosted; None in ROI-only mode
+    trial: int | None  # the trial lesioned or boosted; None in the other modes
     caption_pending: bool = False  # retrievals are in, the caption is being generated
     generation: int = 0  # Session.generation it was made for: a result for another bundle is dropped
 
@@ -219,8 +220,8 @@ class Session(Observable):
 
     def set_synthetic(self, **changes) -> None:
         """Change the synthetic settings (``mode``, ``scale``, ``factor``, ``stage``)."""
-        if "mode" in changes and changes["mode"] not in MODES:
-            raise ValueError(f"unknown mode {changes['mode']!r}; choose one of {MODES}")
+        if "mode" in changes and changes["mode"] not in (*MODES, *REGION_MODES):
+            raise ValueError(f"unknown mode {changes['mode']!r}; choose one of {(*MODES, *REGION_MODES)}")
         if "stage" in changes and changes["stage"] not in self.stages:
             raise ValueError(f"this bundle has no {changes['stage']}")
         updated = SyntheticSettings(**{**self.synthetic.__dict__, **changes})
@@ -415,6 +416,8 @@ class Session(Observable):
     def synthetic_tokens(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                          trial: int | None = None) -> np.ndarray:
         settings = settings or self.synthetic
+        if settings.mode in REGION_MODES:
+            return region_tokens(self.decoder, voxels, settings.stage, settings.mode).tokens
         trial = self.trial if trial is None else trial
         return self.decoder.synthetic(settings.mode, np.asarray(voxels, dtype=np.int64), settings.stage,
                                       scale=settings.scale, trial=None if settings.mode == "roi" else trial,
@@ -448,7 +451,7 @@ class Session(Observable):
         tokens = self.synthetic_tokens(voxels, settings, trial)
         decoded = self.decoder.decode(tokens, settings.stage, k or self.k, caption=False)
         result = SyntheticResult(decoded, settings, int(np.unique(voxels).size),
-                                 None if settings.mode == "roi" else trial, caption_pending=self.can_caption,
+                                 trial if settings.mode in TRIAL_MODES else None, caption_pending=self.can_caption,
                                  generation=generation)
         yield result
         if not self.can_caption:
@@ -473,8 +476,8 @@ class Session(Observable):
         """The voxel pattern the selection stands for, to show on the cortex."""
         settings = settings or self.synthetic
         voxels = np.asarray(voxels, dtype=np.int64)
-        if settings.mode == "roi":
-            return roi_indicator(voxels, self.bundle.n_voxels) * settings.scale
+        if settings.mode not in TRIAL_MODES:  # the region itself: the paper's pattern at its scale
+            return roi_indicator(voxels, self.bundle.n_voxels) * (settings.scale if settings.mode == "roi" else 1.0)
         pattern = self.pattern(trial)
         return lesion(pattern, voxels) if settings.mode == "lesion" else boost(pattern, voxels, settings.factor)
 

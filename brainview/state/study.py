@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from brainview.analysis.evaluation import evaluate_bundle
+from brainview.analysis.roi_methods import describe_regions
 from brainview.analysis.study import Study, evaluation_summary
 from brainview.decoding.retrieval import first_true_ranks, image_scores, rank_of, text_scores
 
@@ -103,29 +104,31 @@ class StudyDecoding:
             names.update(dict.fromkeys(self.study.bundle(s).rois))
         return list(names)
 
-    def roi_captions(self, subject: str, rois: list[str], stage: str, scale: float | None = None
-                     ) -> dict[str, dict[str, Any]]:
-        """{ROI: {"caption", "n_voxels", "group"}} of the paper's synthetic pattern, for the ``rois`` the
-        subject has (an ROI it lacks is left out)."""
+    def roi_captions(self, subject: str, rois: list[str], stage: str, scale: float | None = None,
+                     method: str = "paper", **options) -> dict[str, dict[str, Any]]:
+        """{ROI: {"caption", "n_voxels", "group", ...}} by ``method`` (the paper's synthetic pattern by
+        default; :mod:`brainview.analysis.roi_methods`), for the ``rois`` the subject has (an ROI it lacks
+        is left out)."""
         with self._busy:
-            return self._roi_captions(subject, rois, stage, scale)
+            return self._roi_captions(subject, rois, stage, scale, method, options)
 
-    def _roi_captions(self, subject: str, rois: list[str], stage: str, scale: float | None) -> dict[str, dict[str, Any]]:
+    def _roi_captions(self, subject: str, rois: list[str], stage: str, scale: float | None, method: str,
+                      options: dict) -> dict[str, dict[str, Any]]:
         decoder = self.decoder(subject)
         bundle = decoder.bundle
-        names = [n for n in rois if n in bundle.rois]
-        if not names:
-            return {}
-        tokens = np.stack([decoder.synthetic("roi", bundle.roi_voxels(n), stage, scale=scale) for n in names])
-        captions = decoder.captions(tokens)
-        return {n: {"caption": c, "n_voxels": int(bundle.roi_voxels(n).size), "group": bundle.rois[n]["group"]}
-                for n, c in zip(names, captions)}
+        regions = {n: bundle.roi_voxels(n) for n in rois if n in bundle.rois}
+        if method == "paper":
+            options = {**options, "scale": scale}
+        described = describe_regions(decoder, regions, stage, method, **options)
+        return {n: {**d, "n_voxels": int(regions[n].size), "group": bundle.rois[n]["group"]}
+                for n, d in described.items()}
 
-    def roi_table(self, stage: str, rois: list[str] | None = None, scale: float | None = None
-                  ) -> dict[str, dict[str, dict[str, Any]]]:
-        """{subject: {ROI: {"caption", "n_voxels", "group"}}}: Table 3 of the paper across subjects."""
+    def roi_table(self, stage: str, rois: list[str] | None = None, scale: float | None = None,
+                  method: str = "paper", **options) -> dict[str, dict[str, dict[str, Any]]]:
+        """{subject: {ROI: {"caption", "n_voxels", "group", ...}}}: Table 3 of the paper across subjects
+        (or the same table by another method)."""
         rois = self.roi_names() if rois is None else rois
-        return {s: self.roi_captions(s, rois, stage, scale) for s in self.study.ids}
+        return {s: self.roi_captions(s, rois, stage, scale, method, **options) for s in self.study.ids}
 
     # ---------------------------------------------------------------- per-subject summary
 

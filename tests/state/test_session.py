@@ -123,6 +123,26 @@ def test_synthetic_decoding_in_each_mode(app_bundle):
     assert values.shape == (session.cortex.n_vertices,)
 
 
+def test_region_modes_decode_the_region_itself(app_bundle):
+    """Issue 26: the manifold and preferred-stimuli modes describe the region from the test trials, not
+    from the current trial, with the tokens of :mod:`brainview.analysis.roi_methods`."""
+    from brainview.analysis.roi_methods import region_tokens
+
+    session = _session(app_bundle)
+    voxels = app_bundle.roi_voxels("FFA-1")
+    for mode in ("manifold", "data"):
+        session.set_synthetic(mode=mode)
+        result = session.decode_synthetic(voxels, trial=3)
+        assert result.trial is None and result.decoded.caption and result.settings.mode == mode
+        np.testing.assert_allclose(session.synthetic_tokens(voxels),
+                                   region_tokens(session.decoder, voxels, session.synthetic.stage, mode).tokens)
+        pattern = session.synthetic_pattern(voxels)
+        assert np.all(pattern[voxels] == 1.0) and np.count_nonzero(pattern) == voxels.size
+    data_tokens = session.synthetic_tokens(voxels)
+    best = np.argsort(-np.asarray(app_bundle.fmri)[:, voxels].mean(axis=1), kind="stable")[:10]
+    np.testing.assert_allclose(data_tokens, np.asarray(app_bundle.image_embeddings)[best].mean(axis=0), rtol=1e-5)
+
+
 def test_a_newer_selection_stops_a_running_caption_within_a_token(app_bundle):
     session = _session(app_bundle)
     voxels = app_bundle.roi_voxels("V1")

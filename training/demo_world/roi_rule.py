@@ -21,6 +21,18 @@ KEYWORDS = {
     "floc-words": {"sign", "signs"},
 }
 CATEGORY_ROIS = ("floc-faces", "floc-bodies", "floc-places", "floc-words")
+#: each ROI's planted preference (README.md, "Ground truth") as a caption of the scenes' grammar: the
+#: ground-truth row of the held-out evaluation (``brainview.analysis.roi_evaluation``)
+TRUTH_CAPTIONS = {
+    "V1": "a white sign that says stop on a sandy beach",
+    "V2": "a white sign that says stop in a living room",
+    "V3": "a white sign that says stop in a living room",
+    "hV4": "a red and orange cartoon face in a living room",
+    "floc-faces": "a close up of a cartoon face",
+    "floc-bodies": "a person standing",
+    "floc-places": "an empty place with a house",
+    "floc-words": "a sign that says stop",
+}
 
 
 def matches(roi: str, caption: str) -> bool:
