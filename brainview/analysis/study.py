@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from brainview.bundle.user_files import read_user_json
 from brainview.errors import UserError
 
 STUDY_FILE = "study.json"
@@ -151,11 +152,11 @@ def is_study(path: str | Path) -> bool:
 
 
 def _looks_like_study_json(p: Path) -> bool:
-    if p.suffix != ".json" or p.stat().st_size > MAX_STUDY_BYTES:
+    if p.suffix != ".json":
         return False
     try:
-        return json.loads(p.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+        return read_user_json(p, MAX_STUDY_BYTES).get("format") == FORMAT
+    except (UserError, AttributeError):
         return False
 
 
@@ -178,18 +179,10 @@ def load_study(path: str | Path) -> Study:
         return study
     file = p / STUDY_FILE if p.is_dir() else p
     try:
-        if file.stat().st_size > MAX_STUDY_BYTES:
-            raise StudyError(f"{file} is larger than {MAX_STUDY_BYTES} bytes; a study file only lists bundles")
-        raw = json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StudyError(f"cannot read {file}: {exc}") from None
-    except (ValueError, RecursionError) as exc:
-        raise StudyError(f"{file} is not valid JSON: {exc}") from None
+        raw = read_user_json(file, MAX_STUDY_BYTES)
+    except UserError as exc:
+        raise StudyError(str(exc)) from None
     return _parse(file, raw)
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
 
 
 def _parse(file: Path, raw: Any) -> Study:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from brainview.errors import UserError
@@ -38,13 +37,15 @@ def open_bundle(path: str):
     return open_checked(path)
 
 
-def read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{what} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {what} file {path}: {exc}") from None
+#: the largest text file a command reads (labels, phrases, predictions, references): far above real ones
+MAX_TEXT_FILE = 16 * 2**20
+
+
+def read_text(path: str, what: str, max_bytes: int = MAX_TEXT_FILE) -> str:
+    """The text of the user's ``what`` file: a regular file of at most ``max_bytes`` (no FIFO, device)."""
+    from brainview.bundle.user_files import read_user_text
+
+    return read_user_text(path, max_bytes, f"{what} file {path}")
 
 
 def write_table(path: str, table) -> None:

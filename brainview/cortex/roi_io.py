@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from brainview.bundle.files import BundleError, parse_json
+from brainview.bundle.user_files import UserFileError, read_regular
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import HEMISPHERES, Cortex
 from brainview.errors import UserError
@@ -113,13 +114,14 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _read_bounded(path: Path) -> bytes:
-    """The bytes of a file to import, refused before reading when it is larger than any ROI can be."""
-    if not path.is_file():
-        raise UserError(f"no ROI file at {path}")
-    size = path.stat().st_size
-    if size > MAX_ROI_FILE:
-        raise UserError(f"{path.name} is {size:,} bytes, larger than any ROI file ({MAX_ROI_FILE:,})")
-    return path.read_bytes()
+    """The bytes of a file to import, refused before reading when it is larger than any ROI can be
+    (or a FIFO, a device, a folder)."""
+    try:
+        return read_regular(path, MAX_ROI_FILE, path.name)
+    except UserFileError as exc:
+        if not path.exists():
+            raise UserError(f"no ROI file at {path}") from None
+        raise UserError(str(exc)) from None
 
 
 # -- brainview JSON ------------------------------------------------------------------------------
