@@ -31,6 +31,8 @@ from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, ro
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
+from brainview.state.schema import Integer
+from brainview.state.session_file import SYNTHETIC
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here
 from brainview.state.loading import (  # noqa: F401
@@ -203,6 +205,7 @@ class Session(Observable):
             self._emit("stage")
 
     def set_k(self, k: int) -> None:
+        Integer(1, 2**31 - 1).check(k, "k")
         k = max(1, min(int(k), max(self.n_trials, 1)))
         if k != self.k:
             self.k = k
@@ -219,6 +222,11 @@ class Session(Observable):
         """Change the synthetic settings (``mode``, ``scale``, ``factor``, ``stage``)."""
         if "mode" in changes and changes["mode"] not in MODES:
             raise ValueError(f"unknown mode {changes['mode']!r}; choose one of {MODES}")
+        unknown = set(changes) - set(SYNTHETIC)
+        if unknown:
+            raise TypeError(f"unknown synthetic settings {sorted(unknown)}")
+        for key, value in changes.items():  # all checked before the settings change
+            SYNTHETIC[key].check(value, f"synthetic {key}")
         if "stage" in changes and changes["stage"] not in self.stages:
             raise ValueError(f"this bundle has no {changes['stage']}")
         updated = SyntheticSettings(**{**self.synthetic.__dict__, **changes})
