@@ -27,9 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from brainview.bundle.user_files import MAX_JSON_DEPTH, UserFileError, parse_json, read_regular
-
-__all__ = ["MAX_JSON_DEPTH", "BundleError", "BundleFiles", "parse_json"]
+from brainview.bundle.user_files import UserFileError, parse_json, read_regular
 
 MAX_NPY_HEADER = 16 * 1024
 MAX_SAFETENSORS_HEADER = 64 * 2**20

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainview.bundle.files import BundleError, parse_json
-from brainview.bundle.user_files import UserFileError, read_regular
+from brainview.bundle.user_files import UserFileError, parse_json, read_regular
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import HEMISPHERES, Cortex
 from brainview.errors import UserError
@@ -140,7 +139,7 @@ def load_roi(path: str | Path, cortex: Cortex) -> Roi:
     raw = _read_bounded(path)
     try:
         document = parse_json(raw.decode("utf-8"), path.name)  # bounded depth and integers
-    except BundleError as exc:
+    except UserFileError as exc:
         raise UserError(f"{path.name} is not a readable ROI file ({exc.problem})") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path.name} is not a readable ROI file ({exc})") from None

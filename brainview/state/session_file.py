@@ -86,6 +86,11 @@ def is_session_file(path: str | Path) -> bool:
     return path.suffix.lower() == ".json" and not path.is_dir()
 
 
+#: the files whose sizes identify a bundle's content: the manifest is left out, as ``brainview cache``
+#: rewrites it (version 2, the cache's fingerprints) without changing what the session shows
+_SIZED_FILES = tuple(rel for rel in F.REQUIRED_FILES if rel != F.MANIFEST)
+
+
 def bundle_fingerprint(path: str | Path) -> dict[str, Any]:
     """What identifies a bundle's content cheaply: its manifest's name and its required files' sizes."""
     root = Path(path)
@@ -95,7 +100,7 @@ def bundle_fingerprint(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{root} is not a readable bundle ({exc})") from None
     except (KeyError, TypeError):
         raise UserError(f"{root} is not a readable bundle (its manifest names no bundle)") from None
-    sizes = {rel: (root / rel).stat().st_size for rel in F.REQUIRED_FILES if (root / rel).is_file()}
+    sizes = {rel: (root / rel).stat().st_size for rel in _SIZED_FILES if (root / rel).is_file()}
     return {"path": str(root.resolve()), "name": name, "sizes": sizes}
 
 
@@ -111,7 +116,7 @@ def bundle_problem(recorded: dict[str, Any], path: str | Path | None = None) -> 
         return str(exc)
     if found["name"] != recorded.get("name"):
         return f"the bundle at {root} is {found['name']!r}, the session was saved on {recorded.get('name')!r}"
-    changed = sorted(rel for rel in set(found["sizes"]) | set(recorded.get("sizes", {}))
+    changed = sorted(rel for rel in set(found["sizes"]) | (set(recorded.get("sizes", {})) & set(_SIZED_FILES))
                      if found["sizes"].get(rel) != recorded.get("sizes", {}).get(rel))
     if changed:
         return f"the bundle at {root} changed since the session was saved ({', '.join(changed)})"

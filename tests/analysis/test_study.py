@@ -46,7 +46,7 @@ def test_folder_of_bundles_is_a_study(tmp_path, app_bundle):
     ('{"format": "brainview-study", "version": 1, "subjects": [{"id": "s", "bundle": "b"}, {"id": "s", "bundle": "b"}]}',
      "not unique"),
     ("{", "not valid JSON"),
-    ('{"format": "brainview-study", "version": 1, "subjects": NaN}', "not valid JSON"),
+    ('{"format": "brainview-study", "version": 1, "subjects": NaN}', '"subjects" must be a list'),
 ])
 def test_broken_study_files_are_one_clear_error(tmp_path, content, problem, capsys):
     (tmp_path / "b").mkdir()
