@@ -31,7 +31,7 @@ from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, ro
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
-from brainview.state.schema import Integer
+from brainview.bundle.schema import Integer
 from brainview.state.session_file import SYNTHETIC
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here

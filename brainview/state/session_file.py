@@ -20,7 +20,7 @@ from brainview.cortex import SURFACES
 from brainview.cortex.roi_io import write_atomic
 from brainview.decoding.synthetic import MODES
 from brainview.errors import UserError
-from brainview.state import schema as S
+from brainview.bundle import schema as S
 
 STAGES = F.STAGES
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/=\s]*")

@@ -119,7 +119,7 @@ def test_the_issue_s_bad_values_are_refused_whole(qtbot, window, retrieval_only_
     ("set_camera_state", [{}, {}]),
 ])
 def test_widget_setters_validate_before_they_store(qtbot, window, retrieval_only_bundle, setter, value):
-    from brainview.state.schema import SchemaError
+    from brainview.bundle.schema import SchemaError
 
     open_and_wait(qtbot, window, retrieval_only_bundle.path)
     view = window.cortex_view

@@ -108,7 +108,7 @@ class Choice(Spec):
         return "one of " + ", ".join(map(repr, self.options))
 
     def fits(self, value: Any) -> bool:
-        return isinstance(value, (str, type(None))) and value in self.options
+        return any(type(value) is type(option) and value == option for option in self.options)  # True is not 1
 
 
 @dataclass(frozen=True)
