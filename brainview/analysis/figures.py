@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainview.bundle.user_files import check_output_path
 from brainview.errors import UserError
 
 DPI = 100
@@ -32,8 +33,6 @@ BYTES_PER_PIXEL = 24
 #: the most memory a figure may take to render: about 134 megapixels (11,585 px square), above a
 #: 300-dpi A0 poster's cortex
 MAX_FIGURE_BYTES = 3 * 2**30
-#: folders whose files are not files (the kernel's, devices): a figure is never written there
-SPECIAL_FOLDERS = ("/proc", "/sys", "/dev")
 
 
 @dataclass
@@ -159,29 +158,12 @@ def check_figure_size(width: int, height: int) -> None:
 
 
 def check_output(path: str | Path) -> Path:
-    """The figure's path, checked before anything is rendered: a known format, in an existing folder
-    that can be written to and is not a kernel or device folder, under a name the file system takes."""
+    """The figure's path, checked before anything is rendered: a known format, and a place a file can
+    be written (:func:`~brainview.bundle.user_files.check_output_path`)."""
     path = Path(path).expanduser()
     if path.suffix.lower() not in FORMATS:
         raise UserError(f"the figure must be {', '.join(FORMATS)}, got {path.name}")
-    folder = path.parent.resolve()
-    if any(folder == Path(special) or Path(special) in folder.parents for special in SPECIAL_FOLDERS):
-        raise UserError(f"{path}: figures are not written into {folder} (a system folder)")
-    if not folder.is_dir():
-        raise UserError(f"folder {path.parent} does not exist")
-    try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        limit = 255
-    if len(path.name.encode("utf-8", "surrogateescape")) > limit:
-        raise UserError(f"the file name {path.name[:40]}… is longer than the {limit} bytes this file system allows")
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; name the figure's file")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"cannot write into {folder} (permission denied)")
-    if path.exists() and not path.is_file():
-        raise UserError(f"{path} exists and is not a regular file")
-    return path
+    return check_output_path(path)
 
 
 def _save(fig, out: Path, transparent: bool) -> Path:

@@ -101,6 +101,35 @@ def read_user_json(path: str | Path, max_bytes: int, name: str | None = None) ->
     return parse_json(read_user_text(path, max_bytes, name), str(path) if name is None else name)
 
 
+#: folders whose entries are not files (the kernel's, devices): brainview never writes into them
+SPECIAL_FOLDERS = ("/proc", "/sys", "/dev")
+
+
+def check_output_path(path: str | Path) -> Path:
+    """A path brainview may write the user's output to, checked before any work: in an existing folder
+    that can be written to and is not a kernel or device folder, under a name the file system takes,
+    not a folder or a special file. One :class:`UserFileError` naming the path otherwise."""
+    path = Path(path).expanduser()
+    folder = path.parent.resolve()
+    if any(folder == Path(special) or Path(special) in folder.parents for special in SPECIAL_FOLDERS):
+        raise UserFileError(str(path), f"brainview does not write into {folder} (a system folder)")
+    if not folder.is_dir():
+        raise UserFileError(str(path), f"the folder {path.parent} does not exist")
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if len(path.name.encode("utf-8", "surrogateescape")) > limit:
+        raise UserFileError(f"{path.name[:40]}…", f"the name is longer than the {limit} bytes this file system allows")
+    if path.is_dir():
+        raise UserFileError(str(path), "is a folder; name a file")
+    if path.exists() and not path.is_file():
+        raise UserFileError(str(path), "exists and is not a regular file")
+    if not os.access(folder, os.W_OK):
+        raise UserFileError(str(path), f"cannot write into {folder} (permission denied)")
+    return path
+
+
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 

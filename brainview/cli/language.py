@@ -11,7 +11,7 @@ import csv
 import io
 from pathlib import Path
 
-from brainview.cli.output import emit, read_text
+from brainview.cli.output import check_output_path, emit, read_text
 from brainview.errors import UserError
 
 ENSEMBLE_HELP = "a phrase, or a prompt ensemble NAME=PROMPT1;PROMPT2 (embeddings averaged and renormalized)"
@@ -140,6 +140,8 @@ def cmd_classify(args) -> int:
         raise UserError("--top must be at least 1")
     if args.csv and not args.truth:
         raise UserError("--csv writes the confusion matrix, which needs a truth field (--truth)")
+    if args.csv:
+        check_output_path(args.csv)  # before the model work, not after it
     labels = parse_labels(_label_items(args.labels), args.template or DEFAULT_TEMPLATE)
     bundle = _bundle(args)
     if args.truth:
@@ -202,6 +204,8 @@ def cmd_localize(args) -> int:
         raise UserError(f"--lesion is a percentage in (0, 100], not {percent:g}")
     if args.out and not args.out.endswith((".npy", ".func.gii")):
         raise UserError(f"--out {args.out}: the map is written as .npy (per voxel) or .func.gii (per vertex)")
+    if args.out:
+        check_output_path(args.out)  # before the model work, not after it
     bundle = _bundle(args)
     trial = _trial_index(bundle, args.trial) if args.trial else None
     versus = [parse_query(v) for v in _label_items(args.versus) if v.strip()] if args.versus else []

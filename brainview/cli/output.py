@@ -49,6 +49,13 @@ def read_text(path: str, what: str, max_bytes: int = MAX_TEXT_FILE) -> str:
     return read_user_text(path, max_bytes, f"{what} file {path}")
 
 
+def check_output_path(path: str) -> None:
+    """Refuse an output path before any work (a folder, /proc, /dev, a missing folder, a too-long name)."""
+    from brainview.bundle.user_files import check_output_path as check
+
+    check(path)
+
+
 def write_table(path: str, table) -> None:
     """Save a table as CSV at the path given with ``--out`` (atomically)."""
     from brainview.analysis.tables import write_csv

@@ -87,8 +87,8 @@ def write_atomic_group(files: dict[Path, bytes]) -> list[Path]:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         if isinstance(exc, OSError):
-            raise UserError(f"cannot write {targets[0][0] if len(targets) == 1 else 'the ROI files'}: "
-                            f"{exc.strerror or exc}") from None
+            others = "" if len(targets) == 1 else f" and {len(targets) - 1} other files"
+            raise UserError(f"cannot write {targets[0][0]}{others}: {exc.strerror or exc}") from None
         raise
     return [path for path, _, _ in targets]
 
