@@ -72,7 +72,7 @@ def test_every_reader_refuses_special_files(tmp_path, reader, kind):
     assert "\n" not in str(info.value) and str(path.name) in str(info.value)
 
 
-def test_roi_file_and_bundle_manifest_refuse_a_fifo(tmp_path, retrieval_only_bundle):
+def test_roi_files_bundle_files_and_qa_sets_refuse_a_fifo(tmp_path, retrieval_only_bundle):
     from brainview.bundle import open_bundle
     from brainview.cortex.roi_io import load_roi
 
@@ -84,6 +84,11 @@ def test_roi_file_and_bundle_manifest_refuse_a_fifo(tmp_path, retrieval_only_bun
     (copy / "test" / "captions.json").unlink()
     os.mkfifo(copy / "test" / "captions.json")
     with pytest.raises(UserError, match="captions.json"):
+        open_bundle(copy)
+    shutil.rmtree(copy)
+    shutil.copytree(retrieval_only_bundle.path, copy)
+    os.mkfifo(copy / "test" / "questions.json")  # the QA set
+    with pytest.raises(UserError, match="questions.json"):
         open_bundle(copy)
 
 
