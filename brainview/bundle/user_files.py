@@ -112,7 +112,7 @@ def check_output_path(path: str | Path) -> Path:
     path = Path(path).expanduser()
     folder = path.parent.resolve()
     if any(folder == Path(special) or Path(special) in folder.parents for special in SPECIAL_FOLDERS):
-        raise UserFileError(str(path), f"brainview does not write into {folder} (a system folder)")
+        raise UserFileError(str(path), f"brainview does not write into {path.parent} (a system folder)")
     if not folder.is_dir():
         raise UserFileError(str(path), f"the folder {path.parent} does not exist")
     try:

@@ -110,10 +110,10 @@ def _unknown_json(unknown: dict) -> dict:
     return {word: list(pieces) for word, pieces in unknown.items()}
 
 
-def _label_items(spec: str) -> list[str]:
-    """Comma-separated items, or the lines of @FILE."""
+def _label_items(spec: str, what: str = "labels") -> list[str]:
+    """Comma-separated items, or the lines of @FILE (read as the user's ``what`` file)."""
     if spec.startswith("@"):
-        return read_text(spec[1:], "labels").splitlines()
+        return read_text(spec[1:], what).splitlines()
     return spec.split(",")
 
 
@@ -208,7 +208,7 @@ def cmd_localize(args) -> int:
         check_output_path(args.out)  # before the model work, not after it
     bundle = _bundle(args)
     trial = _trial_index(bundle, args.trial) if args.trial else None
-    versus = [parse_query(v) for v in _label_items(args.versus) if v.strip()] if args.versus else []
+    versus = [parse_query(v) for v in _label_items(args.versus, "--versus phrases") if v.strip()] if args.versus else []
     probe = _probe(bundle, args.device)
     concept = probe.concept_map(phrase, trial, versus)
     rois = concept.roi_means({name: spec["voxels"] for name, spec in bundle.rois.items()})

@@ -69,6 +69,7 @@ def test_study_fuzz_one_message_or_a_whole_study(study_file):
         finally:
             path.unlink()
     assert load_study(study_file).ids == ["subj01", "subj02", "subj05"]  # the good study still loads
+    print(f"fuzz outcomes: {outcomes}")  # shown with -s
     assert outcomes["refused"] > 150 and outcomes["loaded"] > 0, outcomes
 
 

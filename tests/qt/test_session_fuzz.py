@@ -86,6 +86,7 @@ def test_session_fuzz_one_dialog_or_a_whole_restore(qtbot, window, retrieval_onl
         restored = io.capture()
         for key in ("trial", "stage", "k", "selection", "synthetic", "cortex", "overlay"):
             assert restored[key] == good_state[key], (i, key, bad)
+    print(f"fuzz outcomes: {outcomes}")  # shown with -s
     assert outcomes["refused"] > N_MUTATIONS // 2 and outcomes["restored"] > 0, outcomes
 
 
