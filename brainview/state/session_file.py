@@ -47,8 +47,9 @@ BRUSH_RADIUS = S.Number(0.5, 50.0)  # mm along the surface, the brush spin box's
 #: the overlay's colours, as :meth:`QtCortexView.update_overlay_style` takes them
 OVERLAY_STYLE: dict[str, S.Spec] = {
     "cmap": S.Satisfies(_is_colormap, "the name of a matplotlib colormap"),
-    "threshold": S.Optional(S.Number(0, 1e30)), "vmin": S.Optional(S.Number(-1e30, 1e30)),
-    "vmax": S.Optional(S.Number(-1e30, 1e30)), "symmetric": S.Boolean()}
+    # |value| <= 1e15: vmin + 1 > vmin in float64, which the colour range relies on
+    "threshold": S.Optional(S.Number(0, 1e15)), "vmin": S.Optional(S.Number(-1e15, 1e15)),
+    "vmax": S.Optional(S.Number(-1e15, 1e15)), "symmetric": S.Boolean()}
 #: the synthetic pattern's settings (:class:`brainview.state.session.SyntheticSettings`): the ROI panel's ranges
 SYNTHETIC: dict[str, S.Spec] = {"mode": S.Choice(*MODES), "scale": S.Number(0.1, 1000.0),
                                 "factor": S.Number(-20.0, 20.0), "stage": S.Choice(*STAGES)}

@@ -50,6 +50,7 @@ def mutate(document: dict, rng: random.Random) -> dict:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a restored value must not make the colouring divide by zero
 def test_session_fuzz_one_dialog_or_a_whole_restore(qtbot, window, retrieval_only_bundle, tmp_path,
                                                     recorded_dialogs):
     open_and_wait(qtbot, window, retrieval_only_bundle.path)
