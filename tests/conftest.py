@@ -62,12 +62,14 @@ def isolated_study_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def study_file(tmp_path_factory, app_bundle):
-    """A study of three subjects: two copies of the captioned bundle and one that missed the last stimulus."""
+    """A study of three subjects: the captioned bundle, a copy nudged into another subject, and one that
+    missed the last stimulus."""
     from brainview.analysis.study import write_study
-    from tests.factories import drop_last_trial
+    from tests.factories import drop_last_trial, make_distinct
 
     root = tmp_path_factory.mktemp("study")
     for name in ("subj01", "subj02", "subj05"):
         shutil.copytree(app_bundle.path, root / name)
+    make_distinct(root / "subj02")
     drop_last_trial(root / "subj05")
     return write_study(root, {s: root / s for s in ("subj01", "subj02", "subj05")}, name="three", match="nsd_id")

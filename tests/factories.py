@@ -186,6 +186,17 @@ def make_concept_bundle(path: Path, *, per_concept: int = 20, n_voxels: int = 40
                         rois=rois, vlm_folders=vlm_folders, overwrite=True)
 
 
+def make_distinct(bundle_path) -> None:
+    """A copy of a bundle made another subject's: its fMRI nudged by 1e-4 in one value (a study refuses
+    the same bundle under two subject ids)."""
+    from brainview.bundle import open_bundle
+
+    fmri = np.array(open_bundle(bundle_path).fmri)
+    fmri[0, 0] += 1e-4
+    (bundle_path / "test" / "fmri.npy").unlink()
+    np.save(bundle_path / "test" / "fmri.npy", fmri)
+
+
 def drop_last_trial(bundle_path):
     """The same bundle with its last trial removed: a subject who did not see the last stimulus."""
     import json

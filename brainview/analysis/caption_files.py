@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from brainview.bundle.user_files import read_user_text
 from brainview.errors import UserError
 
 V = TypeVar("V")
@@ -46,14 +47,14 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def read_text(path: str, what: str) -> str:
-    """A user's text file; a missing or unreadable one is one clear ``UserError``."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{what} file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {what} file {path}: {exc}") from None
+#: the largest text file a command reads (captions, labels, phrases, references): far above real ones
+MAX_TEXT_FILE = 16 * 2**20
+
+
+def read_text(path: str, what: str, max_bytes: int = MAX_TEXT_FILE) -> str:
+    """The text of the user's ``what`` file: a regular file of at most ``max_bytes`` (no FIFO, device or
+    folder), UTF-8; anything else is one ``UserError`` naming the file."""
+    return read_user_text(path, max_bytes, f"{what} file {path}")
 
 
 def _caption(value, path: str, key: str) -> str:

@@ -51,7 +51,11 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
     elif captions and decoder.can_caption:
         from brainview.decoding.questions import evaluate_questions
 
-        qa = evaluate_questions(decoder, bundle.questions, tokens, bundle.image_embeddings)
+        qa, skipped = evaluate_questions(decoder, bundle.questions, tokens, bundle.image_embeddings)
+        if skipped:
+            first = next(iter(skipped.items()))
+            missing["qa_questions"] = (f"{len(skipped)} question(s) left out of the QA accuracy; "
+                                       f"{first[0]} {first[1]}" + (" (and others)" if len(skipped) > 1 else ""))
     else:
         missing["qa"] = missing.get("meteor", "no captioner")
     return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "table": EVAL_TABLE, "qa": qa,

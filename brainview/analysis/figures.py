@@ -10,12 +10,15 @@ concept map, ``concept:PHRASE``) is one :func:`register_overlay` call.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from brainview.bundle.user_files import check_output_path
 from brainview.errors import UserError
 
 DPI = 100
@@ -23,6 +26,13 @@ FORMATS = (".png", ".svg", ".pdf")
 #: share of the figure's height the cortex takes; the rest holds the title, colour bar and legend
 CORTEX_SHARE = 0.8
 TITLE_SHARE = 0.06
+MIN_SIDE, MAX_SIDE = 64, 16384
+#: memory a figure takes to render per pixel, measured: 6.2 GB for a 16384 × 16384 cortex figure
+#: (VTK's colour and depth buffers, the RGBA copy, matplotlib's canvas and the PNG encoder)
+BYTES_PER_PIXEL = 24
+#: the most memory a figure may take to render: about 134 megapixels (11,585 px square), above a
+#: 300-dpi A0 poster's cortex
+MAX_FIGURE_BYTES = 3 * 2**30
 
 
 @dataclass
@@ -126,18 +136,56 @@ def figure_size(width: int | None, height: int | None, scale: float | None,
             raise UserError("--scale must lie in (0, 16]")
         width, height = round(base[0] * scale), round(base[1] * scale)
     width, height = (width, height) if width is not None else base
-    if not (64 <= width <= 16384 and 64 <= height <= 16384):
-        raise UserError(f"figure size {width}x{height} is outside 64..16384 pixels per side")
+    check_figure_size(width, height)
     return int(width), int(height)
 
 
+def figure_memory(width: int, height: int) -> int:
+    """Bytes a ``width`` × ``height`` figure takes while it is rendered (:data:`BYTES_PER_PIXEL`)."""
+    return int(width) * int(height) * BYTES_PER_PIXEL
+
+
+def check_figure_size(width: int, height: int) -> None:
+    """Refuse a size outside :data:`MIN_SIDE`..:data:`MAX_SIDE` per side, or one whose rendering would
+    take more than :data:`MAX_FIGURE_BYTES`, saying the estimate and the limit."""
+    if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        raise UserError(f"figure size {width}x{height} is outside {MIN_SIDE}..{MAX_SIDE} pixels per side")
+    need = figure_memory(width, height)
+    if need > MAX_FIGURE_BYTES:
+        raise UserError(f"a {width}x{height} figure needs about {need / 2**30:.1f} GiB of memory to render, more "
+                        f"than the {MAX_FIGURE_BYTES / 2**30:.0f} GiB limit (about "
+                        f"{MAX_FIGURE_BYTES // BYTES_PER_PIXEL / 1e6:.0f} megapixels): choose a smaller size")
+
+
 def check_output(path: str | Path) -> Path:
-    path = Path(path)
+    """The figure's path, checked before anything is rendered: a known format, and a place a file can
+    be written (:func:`~brainview.bundle.user_files.check_output_path`)."""
+    path = Path(path).expanduser()
     if path.suffix.lower() not in FORMATS:
         raise UserError(f"the figure must be {', '.join(FORMATS)}, got {path.name}")
-    if not path.parent.exists():
-        raise UserError(f"folder {path.parent} does not exist")
-    return path
+    return check_output_path(path)
+
+
+def _save(fig, out: Path, transparent: bool) -> Path:
+    """Write ``fig`` to ``out`` atomically (a temporary file beside it, then one rename)."""
+    import matplotlib
+
+    fd, temp = tempfile.mkstemp(prefix=f".{out.name[:100]}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle, matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
+            fig.savefig(handle, format=out.suffix.lower()[1:], dpi=DPI, transparent=transparent)
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, out)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def cortex_area(width: int, height: int) -> tuple[int, int]:
@@ -150,7 +198,6 @@ def save_cortex_figure(out: str | Path, image: np.ndarray, width: int, height: i
                        transparent: bool = False) -> Path:
     """Write the figure: ``image`` (RGBA uint8 at :func:`cortex_area` size) on top, the colour bar and
     the ROI legend below. The file is exactly ``width`` × ``height`` pixels (PNG) or inches at :data:`DPI`."""
-    import matplotlib
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -169,23 +216,24 @@ def save_cortex_figure(out: str | Path, image: np.ndarray, width: int, height: i
     ax.imshow(image, interpolation="nearest", aspect="auto")
     ax.set_axis_off()
     if title:
-        fig.text(0.5, 1.0 - TITLE_SHARE / 2, title, ha="center", va="center", fontsize=font * 1.2)
+        fig.text(0.5, 1.0 - TITLE_SHARE / 2, title, ha="center", va="center", fontsize=font * 1.2,
+                 parse_math=False)  # a title is plain text: "$x$" is not TeX
     bottom = 1.0 - CORTEX_SHARE - (1.0 - top)
     if colorbar is not None:
         cax = fig.add_axes((0.3, bottom * 0.55, 0.4, bottom * 0.18))
         mappable = ScalarMappable(Normalize(colorbar.vmin, colorbar.vmax), colormaps[colorbar.cmap])
         bar = fig.colorbar(mappable, cax=cax, orientation="horizontal", ticks=colorbar.ticks)
         bar.ax.set_xticklabels([_tick(t) for t in colorbar.ticks], fontsize=font)
-        bar.set_label(colorbar.label, fontsize=font)
+        bar.set_label(colorbar.label, fontsize=font, parse_math=False)
     if legend:
         handles = [Patch(facecolor=np.asarray(rgb) / 255, label=name) for name, rgb in legend.items()]
         # right of the colour bar (which spans 0.3..0.7), in columns of at most three rows
-        fig.legend(handles=handles, loc="lower right", bbox_to_anchor=(0.995, 0.005), frameon=False,
-                   fontsize=font * 0.85, ncol=max(1, math.ceil(len(handles) / 3)), title="ROI outlines",
-                   title_fontsize=font * 0.85, columnspacing=0.8, handlelength=1.2)
-    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
-        fig.savefig(out, dpi=DPI, transparent=transparent)
-    return out
+        shown = fig.legend(handles=handles, loc="lower right", bbox_to_anchor=(0.995, 0.005), frameon=False,
+                           fontsize=font * 0.85, ncol=max(1, math.ceil(len(handles) / 3)), title="ROI outlines",
+                           title_fontsize=font * 0.85, columnspacing=0.8, handlelength=1.2)
+        for text in shown.get_texts():
+            text.set_parse_math(False)
+    return _save(fig, out, transparent)
 
 
 def _tick(value: float) -> str:
@@ -196,9 +244,9 @@ def save_trial_figure(out: str | Path, session, width: int, height: int, trial: 
                       k: int = 5, transparent: bool = False) -> Path:
     """The trial panel as a figure: stimulus, reference captions, each stage's decoded caption, and the
     top-k images and captions retrieved from the brain pattern (true ones marked), with scores."""
-    import matplotlib
     from matplotlib.figure import Figure
 
+    check_figure_size(width, height)
     out = check_output(out)
     session.predict_all()  # the true image's rank, which the window may still be filling in
     trial = session.trial if trial is None else trial
@@ -215,7 +263,7 @@ def save_trial_figure(out: str | Path, session, width: int, height: int, trial: 
     stim = fig.add_subplot(grid[0, :2])
     stim.imshow(session.stimulus(trial))
     stim.set_axis_off()
-    stim.set_title(f"trial {session.trial_id(trial)}", fontsize=font * 1.1)
+    stim.set_title(f"trial {session.trial_id(trial)}", fontsize=font * 1.1, parse_math=False)
     text = fig.add_subplot(grid[0, 2:])
     text.set_axis_off()
     lines = ["References"] + [f"  · {r}" for r in session.references(trial)] + [""]
@@ -223,7 +271,7 @@ def save_trial_figure(out: str | Path, session, width: int, height: int, trial: 
         caption = session.caption(s, trial)
         lines.append(f"Decoded, {s.replace('stage', 'stage ')}: " + (caption if caption is not None
                                                                     else f"(no caption: {session.captions_missing})"))
-    text.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=font, wrap=True)
+    text.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", fontsize=font, wrap=True, parse_math=False)
     for rank, (index, score) in enumerate(zip(decoded.images.indices, decoded.images.scores)):
         ax = fig.add_subplot(grid[1, rank])
         ax.imshow(session.stimulus(int(index)))
@@ -245,7 +293,5 @@ def save_trial_figure(out: str | Path, session, width: int, height: int, trial: 
         for rank, (index, score) in enumerate(zip(decoded.texts.indices, decoded.texts.scores)):
             rows.append(f"  #{rank + 1}  {score:.3f}  {decoded.caption_text(session.bundle, rank)}"
                         + ("  ✓" if int(index) in own else ""))
-    retrieved.text(0.0, 1.0, "\n".join(rows), va="top", ha="left", fontsize=font)
-    with matplotlib.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
-        fig.savefig(out, dpi=DPI, transparent=transparent)
-    return out
+    retrieved.text(0.0, 1.0, "\n".join(rows), va="top", ha="left", fontsize=font, parse_math=False)
+    return _save(fig, out, transparent)

@@ -28,12 +28,24 @@ from typing import Any
 
 import numpy as np
 
+from brainview.bundle import schema as S
+from brainview.bundle.format import BRAIN_MODEL, FMRI, TRIALS
+from brainview.bundle.user_files import read_user_json
 from brainview.errors import UserError
 
 STUDY_FILE = "study.json"
 FORMAT, VERSION = "brainview-study", 1
 MAX_STUDY_BYTES = 1 << 20
 MAX_SUBJECTS = 64
+#: the largest ``test/trials.json`` read to check ``match`` when a study is loaded
+MAX_TRIALS_BYTES = 256 * 2**20
+_ID = S.Text(max_len=200, non_empty=True)
+#: ``study.json``, checked whole before any bundle is opened; a new field is one line here
+STUDY_SCHEMA = S.record(
+    format=S.Choice(FORMAT), version=S.Choice(VERSION), name=S.Text(max_len=1000),
+    match=S.Text(max_len=200, non_empty=True),
+    subjects=S.ListOf(S.record(id=_ID, bundle=S.Text(max_len=4096, non_empty=True)), max_items=MAX_SUBJECTS),
+    optional=("name", "match"))
 
 
 class StudyError(UserError):
@@ -151,11 +163,11 @@ def is_study(path: str | Path) -> bool:
 
 
 def _looks_like_study_json(p: Path) -> bool:
-    if p.suffix != ".json" or p.stat().st_size > MAX_STUDY_BYTES:
+    if p.suffix != ".json":
         return False
     try:
-        return json.loads(p.read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+        return read_user_json(p, MAX_STUDY_BYTES).get("format") == FORMAT
+    except (UserError, AttributeError):
         return False
 
 
@@ -172,24 +184,20 @@ def load_study(path: str | Path) -> Study:
         folders = _bundle_folders(p)
         if not folders:
             raise StudyError(f"{p} is not a study: it holds neither {STUDY_FILE} nor bundle folders")
+        if len(folders) > MAX_SUBJECTS:
+            raise StudyError(f"{p} holds {len(folders)} bundle folders; a study has at most {MAX_SUBJECTS} subjects")
         subjects = [StudySubject(f.name, f.absolute()) for f in folders]
-        study = Study(p.absolute(), p.name, "id", subjects)
-        study.match = "nsd_id" if all("nsd_id" in t for s in subjects for t in study.bundle(s.id).trials) else "id"
-        return study
+        _refuse_duplicates(p, subjects)
+        trials = {s.id: _trials(s.path) for s in subjects}
+        match = "nsd_id" if all("nsd_id" in t for ts in trials.values() for t in ts) else "id"
+        _check_match(p, match, trials)
+        return Study(p.absolute(), p.name, match, subjects)
     file = p / STUDY_FILE if p.is_dir() else p
     try:
-        if file.stat().st_size > MAX_STUDY_BYTES:
-            raise StudyError(f"{file} is larger than {MAX_STUDY_BYTES} bytes; a study file only lists bundles")
-        raw = json.loads(file.read_text(encoding="utf-8"), parse_constant=_no_constant)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StudyError(f"cannot read {file}: {exc}") from None
-    except (ValueError, RecursionError) as exc:
-        raise StudyError(f"{file} is not valid JSON: {exc}") from None
+        raw = read_user_json(file, MAX_STUDY_BYTES)
+    except UserError as exc:
+        raise StudyError(str(exc)) from None
     return _parse(file, raw)
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
 
 
 def _parse(file: Path, raw: Any) -> Study:
@@ -199,26 +207,87 @@ def _parse(file: Path, raw: Any) -> Study:
 
     expect(isinstance(raw, dict), "must be a JSON object")
     expect(raw.get("format") == FORMAT, f'"format" must be "{FORMAT}"')
-    expect(raw.get("version") == VERSION, f"version {raw.get('version')!r} is not known (this brainview reads {VERSION})")
-    match = raw.get("match", "id")
-    expect(isinstance(match, str) and match, '"match" must name a trial field (e.g. "nsd_id" or "id")')
+    expect(raw.get("version") == VERSION, f"version {S.shown(raw.get('version'))} is not known "
+                                          f"(this brainview reads {VERSION})")
     entries = raw.get("subjects")
     expect(isinstance(entries, list) and 0 < len(entries) <= MAX_SUBJECTS,
            f'"subjects" must be a list of 1 to {MAX_SUBJECTS} objects')
+    try:
+        STUDY_SCHEMA.check(raw, "")
+    except S.SchemaError as exc:
+        raise StudyError(f"{file}: {exc}") from None
+    match = raw.get("match", "id")
     subjects, root = [], file.parent.absolute()
-    for i, entry in enumerate(entries):
-        expect(isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"].strip()
-               and isinstance(entry.get("bundle"), str) and entry["bundle"],
-               f'subject {i} must be an object with a non-empty string "id" and "bundle"')
+    for entry in entries:
         bundle = Path(os.path.expanduser(entry["bundle"]))
         bundle = bundle if bundle.is_absolute() else root / bundle
         expect(bundle.is_dir(), f"the bundle of subject {entry['id']} ({bundle}) does not exist")
+        expect((bundle / "manifest.json").is_file(), f"the bundle of subject {entry['id']} ({bundle}) is a folder "
+                                                     "without a manifest.json, not a bundle")
         subjects.append(StudySubject(entry["id"], bundle))
     ids = [s.id for s in subjects]
     expect(len(set(ids)) == len(ids), "subject ids are not unique")
-    name = raw.get("name") if isinstance(raw.get("name"), str) else file.parent.name
+    _refuse_duplicates(file, subjects)
+    _check_match(file, match, {s.id: _trials(s.path) for s in subjects})
+    name = raw.get("name", file.parent.name)
     extra = {k: v for k, v in raw.items() if k not in ("format", "version", "name", "match", "subjects")}
     return Study(file.absolute(), name, match, subjects, extra)
+
+
+def _trials(bundle: Path) -> list:
+    """A subject's ``test/trials.json`` (bounded), read to check ``match`` before any bundle opens;
+    an unreadable one is left to the bundle reader, which names the problem when the bundle opens."""
+    try:
+        trials = read_user_json(bundle / TRIALS, MAX_TRIALS_BYTES)
+    except UserError:
+        return []
+    return [t for t in trials if isinstance(t, dict)] if isinstance(trials, list) else []
+
+
+def _check_match(where: Path, match: str, trials: dict[str, list]) -> None:
+    """Refuse a ``match`` field some subject's trials lack (or share), as the window would later."""
+    for subject, subject_trials in trials.items():
+        keys = [t.get("id") if match == "id" else t.get(match) for t in subject_trials]
+        missing = sum(k is None or isinstance(k, (dict, list)) for k in keys)
+        if missing:
+            raise StudyError(f"{where}: {missing} of subject {subject}'s trials have no {match!r} to match "
+                             "stimuli by")
+        if len(set(map(str, keys))) != len(keys):
+            raise StudyError(f"{where}: several trials of subject {subject} share one {match!r}; a stimulus "
+                             "must be one trial")
+
+
+def content_identity(bundle: Path) -> str:
+    """What tells two subjects' bundles apart, cheaply: the sizes and the first and last MiB of the
+    fMRI and the brain model (a copy of a bundle under another name has the same)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for rel in (FMRI, BRAIN_MODEL):
+        path = bundle / rel
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                raise OSError("not a regular file")
+            with open(path, "rb") as handle:
+                head = handle.read(1 << 20)
+                handle.seek(max(size - (1 << 20), 0))
+                tail = handle.read(1 << 20)
+        except OSError:
+            return f"unreadable:{bundle.resolve()}"  # the bundle reader says what is wrong when it opens
+        digest.update(f"{rel}:{size};".encode() + head + tail)
+    return digest.hexdigest()
+
+
+def _refuse_duplicates(where: Path, subjects: list[StudySubject]) -> None:
+    """One bundle under two subject ids would make the spread across subjects a fake ``± 0.000``."""
+    seen: dict[str, str] = {}
+    for s in subjects:
+        identity = content_identity(s.path)
+        if identity in seen:
+            raise StudyError(f"{where}: subjects {seen[identity]} and {s.id} have the same bundle (the same "
+                             "fMRI and brain model); a study needs each subject's own")
+        seen[identity] = s.id
 
 
 def write_study(folder: str | Path, subjects: dict[str, str | Path], *, name: str, match: str,

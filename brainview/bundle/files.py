@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import json
 import math
 import os
 import re
@@ -28,25 +27,16 @@ from typing import Any
 
 import numpy as np
 
-from brainview.errors import UserError
+from brainview.bundle.user_files import UserFileError, parse_json, read_regular
 
-#: deepest JSON nesting any bundle file needs (manifest provenance is the deepest, a few levels)
-MAX_JSON_DEPTH = 64
-#: longest integer literal accepted in JSON (int64 has 19 digits)
-MAX_INT_DIGITS = 19
 MAX_NPY_HEADER = 16 * 1024
 MAX_SAFETENSORS_HEADER = 64 * 2**20
 #: safetensors dtypes a brain model may store; bf16 and float8 have no numpy dtype
 SAFETENSORS_DTYPES = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4")}
 
 
-class BundleError(UserError):
+class BundleError(UserFileError):
     """A bundle that cannot be opened; the message names the file and the problem."""
-
-    def __init__(self, file: str | None, problem: str):
-        self.file = file
-        self.problem = problem
-        super().__init__(f"{file}: {problem}" if file else problem)
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
@@ -78,6 +68,8 @@ class BundleFiles:
             yield
         except BundleError:
             raise
+        except UserFileError as exc:  # the shared reader's message, for the bundle's file
+            raise BundleError(rel, exc.problem) from None
         except MemoryError:
             raise BundleError(rel, "announces more data than this machine can hold") from None
         except RecursionError:
@@ -103,11 +95,9 @@ class BundleFiles:
         with integers of at most :data:`MAX_INT_DIGITS` digits and finite numbers only."""
         path = self.path(rel)
         with self.reading(rel):
-            size = path.stat().st_size
-            if size > max_bytes:
-                raise BundleError(rel, f"is {size:,} bytes, more than the {max_bytes:,} this bundle allows")
+            raw = read_regular(path, max_bytes, rel)
             try:
-                text = path.read_bytes().decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise BundleError(rel, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
             return parse_json(text, rel)
@@ -306,43 +296,6 @@ def _check_shape(found: tuple[int, ...], expected: tuple[int | None, ...], limit
         if e is None and axis in limits and f > limits[axis]:
             raise BundleError(file, f"{what}has shape {found}: {names[axis]}={f:,} is more than the "
                                     f"{limits[axis]:,} this bundle allows")
-
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def parse_json(text: str, what: str) -> Any:
-    """``json.loads`` with bounded depth and integer size, and well-formed strings.
-
-    NaN and Infinity are read (Python's json writes them, e.g. a training loss in the provenance);
-    the manifest schema refuses them wherever a value is used."""
-    skeleton = _STRING.sub('""', text)
-    opens = np.frombuffer(skeleton.encode("utf-8", "replace"), dtype=np.uint8)
-    step = np.isin(opens, (ord("["), ord("{"))).astype(np.int32) - np.isin(opens, (ord("]"), ord("}")))
-    if step.size and int(np.cumsum(step).max(initial=0)) > MAX_JSON_DEPTH:
-        raise BundleError(what, f"is nested more than {MAX_JSON_DEPTH} levels deep")
-
-    def integer(literal: str) -> int:
-        if len(literal.lstrip("-")) > MAX_INT_DIGITS:
-            raise BundleError(what, f"holds a {len(literal)}-digit integer; bundle integers fit in 64 bits")
-        return int(literal)
-
-    try:
-        value = json.loads(text, parse_int=integer)
-    except json.JSONDecodeError as exc:
-        raise BundleError(what, f"is not valid JSON ({exc})") from None
-    if _SURROGATE_ESCAPE.search(text) and not _encodable(value):
-        raise BundleError(what, "holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
-    return value
-
-
-def _encodable(value: Any) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def walk_inside(folder: Path, root: Path, what: str, max_entries: int = 10000) -> None:

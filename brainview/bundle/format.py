@@ -123,6 +123,7 @@ MANIFEST_FIELDS: dict[str, Field] = {
 
 QUESTIONS = "test/questions.json"  # optional: the held-out question-answer set of the test trials
 MAX_QUESTION_BYTES = 64 * 1024  # per trial, bounding the QA set's size before it is parsed
+MAX_QUESTION_CHARS = 1000  # per question (and answer): far above VQA's, far below what stalls a tokenizer
 
 #: ``question_prompt``: BLIP-2's VQA prompt, ``{q}`` = the question; ``dialogue_turns``: earlier
 #: turns kept in front of a question; ``max_answer_tokens``: the answer's generation limit.

@@ -63,14 +63,68 @@ def fingerprint_problem(bundle: Bundle) -> str | None:
     return f"{names} changed after the prediction cache was written"
 
 
-def write_cache(bundle: Bundle, tokens: Mapping[str, np.ndarray], dtype: str = "float16") -> Path:
-    """Add (or replace) the prediction cache of the bundle folder ``bundle.path``, atomically.
+#: what a killed ``brainview cache`` may leave in the bundle folder: cleaned by the next one
+STALE_PATTERNS = (f".{F.PREDICTIONS_DIR}.*", f".{F.MANIFEST}.*.tmp")
 
-    The new ``predictions/`` is complete on disk before anything of the bundle changes; then it
-    takes the old one's place and the manifest (now version 2, with the fingerprints) replaces the
-    old manifest. An error before the renames changes nothing; a kill between them leaves either
-    manifest with the new tokens, which match the weights (the session checks them anyway).
-    """
+
+def clean_stale(root: Path) -> list[str]:
+    """Remove the staging folders and manifest temp files an interrupted cache write left in ``root``;
+    returns their names. None of them is ever named by the manifest."""
+    removed = []
+    for pattern in STALE_PATTERNS:
+        for path in sorted(root.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (POSIX)."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replace_manifest(root: Path, manifest: Mapping) -> None:
+    """Write ``manifest`` beside the old one, durable and read back, then put it in its place (one rename)."""
+    from brainview.bundle.writer import manifest_text
+
+    fd, temp = tempfile.mkstemp(prefix=f".{F.MANIFEST}.", suffix=".tmp", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(manifest_text(manifest))
+            handle.flush()
+            os.fchmod(handle.fileno(), (root / F.MANIFEST).stat().st_mode & 0o777)
+            os.fsync(handle.fileno())
+        json.loads(Path(temp).read_text(encoding="utf-8"))  # what was written reads back
+        os.replace(temp, root / F.MANIFEST)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _fsync_folder(root)
+
+
+def write_cache(bundle: Bundle, tokens: Mapping[str, np.ndarray], dtype: str = "float16") -> Path:
+    """Add (or replace) the prediction cache of the bundle folder ``bundle.path``, safe against a kill
+    at any step: the manifest is the single commit point.
+
+    1. stale staging folders and manifest temp files of an interrupted run are removed;
+    2. the new ``predictions/`` is written complete under a staging name;
+    3. when a cache exists, the manifest first stops naming it (version 1, no cache: one rename),
+       then the old folder is moved aside;
+    4. the staging folder becomes ``predictions/``;
+    5. the manifest naming it (version 2, with the fingerprints) replaces the old one: from here on
+       the new cache is used;
+    6. the old folder is deleted.
+
+    A kill before 5 leaves a bundle that opens with its old cache (before 3) or with none (the note
+    says how to rebuild it); after 5, with the new one. What a kill leaves behind is cleaned by
+    the next run (step 1)."""
     if dtype not in ("float16", "float32"):
         raise ValueError(f"a prediction cache is float16 or float32, not {dtype}")
     root = bundle.path
@@ -78,13 +132,14 @@ def write_cache(bundle: Bundle, tokens: Mapping[str, np.ndarray], dtype: str = "
     for stage, array in tokens.items():
         if stage not in bundle.stages or np.shape(array) != shape:
             raise ValueError(f"{stage}: expected tokens of shape {shape} for a stage of the bundle")
-    manifest = {key: value for key, value in bundle.manifest.items()}
-    manifest["version"] = max(int(manifest["version"]), F.PREDICTIONS_VERSION)
-    manifest["predictions"] = {"stages": list(tokens), "dtype": dtype, **fingerprints(bundle)}
-    from brainview.bundle.writer import make_readable, manifest_text
+    without = {key: value for key, value in bundle.manifest.items() if key != "predictions"}
+    without["version"] = 1
+    manifest = {**without, "version": max(int(bundle.manifest["version"]), F.PREDICTIONS_VERSION),
+                "predictions": {"stages": list(tokens), "dtype": dtype, **fingerprints(bundle)}}
+    from brainview.bundle.writer import make_readable
 
+    clean_stale(root)
     staging = Path(tempfile.mkdtemp(prefix=f".{F.PREDICTIONS_DIR}.", dir=root))
-    manifest_temp = None
     try:
         for stage, array in tokens.items():
             with open(staging / f"{stage}.npy", "wb") as handle:
@@ -92,31 +147,25 @@ def write_cache(bundle: Bundle, tokens: Mapping[str, np.ndarray], dtype: str = "
                 handle.flush()
                 os.fsync(handle.fileno())
         make_readable(staging)
-        fd, manifest_temp = tempfile.mkstemp(prefix=f".{F.MANIFEST}.", suffix=".tmp", dir=root)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(manifest_text(manifest))
-            handle.flush()
-            os.fchmod(handle.fileno(), (root / F.MANIFEST).stat().st_mode & 0o777)
-            os.fsync(handle.fileno())
-        json.loads(Path(manifest_temp).read_text(encoding="utf-8"))  # what was written reads back
+        _fsync_folder(staging)
         target = root / F.PREDICTIONS_DIR
         old = None
         if target.exists() or target.is_symlink():
+            if "predictions" in bundle.manifest:
+                _replace_manifest(root, without)  # from here until step 5 the bundle has no cache
             old = Path(tempfile.mkdtemp(prefix=f".{F.PREDICTIONS_DIR}.old.", dir=root))
-            os.rename(target, old / "predictions")
+            os.rename(target, old / F.PREDICTIONS_DIR)
         try:
             os.rename(staging, target)
-        except BaseException:
-            if old is not None:
-                os.rename(old / "predictions", target)
-                shutil.rmtree(old, ignore_errors=True)
+            _fsync_folder(root)
+            _replace_manifest(root, manifest)
+        except BaseException:  # an error (a full disk): put the old cache back as it was
+            if old is not None and not target.exists():
+                os.rename(old / F.PREDICTIONS_DIR, target)
+                _replace_manifest(root, bundle.manifest)
             raise
-        os.replace(manifest_temp, root / F.MANIFEST)
-        manifest_temp = None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        if manifest_temp is not None:
-            Path(manifest_temp).unlink(missing_ok=True)
     return root

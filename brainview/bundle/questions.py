@@ -13,6 +13,8 @@ from typing import Any
 from brainview.bundle import format as F
 
 _ITEM = '{"type": str, "question": str, "answers": [str, ...]}'
+#: VQA v2 gives ten answers per question
+MAX_ANSWERS = 100
 
 
 def check_question_settings(vlm: dict[str, Any]) -> str | None:
@@ -55,7 +57,11 @@ def _item_problem(item: Any) -> str | None:
     for key in ("type", "question"):
         if not isinstance(item.get(key), str) or not item[key].strip():
             return f'"{key}" must be a non-empty text'
+    if len(item["question"]) > F.MAX_QUESTION_CHARS or len(item["type"]) > F.MAX_QUESTION_CHARS:
+        return f'"question" and "type" may have at most {F.MAX_QUESTION_CHARS:,} characters'
     answers = item.get("answers")
     if not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a.strip() for a in answers):
         return '"answers" must be a non-empty list of non-empty texts'
+    if len(answers) > MAX_ANSWERS or any(len(a) > F.MAX_QUESTION_CHARS for a in answers):
+        return f'"answers" may hold at most {MAX_ANSWERS} texts of at most {F.MAX_QUESTION_CHARS:,} characters'
     return None

@@ -47,6 +47,8 @@ class Bundle:
     #: the prediction cache (format version 2): stage -> every trial's predicted tokens, memory-mapped;
     #: checked for shape, dtype and finite values here, against the weights when a session opens it
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    #: why the cache the manifest announces cannot be read (missing or damaged files), or None
+    predictions_problem: str | None = None
 
     @property
     def name(self) -> str:
@@ -177,9 +179,9 @@ def open_bundle(path: str | Path) -> Bundle:
         except ValueError as exc:
             raise BundleError(F.QUESTIONS, str(exc)) from None
 
-    predictions = _read_predictions(files, manifest, n_trials)
+    predictions, cache_problem = _read_predictions(files, manifest, n_trials)
     return Bundle(root, manifest, weights, fmri, stimuli, captions, trials, image, text, text_index,
-                  mesh, vertex_voxel, rois, extra, questions, predictions)
+                  mesh, vertex_voxel, rois, extra, questions, predictions, cache_problem)
 
 
 def _expect(condition: bool, file: str, problem: str) -> None:
@@ -361,22 +363,28 @@ def _read_weights(files: BundleFiles, manifest: dict[str, Any]) -> dict[str, np.
     return weights
 
 
-def _read_predictions(files: BundleFiles, manifest: dict[str, Any], n_trials: int) -> dict[str, np.ndarray]:
+def _read_predictions(files: BundleFiles, manifest: dict[str, Any], n_trials: int
+                      ) -> tuple[dict[str, np.ndarray], str | None]:
     """The prediction cache the manifest announces (version 2), memory-mapped: one array per stage of
-    shape (n_trials, n_query, query_dim) in the announced dtype, every value finite."""
+    shape (n_trials, n_query, query_dim) in the announced dtype, every value finite; and why it
+    cannot be used. The cache is derived data: a missing or damaged one (a ``brainview cache`` that
+    was killed, a file deleted) leaves the bundle without a cache, as version 1, not unopenable."""
     spec = manifest.get("predictions") if manifest["version"] >= F.PREDICTIONS_VERSION else None
     if spec is None:
-        return {}
+        return {}, None
     unknown = [s for s in spec["stages"] if s not in manifest["stages"]]
     _expect(not unknown, F.MANIFEST, f'"predictions.stages" names {unknown}, which the brain model does not have')
     out = {}
-    for stage in spec["stages"]:
-        rel = F.prediction_file(stage)
-        tokens = files.npy(rel, (n_trials, manifest["n_query"], manifest["query_dim"]), (spec["dtype"],), None,
-                           ("n_trials", "n_query", "query_dim"))
-        _check_finite(tokens, rel)
-        out[stage] = tokens
-    return out
+    try:
+        for stage in spec["stages"]:
+            rel = F.prediction_file(stage)
+            tokens = files.npy(rel, (n_trials, manifest["n_query"], manifest["query_dim"]), (spec["dtype"],),
+                               None, ("n_trials", "n_query", "query_dim"))
+            _check_finite(tokens, rel)
+            out[stage] = tokens
+    except BundleError as exc:
+        return {}, str(exc)
+    return out, None
 
 
 def _read_mesh(files: BundleFiles) -> dict[str, dict[str, np.ndarray]]:

@@ -46,20 +46,25 @@ def cmd_info(args) -> int:
     lines.append("  predictions " + ("none (every trial is predicted when the app opens it; `brainview cache` adds "
                                      "them)" if cache is None else
                                      f"{', '.join(cache['stages'])} cached in {cache['dtype']}, "
-                                     + (f"out of date: {cache['problem']}" if cache["problem"] else
-                                        "fingerprints match the weights and fMRI")))
+                                     + (f"not used: {cache['problem']}; `brainview cache` rebuilds it"
+                                        if cache["problem"] else
+                                        f"fingerprints and {cache['checked_trials']} sampled trials match the "
+                                        "weights and fMRI")))
     return emit(args, summary, lines)
 
 
 def _cache_summary(bundle) -> dict | None:
-    """The prediction cache as ``info`` reports it: what is cached and whether its fingerprints still
-    match (the app also checks a sample of trials against the weights when it opens the bundle)."""
-    from brainview.bundle.predictions import fingerprint_problem
+    """The prediction cache as ``info`` reports it: what is cached and whether the app would use it
+    (the same check as when the app opens the bundle: files, fingerprints, a sample of trials)."""
+    from brainview.decoding.decoder import Decoder
+    from brainview.decoding.prediction_cache import check_cache
 
-    if not bundle.predictions:
+    spec = bundle.manifest.get("predictions") if bundle.manifest["version"] >= 2 else None
+    if spec is None:
         return None
-    spec = bundle.manifest["predictions"]
-    return {"stages": list(spec["stages"]), "dtype": spec["dtype"], "problem": fingerprint_problem(bundle)}
+    check = check_cache(Decoder(bundle))
+    return {"stages": list(spec["stages"]), "dtype": spec["dtype"], "problem": check.problem,
+            "checked_trials": len(check.trials)}
 
 
 def cmd_cache(args) -> int:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from brainview.cortex.roi_io import write_atomic
+from brainview.cortex.roi_io import write_atomic_group
 from brainview.errors import UserError
 from brainview.paths import desktop_dir
 
@@ -20,16 +20,39 @@ METAINFO_FILE = "org.brainview.brainview.metainfo.xml"
 
 
 def data_home() -> Path:
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    """``$XDG_DATA_HOME``, or ``~/.local/share`` when it is unset, empty or relative (the XDG base
+    directory specification: a relative path is invalid and ignored, never the current folder)."""
+    value = os.environ.get("XDG_DATA_HOME", "")
+    return Path(value) if os.path.isabs(value) else Path.home() / ".local" / "share"
 
 
-def command() -> str:
-    """The ``brainview`` command of this installation (absolute), or ``python -m brainview``."""
+def command() -> list[str]:
+    """The ``brainview`` command of this installation (absolute), or ``python -m brainview``, as arguments."""
     script = Path(sys.executable).with_name("brainview")
     if script.is_file():
-        return str(script)
+        return [str(script)]
     found = shutil.which("brainview")
-    return found or f"{sys.executable} -m brainview"
+    return [found] if found else [sys.executable, "-m", "brainview"]
+
+
+#: characters that make an Exec argument need quoting (Desktop Entry Specification, "The Exec key")
+_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
+
+
+def exec_argument(arg: str) -> str:
+    """One Exec argument as the specification asks: double-quoted when it holds a reserved character,
+    with ``"``, `````, ``$`` and ``\\`` escaped inside the quotes; ``%`` doubled."""
+    if any(c in "\n\r" for c in arg):
+        raise UserError(f"cannot write a desktop entry for a command with a line break in its path: {arg!r}")
+    arg = arg.replace("%", "%%")
+    if not any(c in _RESERVED for c in arg):
+        return arg
+    return '"' + "".join("\\" + c if c in '"`$\\' else c for c in arg) + '"'
+
+
+def entry_string(value: str) -> str:
+    """A value of a desktop entry's string type: backslashes escaped (the file's own escape rules)."""
+    return value.replace("\\", "\\\\")
 
 
 def targets(root: Path) -> dict[Path, Path]:
@@ -45,15 +68,15 @@ def targets(root: Path) -> dict[Path, Path]:
     return out
 
 
-def desktop_entry(text: str, exe: str) -> str:
-    """The entry with ``Exec``/``TryExec`` naming ``exe`` (quoted as the spec asks when it has spaces)."""
-    quoted = f'"{exe}"' if " " in exe and not exe.endswith(" -m brainview") else exe
+def desktop_entry(text: str, exe: list[str]) -> str:
+    """The entry with ``Exec`` running the command ``exe`` (each argument quoted as the specification
+    asks) and ``TryExec`` naming its program whole, spaces and all."""
     lines = []
     for line in text.splitlines():
         if line.startswith("Exec="):
-            line = f"Exec={quoted} open %f"
+            line = "Exec=" + entry_string(" ".join(exec_argument(a) for a in exe)) + " open %f"
         elif line.startswith("TryExec="):
-            line = f"TryExec={exe.split(' ')[0]}"
+            line = "TryExec=" + entry_string(exe[0])
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -61,13 +84,14 @@ def desktop_entry(text: str, exe: str) -> str:
 def install(root: Path | None = None) -> list[Path]:
     """Install for the current user; returns the files written."""
     root = root or data_home()
-    written = []
+    files = {}
     for source, target in targets(root).items():
         data = source.read_bytes()
         if target.name == DESKTOP_FILE:
             data = desktop_entry(data.decode("utf-8"), command()).encode("utf-8")
         target.parent.mkdir(parents=True, exist_ok=True)
-        written.append(write_atomic(target, data))
+        files[target] = data
+    written = write_atomic_group(files)  # all complete on disk before any is replaced: no partial install
     for tool, args in (("update-desktop-database", [str(root / "applications")]),
                        ("gtk-update-icon-cache", ["-q", "-t", str(root / "icons" / "hicolor")])):
         if shutil.which(tool):

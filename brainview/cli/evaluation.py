@@ -88,6 +88,8 @@ def cmd_eval(args) -> int:
               f"  chance {q['chance']:.3f}  n {q['n']}" for kind, q in result["qa"].items()]
     if not result["qa"]:
         lines.append(f"  missing: {result['missing'].get('qa', '')}")
+    if "qa_questions" in result["missing"]:
+        lines.append(f"  left out: {result['missing']['qa_questions']}")
     return emit(args, result, lines)
 
 

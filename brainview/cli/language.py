@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from brainview.analysis.caption_files import read_text
-from brainview.cli.output import emit
+from brainview.cli.output import check_output_path, emit
 from brainview.errors import UserError
 
 ENSEMBLE_HELP = "a phrase, or a prompt ensemble NAME=PROMPT1;PROMPT2 (embeddings averaged and renormalized)"
@@ -111,10 +111,10 @@ def _unknown_json(unknown: dict) -> dict:
     return {word: list(pieces) for word, pieces in unknown.items()}
 
 
-def _label_items(spec: str) -> list[str]:
-    """Comma-separated items, or the lines of @FILE."""
+def _label_items(spec: str, what: str = "labels") -> list[str]:
+    """Comma-separated items, or the lines of @FILE (read as the user's ``what`` file)."""
     if spec.startswith("@"):
-        return read_text(spec[1:], "labels").splitlines()
+        return read_text(spec[1:], what).splitlines()
     return spec.split(",")
 
 
@@ -141,6 +141,8 @@ def cmd_classify(args) -> int:
         raise UserError("--top must be at least 1")
     if args.csv and not args.truth:
         raise UserError("--csv writes the confusion matrix, which needs a truth field (--truth)")
+    if args.csv:
+        check_output_path(args.csv)  # before the model work, not after it
     labels = parse_labels(_label_items(args.labels), args.template or DEFAULT_TEMPLATE)
     bundle = _bundle(args)
     if args.truth:
@@ -203,9 +205,11 @@ def cmd_localize(args) -> int:
         raise UserError(f"--lesion is a percentage in (0, 100], not {percent:g}")
     if args.out and not args.out.endswith((".npy", ".func.gii")):
         raise UserError(f"--out {args.out}: the map is written as .npy (per voxel) or .func.gii (per vertex)")
+    if args.out:
+        check_output_path(args.out)  # before the model work, not after it
     bundle = _bundle(args)
     trial = _trial_index(bundle, args.trial) if args.trial else None
-    versus = [parse_query(v) for v in _label_items(args.versus) if v.strip()] if args.versus else []
+    versus = [parse_query(v) for v in _label_items(args.versus, "--versus phrases") if v.strip()] if args.versus else []
     probe = _probe(bundle, args.device)
     concept = probe.concept_map(phrase, trial, versus)
     rois = concept.roi_means({name: spec["voxels"] for name, spec in bundle.rois.items()})

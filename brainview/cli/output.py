@@ -12,7 +12,8 @@ from typing import Any
 
 from brainview.errors import UserError
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+#: control characters, line separators and the bidirectional overrides (a name that reorders what follows)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def terminal_text(text: str) -> str:
@@ -35,6 +36,13 @@ def open_bundle(path: str):
     from brainview.bundle import open_bundle as open_checked
 
     return open_checked(path)
+
+
+def check_output_path(path: str) -> None:
+    """Refuse an output path before any work (a folder, /proc, /dev, a missing folder, a too-long name)."""
+    from brainview.bundle.user_files import check_output_path as check
+
+    check(path)
 
 
 def write_table(path: str, table) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainview.bundle.files import BundleError, parse_json
+from brainview.bundle.user_files import UserFileError, parse_json, read_regular
 from brainview.cortex.selection import RoiSelection
 from brainview.cortex.surface import HEMISPHERES, Cortex
 from brainview.errors import UserError
@@ -87,8 +87,8 @@ def write_atomic_group(files: dict[Path, bytes]) -> list[Path]:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         if isinstance(exc, OSError):
-            raise UserError(f"cannot write {targets[0][0] if len(targets) == 1 else 'the ROI files'}: "
-                            f"{exc.strerror or exc}") from None
+            others = "" if len(targets) == 1 else f" and {len(targets) - 1} other files"
+            raise UserError(f"cannot write {targets[0][0]}{others}: {exc.strerror or exc}") from None
         raise
     return [path for path, _, _ in targets]
 
@@ -113,13 +113,14 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _read_bounded(path: Path) -> bytes:
-    """The bytes of a file to import, refused before reading when it is larger than any ROI can be."""
-    if not path.is_file():
-        raise UserError(f"no ROI file at {path}")
-    size = path.stat().st_size
-    if size > MAX_ROI_FILE:
-        raise UserError(f"{path.name} is {size:,} bytes, larger than any ROI file ({MAX_ROI_FILE:,})")
-    return path.read_bytes()
+    """The bytes of a file to import, refused before reading when it is larger than any ROI can be
+    (or a FIFO, a device, a folder)."""
+    try:
+        return read_regular(path, MAX_ROI_FILE, path.name)
+    except UserFileError as exc:
+        if not path.exists():
+            raise UserError(f"no ROI file at {path}") from None
+        raise UserError(str(exc)) from None
 
 
 # -- brainview JSON ------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ def load_roi(path: str | Path, cortex: Cortex) -> Roi:
     raw = _read_bounded(path)
     try:
         document = parse_json(raw.decode("utf-8"), path.name)  # bounded depth and integers
-    except BundleError as exc:
+    except UserFileError as exc:
         raise UserError(f"{path.name} is not a readable ROI file ({exc.problem})") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path.name} is not a readable ROI file ({exc})") from None

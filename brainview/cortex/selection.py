@@ -42,6 +42,17 @@ class _Step:
     vertex_after: np.ndarray
 
 
+def _ids(ids, n: int, what: str) -> np.ndarray:
+    """Integer ids in 0..n-1 as int64; anything else (text, 2**63, a nested list) is a ``UserError``."""
+    try:
+        array = np.asarray(ids, dtype=np.int64).ravel()
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"{what} ids must be integers in 0..{n - 1}") from None
+    if array.size and (array.min() < 0 or array.max() >= n):
+        raise UserError(f"{what} ids must lie in 0..{n - 1}")
+    return array
+
+
 class RoiSelection:
     """A set of selected voxels built from checked atlas ROIs and painted/erased vertices."""
 
@@ -179,19 +190,24 @@ class RoiSelection:
                 "painted_vertices": self.painted_vertices().tolist(),
                 "erased_vertices": self.erased_vertices().tolist()}
 
-    def restore(self, rois=(), painted_voxels=(), erased_voxels=(), painted_vertices=(), erased_vertices=()) -> None:
-        """Put back a selection saved by :meth:`edits` (one undo step); ids out of range raise ``UserError``."""
+    def checked_edits(self, rois=(), painted_voxels=(), erased_voxels=(), painted_vertices=(), erased_vertices=()
+                      ) -> tuple[tuple[str, ...], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Edits saved by :meth:`edits`, checked against this cortex without changing the selection:
+        (ROI names, voxel masks, vertex ids); unknown ROIs or ids out of range raise ``UserError``."""
         names = tuple(dict.fromkeys(rois))
         unknown = [n for n in names if n not in self.cortex.rois]
         if unknown:
             raise UserError(f"unknown ROI {unknown[0]!r}; this bundle has {sorted(self.cortex.rois)}")
-        voxels = {k: self.cortex.voxel_mask(v) for k, v in (("painted", painted_voxels), ("erased", erased_voxels))}
-        vertices = {}
-        for key, ids in (("painted", painted_vertices), ("erased", erased_vertices)):
-            ids = np.asarray(ids, dtype=np.int64).ravel()
-            if ids.size and (ids.min() < 0 or ids.max() >= self.cortex.n_vertices):
-                raise UserError(f"vertex ids must lie in 0..{self.cortex.n_vertices - 1}")
-            vertices[key] = ids
+        voxels = {k: self.cortex.voxel_mask(_ids(v, self.cortex.n_voxels, "voxel"))
+                  for k, v in (("painted", painted_voxels), ("erased", erased_voxels))}
+        vertices = {k: _ids(v, self.cortex.n_vertices, "vertex")
+                    for k, v in (("painted", painted_vertices), ("erased", erased_vertices))}
+        return names, voxels, vertices
+
+    def restore(self, rois=(), painted_voxels=(), erased_voxels=(), painted_vertices=(), erased_vertices=()) -> None:
+        """Put back a selection saved by :meth:`edits` (one undo step); ids out of range raise ``UserError``."""
+        names, voxels, vertices = self.checked_edits(rois, painted_voxels, erased_voxels, painted_vertices,
+                                                     erased_vertices)
 
         def load():
             self._atlas = names

@@ -64,7 +64,7 @@ class CacheCheck:
         """For the user: why every trial is being predicted although the bundle has a cache."""
         if self.problem is None:
             return None
-        return (f"The bundle's prediction cache is out of date ({self.problem}), so it is not used: every "
+        return (f"The bundle's prediction cache cannot be used ({self.problem}), so every "
                 "trial's tokens are predicted from the weights instead (slow at full size). Rebuild it with "
                 f"`brainview cache {self.path}`.")
 
@@ -95,16 +95,27 @@ def open_pass(decoder: Decoder, trial: int = 0) -> CacheCheck:
     cached tokens of every trial; otherwise the trial's tokens and the atlas ROIs' column sums, in one
     pass over each stage's weights (every rank follows in :func:`iter_predictions`)."""
     bundle = decoder.bundle
-    check = CacheCheck(problem=fingerprint_problem(bundle) if bundle.predictions else None, path=str(bundle.path))
+    check = check_cache(decoder, trial)
     if bundle.predictions and check.problem is None:
-        _check_sample(bundle, decoder, sample_trials(bundle.n_trials, trial), check)
-        if check.problem is None:
-            for stage, tokens in bundle.predictions.items():
-                decoder.keep_tokens(stage, tokens)
-            check.stages = list(bundle.predictions)
+        for stage, tokens in bundle.predictions.items():
+            decoder.keep_tokens(stage, tokens)
+        check.stages = list(bundle.predictions)
     for stage in bundle.stages:
         if not decoder.has_all_tokens(stage):
             finish(decoder.iter_predict([trial], stage, remember=trial))
+    return check
+
+
+def check_cache(decoder: Decoder, trial: int = 0) -> CacheCheck:
+    """Whether the bundle's prediction cache can be used, as the app decides when it opens the bundle:
+    its files read (``Bundle.predictions_problem``), its fingerprints match the weights and fMRI, and
+    a seeded sample of trials (with ``trial``) agrees with the weights' prediction."""
+    bundle = decoder.bundle
+    check = CacheCheck(problem=bundle.predictions_problem, path=str(bundle.path))
+    if bundle.predictions:
+        check.problem = fingerprint_problem(bundle)
+        if check.problem is None:
+            _check_sample(bundle, decoder, sample_trials(bundle.n_trials, trial), check)
     return check
 
 

@@ -110,16 +110,51 @@ def qa_accuracy(types: Sequence[str], answers: Sequence[Sequence[str]], predicti
 
 
 def evaluate_questions(decoder, questions: Sequence[Sequence[dict]], brain_tokens, image_tokens,
-                       batch_size: int = 64) -> dict[str, dict]:
+                       batch_size: int = 64) -> tuple[dict[str, dict], dict[str, str]]:
     """:func:`qa_accuracy` of a bundle's QA set: every trial's questions answered from its brain
-    tokens and from its true image tokens (one question each, no dialogue)."""
+    tokens and from its true image tokens (one question each, no dialogue); and the questions left
+    out, ``{"trial T, question K": why}``: one question the model cannot take costs that question,
+    not the evaluation."""
     import numpy as np
 
-    flat = [(trial, item) for trial, items in enumerate(questions) for item in items]
+    flat = [(trial, k, item) for trial, items in enumerate(questions) for k, item in enumerate(items)]
     if not flat:
-        return {}
-    rows = np.asarray([trial for trial, _ in flat])
-    asked = [item["question"] for _, item in flat]
-    brain = decoder.answers(np.asarray(brain_tokens)[rows], asked, batch_size=batch_size)
-    image = decoder.answers(np.asarray(image_tokens)[rows], asked, batch_size=batch_size)
-    return qa_accuracy([item["type"] for _, item in flat], [item["answers"] for _, item in flat], brain, image)
+        return {}, {}
+    rows = np.asarray([trial for trial, _, _ in flat])
+    asked = [item["question"] for _, _, item in flat]
+    brain, failed = _answers_isolated(decoder, np.asarray(brain_tokens)[rows], asked, batch_size)
+    image, failed_image = _answers_isolated(decoder, np.asarray(image_tokens)[rows], asked, batch_size)
+    failed.update(failed_image)
+    kept = [i for i in range(len(flat)) if i not in failed]
+    skipped = {f"trial {flat[i][0]}, question {flat[i][1]}": why for i, why in sorted(failed.items())}
+    if not kept:
+        return {}, skipped
+    return qa_accuracy([flat[i][2]["type"] for i in kept], [flat[i][2]["answers"] for i in kept],
+                       [brain[i] for i in kept], [image[i] for i in kept]), skipped
+
+
+def _answers_isolated(decoder, tokens, asked: list[str], batch_size: int) -> tuple[list[str | None], dict[int, str]]:
+    """The decoder's answers batch by batch; a batch that fails is answered one question at a time, and
+    each question that still fails is ``None`` with its reason (a cancel still stops everything)."""
+    from brainview.errors import Cancelled
+
+    answers: list[str | None] = []
+    failed: dict[int, str] = {}
+    for start in range(0, len(asked), batch_size):
+        stop = min(start + batch_size, len(asked))
+        try:
+            answers += decoder.answers(tokens[start:stop], asked[start:stop], batch_size=batch_size)
+            continue
+        except Cancelled:
+            raise
+        except Exception:  # noqa: BLE001 - some question of the batch: find it below
+            pass
+        for i in range(start, stop):
+            try:
+                answers += decoder.answers(tokens[i:i + 1], asked[i:i + 1], batch_size=1)
+            except Cancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of one question is reported, not raised
+                answers.append(None)
+                failed[i] = f"cannot be answered ({type(exc).__name__}: {' '.join(str(exc).split())[:160]})"
+    return answers, failed

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import shiboken6
-from matplotlib import colormaps
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
@@ -32,6 +31,7 @@ from brainview.qt.cortex_overlay import color_range, lookup_table, make_scalar_b
 from brainview.qt.cortex_render import QtRenderScheduler
 from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene, view_ray
 from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
+from brainview.state.session_file import BRUSH_RADIUS, CAMERA, OVERLAY_STYLE
 
 BAR_STRIP = 0.1  # share of the height kept for the colour bar
 CLICK_SLOP_PX = 3
@@ -184,8 +184,8 @@ class QtCortexView(QWidget):
         unknown = set(style) - set(self.overlay_style)
         if unknown:
             raise TypeError(f"unknown overlay style {sorted(unknown)}")
-        if "cmap" in style and style["cmap"] not in colormaps:
-            raise ValueError(f"unknown colormap {style['cmap']!r}")
+        for key, value in style.items():  # every value checked before any is stored
+            OVERLAY_STYLE[key].check(value, f"overlay {key}")
         self.overlay_style.update(style)
         vmin, vmax, table = color_range(self._overlay, self.overlay_style)
         coloured = (dict(self.overlay_style), vmin, vmax)
@@ -297,7 +297,9 @@ class QtCortexView(QWidget):
                  "view_up": list(c.GetViewUp())} for c in cameras]
 
     def set_camera_state(self, state: list[dict] | None) -> None:
-        """Put back cameras saved by :meth:`camera_state` (None: the preset)."""
+        """Put back cameras saved by :meth:`camera_state` (None: the preset); a malformed or non-finite
+        camera raises ``SchemaError`` before any camera moves."""
+        CAMERA.check(state, "camera")
         if state is None or len(state) != len(self._scenes):
             self._apply_view()
         else:
@@ -336,6 +338,7 @@ class QtCortexView(QWidget):
         self.controls.sync()
 
     def set_brush_radius(self, radius_mm: float) -> None:
+        BRUSH_RADIUS.check(radius_mm, "brush radius (mm)")
         self.brush_radius = float(radius_mm)
         self.controls.sync()
 

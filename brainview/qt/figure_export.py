@@ -11,14 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QSpinBox,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel,
+                               QSpinBox, QWidget)
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR
 from vtkmodules.vtkCommonDataModel import vtkPolyData
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer, vtkWindowToImageFilter
 
-from brainview.analysis.figures import ColorBar, cortex_area, save_cortex_figure
+from brainview.analysis.figures import (MAX_SIDE, MIN_SIDE, ColorBar, check_figure_size, check_output, cortex_area,
+                                        figure_memory, save_cortex_figure)
+from brainview.errors import UserError
+from brainview.qt import dialogs
 from brainview.qt.cortex_view import QtCortexView
 from brainview.qt.vtk_offscreen import make_offscreen_window
 
@@ -83,7 +86,10 @@ def export_cortex_figure(view: QtCortexView, out: str | Path, width: int, height
     """Render ``view`` for a ``width`` × ``height`` figure and save it with colour bar and ROI legend.
 
     The colour bar shows the colormap and range the view draws the overlay with; the legend names the
-    outlined ROIs (``legend_rois``: those to name, default all) in their outline colours."""
+    outlined ROIs (``legend_rois``: those to name, default all) in their outline colours. The size and
+    the path are checked before anything is rendered."""
+    check_figure_size(width, height)
+    check_output(out)
     image = render_cortex(view, *cortex_area(width, height), transparent=transparent, selection=selection)
     limits = view.color_range()
     bar = None if limits is None else ColorBar(view.overlay_style["cmap"], limits[0], limits[1], overlay_label)
@@ -107,8 +113,9 @@ class QtFigureDialog(QDialog):
         for factor in (1, 2, 3, 4, 6):
             self.scale.addItem(f"{factor}× screen size", factor)
         self.scale.addItem("custom", None)
-        self.width_spin = QSpinBox(minimum=64, maximum=16384, suffix=" px")
-        self.height_spin = QSpinBox(minimum=64, maximum=16384, suffix=" px")
+        self.width_spin = QSpinBox(minimum=MIN_SIDE, maximum=MAX_SIDE, suffix=" px")
+        self.height_spin = QSpinBox(minimum=MIN_SIDE, maximum=MAX_SIDE, suffix=" px")
+        self.memory = QLabel()
         self.transparent = QCheckBox("Transparent background")
         self.selection = QCheckBox("Draw the selection (painted and checked ROIs)")
         self.scale.currentIndexChanged.connect(self._scale_chosen)
@@ -119,6 +126,7 @@ class QtFigureDialog(QDialog):
         form.addRow("Size", self.scale)
         form.addRow("Width", self.width_spin)
         form.addRow("Height", self.height_spin)
+        form.addRow("Memory", self.memory)
         form.addRow(self.transparent)
         form.addRow(self.selection)
         buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
@@ -127,6 +135,7 @@ class QtFigureDialog(QDialog):
         form.addRow(buttons)
         self.scale.setCurrentIndex(2)  # 3×: print resolution for a typical screen
         self._scale_chosen()
+        self._show_memory()
 
     def _scale_chosen(self) -> None:
         factor = self.scale.currentData()
@@ -136,11 +145,25 @@ class QtFigureDialog(QDialog):
             spin.blockSignals(True)
             spin.setValue(int(value * factor))
             spin.blockSignals(False)
+        self._show_memory()
 
     def _size_edited(self) -> None:
         self.scale.blockSignals(True)
         self.scale.setCurrentIndex(self.scale.count() - 1)
         self.scale.blockSignals(False)
+        self._show_memory()
+
+    def _show_memory(self) -> None:
+        self.memory.setText(f"about {figure_memory(*self.size_px) / 2**30:.2f} GiB to render")
+
+    def accept(self) -> None:
+        """Save only a size the machine can render; otherwise say why and stay open."""
+        try:
+            check_figure_size(*self.size_px)
+        except UserError as exc:
+            dialogs.show_error(self, "Figure too large", str(exc))
+            return
+        super().accept()
 
     @property
     def size_px(self) -> tuple[int, int]:
@@ -160,13 +183,13 @@ def figure(path: str | Path, out: str | Path, *, size: tuple[int, int], trial: i
 
     ``rois`` are selected (the synthetic overlay decodes them) and outlined; with none, every ROI is
     outlined. Raises ``UserError`` for a broken bundle, an unknown ROI, surface or overlay."""
-    from brainview.analysis.figures import check_output, make_overlay, save_trial_figure
-    from brainview.errors import UserError
+    from brainview.analysis.figures import make_overlay, save_trial_figure
     from brainview.qt.application import application
     from brainview.qt.cortex_controls import VIEWS
     from brainview.state.headless import headless_session
 
     check_output(out)
+    check_figure_size(*size)
     application()
     session = headless_session(str(path), device, captions=what == "trial")
     session.set_trial(trial)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QLineEdit, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget)
 
 from brainview.decoding.language import DEFAULT_LESION, DEFAULT_TEMPLATE
-from brainview.errors import UserError
+from brainview.errors import Cancelled, UserError
 from brainview.qt import dialogs
 from brainview.qt.language_plots import (BRAIN_COLOUR, IMAGE_COLOUR, QtConfusionPlot, QtMatchThumbnail, QtRankPlot,
                                          QtRoiBars, warning_html)
@@ -250,7 +250,8 @@ class QtLanguagePanel(QWidget):
         def failed(exc: BaseException) -> None:
             self._preparing = False
             self._waiting = None
-            tools.set_failed(bundle, dialogs.error_text(exc))
+            if not isinstance(exc, Cancelled):  # a cancelled load is tried again on the next use
+                tools.set_failed(bundle, dialogs.error_text(exc))
             self._show_state()
 
         self.workers.start(tools.prepare, bundle, self.device(), on_returned=prepared, on_error=failed)
@@ -337,6 +338,8 @@ class QtLanguagePanel(QWidget):
 
     def _failed(self, title: str, exc: BaseException, label: QLabel) -> None:
         label.setText("")
+        if isinstance(exc, Cancelled):  # stopped on purpose (another bundle, closing): not an error
+            return
         self.error.emit(title, dialogs.error_text(exc))
 
     def _show_zero_shot(self) -> None:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QLineEdit, QProgress
                                QVBoxLayout)
 
 from brainview.decoding.questions import MAX_HISTORY_TURNS, Turn
+from brainview.errors import Cancelled
 from brainview.qt.workers import QtWorkers
 
 JobMaker = Callable[[str, dict[str, list[Turn]]], Callable[[], dict[str, str]]]
@@ -118,6 +119,9 @@ class QtQuestionBox(QFrame):
         if generation != self._generation:
             return
         self._set_busy(False)
+        if isinstance(exc, Cancelled):  # stopped on purpose: nothing went wrong
+            self.status.hide()
+            return
         self.status.setText(f"Could not answer: {exc}")
         self.status.show()
         self.failed.emit(str(exc))

@@ -16,13 +16,19 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QSplitter
 
 from brainview.errors import UserError
 from brainview.qt import dialogs
-from brainview.state.session_file import bundle_fingerprint, bundle_problem, load_session, save_session
+from brainview.state.session_file import (SELECTION_KEYS, SYNTHETIC, bundle_fingerprint, bundle_problem, load_session,
+                                         save_session)
 
 OVERLAY_STYLE_KEYS = ("cmap", "threshold", "vmin", "vmax", "symmetric")
 
 
 def _encode(data: QByteArray) -> str:
     return bytes(data.toBase64()).decode("ascii")
+
+
+def _known(section: dict, keys) -> dict:
+    """The fields of a section this brainview knows (a newer file may hold more)."""
+    return {k: v for k, v in section.items() if k in keys}
 
 
 def _decode(text: str) -> QByteArray:
@@ -81,7 +87,7 @@ class QtSessionIO(QObject):
 
     def _restore_browser(self, state: dict) -> None:
         browser = self.window.browser
-        browser.filter_edit.setText(str(state.get("filter", "")))
+        browser.filter_edit.setText(state.get("filter", ""))
         sort = state.get("sort")
         if isinstance(sort, list) and tuple(sort) in browser.model.columns:
             order = Qt.DescendingOrder if state.get("descending") else Qt.AscendingOrder
@@ -132,7 +138,7 @@ class QtSessionIO(QObject):
             bundle_path, problem = chosen, bundle_problem(recorded, chosen)
         session = self.window.session
         if session.has_bundle and Path(session.bundle.path).resolve() == Path(bundle_path).resolve():
-            self.restore(state)
+            return self.restore(state)
         else:
             self._pending = state
             self.window.open_bundle(bundle_path)
@@ -143,35 +149,52 @@ class QtSessionIO(QObject):
         if state is not None:
             self.restore(state)
 
-    def restore(self, state: dict) -> None:
-        """Put the window in the saved state (the bundle is open); what no longer fits is reported."""
+    def fit_problem(self, state: dict) -> str | None:
+        """Why ``state`` (already checked against the schema) does not fit the open bundle, or None:
+        checked whole before :meth:`restore` changes anything."""
+        session, view = self.window.session, self.window.cortex_view
+        if state["trial"] not in [t["id"] for t in session.bundle.trials]:
+            return f"the bundle has no trial {state['trial']!r}"
+        for where, stage in (("stage", state["stage"]), ("synthetic stage", state["synthetic"].get("stage"))):
+            if stage is not None and stage not in session.stages:
+                return f"the bundle has no {stage} (the session's {where})"
+        surface = state["cortex"].get("surface")
+        if view is not None and surface is not None and surface not in session.cortex.surfaces:
+            return f"the bundle has no {surface} surface"
+        try:
+            session.selection.checked_edits(**_known(state["selection"], SELECTION_KEYS))
+        except UserError as exc:
+            return f"its selection does not fit the bundle: {exc}"
+        return None
+
+    def restore(self, state: dict) -> bool:
+        """Put the window in the saved state (the bundle is open), all of it or, when some of it does
+        not fit the bundle, none of it with one dialog."""
+        problem = self.fit_problem(state)
+        if problem is not None:
+            dialogs.show_error(self.window, "Cannot restore the session", f"{problem}; nothing was changed.")
+            return False
         window, session = self.window, self.window.session
         ids = [t["id"] for t in session.bundle.trials]
-        if state["trial"] in ids:
-            session.set_trial(ids.index(state["trial"]))
-        if state["stage"] in session.stages:
-            session.set_stage(state["stage"])
-        session.set_k(state["k"])
-        synthetic = {k: v for k, v in state["synthetic"].items() if k in ("mode", "scale", "factor", "stage")}
-        try:
-            session.set_synthetic(**synthetic)
-            session.selection.restore(**{k: v for k, v in state["selection"].items()})
-        except (UserError, ValueError, TypeError) as exc:
-            dialogs.show_error(window, "Part of the session could not be restored", str(exc))
+        session.set_trial(ids.index(state["trial"]))
+        session.set_stage(state["stage"])
+        session.set_k(min(state["k"], max(session.n_trials, 1)))
+        session.set_synthetic(**_known(state["synthetic"], SYNTHETIC))
+        session.selection.restore(**_known(state["selection"], SELECTION_KEYS))
         view = window.cortex_view
         cortex, overlay = state["cortex"], state["overlay"]
         if view is not None:
-            if cortex.get("surface") in session.cortex.surfaces:
+            if "surface" in cortex:
                 view.set_surface(cortex["surface"])
-            if cortex.get("view"):
+            if "view" in cortex:
                 view.set_view(cortex["view"])
-            if cortex.get("brush_radius"):
-                view.set_brush_radius(float(cortex["brush_radius"]))
+            if "brush_radius" in cortex:
+                view.set_brush_radius(cortex["brush_radius"])
             view.update_overlay_style(**{k: overlay[k] for k in OVERLAY_STYLE_KEYS if k in overlay})
             view.set_camera_state(cortex.get("camera"))
         if overlay.get("source") in ("trial", "synthetic"):
             window.set_overlay_source(overlay["source"])
-            window._overlay_follows_selection = bool(overlay.get("follows_selection", False))
+            window._overlay_follows_selection = overlay.get("follows_selection", False)
         others = state.get("other_models", {})  # optional: older files lack it
         for model in others.get("models", []):
             try:
@@ -180,7 +203,7 @@ class QtSessionIO(QObject):
                 dialogs.show_error(window, "Model captions could not be restored", str(exc))
         if others.get("pair") and all(n in session.other_models.names for n in others["pair"]):
             session.other_models.set_pair(*others["pair"])
-        if isinstance(state.get("browser"), dict):  # optional: older files lack it
+        if "browser" in state:  # optional: older files lack it
             self._restore_browser(state["browser"])
         layout = state["window"]
         if layout.get("geometry"):
@@ -192,3 +215,4 @@ class QtSessionIO(QObject):
             if name in splitters:
                 splitters[name].restoreState(_decode(saved))
         window.statusBar().showMessage("Session restored", 5000)
+        return True

@@ -32,7 +32,9 @@ from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, TRIAL_MODES, boos
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
+from brainview.bundle.schema import Integer
 from brainview.state.other_models import MODEL_SCORE, OtherModels
+from brainview.state.session_file import SYNTHETIC
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here
 from brainview.state.loading import (  # noqa: F401
@@ -206,6 +208,7 @@ class Session(Observable):
             self._emit("stage")
 
     def set_k(self, k: int) -> None:
+        Integer(1, 2**31 - 1).check(k, "k")
         k = max(1, min(int(k), max(self.n_trials, 1)))
         if k != self.k:
             self.k = k
@@ -222,6 +225,11 @@ class Session(Observable):
         """Change the synthetic settings (``mode``, ``scale``, ``factor``, ``stage``)."""
         if "mode" in changes and changes["mode"] not in (*MODES, *REGION_MODES):
             raise ValueError(f"unknown mode {changes['mode']!r}; choose one of {(*MODES, *REGION_MODES)}")
+        unknown = set(changes) - set(SYNTHETIC)
+        if unknown:
+            raise TypeError(f"unknown synthetic settings {sorted(unknown)}")
+        for key, value in changes.items():  # all checked before the settings change
+            SYNTHETIC[key].check(value, f"synthetic {key}")
         if "stage" in changes and changes["stage"] not in self.stages:
             raise ValueError(f"this bundle has no {changes['stage']}")
         updated = SyntheticSettings(**{**self.synthetic.__dict__, **changes})

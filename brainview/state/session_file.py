@@ -10,22 +10,80 @@ the app asks for the new location. Files are written atomically.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+from brainview.analysis.roi_methods import REGION_MODES
 from brainview.bundle import format as F
+from brainview.bundle.user_files import read_user_json
+from brainview.cortex import SURFACES
 from brainview.cortex.roi_io import write_atomic
+from brainview.decoding.synthetic import MODES
 from brainview.errors import UserError
+from brainview.bundle import schema as S
+
+STAGES = F.STAGES
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/=\s]*")
 
 SESSION_FORMAT = "brainview-session"
 SESSION_VERSION = 1
-#: top-level sections and the type each must have
-SECTIONS: dict[str, type] = {"bundle": dict, "trial": str, "stage": str, "k": int, "selection": dict,
-                             "synthetic": dict, "cortex": dict, "overlay": dict, "window": dict}
-#: sections a file may lack (older files): the trial table's sort column, order and filter; other models'
-#: caption files ({"models": [{"name", "path"}], "pair": [A, B] or null})
-OPTIONAL_SECTIONS: dict[str, type] = {"browser": dict, "other_models": dict}
+#: a session file holds a selection of up to every vertex of two 2-million-vertex hemispheres
+MAX_SESSION_BYTES = 64 * 2**20
+VIEW_NAMES = ("lateral", "medial", "ventral", "posterior")
 SELECTION_KEYS = ("rois", "painted_voxels", "erased_voxels", "painted_vertices", "erased_vertices")
+
+
+def _is_colormap(name: str) -> bool:
+    from matplotlib import colormaps
+
+    return isinstance(name, str) and name in colormaps
+
+
+_POINT = S.ListOf(S.Number(-1e9, 1e9), length=3)
+_DIRECTION = S.ListOf(S.Number(-1e9, 1e9), length=3)
+#: each hemisphere's camera as :meth:`QtCortexView.camera_state` saves it
+CAMERA = S.Optional(S.ListOf(S.record(position=_POINT, focal_point=_POINT, view_up=_DIRECTION), max_items=2))
+BRUSH_RADIUS = S.Number(0.5, 50.0)  # mm along the surface, the brush spin box's range
+#: the overlay's colours, as :meth:`QtCortexView.update_overlay_style` takes them
+OVERLAY_STYLE: dict[str, S.Spec] = {
+    "cmap": S.Satisfies(_is_colormap, "the name of a matplotlib colormap"),
+    # |value| <= 1e15: vmin + 1 > vmin in float64, which the colour range relies on
+    "threshold": S.Optional(S.Number(0, 1e15)), "vmin": S.Optional(S.Number(-1e15, 1e15)),
+    "vmax": S.Optional(S.Number(-1e15, 1e15)), "symmetric": S.Boolean()}
+#: the synthetic pattern's settings (:class:`brainview.state.session.SyntheticSettings`): the ROI panel's ranges
+SYNTHETIC: dict[str, S.Spec] = {"mode": S.Choice(*MODES, *REGION_MODES), "scale": S.Number(0.1, 1000.0),
+                                "factor": S.Number(-20.0, 20.0), "stage": S.Choice(*STAGES)}
+_IDS = S.IntegerIds()
+_BASE64 = S.Satisfies(lambda v: isinstance(v, str) and len(v) < 2**20 and bool(_BASE64_TEXT.fullmatch(v)),
+                      "base64 text")
+
+#: the whole session file: every section, every value. A new section or field is one line here
+#: (``optional=`` for what older files lack); :func:`load_session` checks all of it before the
+#: window applies anything.
+SESSION_SCHEMA = S.record(
+    format=S.Choice(SESSION_FORMAT), version=S.Integer(0, 2**31),
+    bundle=S.record(path=S.Text(non_empty=True), name=S.Text(),
+                    sizes=S.DictOf(S.Text(), S.Integer(0, 2**62)), optional=("sizes",)),
+    trial=S.Text(max_len=1000), stage=S.Choice(*STAGES), k=S.Integer(1, F.MAX_TRIALS),
+    selection=S.record(rois=S.ListOf(S.Text(max_len=1000), max_items=10_000), painted_voxels=_IDS,
+                       erased_voxels=_IDS, painted_vertices=_IDS, erased_vertices=_IDS, optional=SELECTION_KEYS),
+    synthetic=S.Record(SYNTHETIC, frozenset(SYNTHETIC)),
+    cortex=S.record(surface=S.Choice(*SURFACES), view=S.Choice(*VIEW_NAMES), camera=CAMERA,
+                    brush_radius=BRUSH_RADIUS, optional=("surface", "view", "camera", "brush_radius")),
+    overlay=S.Record({"source": S.Choice("trial", "synthetic", None), "follows_selection": S.Boolean(),
+                      **OVERLAY_STYLE}, frozenset({"source", "follows_selection", *OVERLAY_STYLE})),
+    browser=S.record(sort=S.Optional(S.ListOf(S.Text(max_len=200), max_items=4)), descending=S.Boolean(),
+                     filter=S.Text(max_len=10_000), optional=("sort", "descending", "filter")),
+    # other models' caption files and the pair compared (A minus B)
+    other_models=S.record(models=S.ListOf(S.record(name=S.Text(non_empty=True, max_len=200),
+                                                   path=S.Text(non_empty=True, max_len=4096)), max_items=64),
+                          pair=S.Optional(S.ListOf(S.Text(max_len=200), length=2)), optional=("models", "pair")),
+    window=S.record(geometry=_BASE64, state=_BASE64, splitters=S.DictOf(S.Text(max_len=200), _BASE64),
+                    optional=("geometry", "state", "splitters")),
+    optional=("browser", "other_models"))
+#: the sections :func:`save_session` requires of the window's state
+SECTIONS = ("bundle", "trial", "stage", "k", "selection", "synthetic", "cortex", "overlay", "window")
 
 
 def is_session_file(path: str | Path) -> bool:
@@ -34,15 +92,21 @@ def is_session_file(path: str | Path) -> bool:
     return path.suffix.lower() == ".json" and not path.is_dir()
 
 
+#: the files whose sizes identify a bundle's content: the manifest is left out, as ``brainview cache``
+#: rewrites it (version 2, the cache's fingerprints) without changing what the session shows
+_SIZED_FILES = tuple(rel for rel in F.REQUIRED_FILES if rel != F.MANIFEST)
+
+
 def bundle_fingerprint(path: str | Path) -> dict[str, Any]:
     """What identifies a bundle's content cheaply: its manifest's name and its required files' sizes."""
     root = Path(path)
     try:
-        manifest = json.loads((root / F.MANIFEST).read_text(encoding="utf-8"))
-        name = manifest["name"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        name = read_user_json(root / F.MANIFEST, F.MAX_MANIFEST_BYTES)["name"]
+    except UserError as exc:
         raise UserError(f"{root} is not a readable bundle ({exc})") from None
-    sizes = {rel: (root / rel).stat().st_size for rel in F.REQUIRED_FILES if (root / rel).is_file()}
+    except (KeyError, TypeError):
+        raise UserError(f"{root} is not a readable bundle (its manifest names no bundle)") from None
+    sizes = {rel: (root / rel).stat().st_size for rel in _SIZED_FILES if (root / rel).is_file()}
     return {"path": str(root.resolve()), "name": name, "sizes": sizes}
 
 
@@ -58,7 +122,7 @@ def bundle_problem(recorded: dict[str, Any], path: str | Path | None = None) -> 
         return str(exc)
     if found["name"] != recorded.get("name"):
         return f"the bundle at {root} is {found['name']!r}, the session was saved on {recorded.get('name')!r}"
-    changed = sorted(rel for rel in set(found["sizes"]) | set(recorded.get("sizes", {}))
+    changed = sorted(rel for rel in set(found["sizes"]) | (set(recorded.get("sizes", {})) & set(_SIZED_FILES))
                      if found["sizes"].get(rel) != recorded.get("sizes", {}).get(rel))
     if changed:
         return f"the bundle at {root} changed since the session was saved ({', '.join(changed)})"
@@ -75,36 +139,16 @@ def save_session(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_session(path: str | Path) -> dict[str, Any]:
-    """Read and check a session file; one clear ``UserError`` for anything wrong with it."""
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"session file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read session file {path}: {exc}") from None
+    """Read a session file and check all of it against :data:`SESSION_SCHEMA`; one clear
+    ``UserError`` naming the file for anything wrong, before the window changes anything."""
+    document = read_user_json(path, MAX_SESSION_BYTES, f"session file {path}")
     if not isinstance(document, dict) or document.get("format") != SESSION_FORMAT:
         raise UserError(f"{path} is not a brainview session file")
     if document.get("version") != SESSION_VERSION:
-        raise UserError(f"{path} is session format version {document.get('version')}; "
+        raise UserError(f"{path} is session format version {S.shown(document.get('version'))}; "
                         f"this brainview reads version {SESSION_VERSION}")
-    for key, kind in SECTIONS.items():
-        if not isinstance(document.get(key), kind):
-            raise UserError(f"{path}: \"{key}\" must be a {kind.__name__}")
-    for key, kind in OPTIONAL_SECTIONS.items():
-        if key in document and not isinstance(document[key], kind):
-            raise UserError(f"{path}: \"{key}\" must be a {kind.__name__}")
-    bundle = document["bundle"]
-    if not isinstance(bundle.get("path"), str) or not isinstance(bundle.get("sizes", {}), dict):
-        raise UserError(f'{path}: "bundle" must give the bundle\'s "path", "name" and "sizes"')
-    selection = document["selection"]
-    for key in SELECTION_KEYS:
-        values = selection.get(key, [])
-        if not (isinstance(values, list) and all(isinstance(v, (str if key == "rois" else int)) for v in values)):
-            raise UserError(f'{path}: "selection.{key}" must be a list of '
-                            + ("ROI names" if key == "rois" else "integers"))
-    models = document.get("other_models", {}).get("models", [])
-    if not (isinstance(models, list) and all(isinstance(m, dict) and isinstance(m.get("name"), str)
-                                             and isinstance(m.get("path"), str) for m in models)):
-        raise UserError(f'{path}: "other_models.models" must be a list of {{"name": ..., "path": ...}}')
+    try:
+        SESSION_SCHEMA.check(document, "")
+    except S.SchemaError as exc:
+        raise UserError(f"{path}: {exc}") from None
     return document

@@ -8,6 +8,7 @@ import pytest
 
 from brainview.analysis.study import (StudyError, demo_study_state, is_study, load_study, match_stimuli,
                                       mean_and_spread, write_study)
+from tests.factories import make_distinct
 
 
 def test_study_loads_and_matches_stimuli_with_a_missing_one(study_file, app_bundle):
@@ -34,6 +35,7 @@ def test_match_orders_the_union_and_marks_absences():
 def test_folder_of_bundles_is_a_study(tmp_path, app_bundle):
     for name in ("b", "a"):
         shutil.copytree(app_bundle.path, tmp_path / name)
+    make_distinct(tmp_path / "b")
     study = load_study(tmp_path)
     assert study.ids == ["a", "b"] and study.match == "nsd_id"  # every trial has an nsd_id
 
@@ -46,10 +48,11 @@ def test_folder_of_bundles_is_a_study(tmp_path, app_bundle):
     ('{"format": "brainview-study", "version": 1, "subjects": [{"id": "s", "bundle": "b"}, {"id": "s", "bundle": "b"}]}',
      "not unique"),
     ("{", "not valid JSON"),
-    ('{"format": "brainview-study", "version": 1, "subjects": NaN}', "not valid JSON"),
+    ('{"format": "brainview-study", "version": 1, "subjects": NaN}', '"subjects" must be a list'),
 ])
 def test_broken_study_files_are_one_clear_error(tmp_path, content, problem, capsys):
     (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "manifest.json").write_text("{}")
     file = tmp_path / "study.json"
     file.write_text(content)
     with pytest.raises(StudyError, match=problem):

@@ -159,3 +159,16 @@ def test_user_errors_exit_2_with_one_line(capsys, captioned, plain, argv, fragme
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["localize", "{captioned}", "a dog", "--out", "{tmp}/missing/map.npy"],
+    ["localize", "{captioned}", "a dog", "--out", "/proc/self/map.npy"],
+    ["classify", "{captioned}", "--labels", "a,b", "--truth", "scene.kind", "--csv", "{tmp}"],
+])
+def test_outputs_are_checked_before_the_model_work(capsys, captioned, tmp_path, monkeypatch, argv):
+    from brainview.decoding.language import probe
+
+    monkeypatch.setattr(probe.LanguageProbe, "load", lambda *a, **k: pytest.fail("the model loaded first"))
+    assert main([a.format(captioned=captioned.path, tmp=tmp_path) for a in argv]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

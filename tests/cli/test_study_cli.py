@@ -25,7 +25,7 @@ def test_roi_table_json_contract_for_a_study(study_file, app_bundle, capsys):
         for name, row in rois.items():
             assert isinstance(row["caption"], str) and row["caption"]
             assert row["n_voxels"] == len(app_bundle.rois[name]["voxels"])
-    # identical bundles decode identically; one bundle keeps today's output
+    # the same weights (subj02 differs only in its fMRI) give the same ROI captions; one bundle keeps today's output
     assert out["subjects"]["subj01"] == out["subjects"]["subj02"]
     assert main(["roi-table", str(study_file.parent / "subj01"), "--device", "cpu", "--json"]) == 0
     single = json.loads(capsys.readouterr().out)

@@ -82,3 +82,55 @@ def test_accuracy_per_type_with_interval_chance_and_the_image_upper_bound():
     assert qa_accuracy(types, answers, brain)["place"]["image_accuracy"] is None
     with pytest.raises(ValueError):
         qa_accuracy(types, answers, brain[:-1])
+
+
+class _PickyDecoder:
+    """Answers "red" to everything, but cannot take a question with "<image>" in it (as BLIP-2's
+    processor, which reads it as its image token); batches of it fail whole."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def answers(self, tokens, questions, batch_size=16):
+        self.calls += 1
+        if any("<image>" in q for q in questions):
+            raise ValueError("the prompt holds an <image> token")
+        return ["red"] * len(questions)
+
+
+def test_a_bad_question_costs_one_question_not_the_evaluation():
+    import numpy as np
+
+    from brainview.decoding.questions import evaluate_questions
+
+    questions = [[{"type": "colour", "question": "what colour?", "answers": ["red"]}],
+                 [{"type": "colour", "question": "<image> what colour?", "answers": ["red"]},
+                  {"type": "colour", "question": "and now?", "answers": ["blue"]}]]
+    tokens = np.zeros((2, 4, 8), dtype=np.float32)
+    qa, skipped = evaluate_questions(_PickyDecoder(), questions, tokens, tokens, batch_size=2)
+    assert list(skipped) == ["trial 1, question 0"] and "<image>" in skipped["trial 1, question 0"]
+    assert qa["colour"]["n"] == 2 and qa["colour"]["accuracy"] == 0.5
+
+
+def test_a_cancel_still_stops_the_evaluation():
+    import numpy as np
+
+    from brainview.decoding.questions import evaluate_questions
+    from brainview.errors import Cancelled
+
+    class Cancelling:
+        def answers(self, tokens, questions, batch_size=16):
+            raise Cancelled("closing")
+
+    with pytest.raises(Cancelled):
+        evaluate_questions(Cancelling(), [[{"type": "t", "question": "q?", "answers": ["a"]}]],
+                           np.zeros((1, 4, 8)), np.zeros((1, 4, 8)))
+
+
+def test_question_length_is_bounded_at_load():
+    from brainview.bundle.format import MAX_QUESTION_CHARS
+    from brainview.bundle.questions import check_questions
+
+    long = [[{"type": "colour", "question": "why " * MAX_QUESTION_CHARS, "answers": ["red"]}]]
+    with pytest.raises(ValueError, match="at most 1,000 characters"):
+        check_questions(long, 1)

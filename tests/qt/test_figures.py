@@ -3,6 +3,7 @@ transparency, the trial panel, and an overlay kind plugged in from outside (as c
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -143,3 +144,60 @@ def test_figure_size_rules():
     assert figure_size(640, 480, None, (1600, 1000)) == (640, 480)
     with pytest.raises(UserError):
         figure_size(640, 480, 2, (1600, 1000))
+
+
+def test_figure_size_is_bounded_by_the_memory_it_needs(app_bundle, tmp_path, capsys, monkeypatch):
+    """16384 x 16384 passed 6.2 GB; it is refused before anything renders, with the estimate and the limit."""
+    from brainview.analysis import figures
+
+    with pytest.raises(UserError, match=r"16384x16384 figure needs about 6\.0 GiB .* than the 3 GiB limit"):
+        figure_size(16384, 16384, None, (1600, 1000))
+    assert figure_size(8000, 8000, None, (1600, 1000)) == (8000, 8000)  # a poster still fits
+    rendered = []
+    monkeypatch.setattr("brainview.qt.figure_export.render_cortex", lambda *a, **k: rendered.append(1))
+    assert main(["figure", str(app_bundle.path), "--scale", "10", "--out", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GiB" in err and not rendered and not list(tmp_path.iterdir())
+    assert figures.figure_memory(64, 64) < figures.MAX_FIGURE_BYTES
+
+
+@pytest.mark.parametrize("out, message", [
+    ("{tmp}/folder.png", "is a folder"), ("/proc/self/f.png", "system folder"), ("/dev/null.png", "system folder"),
+    ("{tmp}/" + "x" * 300 + ".png", "longer than"), ("{tmp}/missing/f.png", "does not exist"),
+])
+def test_figure_paths_are_checked_before_rendering(app_bundle, tmp_path, capsys, monkeypatch, out, message):
+    (tmp_path / "folder.png").mkdir()
+    rendered = []
+    monkeypatch.setattr("brainview.qt.figure_export.render_cortex", lambda *a, **k: rendered.append(1))
+    assert main(["figure", str(app_bundle.path), "--out", out.format(tmp=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not rendered
+    assert not os.path.exists("/dev/null.png")
+
+
+def test_tiny_figures_and_tex_titles(app_bundle, tmp_path):
+    """A 64-px figure is drawn; a title with "$" is plain text, not TeX; the file appears whole."""
+    out = tmp_path / "tiny.png"
+    assert main(["figure", str(app_bundle.path), "--width", "64", "--height", "64", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    svg = tmp_path / "title.svg"
+    title = r"$\frac{a}{$ costs $5 ^_^"
+    assert main(["figure", str(app_bundle.path), "--width", "400", "--height", "300", "--title", title,
+                 "--out", str(svg)]) == 0
+    assert title in svg_texts(svg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.png", "title.svg"]  # no temporary files left
+
+
+def test_the_export_dialog_refuses_a_size_too_large(qtbot, recorded_dialogs):
+    from brainview.qt.figure_export import QtFigureDialog
+
+    dialog = QtFigureDialog((1000, 800))
+    qtbot.addWidget(dialog)
+    dialog.width_spin.setValue(16384)
+    dialog.height_spin.setValue(16384)
+    assert "6.00 GiB" in dialog.memory.text()
+    dialog.accept()
+    assert dialog.result() != QtFigureDialog.Accepted and "3 GiB limit" in recorded_dialogs[0][2]
+    dialog.height_spin.setValue(4000)
+    dialog.accept()
+    assert dialog.result() == QtFigureDialog.Accepted

@@ -103,3 +103,23 @@ def test_a_bundle_without_a_retrieval_model_turns_the_panel_off(qtbot, window, a
     assert tools.concept is None and tools.search is None and not tools.ready
     assert not panel.tabs.isEnabled() and "names none" in panel.status.text()
     assert window.overlay_combo.currentData() != "concept"
+
+
+def test_a_cancelled_concept_map_is_not_an_error(qtbot, window, app_bundle, monkeypatch):
+    """Cancelling a concept map's captioning (another bundle, closing) showed "Unexpected error (Cancelled)"."""
+    from brainview.errors import Cancelled
+
+    open_and_wait(qtbot, window, app_bundle.path)
+    panel = window.language_panel
+    errors = []
+    panel.error.connect(lambda title, text: errors.append((title, text)))
+
+    def cancelled(*args, **kwargs):
+        raise Cancelled("the decoder was cancelled")
+
+    monkeypatch.setattr(LanguageTools, "run_concept", cancelled)
+    panel.concept_edit.setText("a red car")
+    panel.localize_button.click()
+    qtbot.waitUntil(lambda: panel.lesion_label.text() == "", timeout=60000)
+    qtbot.wait(50)
+    assert errors == []

@@ -110,7 +110,7 @@ def test_cancelling_the_question_opens_nothing(qtbot, window, retrieval_only_bun
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{", "cannot read session file"), ('{"format": "x"}', "not a brainview session file"),
+    ("{", "is not valid JSON"), ('{"format": "x"}', "not a brainview session file"),
     ('{"format": "brainview-session", "version": 9}', "version 9"),
 ])
 def test_bad_session_files(tmp_path, content, message, capsys):

@@ -4,6 +4,7 @@ import shutil
 
 from brainview.analysis.study import load_study
 from brainview.state.study import StudyDecoding
+from tests.factories import make_distinct
 
 
 def test_stimulus_across_subjects_and_shared_models(study_file, app_bundle):
@@ -24,6 +25,7 @@ def test_hard_linked_models_are_loaded_once(tmp_path, app_bundle):
 
     for name in ("s1", "s2"):
         shutil.copytree(app_bundle.path, tmp_path / name)
+    make_distinct(tmp_path / "s2")
     for f in (tmp_path / "s1" / "vlm").rglob("*"):
         if f.is_file():
             twin = tmp_path / "s2" / f.relative_to(tmp_path / "s1")
