@@ -22,7 +22,9 @@ class SchemaError(UserError):
 
 
 class Spec:
-    """One kind of value. ``check`` raises :class:`SchemaError`; ``what`` says it in words."""
+    """One kind of value. ``check`` raises :class:`SchemaError`; ``what`` says it in words. A leaf kind
+    defines ``fits``; a container (:class:`ListOf`, :class:`Record`) defines ``check``, which names the
+    item at fault, and inherits ``fits`` from :class:`Container`."""
 
     what = "a value"
 
@@ -144,7 +146,19 @@ class Satisfies(Spec):
 
 
 @dataclass(frozen=True)
-class ListOf(Spec):
+class Container(Spec):
+    """A kind whose ``check`` walks its items; it fits when that check passes."""
+
+    def fits(self, value: Any) -> bool:
+        try:
+            self.check(value, "")
+        except SchemaError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class ListOf(Container):
     """A list of at most ``max_items`` items of ``item`` (exactly ``length`` when given)."""
 
     item: Spec
@@ -162,13 +176,6 @@ class ListOf(Spec):
             raise SchemaError(f"{where} must be {self.what}, got {shown(value)}")
         for i, item in enumerate(value):
             self.item.check(item, f"{where}[{i}]")
-
-    def fits(self, value: Any) -> bool:
-        try:
-            self.check(value, "")
-        except SchemaError:
-            return False
-        return True
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ _OK = object()
 
 
 @dataclass(frozen=True)
-class DictOf(Spec):
+class DictOf(Container):
     """A JSON object of at most ``max_items`` entries, keys of ``key`` and values of ``value``."""
 
     key: Spec
@@ -209,7 +216,7 @@ class DictOf(Spec):
 
 
 @dataclass(frozen=True)
-class Record(Spec):
+class Record(Container):
     """A JSON object with the named ``fields`` (those in ``optional`` may be absent; keys the record
     does not name are left alone, so a newer file still opens)."""
 
@@ -226,13 +233,6 @@ class Record(Spec):
                 spec.check(value[name], f"{where}.{name}" if where else name)
             elif name not in self.optional:
                 raise SchemaError(f"{where or 'the file'} lacks {name!r}")
-
-    def fits(self, value: Any) -> bool:
-        try:
-            self.check(value, "")
-        except SchemaError:
-            return False
-        return True
 
 
 def record(optional: tuple[str, ...] = (), **fields: Spec) -> Record:
