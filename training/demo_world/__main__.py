@@ -1,6 +1,7 @@
 """``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``;
 ``python -m training.demo_world study`` builds the demo study (the demo bundle plus virtual subjects 2-4);
-``python -m training.demo_world flatmap --bundle resources/demo`` adds the flatmap to a built bundle."""
+``python -m training.demo_world flatmap --bundle resources/demo`` adds the flatmap to a built bundle;
+``python -m training.demo_world repeats --bundle resources/demo`` adds the single trials to a built bundle."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.demo_world.build import SIZES, VLM_KINDS, add_flatmap, build
+from training.demo_world.build import SIZES, VLM_KINDS, add_flatmap, add_repeats, build
 
 
 def main(argv=None) -> int:
@@ -30,6 +31,9 @@ def main(argv=None) -> int:
     p.add_argument("--no-eval", action="store_true", help="skip each subject's evaluation (faster)")
     p = commands.add_parser("flatmap", help="add fsaverage5's flatmap to an existing bundle's cortex/mesh.npz")
     p.add_argument("--bundle", required=True)
+    p = commands.add_parser("repeats", help="add the test split's single trials to an existing demo bundle "
+                                            "(their mean stays test/fmri.npy)")
+    p.add_argument("--bundle", required=True)
     args = parser.parse_args(argv)
     if args.command == "study":
         from training.demo_world.study import main as study_main
@@ -37,6 +41,9 @@ def main(argv=None) -> int:
         return study_main(args)
     if args.command == "flatmap":
         print(add_flatmap(args.bundle))
+        return 0
+    if args.command == "repeats":
+        print(add_repeats(args.bundle))
         return 0
     path = build(args.out, seed=args.seed, size=args.size, vlm=args.vlm)
     print(path)
