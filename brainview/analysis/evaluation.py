@@ -38,7 +38,7 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
         raise UserError(f"fMRI repeats must be one of {', '.join(FMRI_REPEATS)}, not {fmri_repeats!r}")
     if fmri_repeats == "all":
         return {"stage": int(stage[-1]), "fmri_repeats": "all",
-                **_evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions)}
+                **_evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions)[0]}
     from brainview.bundle.repeats import window_patterns
 
     if bundle.fmri_repeats is None:
@@ -49,18 +49,54 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
                                                                           size, start),
                                   repeats, seed, captions, questions=start == 0)
                for start in range(bundle.max_repeats)]
+    _, mean_paired = _evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions, questions=False)
     counts = bundle.repeat_counts
-    return {"stage": int(stage[-1]), "fmri_repeats": fmri_repeats, **windows[0],
+    return {"stage": int(stage[-1]), "fmri_repeats": fmri_repeats, **windows[0][0],
             "trials_with_fewer_repeats": int((counts < size).sum()),
-            "each_window": _mean_of_windows(windows)}
+            "versus_all": paired_differences(windows[0][1], mean_paired),
+            "each_window": {**_mean_of_windows([w[0] for w in windows]),
+                            "versus_all": paired_differences(_mean_per_trial([w[1] for w in windows]), mean_paired)}}
+
+
+def _mean_per_trial(paired: list[dict]) -> dict:
+    """Each trial's score averaged over windows (what :func:`paired_differences` compares)."""
+    import numpy as np
+
+    return {kind: {name: np.mean([np.asarray(p[kind][name], dtype=np.float64) for p in paired], axis=0)
+                   for name in paired[0][kind] if all(name in p[kind] for p in paired)}
+            for kind in ("retrieval", "captioning")}
+
+
+def paired_differences(these: dict, mean: dict) -> dict[str, dict]:
+    """Per retrieval direction (top-1 among all trials) and caption metric: the mean over trials of these
+    patterns' score less the same trial's score from the mean of all repeats, with its 95% interval
+    (normal approximation over trials): paired, so it says whether single trials decode worse."""
+    import numpy as np
+
+    out = {}
+    for kind in ("retrieval", "captioning"):
+        for name, values in these[kind].items():
+            if name in mean[kind]:
+                difference = np.asarray(values, dtype=np.float64) - np.asarray(mean[kind][name], dtype=np.float64)
+                out[name] = {"difference": float(difference.mean()), "ci95": _mean_interval(difference),
+                             "n": int(difference.size), "mean_of_all": float(np.mean(mean[kind][name])),
+                             **({"pool": int(difference.size)} if kind == "retrieval" else {})}
+    return out
 
 
 def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, seed: int, captions: bool,
-                       questions: bool = True) -> dict:
-    from brainview.decoding.retrieval import evaluate_stage
+                       questions: bool = True) -> tuple[dict, dict]:
+    """The figures of one set of patterns, and per trial what a paired comparison needs:
+    ``{"retrieval": {direction: hits}, "captioning": {metric: scores}}``."""
+    from brainview.decoding.retrieval import evaluate_stage, trial_hits
 
     tokens, retrieval = evaluate_stage(decoder.model, stage, fmri, bundle.image_embeddings,
                                        bundle.text_embeddings, bundle.text_index, repeats=repeats, seed=seed)
+    texts = "text_given_brain" in retrieval
+    paired = {"retrieval": trial_hits(tokens, bundle.image_embeddings,
+                                      decoder.model.project_text(tokens) if texts else None,
+                                      bundle.text_embeddings, bundle.text_index),
+              "captioning": {}}
     captioning: dict[str, float | None] = dict.fromkeys(EVAL_METRICS)
     intervals: dict[str, dict] = {}
     missing: dict[str, str] = {}
@@ -76,6 +112,7 @@ def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, s
         captioning.update({k: report.means.get(k) for k in EVAL_METRICS})
         missing = {k: v for k, v in report.missing.items() if k in EVAL_METRICS}
         intervals = caption_intervals(report, predictions, bundle.captions, seed)
+        paired["captioning"] = dict(report.per_caption)
     qa: dict = {}
     if not questions:
         missing["qa"] = "asked of the first window only"
@@ -88,7 +125,7 @@ def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, s
     else:
         missing["qa"] = missing.get("meteor", "no captioner")
     return {"retrieval": retrieval, "captioning": captioning, "caption_intervals": intervals, "qa": qa,
-            "missing": missing}
+            "missing": missing}, paired
 
 
 def caption_intervals(report, predictions: list[str], references: list[list[str]], seed: int) -> dict[str, dict]:

@@ -64,15 +64,23 @@ def cmd_eval(args) -> int:
     lines = [f"{bundle.name}: {stage} on {bundle.n_trials} test trials, {repeats_label(args.fmri_repeats)}"]
     lines += _figure_lines(result)
     if "each_window" in result:
+        lines += _difference_lines(result["versus_all"])
         lines += ["", f"the mean over every repeat taken in turn ({result['each_window']['windows']} windows; "
                       "intervals: the windows' mean)"]
         lines += _figure_lines({**result["each_window"], "missing": result["missing"]})
+        lines += _difference_lines(result["each_window"]["versus_all"])
     lines += ["", "questions (exact match; brain [95% interval], true image tokens, chance)"]
     lines += [f"  {kind:<18} {q['accuracy']:.3f}  [{q['ci95'][0]:.3f}, {q['ci95'][1]:.3f}]  image {q['image_accuracy']:.3f}"
               f"  chance {q['chance']:.3f}  n {q['n']}" for kind, q in result["qa"].items()]
     if not result["qa"]:
         lines.append(f"  missing: {result['missing'].get('qa', '')}")
     return emit(args, result, lines)
+
+
+def _difference_lines(differences: dict) -> list[str]:
+    lines = ["", "less the mean of all repeats, trial by trial (retrieval: top-1 among all trials) [95% interval]"]
+    return lines + [f"  {name:<18} {d['difference']:+.3f}  [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+                    f"  (mean of all: {d['mean_of_all']:.3f})" for name, d in differences.items()]
 
 
 def _figure_lines(result: dict) -> list[str]:
