@@ -28,17 +28,18 @@ FMRI_REPEATS = ("1", "2", "all")
 
 
 def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True,
-                    fmri_repeats: str = "all") -> dict:
+                    fmri_repeats: str = "all", metrics: tuple[str, ...] = EVAL_METRICS) -> dict:
     """Retrieval and caption metrics of one stage on the test set (DESIGN.md §4), from the mean of every
     repeat (``test/fmri.npy``: ``fmri_repeats="all"``) or from single trials (``"1"``, ``"2"``: needs
     ``test/fmri_repeats.npy``). From single trials the headline figures are of each trial's first valid
     repeat(s) (what a brain-computer interface gets); ``"each_window"`` gives their mean over every
-    repeat taken in turn (:func:`~brainview.bundle.repeats.window_patterns`)."""
+    repeat taken in turn (:func:`~brainview.bundle.repeats.window_patterns`) and ``"versus_all"`` each
+    figure's paired difference from the mean of all repeats. ``metrics``: the caption metrics to compute."""
     if fmri_repeats not in FMRI_REPEATS:
         raise UserError(f"fMRI repeats must be one of {', '.join(FMRI_REPEATS)}, not {fmri_repeats!r}")
     if fmri_repeats == "all":
         return {"stage": int(stage[-1]), "fmri_repeats": "all",
-                **_evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions)[0]}
+                **_evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions, metrics)[0]}
     from brainview.bundle.repeats import window_patterns
 
     if bundle.fmri_repeats is None:
@@ -47,9 +48,10 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
     size = int(fmri_repeats)
     windows = [_evaluate_patterns(bundle, decoder, stage, window_patterns(bundle.fmri_repeats, bundle.repeat_counts,
                                                                           size, start),
-                                  repeats, seed, captions, questions=start == 0)
+                                  repeats, seed, captions, metrics, questions=start == 0)
                for start in range(bundle.max_repeats)]
-    _, mean_paired = _evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions, questions=False)
+    _, mean_paired = _evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions, metrics,
+                                        questions=False)
     counts = bundle.repeat_counts
     return {"stage": int(stage[-1]), "fmri_repeats": fmri_repeats, **windows[0][0],
             "trials_with_fewer_repeats": int((counts < size).sum()),
@@ -85,7 +87,7 @@ def paired_differences(these: dict, mean: dict) -> dict[str, dict]:
 
 
 def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, seed: int, captions: bool,
-                       questions: bool = True) -> tuple[dict, dict]:
+                       metrics: tuple[str, ...] = EVAL_METRICS, questions: bool = True) -> tuple[dict, dict]:
     """The figures of one set of patterns, and per trial what a paired comparison needs:
     ``{"retrieval": {direction: hits}, "captioning": {metric: scores}}``."""
     from brainview.decoding.retrieval import evaluate_stage, trial_hits
@@ -97,20 +99,20 @@ def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, s
                                       decoder.model.project_text(tokens) if texts else None,
                                       bundle.text_embeddings, bundle.text_index),
               "captioning": {}}
-    captioning: dict[str, float | None] = dict.fromkeys(EVAL_METRICS)
+    captioning: dict[str, float | None] = dict.fromkeys(metrics)
     intervals: dict[str, dict] = {}
     missing: dict[str, str] = {}
     if not captions:
-        missing = dict.fromkeys(EVAL_METRICS, "captions were not requested (--no-captions)")
+        missing = dict.fromkeys(metrics, "captions were not requested (--no-captions)")
     elif not decoder.can_caption:
-        missing = dict.fromkeys(EVAL_METRICS, f"no captions: {decoder.captions_missing}")
+        missing = dict.fromkeys(metrics, f"no captions: {decoder.captions_missing}")
     else:
         from brainview.decoding.metrics import caption_metrics
 
         predictions = decoder.captions(tokens)
-        report = caption_metrics(predictions, bundle.captions, metrics=list(EVAL_METRICS))
-        captioning.update({k: report.means.get(k) for k in EVAL_METRICS})
-        missing = {k: v for k, v in report.missing.items() if k in EVAL_METRICS}
+        report = caption_metrics(predictions, bundle.captions, metrics=list(metrics))
+        captioning.update({k: report.means.get(k) for k in metrics})
+        missing = {k: v for k, v in report.missing.items() if k in metrics}
         intervals = caption_intervals(report, predictions, bundle.captions, seed)
         paired["captioning"] = dict(report.per_caption)
     qa: dict = {}
@@ -135,7 +137,7 @@ def caption_intervals(report, predictions: list[str], references: list[list[str]
 
     from brainview.decoding.metrics import caption_metrics
 
-    computed = [m for m in EVAL_METRICS if m in report.per_caption]
+    computed = [m for m in report.means if m in report.per_caption]
     if not computed or len(predictions) < 2:
         return {}
     n = len(predictions)
