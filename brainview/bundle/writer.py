@@ -54,7 +54,7 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
     ``"vlm/NAME"``). ``weights_dtype=np.float16`` halves the brain model on disk; the reader
     computes in float32 either way. ``questions``: the optional QA set, per trial a list of
     ``{"type", "question", "answers"}`` (``test/questions.json``). ``fmri_repeats``: the optional single
-    trials (n_trials, max_repeats, n_voxels), stored in ``fmri``'s dtype, with ``repeat_counts`` (default:
+    trials (n_trials, max_repeats, n_voxels), float16 if they or ``fmri`` are, with ``repeat_counts`` (default:
     every slot valid); slots past a trial's count are written as zeros.
     """
     from safetensors.numpy import save_file
@@ -76,7 +76,8 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
         _write_json(staging / F.CAPTIONS, [list(map(str, c)) for c in captions])
         _write_json(staging / F.TRIALS, [dict(t) for t in trials])
         if fmri_repeats is not None:
-            write_repeats(staging, fmri_repeats, repeat_counts, fmri.dtype if fmri.dtype == np.float16 else np.float32)
+            stored = np.float16 if np.float16 in (fmri.dtype, np.asarray(fmri_repeats).dtype) else np.float32
+            write_repeats(staging, fmri_repeats, repeat_counts, stored)
         if questions is not None:
             _write_json(staging / F.QUESTIONS, [[dict(q) for q in items] for items in questions])
         np.save(staging / F.IMAGE_EMBEDDINGS, np.asarray(image_embeddings, dtype=np.float32))
