@@ -56,10 +56,11 @@ def sphere_mesh(subdivisions: int = 2) -> dict:
 def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: int = 4, query_dim: int = 8,
                 text_dim: int = 6, captions_per_trial: int = 2, seed: int = 0, subdivisions: int = 2,
                 vlm: dict | None = None, vlm_folders: dict | None = None, stages=("stage1", "stage2"),
-                flat: bool = False, questions: bool = False):
+                flat: bool = False, questions: bool = False, repeats: int = 0):
     """Write a consistent bundle with planted, exactly recoverable structure; return it opened. With
     ``flat``, the meshes get a flatmap: the lower cap of each sphere projected onto its x-y plane;
-    with ``questions``, a QA set (``qa_set``)."""
+    with ``questions``, a QA set (``qa_set``); with ``repeats``, that many single trials per image whose
+    mean is the stored pattern (``noisy_repeats``; every third trial has one repeat fewer)."""
     rng = np.random.default_rng(seed)
     n_out = n_query * query_dim
     fmri = rng.standard_normal((n_trials, n_voxels)).astype(np.float32)
@@ -108,7 +109,19 @@ def make_bundle(path: Path, *, n_trials: int = 40, n_voxels: int = 60, n_query: 
                         image_embeddings=targets, text_embeddings=np.array(text, dtype=np.float32),
                         text_index=index, mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,
                         vlm_folders=vlm_folders, questions=qa_set(n_trials) if questions else None,
-                        overwrite=True)
+                        **(noisy_repeats(fmri, repeats, seed) if repeats else {}), overwrite=True)
+
+
+def noisy_repeats(fmri: np.ndarray, repeats: int, seed: int = 0, noise: float = 1.0) -> dict:
+    """``write_bundle``'s ``fmri_repeats`` and ``repeat_counts``: per trial ``count`` repeats (``repeats``,
+    one fewer for every third trial) of unit noise around ``fmri`` whose valid slots average to it exactly."""
+    rng = np.random.default_rng([seed, 27])
+    counts = np.where(np.arange(len(fmri)) % 3 == 2, max(1, repeats - 1), repeats)
+    out = np.zeros((len(fmri), repeats, fmri.shape[1]), dtype=np.float32)
+    for t, c in enumerate(counts):
+        e = noise * rng.standard_normal((c, fmri.shape[1]))
+        out[t, :c] = fmri[t] + e - e.mean(axis=0)
+    return {"fmri_repeats": out, "repeat_counts": counts}
 
 
 def qa_set(n_trials: int) -> list[list[dict]]:

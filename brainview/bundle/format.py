@@ -122,6 +122,12 @@ MANIFEST_FIELDS: dict[str, Field] = {
 }
 
 QUESTIONS = "test/questions.json"  # optional: the held-out question-answer set of the test trials
+#: optional, together: every repeat of each test image, float16/float32 (n_trials, max_repeats, n_voxels), and
+#: how many of a trial's slots hold a repeat (n_trials,) integers in 1..max_repeats; slots past the count are
+#: ignored (any value). ``test/fmri.npy`` stays what every figure decodes (the repeats' mean, for NSD and the demo)
+FMRI_REPEATS = "test/fmri_repeats.npy"
+FMRI_REPEAT_COUNTS = "test/fmri_repeat_counts.npy"
+MAX_REPEATS = 64
 MAX_QUESTION_BYTES = 64 * 1024  # per trial, bounding the QA set's size before it is parsed
 MAX_QUESTION_CHARS = 1000  # per question (and answer): far above VQA's, far below what stalls a tokenizer
 

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from brainview.bundle import format as F
 from brainview.bundle.files import BundleError, BundleFiles, inside, walk_inside
 from brainview.bundle.questions import check_question_settings, check_questions
+from brainview.bundle.repeats import read_repeats
 
 #: a Hugging Face model id: "name" or "owner/name"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
@@ -49,6 +50,15 @@ class Bundle:
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
     #: why the cache the manifest announces cannot be read (missing or damaged files), or None
     predictions_problem: str | None = None
+    #: the optional single trials: every repeat (n_trials, max_repeats, n_voxels), memory-mapped, and the
+    #: number of valid repeats per trial (slots past it are not data); None when the bundle has only the mean
+    fmri_repeats: np.ndarray | None = None
+    repeat_counts: np.ndarray | None = None
+
+    @property
+    def max_repeats(self) -> int:
+        """Repeat slots per trial (0: the bundle has only each image's mean pattern)."""
+        return 0 if self.fmri_repeats is None else int(self.fmri_repeats.shape[1])
 
     @property
     def name(self) -> str:
@@ -180,8 +190,9 @@ def open_bundle(path: str | Path) -> Bundle:
             raise BundleError(F.QUESTIONS, str(exc)) from None
 
     predictions, cache_problem = _read_predictions(files, manifest, n_trials)
+    repeats, counts = read_repeats(files, n_trials, n_vox) or (None, None)
     return Bundle(root, manifest, weights, fmri, stimuli, captions, trials, image, text, text_index,
-                  mesh, vertex_voxel, rois, extra, questions, predictions, cache_problem)
+                  mesh, vertex_voxel, rois, extra, questions, predictions, cache_problem, repeats, counts)
 
 
 def _expect(condition: bool, file: str, problem: str) -> None:

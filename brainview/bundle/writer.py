@@ -43,7 +43,9 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
                  text_index: Sequence[Sequence[int]], mesh: Mapping[str, Mapping[str, np.ndarray]],
                  vertex_voxel: sp.spmatrix, rois: Mapping[str, Mapping[str, Any]],
                  vlm_folders: Mapping[str, str | Path] | None = None, weights_dtype=np.float32,
-                 questions: Sequence[Sequence[Mapping[str, Any]]] | None = None, overwrite: bool = False) -> Bundle:
+                 questions: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+                 fmri_repeats: np.ndarray | None = None, repeat_counts: Sequence[int] | None = None,
+                 overwrite: bool = False) -> Bundle:
     """Write every part of a bundle to ``path`` and return it opened (and so validated).
 
     ``mesh`` maps ``"lh"``/``"rh"`` to ``{"inflated", "pial", "faces", "sulc"}``; ``rois`` maps a
@@ -51,7 +53,9 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
     folder saved with ``save_pretrained`` that is copied in (reference it in the manifest as
     ``"vlm/NAME"``). ``weights_dtype=np.float16`` halves the brain model on disk; the reader
     computes in float32 either way. ``questions``: the optional QA set, per trial a list of
-    ``{"type", "question", "answers"}`` (``test/questions.json``).
+    ``{"type", "question", "answers"}`` (``test/questions.json``). ``fmri_repeats``: the optional single
+    trials (n_trials, max_repeats, n_voxels), float16 if they or ``fmri`` are, with ``repeat_counts`` (default:
+    every slot valid); slots past a trial's count are written as zeros.
     """
     from safetensors.numpy import save_file
 
@@ -71,6 +75,9 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
         np.save(staging / F.STIMULI, np.asarray(stimuli, dtype=np.uint8))
         _write_json(staging / F.CAPTIONS, [list(map(str, c)) for c in captions])
         _write_json(staging / F.TRIALS, [dict(t) for t in trials])
+        if fmri_repeats is not None:
+            stored = np.float16 if np.float16 in (fmri.dtype, np.asarray(fmri_repeats).dtype) else np.float32
+            write_repeats(staging, fmri_repeats, repeat_counts, stored)
         if questions is not None:
             _write_json(staging / F.QUESTIONS, [[dict(q) for q in items] for items in questions])
         np.save(staging / F.IMAGE_EMBEDDINGS, np.asarray(image_embeddings, dtype=np.float32))
@@ -95,6 +102,20 @@ def write_bundle(path: str | Path, *, manifest: Mapping[str, Any], weights: Mapp
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return open_bundle(target)
+
+
+def write_repeats(root: Path, repeats: np.ndarray, counts: Sequence[int] | None, dtype) -> None:
+    """``test/fmri_repeats.npy`` and ``test/fmri_repeat_counts.npy`` into the bundle folder ``root``
+    (not atomic on its own: :func:`write_bundle` writes into a staging folder)."""
+    repeats = np.array(repeats, dtype=dtype)
+    if repeats.ndim != 3:
+        raise ValueError(f"fMRI repeats are (n_trials, max_repeats, n_voxels), got shape {repeats.shape}")
+    counts = np.full(len(repeats), repeats.shape[1]) if counts is None else np.asarray(counts)
+    if counts.shape != (len(repeats),) or counts.min(initial=1) < 1 or counts.max(initial=1) > repeats.shape[1]:
+        raise ValueError(f"repeat counts must be one integer in 1..{repeats.shape[1]} per trial")
+    repeats[np.arange(repeats.shape[1])[None, :] >= counts[:, None]] = 0
+    np.save(root / F.FMRI_REPEATS, repeats)
+    np.save(root / F.FMRI_REPEAT_COUNTS, counts.astype(np.uint8 if repeats.shape[1] < 256 else np.int32))
 
 
 def make_readable(root: Path) -> None:

@@ -32,6 +32,9 @@ def cmd_info(args) -> int:
         "n_vertices": bundle.n_vertices, "rois": {n: int(r["voxels"].size) for n, r in bundle.rois.items()},
         "vlm": bundle.vlm, "metrics": m.get("metrics", {}),
         "n_questions": None if bundle.questions is None else sum(len(q) for q in bundle.questions),
+        "single_trials": None if bundle.fmri_repeats is None else {
+            "max_repeats": bundle.max_repeats,
+            "trials_by_repeats": {str(c): int((bundle.repeat_counts == c).sum()) for c in sorted(set(bundle.repeat_counts.tolist()))}},
     }
     lines = [f"{bundle.path}: valid brainview bundle (format version {m['version']})",
              f"  name        {m['name']}", f"  dataset     {m['dataset']}, subject {m['subject']}",
@@ -40,7 +43,10 @@ def cmd_info(args) -> int:
              f"  stages      {', '.join(bundle.stages)}",
              f"  cortex      {bundle.n_vertices['lh']} + {bundle.n_vertices['rh']} vertices, {len(bundle.rois)} ROIs",
              f"  captioner   {bundle.vlm.get('captioner')}", f"  retrieval   {bundle.vlm.get('retrieval')}",
-             f"  questions   {summary['n_questions'] if bundle.questions is not None else 'none'}"]
+             f"  questions   {summary['n_questions'] if bundle.questions is not None else 'none'}",
+             "  repeats     " + ("each image's mean only" if bundle.fmri_repeats is None else
+                                 ", ".join(f"{n} trials with {c}" for c, n in summary["single_trials"]["trials_by_repeats"].items())
+                                 + " (eval --fmri-repeats 1|2)")]
     cache = _cache_summary(bundle)
     summary["predictions"] = cache
     lines.append("  predictions " + ("none (every trial is predicted when the app opens it; `brainview cache` adds "

@@ -6,9 +6,9 @@ the data) and ``roi-images`` (the test stimuli that drive a region). ``score`` a
 
 from __future__ import annotations
 
-from brainview.analysis.evaluation import evaluate_bundle, stage_name
+from brainview.analysis.evaluation import FMRI_REPEATS, evaluate_bundle, stage_name
 from brainview.analysis.roi_methods import METHOD_LABELS, METHODS
-from brainview.cli.output import emit, open_bundle, write_table
+from brainview.cli.output import emit, open_bundle, repeats_label, write_table
 from brainview.cli.regions import evaluation_lines, method_options, read_truth, region_voxels
 from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
@@ -23,6 +23,9 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-captions", action="store_true", help="retrieval only")
+    p.add_argument("--fmri-repeats", choices=FMRI_REPEATS, default="all",
+                   help="decode each trial's first repeat (1), the mean of its first two (2), or the mean of all "
+                        "(the default); 1 and 2 also report the mean over every repeat taken in turn")
     p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis, or on the "
                          "natural-image manifold, or from the stimuli that drive it); of every subject for a study "
                          "(study.json or a folder of bundles)")
@@ -75,14 +78,16 @@ def cmd_eval(args) -> int:
     if not args.no_captions and bundle.vlm.get("captioner") and not decoder.can_caption:
         raise UserError(f"cannot caption with the bundle's captioner ({decoder.captions_missing}); "
                         "pass --no-captions for retrieval only")
-    result = evaluate_bundle(bundle, decoder, stage, args.repeats, args.seed, captions=not args.no_captions)
-    lines = [f"{bundle.name}: {stage} on {bundle.n_trials} test trials", "", "retrieval (top-1)"]
-    for direction, r in result["retrieval"].items():
-        lines.append(f"  {direction:<18} {r['top1']:.3f}  [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
-                     f"  {r['pool']}-way, {r['repeats']} repeats")
-    lines += ["", f"captioning: {TABLES[result['table']].title}"]
-    for name, value in result["captioning"].items():
-        lines.append(f"  {name:<18} " + (f"{value:.3f}" if value is not None else f"missing: {result['missing'].get(name, '')}"))
+    result = evaluate_bundle(bundle, decoder, stage, args.repeats, args.seed, captions=not args.no_captions,
+                             fmri_repeats=args.fmri_repeats)
+    lines = [f"{bundle.name}: {stage} on {bundle.n_trials} test trials, {repeats_label(args.fmri_repeats)}"]
+    lines += _figure_lines(result)
+    if "each_window" in result:
+        lines += _difference_lines(result["versus_all"])
+        lines += ["", f"the mean over every repeat taken in turn ({result['each_window']['windows']} windows; "
+                      "intervals: the windows' mean)"]
+        lines += _figure_lines({**result["each_window"], "missing": result["missing"], "table": result["table"]})
+        lines += _difference_lines(result["each_window"]["versus_all"])
     lines += ["", "questions (exact match; brain [95% interval], true image tokens, chance)"]
     lines += [f"  {kind:<18} {q['accuracy']:.3f}  [{q['ci95'][0]:.3f}, {q['ci95'][1]:.3f}]  image {q['image_accuracy']:.3f}"
               f"  chance {q['chance']:.3f}  n {q['n']}" for kind, q in result["qa"].items()]
@@ -91,6 +96,30 @@ def cmd_eval(args) -> int:
     if "qa_questions" in result["missing"]:
         lines.append(f"  left out: {result['missing']['qa_questions']}")
     return emit(args, result, lines)
+
+
+def _difference_lines(differences: dict) -> list[str]:
+    lines = ["", "less the mean of all repeats, trial by trial (retrieval: top-1 among all trials) [95% interval]"]
+    return lines + [f"  {name:<18} {d['difference']:+.3f}  [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+                    f"  (mean of all: {d['mean_of_all']:.3f})" for name, d in differences.items()]
+
+
+def _figure_lines(result: dict) -> list[str]:
+    """Retrieval and captioning of one ``eval`` result as text, each with its interval (and chance)."""
+    lines = ["", "retrieval (top-1)"]
+    for direction, r in result["retrieval"].items():
+        lines.append(f"  {direction:<18} {r['top1']:.3f}  [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+                     f"  {r['pool']}-way (chance {1 / r['pool']:.3f})" + (f", {r['repeats']} repeats" if 'repeats' in r else ""))
+    lines += ["", f"captioning: {TABLES[result['table']].title} (mean [95% interval], chance: captions against "
+                  "other trials' references)"]
+    for name, value in result["captioning"].items():
+        if value is None:
+            lines.append(f"  {name:<18} missing: {result['missing'].get(name, '')}")
+            continue
+        spread = result.get("caption_intervals", {}).get(name)
+        lines.append(f"  {name:<18} {value:.3f}" + (f"  [{spread['ci95'][0]:.3f}, {spread['ci95'][1]:.3f}]"
+                                                    f"  chance {spread['chance']:.3f}" if spread else ""))
+    return lines
 
 
 def cmd_ask(args) -> int:

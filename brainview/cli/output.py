@@ -67,3 +67,9 @@ def trial_index(bundle, trial_id: str | None) -> int:
     if trial_id.isdigit() and int(trial_id) < len(ids):
         return int(trial_id)
     raise UserError(f"no trial {trial_id!r} in {bundle.path} (ids look like {ids[0]!r})")
+
+
+def repeats_label(fmri_repeats: str) -> str:
+    """What each trial's pattern is, in words."""
+    return {"all": "each trial the mean of all its repeats", "1": "each trial's first repeat alone",
+            "2": "each trial the mean of its first two repeats"}[fmri_repeats]

@@ -11,6 +11,7 @@ from brainview.analysis.evaluation import evaluate_study
 from brainview.analysis.roi_methods import METHOD_LABELS
 from brainview.analysis.study import load_study
 from brainview.decoding.metric_tables import TABLES
+from brainview.cli.output import repeats_label
 from brainview.errors import UserError
 from brainview.cli.regions import method_options, read_truth
 from brainview.state.study import StudyDecoding
@@ -121,9 +122,10 @@ def eval_study(args) -> tuple[dict, list[str]]:
             if study.bundle(s).vlm.get("captioner") and not decoder.can_caption:
                 raise UserError(f"cannot caption with {s}'s captioner ({decoder.captions_missing}); "
                                 "pass --no-captions for retrieval only")
-    result = evaluate_study(decoding, stage, args.repeats, args.seed, captions=not args.no_captions)
+    result = evaluate_study(decoding, stage, args.repeats, args.seed, captions=not args.no_captions,
+                            fmri_repeats=args.fmri_repeats)
     subjects = study.ids
-    lines = [f"{study.name}: {stage}, {len(subjects)} subjects", "",
+    lines = [f"{study.name}: {stage}, {len(subjects)} subjects, {repeats_label(args.fmri_repeats)}", "",
              f"  {'':<18} " + " ".join(f"{s:>8}" for s in subjects) + "      mean ± sd"]
     first = result["subjects"][subjects[0]]
     for direction in first["retrieval"]:

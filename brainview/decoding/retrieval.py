@@ -73,12 +73,32 @@ def _summary(values: list[float], pool: int) -> dict:
     return {"top1": mean, "ci95": [float(mean - half), float(mean + half)], "repeats": len(values_arr), "pool": pool}
 
 
-def _top1_rows(block: np.ndarray) -> float:
-    """Fraction of rows whose best column is the diagonal one (strictly better than every other)."""
+def _diagonal_hits(block: np.ndarray) -> np.ndarray:
+    """Per row, whether its best column is the diagonal one (strictly better than every other)."""
     diag = np.diag(block)
     others = block.copy()
     np.fill_diagonal(others, -np.inf)
-    return float((diag > others.max(axis=1)).mean())
+    return diag > others.max(axis=1)
+
+
+def _top1_rows(block: np.ndarray) -> float:
+    """Fraction of rows whose best column is the diagonal one."""
+    return float(_diagonal_hits(block).mean())
+
+
+def trial_hits(predicted: np.ndarray, image_targets: np.ndarray, projected: np.ndarray | None = None,
+               text_embeddings: np.ndarray | None = None, text_index: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per direction, per trial: whether the true candidate ranks first among all trials' (an n-way task;
+    text: each trial's first reference caption). Paired across two sets of predictions of the same trials,
+    their difference has an interval over trials, which the pooled protocol's draws do not give."""
+    scores = image_scores(predicted, image_targets)
+    hits = {"image_given_brain": _diagonal_hits(scores), "brain_given_image": _diagonal_hits(scores.T)}
+    if projected is not None and text_embeddings is not None and text_index is not None:
+        index = np.asarray(text_index)
+        first = np.array([np.flatnonzero(index[:, 0] == t)[0] for t in range(len(predicted))])
+        block = text_scores(projected, np.asarray(text_embeddings)[first])
+        hits.update(text_given_brain=_diagonal_hits(block), brain_given_text=_diagonal_hits(block.T))
+    return hits
 
 
 def evaluate_retrieval(predicted: np.ndarray, image_targets: np.ndarray, projected: np.ndarray | None = None,

@@ -25,6 +25,7 @@ from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.other_models import QtOtherModels
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.preferred_view import add_preferred_dock
+from brainview.qt.repeats_panel import QtRepeatsPanel
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
 from brainview.qt.trial_browser import QtTrialBrowser
@@ -79,6 +80,8 @@ class QtMainWindow(QMainWindow):
         self.left_tabs = QTabWidget()
         self.left_tabs.addTab(self.roi_panel, "ROIs")
         self.left_tabs.addTab(self.language_panel, "Ask in language")
+        self.repeats_panel = QtRepeatsPanel(self.session, self.workers)  # the trial from each single repeat
+        self.left_tabs.addTab(self.repeats_panel, "Repeats")
         self._cortex_module = _cortex_view_module()
         self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
         cortex_area = self.cortex_view if self.cortex_view is not None else self._cortex_placeholder()

@@ -150,8 +150,9 @@ class StudyDecoding:
                 "source": "retrieval computed now; METEOR not recorded (run brainview eval on the study)"}
 
     def evaluate(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42,
-                 captions: bool = True) -> dict[str, Any]:
+                 captions: bool = True, fmri_repeats: str = "all") -> dict[str, Any]:
         """``brainview eval`` of one subject."""
         with self._busy:
             decoder = self.decoder(subject)
-            return evaluate_bundle(decoder.bundle, decoder, stage, repeats, seed, captions=captions)
+            return evaluate_bundle(decoder.bundle, decoder, stage, repeats, seed, captions=captions,
+                                   fmri_repeats=fmri_repeats)

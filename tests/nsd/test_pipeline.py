@@ -223,6 +223,11 @@ def test_exported_bundle(pipeline, tiny_nsd):
     assert [t["nsd_id"] for t in bundle.trials] == [r["nsd_id"] for r in stimuli]
     assert bundle.captions == [r["captions"] for r in stimuli]
     np.testing.assert_array_equal(bundle.fmri, np.load(pipeline.work / "test_fmri.npy"))
+    # every trial of each test image, in the order shown: their mean is the stored pattern
+    assert bundle.repeat_counts.tolist() == [r["repeats"] for r in stimuli] and bundle.fmri_repeats.dtype == np.float16
+    for t, count in enumerate(bundle.repeat_counts):
+        np.testing.assert_allclose(np.asarray(bundle.fmri_repeats[t, :count], np.float32).mean(0), bundle.fmri[t],
+                                   atol=2e-2 * float(np.abs(bundle.fmri[t]).max()))
     assert bundle.stimuli.shape == (6, 40, 40, 3)  # already smaller than 224 px: kept as is
     provenance = bundle.manifest["provenance"]
     assert provenance["normalization"]["mode"] == "session"

@@ -1,7 +1,8 @@
 """``python -m training.demo_world build --out resources/demo --seed 0 [--size full|small]``;
 ``python -m training.demo_world study`` builds the demo study (the demo bundle plus virtual subjects 2-4);
 ``python -m training.demo_world flatmap --bundle resources/demo`` adds the flatmap to a built bundle;
-``python -m training.demo_world captions`` writes two other models' captions beside it (resources/demo_captions)."""
+``python -m training.demo_world captions`` writes three other models' captions beside it (resources/demo_captions);
+``python -m training.demo_world repeats --bundle resources/demo`` adds the single trials to a built bundle."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training.demo_world.build import SIZES, VLM_KINDS, add_flatmap, build
+from training.demo_world.build import SIZES, VLM_KINDS, add_flatmap, add_repeats, build
 
 
 def main(argv=None) -> int:
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
     p = commands.add_parser("captions", help="two other models' captions of the demo's test trials (known ranking)")
     p.add_argument("--demo", default=str(Path(__file__).resolve().parents[2] / "resources" / "demo"))
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[2] / "resources" / "demo_captions"))
+    p = commands.add_parser("repeats", help="add the test split's single trials to an existing demo bundle "
+                                            "(their mean stays test/fmri.npy)")
+    p.add_argument("--bundle", required=True)
     args = parser.parse_args(argv)
     if args.command == "captions":
         from training.demo_world.other_models import write_other_models
@@ -46,6 +50,9 @@ def main(argv=None) -> int:
         return study_main(args)
     if args.command == "flatmap":
         print(add_flatmap(args.bundle))
+        return 0
+    if args.command == "repeats":
+        print(add_repeats(args.bundle))
         return 0
     path = build(args.out, seed=args.seed, size=args.size, vlm=args.vlm)
     print(path)

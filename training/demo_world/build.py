@@ -11,7 +11,8 @@ Steps, each reported on stderr with the elapsed time:
 3. targets: the captioner's query tokens of every image (``Blip2Adapter.image_query_tokens``)
    and the retrieval model's text embeddings of every caption (``text_embeddings``);
 4. fMRI: the virtual subject's responses (3 repeats averaged), z-scored per voxel with the
-   training split's mean and standard deviation;
+   training split's mean and standard deviation; the test split's single trials too (:func:`single_trials`,
+   ``test/fmri_repeats.npy``; ``python -m training.demo_world repeats --bundle B`` adds them to a built bundle);
 5. stage 1: :class:`~brainview.decoding.ridge.StageOneRidge`, alpha chosen on the validation split;
 6. stage 2: :func:`~brainview.decoding.stage2.fit_stage2` (eq. 1), selected on the validation split;
 7. the bundle: :func:`~brainview.bundle.write_bundle` with the test split, its held-out
@@ -133,7 +134,11 @@ def write_subject_bundle(out: Path, subject: VirtualSubject, splits: dict[str, S
            for i, (k, v) in enumerate(splits.items())}
     mean, sd = raw["train"].mean(0), raw["train"].std(0) + 1e-6
     fmri = {k: ((v - mean) / sd).astype(np.float32) for k, v in raw.items()}
-    progress("fmri", f"{subject.n_voxels} voxels, {REPEATS} repeats averaged, "
+    test_fmri = fmri["test"].astype(np.float16)
+    test_noise = subject.trial_noise(len(splits["test"]), REPEATS,
+                                     np.random.default_rng([seed, 303, list(splits).index("test")]))
+    repeats = single_trials(test_fmri, test_noise, sd)
+    progress("fmri", f"{subject.n_voxels} voxels, {REPEATS} repeats averaged (each kept for the test split), "
                      f"median ncsnr {float(np.median(subject.tuning['ncsnr'])):.2f}")
 
     ridge = StageOneRidge(device="cpu").fit(fmri["train"], tokens["train"], fmri["val"], tokens["val"])
@@ -165,7 +170,7 @@ def write_subject_bundle(out: Path, subject: VirtualSubject, splits: dict[str, S
             "weights_dtype": "float16",
         })
     return write_bundle(
-        out, manifest=manifest, weights=weights, fmri=fmri["test"].astype(np.float16), stimuli=test.images,
+        out, manifest=manifest, weights=weights, fmri=test_fmri, fmri_repeats=repeats, stimuli=test.images,
         captions=test.captions, trials=trials, image_embeddings=tokens["test"],
         text_embeddings=texts["test"].reshape(-1, text_dim),
         text_index=[[t, c] for t in range(len(test)) for c in range(len(test.captions[t]))],
@@ -206,6 +211,62 @@ def add_flatmap(bundle: str | Path) -> Path:
     staging.replace(path)
     open_bundle(bundle)
     return path
+
+
+def single_trials(mean: np.ndarray, noise: list[np.ndarray], sd: np.ndarray) -> np.ndarray:
+    """The z-scored single trials (n, repeats, n_voxels) float16 behind the z-scored mean ``mean``: the mean
+    plus each trial's ``noise`` less the noises' mean, over the voxels' ``sd`` (the z-scoring's).
+
+    With the noise :meth:`~training.demo_world.subject.VirtualSubject.trial_noise` redraws from the build's
+    generator these are the trials the build averaged; with any other draw of the same Gaussian noise they
+    are a draw of the trials given their mean (for Gaussian noise e_i - mean(e) is independent of mean(e)).
+    Either way they average to ``mean`` (to float16 rounding), so nothing decoded from the mean changes."""
+    e = np.stack(noise, axis=1)
+    trials = np.asarray(mean, dtype=np.float32)[:, None, :] + (e - e.mean(axis=1, keepdims=True)) / sd
+    return trials.astype(np.float16)
+
+
+def add_repeats(bundle: str | Path) -> Path:
+    """Add the single trials to an existing demo bundle (``test/fmri_repeats.npy``, ``test/fmri_repeat_counts.npy``)
+    without rebuilding it: its subject, scenes and fMRI noise are redrawn from the seed in its manifest, the
+    training split's response for the z-scoring. Refuses a bundle whose stored mean this does not reproduce
+    (another build). The bundle's other files, and so every figure, stay as they are."""
+    import os
+    import shutil
+
+    from brainview.bundle import open_bundle
+    from brainview.bundle import format as F
+    from brainview.bundle.writer import write_repeats
+
+    opened = open_bundle(bundle)
+    provenance = opened.manifest["provenance"]
+    seed, size = int(provenance["seed"]), provenance["size"]
+    splits = split_scenes(seed, size)
+    subject = VirtualSubject.create(seed)
+    if opened.manifest["subject"] != f"virtual-{seed}" or len(splits["test"]) != opened.n_trials:
+        raise ValueError(f"{bundle} is not the demo bundle of seed {seed} ({size})")
+    rngs = {k: np.random.default_rng([seed, 303, i]) for i, k in enumerate(splits)}
+    train = subject.respond(splits["train"], repeats=REPEATS, rng=rngs["train"])
+    mean, sd = train.mean(0), train.std(0) + 1e-6
+    test = ((subject.respond(splits["test"], repeats=REPEATS, rng=rngs["test"]) - mean) / sd).astype(np.float16)
+    stored = np.asarray(opened.fmri, dtype=np.float32)
+    error = float(np.abs(test.astype(np.float32) - stored).max())
+    if error > 0.01:
+        raise ValueError(f"{bundle}: the redrawn responses differ from test/fmri.npy by up to {error:.3g}; "
+                         "not this build's bundle")
+    noise = subject.trial_noise(opened.n_trials, REPEATS, np.random.default_rng([seed, 303, list(splits).index("test")]))
+    repeats = single_trials(stored, noise, sd)
+    staging = Path(opened.path) / ".repeats.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "test").mkdir(parents=True)
+    try:
+        write_repeats(staging, repeats, None, np.float16)
+        for rel in (F.FMRI_REPEATS, F.FMRI_REPEAT_COUNTS):
+            os.replace(staging / rel, Path(opened.path) / rel)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    open_bundle(bundle)
+    return Path(opened.path) / F.FMRI_REPEATS
 
 
 def _vlm_folders(kind: str, splits: dict[str, SceneSet], folder: Path, seed: int, size: str) -> dict[str, Path]:

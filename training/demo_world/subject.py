@@ -212,9 +212,14 @@ class VirtualSubject:
         rng = rng if rng is not None else np.random.default_rng([self.seed, 202])
         signal = self.signal(scenes, maps)
         total = np.zeros_like(signal)
-        for _ in range(repeats):
-            total += signal + self.noise(len(scenes), rng)
+        for noise in self.trial_noise(len(scenes), repeats, rng):
+            total += signal + noise
         return (total / repeats).astype(np.float32)
+
+    def trial_noise(self, n: int, repeats: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """The noise of each of ``repeats`` trials of ``n`` scenes, drawn from ``rng`` in the order
+        :meth:`respond` draws it: the same generator state gives the very noise a response averaged."""
+        return [self.noise(n, rng) for _ in range(repeats)]
 
     def noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Unit-variance trial noise, half independent and half spatially smooth."""

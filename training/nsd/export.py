@@ -152,7 +152,7 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
         "subject": subject, "sessions": settings["sessions"], "trials_per_session": prepared["trials_per_session"],
         "normalization": {"mode": settings["normalize"], "beta_scale": settings["beta_scale"],
                           "statistics_from": "training trials only",
-                          "then": "repeats of an image averaged"},
+                          "then": "repeats of an image averaged (each kept in test/fmri_repeats.npy, float16)"},
         "beta_formats": prepared["beta_formats"], "splits": {"images": prepared["n_images"],
                                                              "trials": prepared["n_trials"],
                                                              "val_fraction": settings["val_fraction"],
@@ -184,7 +184,11 @@ def export(work: str | Path, out: str | Path, *, image_size: int = 224, name: st
                **({"coco": coco[int(r["coco_id"])]} if int(r["coco_id"]) in coco else {})} for r in test.records]
     rois = {n: {"group": spec["group"], "labels": spec["labels"], "voxels": spec["voxels"]}
             for n, spec in read_json(work / "rois.json").items()}
+    from training.nsd.prepare import single_trials
+
+    repeats, repeat_counts = single_trials(work, test.records, prepared["trials_per_session"])
     bundle = write_bundle(out, manifest=manifest, weights=weights, fmri=test.fmri, stimuli=stimuli,
+                          fmri_repeats=repeats, repeat_counts=repeat_counts,
                           captions=[r["captions"] for r in test.records], trials=trials,
                           image_embeddings=test.tokens, text_embeddings=test.texts,
                           text_index=test.text_index.tolist(), mesh=mesh, vertex_voxel=vertex_voxel, rois=rois,

@@ -15,6 +15,7 @@ WORK after this step::
     sessions/session_SS.npy  masked int16 betas of session SS (trials × voxels), nibabel voxel order
     normalization.npz     mean and std per voxel (per session, or pooled), from training trials
     {train,val,test}_fmri.npy   float32 (images × voxels), normalized then averaged over repeats
+                          (the test split's single trials are read back at export: :func:`single_trials`)
     stimuli.json          per split, one record per image: nsd_id, coco_id, coco_split, trials, captions
     rois.json             ROI voxel sets in the bundle's layout (DESIGN.md §3)
     voxel_ijk.npy         (voxels × 3) 0-based volume index of each voxel
@@ -299,6 +300,26 @@ def average_repeats(work: WorkDir, design: Design, n_sessions: int, per_session:
         out[split] = sums[start:start + len(split_ids[split])]
         start += len(split_ids[split])
     return out
+
+
+def single_trials(work: WorkDir, records: list[dict], per_session: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every trial of each image of ``records`` (``stimuli.json``), normalized as :func:`average_repeats`
+    normalizes it but not averaged: float16 (images, most repeats, voxels) in the order they were shown,
+    and the number of trials per image (NSD's test images: mostly 3). Their mean is the split's fMRI.
+    Reads the masked session cache and the training statistics step 1 saved."""
+    stats = np.load(work / "normalization.npz")
+    mean, std = stats["mean"], stats["std"]
+    counts = np.array([len(r["trials"]) for r in records], dtype=np.int64)
+    out = np.zeros((len(records), int(counts.max()), mean.shape[1]), dtype=np.float16)
+    sessions: dict[int, np.ndarray] = {}
+    for i, record in enumerate(records):
+        for j, trial in enumerate(sorted(record["trials"])):
+            session, row = divmod(int(trial), per_session)
+            if session not in sessions:
+                sessions[session] = np.load(work / f"sessions/session_{session + 1:02d}.npy", mmap_mode="r")
+            k = session if len(mean) > 1 else 0
+            out[i, j] = (sessions[session][row].astype(np.float32) / BETA_SCALE - mean[k]) / std[k]
+    return out, counts
 
 
 def prepare(nsd_root: str | Path, subject: int, out: str | Path, *, sessions: int | None = None,
