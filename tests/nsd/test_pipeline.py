@@ -350,9 +350,11 @@ def test_study_of_exported_subjects(pipeline, tmp_path):
     from brainview.bundle import open_bundle
     from brainview.cortex.surface import Cortex
     from brainview.cortex.transfer import space_of, transfer_vertices
+    from tests.factories import make_distinct
 
     other = tmp_path / "subj02"
     shutil.copytree(pipeline.bundle_path, other)
+    make_distinct(other)  # another subject's bundle, not the same one twice (which a study refuses)
     manifest = json.loads((other / "manifest.json").read_text())
     manifest["subject"] = "subj02"
     (other / "manifest.json").write_text(json.dumps(manifest))
