@@ -22,6 +22,9 @@ from brainview.cortex.lod import Decimated
 BACKGROUND = (0.11, 0.11, 0.13)
 SELECTION_RGB = np.array([0, 230, 120], dtype=np.float32)
 SELECTION_ALPHA = 0.6
+#: hits closer than this (parametric, along the ray) to a triangle edge count: a ray through a vertex or
+#: an edge, exactly between triangles, otherwise slips through and picks the far side
+PICK_TOLERANCE = 1e-6
 OUTLINE_PALETTE = np.array([[31, 119, 180], [255, 127, 14], [214, 39, 40], [148, 103, 189], [140, 86, 75],
                             [227, 119, 194], [188, 189, 34], [23, 190, 207], [255, 255, 255]], dtype=np.uint8)
 
@@ -142,7 +145,7 @@ class HemiScene:
         The cell locator, built once per surface, answers whatever is drawn (the full mesh or its coarse copy)."""
         t, position, pcoords = reference(0.0), [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
         sub_id, cell = reference(0), reference(-1)
-        if not self.locator.IntersectWithLine(near, far, 0.0, t, position, pcoords, sub_id, cell) or int(cell) < 0:
+        if not self.locator.IntersectWithLine(near, far, PICK_TOLERANCE, t, position, pcoords, sub_id, cell) or int(cell) < 0:
             return None
         return self.nearest_vertex(int(cell), position)
 

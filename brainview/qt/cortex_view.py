@@ -19,7 +19,7 @@ import numpy as np
 import shiboken6
 from matplotlib import colormaps
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
@@ -53,6 +53,7 @@ class QtCortexView(QWidget):
         self.view = "lateral"
         self.brush_enabled = False
         self.brush_radius = 5.0
+        self.brush_erase = False  # left drag erases (right drag and Shift+left always do)
         self.hover_info = ""
         self.overlay_style = {"cmap": "RdBu_r", "threshold": None, "vmin": None, "vmax": None, "symmetric": True}
         self._overlay: np.ndarray | None = None
@@ -97,8 +98,6 @@ class QtCortexView(QWidget):
         layout.addWidget(self._vtk, 1)
         layout.addWidget(self.status)
         self.hovered.connect(self.status.setText)
-        for keys, slot in ((QKeySequence.StandardKey.Undo, self.undo), (QKeySequence.StandardKey.Redo, self.redo)):
-            QShortcut(keys, self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.controls.sync()
 
     # -- model -----------------------------------------------------------------------------------
@@ -339,13 +338,9 @@ class QtCortexView(QWidget):
         self.brush_radius = float(radius_mm)
         self.controls.sync()
 
-    def undo(self) -> None:
-        if self.selection is not None:
-            self.selection.undo()
-
-    def redo(self) -> None:
-        if self.selection is not None:
-            self.selection.redo()
+    def set_brush_erase(self, erase: bool) -> None:
+        self.brush_erase = bool(erase)
+        self.controls.sync()
 
     # -- picking ---------------------------------------------------------------------------------
     def display_position(self, position: QPoint) -> tuple[int, int]:
@@ -408,7 +403,7 @@ class QtCortexView(QWidget):
         self._press, self._dragged = (position, button), False
         if self.brush_enabled and self.selection is not None and button in (Qt.MouseButton.LeftButton,
                                                                              Qt.MouseButton.RightButton):
-            self._stroke_erase = (button == Qt.MouseButton.RightButton
+            self._stroke_erase = (self.brush_erase or button == Qt.MouseButton.RightButton
                                   or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
             self.selection.begin_stroke()
             self.renderer.begin_motion()

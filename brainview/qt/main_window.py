@@ -19,6 +19,7 @@ from brainview.errors import Cancelled
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
 from brainview.qt.dataset_passes import QtDatasetPasses
+from brainview.qt.edit_actions import QtEditActions
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.preferences import QtPreferences
@@ -112,6 +113,7 @@ class QtMainWindow(QMainWindow):
         self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
 
+        self.edit_actions = QtEditActions(self)
         build_toolbar(self)
         build_menus(self)
         build_status_bar(self)

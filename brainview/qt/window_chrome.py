@@ -67,6 +67,8 @@ def build_toolbar(window) -> None:
     demo_study.setToolTip("The demo as a study of four virtual subjects: every subject's captions and ranks for "
                           "this stimulus, the ROI table across subjects (the other three are built once)")
     demo_study.triggered.connect(lambda: (window.subjects_dock.show(), window.subjects_panel.open_demo_study()))
+    bar.addSeparator()
+    bar.addActions([window.edit_actions.undo, window.edit_actions.redo])
 
 def build_menus(window) -> None:
     """File, Edit, View, Device and Help menus."""
@@ -108,13 +110,8 @@ def build_menus(window) -> None:
     quit_action.triggered.connect(window.close)
     menu.addAction(quit_action)
 
-    # no shortcuts here: Ctrl+Z belongs to the cortex view and the ROI panel while they have focus
     edit = window.menuBar().addMenu("&Edit")
-    undo = QAction("&Undo selection change", window)
-    undo.triggered.connect(lambda: window.session.selection and window.session.selection.undo())
-    redo = QAction("&Redo selection change", window)
-    redo.triggered.connect(lambda: window.session.selection and window.session.selection.redo())
-    edit.addActions([undo, redo])
+    edit.addActions([window.edit_actions.undo, window.edit_actions.redo])
 
     view = window.menuBar().addMenu("&View")
     for text, keys, step in (("&Next trial", "Ctrl+Down", 1), ("&Previous trial", "Ctrl+Up", -1)):
@@ -125,6 +122,9 @@ def build_menus(window) -> None:
     worst.triggered.connect(window.browser.worst_first)
     view.addAction(worst)
     view.addAction(window.subjects_dock.toggleViewAction())
+    if window.edit_actions.cortex:
+        view.addSection("Cortex")
+        view.addActions(window.edit_actions.cortex)
 
     device_menu = window.menuBar().addMenu("&Device")
     window.device_actions = QActionGroup(window)

@@ -147,17 +147,16 @@ def test_a_brush_stroke_paints_without_moving_the_camera_and_undo_restores_it(vi
     assert painted.max() < cortex.hemis["lh"].n_vertices
     lh = view._scenes["lh"]
     assert lh.fill[painted].all() and (lh.colors[painted] != lh.base[painted]).any(axis=1).all()
-    assert view.controls.undo.isEnabled()
     assert lh.locator.GetBuildTime() == built  # recolouring never rebuilt the picking index
     # erase part of it with the right button; the eraser's stroke is its own undo step
     drag(view, lh_center(view), lh_center(view), RIGHT, steps=1)
     assert 0 < selection.painted_vertices().size < painted.size
     selection.undo()
     np.testing.assert_array_equal(selection.painted_vertices(), painted)
-    view.undo()  # the toolbar/shortcut path
+    selection.undo()
     assert selection.is_empty() and not lh.fill.any()
     np.testing.assert_array_equal(lh.colors, lh.base)
-    view.redo()
+    selection.redo()
     np.testing.assert_array_equal(selection.painted_vertices(), painted)
 
 
