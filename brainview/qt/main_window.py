@@ -145,6 +145,9 @@ class QtMainWindow(QMainWindow):
         self.session.connect("stage", lambda s: self._sync_stage())
         self.session.connect("synthetic", lambda s: self._selection_changed())
         self.session.connect("k", lambda s: self._selection_changed())
+        # a selection decoded before the language models were in (a reopened session, another subject)
+        # is decoded again once they are, so its caption comes
+        self.session.connect("decoder", lambda s: self._selection_changed())
         if self.cortex_view is not None:
             self.cortex_view.vertex_picked.connect(self._vertex_picked)
             # where full-detail frames are slow, the cortex stays coarse until the decoding is on screen

@@ -330,10 +330,18 @@ class QtTrialView(QWidget):
         session = self.session
         if not session.has_bundle:
             return
-        placeholder = ("decoding…" if session.can_caption else "waiting for the language models…"
-                       if session.captions_missing == MODELS_NOT_LOADED else "captions are off")
         for stage, box in self.caption_boxes.items():
-            box.set_text(session.caption(stage), placeholder)
+            caption = session.caption(stage)
+            box.set_text(caption, self._why_no_caption(pending=caption is None, working="decoding…"))
+
+    def _why_no_caption(self, pending: bool, working: str) -> str:
+        """What a caption box says while it has no caption: never an empty box without a reason."""
+        session = self.session
+        if not session.can_caption:
+            if session.captions_missing == MODELS_NOT_LOADED:
+                return "waiting for the language models… (captioned as soon as they are in)"
+            return f"captions are off: {session.captions_missing}" if session.captions_missing else "captions are off"
+        return working if pending else "(the language model generated no words for this pattern)"
 
     def _fill_texts(self, widget: QListWidget, texts, true_rows: set[int], empty: str) -> None:
         widget.clear()
@@ -409,9 +417,7 @@ class QtTrialView(QWidget):
             self._fill_texts(self.synthetic_texts, None, set(), "no selection")
             return
         decoded = result.decoded
-        missing = ("captioning…" if result.caption_pending else
-                   "captions are off" if not self.session.can_caption else "")
-        self.synthetic_box.set_text(decoded.caption, missing)
+        self.synthetic_box.set_text(decoded.caption, self._why_no_caption(result.caption_pending, "captioning…"))
         self.synthetic_images.show_images(self.session, decoded, result.trial)
         true_rows = set(self.session.true_texts(result.trial).tolist()) if result.trial is not None else set()
         self._fill_texts(self.synthetic_texts, decoded.texts, true_rows, "caption retrieval needs stage 2")
