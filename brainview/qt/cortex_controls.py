@@ -4,7 +4,7 @@ Undo and Redo are the window's (:mod:`brainview.qt.edit_actions`): one pair for 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QToolButton, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QToolBar, QToolButton, QWidget
 
 from brainview.cortex import SURFACES
 
@@ -42,6 +42,8 @@ class QtCortexControls(QWidget):
                                         decimals=3, maximum=1e6, singleStep=0.1, prefix="thr ")
         self.vmax = QDoubleSpinBox(toolTip="top of the colour range (auto: the largest magnitude)",
                                    decimals=3, maximum=1e6, singleStep=0.1, specialValueText="max auto")
+        for spin in (self.threshold, self.vmax):
+            spin.setMaximumWidth(105)  # room for "thr 12.345", not for the 1e6 its range allows
         self.symmetric = QCheckBox("±", toolTip="symmetric colour range around zero", checked=True)
         self.brush = QToolButton(text="Brush", checkable=True,
                                  toolTip="paint with left drag, erase with right drag or Shift (B)")
@@ -50,10 +52,13 @@ class QtCortexControls(QWidget):
             button.setStyleSheet("QToolButton:checked { background: #2a82da; color: white; font-weight: bold; }")
         self.radius = QDoubleSpinBox(toolTip="brush radius along the surface ([ and ])", decimals=1, minimum=0.5,
                                      maximum=50.0, value=view.brush_radius, suffix=" mm")
+        # a tool bar, not a row of widgets: where the cortex is narrow (a 1366 px screen) what does not
+        # fit goes behind its » button instead of forcing the whole window wider
+        self.bar = QToolBar(movable=False, floatable=False)
         for widget in (self.surface, self.view_preset, self.cmap, self.threshold, self.vmax, self.symmetric,
                        self.brush, self.erase, self.radius):
-            layout.addWidget(widget)
-        layout.addStretch(1)
+            self.bar.addWidget(widget)
+        layout.addWidget(self.bar, 1)
         self.surface.currentTextChanged.connect(view.set_surface)
         self.view_preset.currentTextChanged.connect(view.set_view)
         self.cmap.currentTextChanged.connect(lambda name: view.update_overlay_style(cmap=name))

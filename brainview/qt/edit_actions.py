@@ -27,6 +27,8 @@ class QtEditActions(QObject):
                                  "Undo the last brush stroke, ROI check, clear or loaded ROI")
         self.redo = self._action("&Redo selection change", QKeySequence.StandardKey.Redo, self._redo,
                                  "Redo the last undone selection change")
+        self.undo.setIconText("Undo")  # the toolbar's short names
+        self.redo.setIconText("Redo")
         redo_keys = self.redo.shortcuts()
         if QKeySequence("Ctrl+Shift+Z") not in redo_keys:  # the platform's key (Ctrl+Y on some) and the usual one
             self.redo.setShortcuts(redo_keys + [QKeySequence("Ctrl+Shift+Z")])

@@ -43,6 +43,15 @@ def _cortex_view_module():
     return cortex_view
 
 
+def _scrolled(panel: QWidget) -> QScrollArea:
+    """``panel`` in a scroll area that follows its width and scrolls when it is taller than the room."""
+    scroller = QScrollArea(widgetResizable=True, frameShape=QScrollArea.NoFrame)
+    scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    scroller.setMinimumWidth(panel.minimumSizeHint().width() + scroller.verticalScrollBar().sizeHint().width())
+    scroller.setWidget(panel)
+    return scroller
+
+
 class QtMainWindow(QMainWindow):
     """brainview's window. ``open_bundle`` loads in a worker; ``open_bundle_now`` blocks (screenshots)."""
 
@@ -72,8 +81,8 @@ class QtMainWindow(QMainWindow):
         self.roi_panel = QtRoiPanel(self.session)
         self.language_panel = QtLanguagePanel(self.session, self.workers, device=lambda: self.device)
         self.left_tabs = QTabWidget()
-        self.left_tabs.addTab(self.roi_panel, "ROIs")
-        self.left_tabs.addTab(self.language_panel, "Ask in language")
+        for panel, title in ((self.roi_panel, "ROIs"), (self.language_panel, "Ask in language")):
+            self.left_tabs.addTab(_scrolled(panel), title)  # tall panels scroll; the trial table keeps its rows
         self._cortex_module = _cortex_view_module()
         self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
         cortex_area = self.cortex_view if self.cortex_view is not None else self._cortex_placeholder()
@@ -106,11 +115,14 @@ class QtMainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.subjects_panel = QtSubjectsPanel(self.session, device=lambda: self.device, demo_bundle=demo_bundle_path())
         self.subjects_dock = QDockWidget("Subjects", self, objectName="subjects_dock")
-        scroller = QScrollArea(widgetResizable=True)  # the dock may be narrow; the panel scrolls, the window keeps its size
-        scroller.setWidget(self.subjects_panel)
+        # the panel scrolls up and down; across, the dock never gets narrower than the panel's minimum
+        # (its tables would be cut at the right edge): the central area gives way instead
+        scroller = _scrolled(self.subjects_panel)
+        scroller.setMinimumWidth(self.subjects_panel.minimumSizeHint().width()
+                                 + scroller.verticalScrollBar().sizeHint().width() + 2 * scroller.frameWidth())
         self.subjects_dock.setWidget(scroller)
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
-        self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
+        self.subjects_dock.visibilityChanged.connect(self._fit_subjects_dock)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
 
         self.edit_actions = QtEditActions(self)
@@ -178,6 +190,18 @@ class QtMainWindow(QMainWindow):
         self.device_label.setText(f"Device: {DEVICE_LABELS.get(self.device, self.device)}"
                                   + (f" → {loaded}" if self.session.has_bundle else ""))
         self.memory_label.setText(memory_text(loaded))
+
+    def _fit_subjects_dock(self, visible: bool) -> None:
+        """A dock opening takes its room from the trial and the cortex: on a small screen only its minimum."""
+        if visible:
+            width = max(self.subjects_dock.widget().minimumWidth(), min(500, int(0.28 * self.width())))
+            self.resizeDocks([self.subjects_dock], [width], Qt.Horizontal)
+
+    def show_panel(self, panel: QWidget) -> None:
+        """Bring the left tab holding ``panel`` to the front."""
+        for index in range(self.left_tabs.count()):
+            if self.left_tabs.widget(index).isAncestorOf(panel):
+                self.left_tabs.setCurrentIndex(index)
 
     # ----------------------------------------------------------------- opening
 

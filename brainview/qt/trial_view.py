@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
+from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
                                QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from brainview.decoding.decoder import Decoded
@@ -72,7 +72,7 @@ class QtTrialPlots(QWidget):
         self.histogram = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
         self.profile = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
         for plot in (self.histogram, self.profile):
-            plot.setMinimumHeight(150)
+            plot.setMinimumSize(200, 150)  # narrower, their titles and axes are cut
             for side in ("left", "bottom"):
                 axis = plot.getAxis(side)
                 axis.setPen(PLOT_FOREGROUND)
@@ -222,7 +222,7 @@ class QtTrialView(QWidget):
         right.addLayout(images)
         right.addWidget(section_title("Retrieved captions (stage 2)"))
         right.addLayout(texts, 1)
-        columns = QHBoxLayout()
+        columns = self.columns = QHBoxLayout()
         columns.setSpacing(16)
         columns.addLayout(left, 1)
         columns.addLayout(right, 1)
@@ -239,6 +239,7 @@ class QtTrialView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+        self.scroll = scroll
 
         for event in ("bundle", "trial", "stage", "k"):
             session.connect(event, lambda s: self.refresh())
@@ -248,6 +249,20 @@ class QtTrialView(QWidget):
         session.connect("notes", lambda s: self._show_note())
         session.connect("captions", lambda s: self._show_captions())
         self.show_empty("Open a decoding bundle with File → Open.")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Captions beside the retrievals where they fit side by side, above them where the trial view is
+        narrow (a 1366 px screen with the Subjects dock open): never cut at the right edge."""
+        super().resizeEvent(event)
+        side_by_side = self.columns.direction() == QBoxLayout.LeftToRight
+        if side_by_side:
+            needed = self.scroll.widget().minimumSizeHint().width()
+            self._side_by_side_width = needed
+        else:
+            needed = getattr(self, "_side_by_side_width", 0)
+        wanted = QBoxLayout.LeftToRight if self.scroll.viewport().width() >= needed else QBoxLayout.TopToBottom
+        if wanted != self.columns.direction():
+            self.columns.setDirection(wanted)
 
     @staticmethod
     def _row_label(text: str, colour: str) -> QLabel:

@@ -106,7 +106,7 @@ def test_brush_keys_and_camera_reset_with_the_cortex_focused(qtbot, shown):
 def test_letter_keys_still_type_into_text_fields(qtbot, shown):
     """B, E, R and the brackets are window keys, yet a question box still receives them as text."""
     window = shown
-    window.left_tabs.setCurrentWidget(window.language_panel)
+    window.show_panel(window.language_panel)
     from PySide6.QtWidgets import QLineEdit
 
     line = window.language_panel.findChildren(QLineEdit)[0]
