@@ -32,6 +32,9 @@ from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.state.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
 
 MAX_RECENT = 8
+#: how long closing waits for workers told to stop; one still busy after it (a model loading, a token
+#: being generated) is left behind: :func:`brainview.qt.app.run_app` ends the process without it
+CLOSE_WAIT_MS = 400
 
 
 def _cortex_view_module():
@@ -514,8 +517,8 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer.stop()
         self._stop_background()  # a caption batch in flight ends at its next token
         self.language_panel.shutdown()
-        self.subjects_panel.shutdown()
-        self.workers.shutdown()
+        self.subjects_panel.shutdown(CLOSE_WAIT_MS)
+        self.workers.shutdown(CLOSE_WAIT_MS)
         if self.cortex_view is not None:
             self.cortex_view.shutdown()
         super().closeEvent(event)
