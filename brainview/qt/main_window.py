@@ -218,7 +218,8 @@ class QtMainWindow(QMainWindow):
         value = self.settings.value("recent_bundles", [])
         return [value] if isinstance(value, str) else list(value or [])
 
-    def _remember(self, path: str) -> None:
+    def remember(self, path: str) -> None:
+        """Put a bundle or session file first in File → Open recent."""
         path = str(Path(path).resolve())
         recent = [path] + [p for p in self.recent_bundles() if p != path]
         self.settings.setValue("recent_bundles", recent[:MAX_RECENT])
@@ -294,7 +295,7 @@ class QtMainWindow(QMainWindow):
         self.session.set_loaded(loaded)
         session = self.session
         self.setWindowTitle(f"brainview — {session.bundle.name}")
-        self._remember(str(session.bundle.path))
+        self.remember(str(session.bundle.path))
         self.stage_combo.blockSignals(True)
         self.stage_combo.clear()
         for stage in session.stages:

@@ -39,7 +39,8 @@ class QtSessionIO(QObject):
         self.save_action.triggered.connect(self.save_dialog)
         self.open_action = QAction("Open &session…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
         self.open_action.triggered.connect(self.open_dialog)
-        self._pending: dict | None = None
+        self._pending: tuple[str | Path, dict] | None = None  # a session waiting for its bundle
+        self.restore_geometry = False  # the window keeps its size and place; docks, splitters and tabs come back
         window.bundle_loaded.connect(self._restore_pending)
 
     def add_to(self, menu: QMenu) -> None:
@@ -61,6 +62,7 @@ class QtSessionIO(QObject):
             "overlay": {"source": window.overlay_combo.currentData(),
                         "follows_selection": window._overlay_follows_selection, **style},
             "browser": self._browser_state(),
+            "interface": self._interface_state(),
             "window": {"geometry": _encode(window.saveGeometry()), "state": _encode(window.saveState()),
                        "splitters": {s.objectName(): _encode(s.saveState()) for s in window.findChildren(QSplitter)
                                      if s.objectName()}},
@@ -76,6 +78,30 @@ class QtSessionIO(QObject):
                 "descending": header.sortIndicatorOrder() == Qt.DescendingOrder,
                 "filter": browser.filter_edit.text()}
 
+    def _interface_state(self) -> dict:
+        """What else the user set in the panels: the score chosen, the phrases typed, the tabs and docks."""
+        window = self.window
+        language = window.language_panel
+        return {"score": window.browser.score, "search_phrase": language.search_edit.text(),
+                "concept_phrase": language.concept_edit.text(), "left_tab": window.left_tabs.currentIndex(),
+                "language_tab": language.tabs.currentIndex(), "subjects_dock": window.subjects_dock.isVisible()}
+
+    def _restore_interface(self, state: dict, overlay_source: str | None) -> None:
+        window = self.window
+        language = window.language_panel
+        if isinstance(state.get("score"), str):
+            window.browser.prefer_score(state["score"])
+        for edit, key in ((language.search_edit, "search_phrase"), (language.concept_edit, "concept_phrase")):
+            if isinstance(state.get(key), str):
+                edit.setText(state[key])  # a search phrase runs as it is typed
+        for tabs, key in ((window.left_tabs, "left_tab"), (language.tabs, "language_tab")):
+            if isinstance(state.get(key), int) and 0 <= state[key] < tabs.count():
+                tabs.setCurrentIndex(state[key])
+        if isinstance(state.get("subjects_dock"), bool):
+            window.subjects_dock.setVisible(state["subjects_dock"])
+        if overlay_source == "concept" and language.concept_edit.text().strip():
+            language.localize()  # the map on the cortex when saved: computed again, then shown
+
     def _restore_browser(self, state: dict) -> None:
         browser = self.window.browser
         browser.filter_edit.setText(str(state.get("filter", "")))
@@ -86,6 +112,7 @@ class QtSessionIO(QObject):
 
     def save(self, path: str | Path) -> Path:
         written = save_session(path, self.capture())
+        self.window.remember(str(written))
         self.window.statusBar().showMessage(f"Saved session {written}", 5000)
         return written
 
@@ -129,16 +156,18 @@ class QtSessionIO(QObject):
             bundle_path, problem = chosen, bundle_problem(recorded, chosen)
         session = self.window.session
         if session.has_bundle and Path(session.bundle.path).resolve() == Path(bundle_path).resolve():
+            self.window.remember(str(path))
             self.restore(state)
         else:
-            self._pending = state
+            self._pending = (path, state)
             self.window.open_bundle(bundle_path)
         return True
 
     def _restore_pending(self) -> None:
-        state, self._pending = self._pending, None
-        if state is not None:
-            self.restore(state)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.window.remember(str(pending[0]))  # after its bundle: the session is the most recent
+            self.restore(pending[1])
 
     def restore(self, state: dict) -> None:
         """Put the window in the saved state (the bundle is open); what no longer fits is reported."""
@@ -171,8 +200,10 @@ class QtSessionIO(QObject):
             window._overlay_follows_selection = bool(overlay.get("follows_selection", False))
         if isinstance(state.get("browser"), dict):  # optional: older files lack it
             self._restore_browser(state["browser"])
+        if isinstance(state.get("interface"), dict):  # optional: older files lack it
+            self._restore_interface(state["interface"], overlay.get("source"))
         layout = state["window"]
-        if layout.get("geometry"):
+        if layout.get("geometry") and self.restore_geometry:
             window.restoreGeometry(_decode(layout["geometry"]))
         if layout.get("state"):
             window.restoreState(_decode(layout["state"]))

@@ -82,7 +82,7 @@ def build_menus(window) -> None:
         window.recent_menu.clear()
         for path in window.recent_bundles():
             action = window.recent_menu.addAction(path)
-            action.triggered.connect(lambda checked=False, path=path: window.open_bundle(path))
+            action.triggered.connect(lambda checked=False, path=path: window.open_path(path))  # a session too
         if window.recent_menu.isEmpty():
             window.recent_menu.addAction("(none yet)").setEnabled(False)
 

@@ -22,8 +22,10 @@ SESSION_VERSION = 1
 #: top-level sections and the type each must have
 SECTIONS: dict[str, type] = {"bundle": dict, "trial": str, "stage": str, "k": int, "selection": dict,
                              "synthetic": dict, "cortex": dict, "overlay": dict, "window": dict}
-#: sections a file may lack (older files): the trial table's sort column, order and filter
-OPTIONAL_SECTIONS: dict[str, type] = {"browser": dict}
+#: sections a file may lack (older files): the trial table's sort column, order and filter; and
+#: "interface", what else the user set in the panels (the score chosen, the phrases typed, the tabs and
+#: docks open), kept in one group of its own
+OPTIONAL_SECTIONS: dict[str, type] = {"browser": dict, "interface": dict}
 SELECTION_KEYS = ("rois", "painted_voxels", "erased_voxels", "painted_vertices", "erased_vertices")
 
 
