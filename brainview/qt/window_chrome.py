@@ -139,7 +139,7 @@ def build_menus(window) -> None:
 def build_status_bar(window) -> None:
     """Progress, device and memory at the right of the status bar, the memory refreshed every 2 s."""
     bar = window.statusBar()
-    window.progress = QProgressBar(maximumWidth=220, textVisible=True)
+    window.progress = QProgressBar(minimumWidth=260, maximumWidth=380, textVisible=True)
     window.progress.hide()
     window.device_label = QLabel()
     window.memory_label = QLabel()

@@ -353,24 +353,25 @@ class Session(Observable):
     def iter_caption_scores(self, batch_size: int = 16) -> Iterator[ScoringProgress]:
         """Caption every test trial on every stage and score the captions: long work for a worker.
 
-        Yields :class:`ScoringProgress` after each batch and each metric (the new captions ride
-        along, so the table fills as they come; a worker can stop between yields); returns a
+        Yields :class:`ScoringProgress` after each batch and before each metric, counted within each
+        phase (a stage's captions, then the metrics; the new captions ride along, so the table fills as
+        they come; a worker can stop between yields); returns a
         :class:`CaptionScores` (the generator's return value) to be applied with
         :meth:`set_caption_scores` on the GUI thread. Captions already made are reused. Reads
         the session, never changes it.
         """
         bundle, decoder, metrics = self.bundle, self.decoder, self.score_metrics
         n = bundle.n_trials
-        total = (n + len(metrics)) * len(bundle.stages)
-        done = 0
         captions: dict[str, list[str]] = {}
-        for stage in bundle.stages:
+        for stage in bundle.stages:  # each step counts within its own phase: never a long wait at 99 %
+            what = f"captioning {STAGE_LABELS[stage]}"
             if not decoder.has_all_tokens(stage):  # one pass over the weights, not one per batch
                 for _ in decoder.iter_predict_all(stage):
                     pass
             known = dict(self.captions.get(stage, {}))
             todo = [t for t in range(n) if t not in known]
-            done += n - len(todo)
+            done = n - len(todo)
+            yield ScoringProgress(done, n, what)
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
                 tokens = decoder.tokens_for_trials(chunk, stage)
@@ -378,18 +379,19 @@ class Session(Observable):
                     new = dict(zip(chunk, decoder.captions(tokens, batch_size=batch_size)))
                 known.update(new)
                 done += len(chunk)
-                yield ScoringProgress(done, total, f"captioning {STAGE_LABELS[stage]}", {stage: new})
+                yield ScoringProgress(done, n, what, {stage: new})
             captions[stage] = [known[t] for t in range(n)]
         scores: dict[str, dict[str, np.ndarray]] = {stage: {} for stage in bundle.stages}
         missing: dict[str, str] = {}
-        for stage in bundle.stages:
-            for metric in metrics:
-                report = caption_metrics(captions[stage], bundle.captions, metrics=[metric])
-                if metric in report.per_caption:
-                    scores[stage][metric] = np.asarray(report.per_caption[metric], dtype=np.float64)
-                missing.update(report.missing)
-                done += 1
-                yield ScoringProgress(done, total, f"scoring {SCORE_LABELS[metric]}")
+        jobs = [(stage, metric) for stage in bundle.stages for metric in metrics]
+        for done, (stage, metric) in enumerate(jobs):
+            # said before the metric runs (one call, seconds to a minute): the bar shows what runs now
+            yield ScoringProgress(done, len(jobs), f"scoring {SCORE_LABELS[metric]} · {STAGE_LABELS[stage]}")
+            report = caption_metrics(captions[stage], bundle.captions, metrics=[metric])
+            if metric in report.per_caption:
+                scores[stage][metric] = np.asarray(report.per_caption[metric], dtype=np.float64)
+            missing.update(report.missing)
+        yield ScoringProgress(len(jobs), len(jobs), "scoring")
         return CaptionScores(captions, scores, missing)
 
     def set_caption_scores(self, result: CaptionScores) -> None:
