@@ -92,6 +92,8 @@ class QtCortexControls(QWidget):
                 (self.brush, self.brush.setChecked, view.brush_enabled),
                 (self.erase, self.erase.setChecked, view.brush_erase),
                 (self.radius, self.radius.setValue, view.brush_radius)):
+            if isinstance(widget, QDoubleSpinBox) and widget.value() == value:
+                continue  # rewriting a box being typed in would reset its text ("4.65" became 4650)
             widget.blockSignals(True)
             setter(value)
             widget.blockSignals(False)

@@ -43,6 +43,8 @@ class HemiScene:
         self.fill = np.zeros(n, dtype=bool)
         self.outline = np.full(n, -1, dtype=np.int16)  # index into outline_colors, -1: none
         self.outline_colors = OUTLINE_PALETTE
+        self.fill_alpha = SELECTION_ALPHA  # the selection layer's opacity (0: hidden)
+        self.show_outlines = True
         self.colors = self.base.copy()
         self.color_array = numpy_to_vtk(self.colors, deep=False, array_type=VTK_UNSIGNED_CHAR)
         self.color_array.SetName("colors")
@@ -122,7 +124,7 @@ class HemiScene:
     def compose(self, vertices=slice(None)) -> None:
         """Recompute the displayed colours of ``vertices`` from the layers, in place (the coarse copy's too)."""
         self.colors[vertices] = _layer(self.base[vertices], self.fill[vertices], self.outline[vertices],
-                                       self.outline_colors)
+                                       self.outline_colors, self.fill_alpha, self.show_outlines)
         self.color_array.Modified()
         if self.coarse is not None:
             kept = self.coarse.coarse_vertices(vertices)
@@ -136,7 +138,8 @@ class HemiScene:
 
     def layered_colors(self, fill: bool = True) -> np.ndarray:
         """Colours of every vertex from the layers, with or without the selection fill (for figures)."""
-        return _layer(self.base, self.fill if fill else np.zeros_like(self.fill), self.outline, self.outline_colors)
+        return _layer(self.base, self.fill if fill else np.zeros_like(self.fill), self.outline, self.outline_colors,
+                      self.fill_alpha, self.show_outlines)
 
     # -- picking ---------------------------------------------------------------------------------
     def pick(self, near, far) -> int | None:
@@ -193,12 +196,13 @@ def _surface_actor(polydata: vtkPolyData) -> vtkActor:
     return actor
 
 
-def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray) -> np.ndarray:
+def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray,
+           fill_alpha: float = SELECTION_ALPHA, outlines: bool = True) -> np.ndarray:
     """Underlay-and-overlay colours with the selection blended in and ROI outlines on top (uint8 RGB)."""
     rgb = base.astype(np.float32)
-    rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
+    rgb[fill] = rgb[fill] * (1 - fill_alpha) + SELECTION_RGB * fill_alpha
     out = rgb.astype(np.uint8)
-    drawn = outline >= 0
+    drawn = outline >= 0 if outlines else np.zeros(outline.shape, dtype=bool)
     out[drawn] = outline_colors[outline[drawn]]
     return out
 

@@ -28,7 +28,7 @@ from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL implementations)
 from brainview.cortex import HEMISPHERES, SURFACES, Cortex, RoiSelection
 from brainview.qt.cortex_controls import FLAT_VIEW, VIEWS, QtCortexControls
-from brainview.qt.cortex_overlay import color_range, lookup_table, make_scalar_bar, visible
+from brainview.qt.cortex_overlay import bar_title, color_range, lookup_table, make_scalar_bar, visible
 from brainview.qt.cortex_render import QtRenderScheduler
 from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene, view_ray
 from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
@@ -44,6 +44,7 @@ class QtCortexView(QWidget):
     hovered = Signal(str)
     vertex_picked = Signal(str, int)
     selection_changed = Signal()
+    style_changed = Signal()  # the overlay's style changed (its controls, or a call)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -55,12 +56,15 @@ class QtCortexView(QWidget):
         self.brush_radius = 5.0
         self.brush_erase = False  # left drag erases (right drag and Shift+left always do)
         self.hover_info = ""
-        self.overlay_style = {"cmap": "RdBu_r", "threshold": None, "vmin": None, "vmax": None, "symmetric": True}
+        self.overlay_style = {"cmap": "RdBu_r", "threshold": None, "vmin": None, "vmax": None, "symmetric": True,
+                              "visible": True, "opacity": 1.0}
+        self.overlay_label = ""  # the colour bar's title: which overlay it shows
         self._overlay: np.ndarray | None = None
         self._coloured = None  # (style and range, overlay values) of the colours on screen
         self._bar_bottom = None  # height of the colour-bar strip the viewports were laid out for
         self._outline_colors: dict[str, tuple[int, int, int]] = {}
         self._scenes: dict[str, HemiScene] = {}
+        self._scene_layers: dict = {}  # selection opacity and outline visibility chosen in the overlay list
         self._press: tuple[QPoint, Qt.MouseButton] | None = None
         self._dragged = False
         self._stroke_erase: bool | None = None
@@ -119,6 +123,8 @@ class QtCortexView(QWidget):
             self.controls.set_surfaces(cortex.surfaces)
             for hemi in HEMISPHERES:
                 scene = HemiScene(cortex, hemi, self.surface)
+                for key, value in self._scene_layers.items():
+                    setattr(scene, key, value)
                 self._rw.AddRenderer(scene.renderer)
                 self._scenes[hemi] = scene
             self._layout_viewports()
@@ -179,20 +185,23 @@ class QtCortexView(QWidget):
         self.set_overlay(None if values is None else self.cortex.voxels_to_vertices(values), **style)
 
     def update_overlay_style(self, **style) -> None:
-        """Change some of cmap, threshold, vmin, vmax, symmetric and recolour the current overlay."""
+        """Change some of cmap, threshold, vmin, vmax, symmetric, visible, opacity and recolour the current
+        overlay."""
         unknown = set(style) - set(self.overlay_style)
         if unknown:
             raise TypeError(f"unknown overlay style {sorted(unknown)}")
         if "cmap" in style and style["cmap"] not in colormaps:
             raise ValueError(f"unknown colormap {style['cmap']!r}")
         self.overlay_style.update(style)
+        drawn = self._overlay if self.overlay_style["visible"] else None
         vmin, vmax, table = color_range(self._overlay, self.overlay_style)
         coloured = (dict(self.overlay_style), vmin, vmax)
         previous = self._coloured
-        self._coloured = (coloured, None if self._overlay is None else self._overlay.copy())
+        self._coloured = (coloured, None if drawn is None else drawn.copy())
+        opacity = float(self.overlay_style["opacity"])
         for hemi, scene in self._scenes.items():
             part = self.cortex.hemi_slice(hemi)
-            values = self._overlay[part] if self._overlay is not None else None
+            values = drawn[part] if drawn is not None else None
             # same style and range as the colours on screen: recolour only the vertices whose value
             # changed (a synthetic pattern's ROI, not 2 × 227k vertices)
             vertices = slice(None)
@@ -207,13 +216,38 @@ class QtCortexView(QWidget):
                 shown = visible(values, self.overlay_style)
                 index = np.clip((values[shown] - vmin) / (vmax - vmin) * 255, 0, 255).astype(np.int64)
                 target = np.arange(scene.base.shape[0])[vertices][shown]
-                scene.base[target] = table[index, :3]
+                scene.base[target] = (table[index, :3] * opacity
+                                      + scene.underlay[target] * (1.0 - opacity)).round().astype(np.uint8)
             scene.compose(vertices)
-        if self._overlay is not None:
-            self._scalar_bar.SetLookupTable(lookup_table(table, vmin, vmax))
-        self._scalar_bar.SetVisibility(self._overlay is not None)
+        if drawn is not None:
+            self._scalar_bar.SetLookupTable(lookup_table(table, vmin, vmax, self.overlay_style))
+            self._scalar_bar.SetTitle(bar_title(self.overlay_label, self.overlay_style))
+        self._scalar_bar.SetVisibility(drawn is not None)
         self._layout_viewports()
         self.controls.sync()
+        self._request_render()
+        self.style_changed.emit()
+
+    def set_overlay_label(self, label: str) -> None:
+        """Name the overlay on the colour bar ("trial fMRI pattern · |value| ≥ 0.5")."""
+        self.overlay_label = label
+        self._scalar_bar.SetTitle(bar_title(label, self.overlay_style))
+        self._request_render()
+
+    def set_selection_look(self, visible: bool, opacity: float) -> None:
+        """Show the selection fill at ``opacity`` (0..1), or not at all."""
+        self._set_scene_layers(fill_alpha=float(opacity) if visible else 0.0)
+
+    def set_outlines_visible(self, visible: bool) -> None:
+        self._set_scene_layers(show_outlines=bool(visible))
+
+    def _set_scene_layers(self, **layers) -> None:
+        for scene in self._scenes.values():
+            if any(getattr(scene, key) != value for key, value in layers.items()):
+                for key, value in layers.items():
+                    setattr(scene, key, value)
+                scene.compose()
+        self._scene_layers = {**self._scene_layers, **layers}  # kept for the scenes of the next cortex
         self._request_render()
 
     def set_roi_outlines(self, rois: dict[str, np.ndarray], colors: dict[str, tuple[int, int, int]] | None = None):

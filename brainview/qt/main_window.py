@@ -22,6 +22,7 @@ from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.edit_actions import QtEditActions
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
+from brainview.qt.overlay_list import QtOverlayList
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.roi_panel import QtRoiPanel
 from brainview.qt.subjects_panel import QtSubjectsPanel
@@ -29,6 +30,7 @@ from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.window_chrome import DEVICE_LABELS, build_menus, build_status_bar, build_toolbar, memory_text
 from brainview.qt.workers import QtLatestRunner, QtWorkers
+from brainview.state.overlays import OverlayLayers
 from brainview.state.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
 
 MAX_RECENT = 8
@@ -83,11 +85,11 @@ class QtMainWindow(QMainWindow):
         self.trial_view.set_workers(self.workers)
         self.roi_panel = QtRoiPanel(self.session)
         self.language_panel = QtLanguagePanel(self.session, self.workers, device=lambda: self.device)
+        self._cortex_module = _cortex_view_module()
+        self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
         self.left_tabs = QTabWidget()
         for panel, title in ((self.roi_panel, "ROIs"), (self.language_panel, "Ask in language")):
             self.left_tabs.addTab(_scrolled(panel), title)  # tall panels scroll; the trial table keeps its rows
-        self._cortex_module = _cortex_view_module()
-        self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
         cortex_area = self.cortex_view if self.cortex_view is not None else self._cortex_placeholder()
 
         # left: trials and ROIs; right: the trial on top, the cortex (wide: two hemispheres) and plots below
@@ -132,6 +134,10 @@ class QtMainWindow(QMainWindow):
         build_toolbar(self)
         build_menus(self)
         build_status_bar(self)
+        self.overlay_layers = OverlayLayers()  # after the toolbar: its "Cortex shows" names the shown layer
+        self.overlay_list = QtOverlayList(self.overlay_layers, self.cortex_view, lambda: self.overlay_combo.currentData())
+        self.left_tabs.addTab(_scrolled(self.overlay_list), "Overlays")
+        self.overlay_list.apply_all()  # before the preferences: the colour map kept there is the trial pattern's
         self.setWindowTitle("brainview")
         self.resize(1600, 1000)
         self.setAcceptDrops(True)
@@ -168,6 +174,7 @@ class QtMainWindow(QMainWindow):
             # where full-detail frames are slow, the cortex stays coarse until the decoding is on screen
             self.live.started.connect(lambda: self.cortex_view.hold_full_detail(True))
             self.live.idle.connect(lambda: self.cortex_view.hold_full_detail(False))
+        self.overlay_list.show_layer.connect(self.set_overlay_source)
         self.language_panel.show_map.connect(self._show_concept_map)
         self.language_panel.select_voxels.connect(lambda voxels: self.session.selection.replace(voxels))
         self.language_panel.sort_by_match.connect(self.browser.sort_by_match)
@@ -457,7 +464,8 @@ class QtMainWindow(QMainWindow):
     def _update_overlay(self) -> None:
         if self.cortex_view is None or not self.session.has_bundle:
             return
-        self.cortex_view.set_overlay(self.overlay_values())  # keeps the colormap and threshold the user chose
+        self.overlay_list.shown_changed()  # each overlay is drawn with its own colour map, threshold, range
+        self.cortex_view.set_overlay(self.overlay_values())
 
     # ----------------------------------------------------------------- pictures and closing
 

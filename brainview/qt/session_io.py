@@ -84,7 +84,8 @@ class QtSessionIO(QObject):
         language = window.language_panel
         return {"score": window.browser.score, "search_phrase": language.search_edit.text(),
                 "concept_phrase": language.concept_edit.text(), "left_tab": window.left_tabs.currentIndex(),
-                "language_tab": language.tabs.currentIndex(), "subjects_dock": window.subjects_dock.isVisible()}
+                "language_tab": language.tabs.currentIndex(), "subjects_dock": window.subjects_dock.isVisible(),
+                "overlays": window.overlay_layers.to_dict()}
 
     def _restore_interface(self, state: dict, overlay_source: str | None) -> None:
         window = self.window
@@ -97,6 +98,12 @@ class QtSessionIO(QObject):
         for tabs, key in ((window.left_tabs, "left_tab"), (language.tabs, "language_tab")):
             if isinstance(state.get(key), int) and 0 <= state[key] < tabs.count():
                 tabs.setCurrentIndex(state[key])
+        if isinstance(state.get("overlays"), dict):
+            try:
+                window.overlay_layers.restore(state["overlays"])
+            except (UserError, TypeError) as exc:
+                dialogs.show_error(window, "Part of the session could not be restored", str(exc))
+            window.overlay_list.apply_all()
         if isinstance(state.get("subjects_dock"), bool):
             window.subjects_dock.setVisible(state["subjects_dock"])
         if overlay_source == "concept" and language.concept_edit.text().strip():

@@ -88,7 +88,8 @@ def test_overlay_renders_colours_and_a_colour_bar(view, cortex):
     assert view.controls.symmetric.isChecked() is False and view.controls.vmax.value() == 0.5
     view.controls.cmap.setCurrentText("viridis")
     view.set_overlay(xyz[:, 1] / 50.0)  # a new pattern keeps the style the user chose
-    assert view.overlay_style == {"cmap": "viridis", "threshold": 0.1, "vmin": None, "vmax": 0.5, "symmetric": False}
+    assert view.overlay_style == {"cmap": "viridis", "threshold": 0.1, "vmin": None, "vmax": 0.5, "symmetric": False,
+                                  "visible": True, "opacity": 1.0}
     view.set_overlay(None)
     assert not view._scalar_bar.GetVisibility()
     np.testing.assert_array_equal(lh.colors, lh.underlay)
