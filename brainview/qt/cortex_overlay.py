@@ -70,6 +70,7 @@ def make_scalar_bar() -> vtkScalarBarActor:
     bar.SetWidth(0.4)
     bar.SetHeight(0.9)
     bar.SetNumberOfLabels(5)
+    bar.SetTextPositionToPrecedeScalarBar()  # labels under the bar, the title (overlay, threshold) above it
     bar.SetLabelFormat("%.3g")
     bar.UnconstrainedFontSizeOn()
     text = bar.GetLabelTextProperty()

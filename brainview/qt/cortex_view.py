@@ -33,7 +33,7 @@ from brainview.qt.cortex_render import QtRenderScheduler
 from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene, view_ray
 from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
 
-BAR_STRIP = 0.1  # share of the height kept for the colour bar
+BAR_STRIP = 0.14  # share of the height kept for the colour bar, its labels and its title
 CLICK_SLOP_PX = 3
 DAB_SPACING_PX = 8
 

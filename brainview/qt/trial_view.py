@@ -31,6 +31,10 @@ def section_title(text: str) -> QLabel:
     return label
 
 
+#: narrower than this, the captions go above the retrievals (three caption boxes and four thumbnails a row)
+SIDE_BY_SIDE_WIDTH = 860
+
+
 class QtCaptionBox(QFrame):
     """A titled caption: one per stage, plus the synthetic one."""
 
@@ -254,13 +258,8 @@ class QtTrialView(QWidget):
         """Captions beside the retrievals where they fit side by side, above them where the trial view is
         narrow (a 1366 px screen with the Subjects dock open): never cut at the right edge."""
         super().resizeEvent(event)
-        side_by_side = self.columns.direction() == QBoxLayout.LeftToRight
-        if side_by_side:
-            needed = self.scroll.widget().minimumSizeHint().width()
-            self._side_by_side_width = needed
-        else:
-            needed = getattr(self, "_side_by_side_width", 0)
-        wanted = QBoxLayout.LeftToRight if self.scroll.viewport().width() >= needed else QBoxLayout.TopToBottom
+        wanted = (QBoxLayout.LeftToRight if self.scroll.viewport().width() >= SIDE_BY_SIDE_WIDTH
+                  else QBoxLayout.TopToBottom)
         if wanted != self.columns.direction():
             self.columns.setDirection(wanted)
 
