@@ -407,6 +407,13 @@ class QtTrialView(QWidget):
     def set_synthetic(self, result: SyntheticResult | None, label: str = "") -> None:
         """Show the newest live-decoding result (None: the selection is empty); a new selection starts
         a new dialogue."""
+        previous = self.synthetic
+        if (result is not None and previous is not None and label == self.synthetic_label
+                and result.decoded.texts is previous.decoded.texts and result.decoded.images is previous.decoded.images):
+            self.synthetic = result  # the same decoding with more of its caption: only the caption box changes
+            self.synthetic_box.set_text(result.decoded.caption, self._why_no_caption(result.caption_pending, "captioning…"))
+            self._enable_questions()
+            return
         if result is None or label != self.synthetic_label:
             self.synthetic_questions.clear()
         self.synthetic, self.synthetic_label = result, label

@@ -25,6 +25,7 @@ from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.prediction_cache import Predictions, iter_predictions, iter_sum_rois, ranks
 from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
+from brainview.decoding.progress import iter_streamed
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, boost, lesion, roi_indicator
@@ -417,16 +418,14 @@ class Session(Observable):
         """Decode the selection's synthetic pattern (slow when captioning: run it in a worker)."""
         steps = self.iter_decode_synthetic(voxels, settings, trial, k, generation)
         partial = next(steps)
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value or partial
+        return finish(steps) or partial
 
     def iter_decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                               trial: int | None = None, k: int | None = None, generation: int | None = None,
                               superseded: Callable[[], bool] = lambda: False):
         """Retrievals first, caption second: yields a :class:`SyntheticResult` without its caption
-        (milliseconds), then returns it captioned (a language-model call), or None when
+        (milliseconds), then one with the caption so far after each generated token (still
+        ``caption_pending``), then returns it captioned (a language-model call), or None when
         ``superseded()`` says a newer selection came in: before the caption started, or while it was
         being generated (it then stops within a token, so the newer caption need not wait for it).
 
@@ -450,7 +449,15 @@ class Session(Observable):
         try:
             if superseded():
                 return None
-            caption = self.decoder.captions(tokens[None], superseded=superseded)[0]
+            generation = iter_streamed(lambda on_text: self.decoder.captions(tokens[None], superseded=superseded,
+                                                                              on_text=on_text)[0])
+            while True:  # the caption so far after each token: it streams into its box
+                try:
+                    text = next(generation)
+                except StopIteration as done:
+                    caption = done.value
+                    break
+                yield replace(result, decoded=replace(decoded, caption=text))
         except Cancelled:
             if superseded():
                 return None

@@ -146,9 +146,7 @@ def test_a_newer_selection_stops_a_running_caption_within_a_token(app_bundle):
 
         steps = session.iter_decode_synthetic(voxels, superseded=superseded)
         retrievals = next(steps)
-        with pytest.raises(StopIteration) as done:
-            next(steps)
-        return retrievals, done.value.value, len(asked)
+        return retrievals, finish(steps), len(asked)  # the caption's own steps stream in between
 
     _, captioned, asked_in_full = decode(None)
     assert captioned.decoded.caption and asked_in_full >= 6  # asked at least once per token of its 6
@@ -227,3 +225,15 @@ def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(
     full = Decoder(app_bundle, Blip2Adapter.load(app_bundle.resolve_model(app_bundle.vlm["captioner"]), None, "cpu"))
     tokens = decoder.tokens_for_trials([0, 1, 2], "stage1")
     assert decoder.captions(tokens) == full.captions(tokens)  # the same captions as the whole model
+
+
+def test_a_synthetic_caption_streams_token_by_token(app_bundle):
+    """After the retrievals, the caption so far after each token, ending with the caption returned."""
+    session = _session(app_bundle)
+    session.selection.set_atlas_rois(["V1"])
+    steps, final = run_steps(session.iter_decode_synthetic(session.selection.voxels()))
+    assert steps[0].decoded.caption is None and steps[0].caption_pending
+    streamed = [step.decoded.caption for step in steps[1:]]
+    assert streamed and all(step.caption_pending for step in steps[1:])
+    assert streamed[-1] == final.decoded.caption and not final.caption_pending
+    assert len(set(streamed)) >= 2  # more than one piece of the text reached the caller before the end
