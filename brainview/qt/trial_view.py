@@ -243,7 +243,6 @@ class QtTrialView(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.scroll = scroll
 
         for event in ("bundle", "trial", "stage", "k"):
             session.connect(event, lambda s: self.refresh())
@@ -258,7 +257,7 @@ class QtTrialView(QWidget):
         """Captions beside the retrievals where they fit side by side, above them where the trial view is
         narrow (a 1366 px screen with the Subjects dock open): never cut at the right edge."""
         super().resizeEvent(event)
-        wanted = (QBoxLayout.LeftToRight if self.scroll.viewport().width() >= SIDE_BY_SIDE_WIDTH
+        wanted = (QBoxLayout.LeftToRight if event.size().width() >= SIDE_BY_SIDE_WIDTH
                   else QBoxLayout.TopToBottom)
         if wanted != self.columns.direction():
             self.columns.setDirection(wanted)

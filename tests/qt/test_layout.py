@@ -53,3 +53,19 @@ def test_results_arriving_never_reflow_the_window(qtbot, window, app_bundle):
     window.session.set_trial(3)
     qtbot.wait(200)
     assert (window.size().toTuple(), splitter_sizes(window)) == before
+
+
+def test_captions_sit_beside_the_retrievals_only_where_both_fit(qtbot, window, app_bundle):
+    from PySide6.QtWidgets import QBoxLayout
+
+    from brainview.qt.trial_view import SIDE_BY_SIDE_WIDTH
+
+    open_and_wait(qtbot, window, app_bundle.path)
+    view = window.trial_view
+    for size, direction in (((1920, 1080), QBoxLayout.LeftToRight), ((1366, 768), QBoxLayout.TopToBottom),
+                            ((1920, 1080), QBoxLayout.LeftToRight)):
+        window.subjects_dock.setVisible(size[0] < 1920)
+        window.resize(*size)
+        qtbot.waitUntil(lambda: (view.width() >= SIDE_BY_SIDE_WIDTH) == (direction == QBoxLayout.LeftToRight))
+        qtbot.wait(20)
+        assert view.columns.direction() == direction, size
