@@ -55,9 +55,10 @@ class QtCortexControls(QWidget):
         # a tool bar, not a row of widgets: where the cortex is narrow (a 1366 px screen) what does not
         # fit goes behind its » button instead of forcing the whole window wider
         self.bar = QToolBar(movable=False, floatable=False)
-        for widget in (self.surface, self.view_preset, self.cmap, self.threshold, self.vmax, self.symmetric,
-                       self.brush, self.erase, self.radius):
-            self.bar.addWidget(widget)
+        actions = {widget: self.bar.addWidget(widget) for widget in (
+            self.surface, self.view_preset, self.cmap, self.threshold, self.vmax, self.symmetric, self.brush,
+            self.erase, self.radius)}
+        self._preset_action = actions[self.view_preset]
         layout.addWidget(self.bar, 1)
         self.surface.currentTextChanged.connect(view.set_surface)
         self.view_preset.currentTextChanged.connect(view.set_view)
@@ -80,7 +81,7 @@ class QtCortexControls(QWidget):
     def sync(self) -> None:
         """Show the view's state without echoing changes back to it."""
         view = self.view
-        self.view_preset.setEnabled(view.surface != "flat")
+        self._preset_action.setVisible(view.surface != "flat")  # the flatmap is seen from above: no "lateral"
         style = view.overlay_style
         for widget, setter, value in (
                 (self.surface, self.surface.setCurrentText, view.surface),

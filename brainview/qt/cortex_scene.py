@@ -148,7 +148,8 @@ class HemiScene:
         The cell locator, built once per surface, answers whatever is drawn (the full mesh or its coarse copy)."""
         t, position, pcoords = reference(0.0), [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
         sub_id, cell = reference(0), reference(-1)
-        if not self.locator.IntersectWithLine(near, far, PICK_TOLERANCE, t, position, pcoords, sub_id, cell) or int(cell) < 0:
+        hit = self.locator.IntersectWithLine(near, far, PICK_TOLERANCE, t, position, pcoords, sub_id, cell)
+        if not hit or int(cell) < 0:
             return None
         return self.nearest_vertex(int(cell), position)
 

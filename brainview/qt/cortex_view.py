@@ -23,7 +23,8 @@ from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
-from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter
+from vtkmodules.vtkFiltersSources import vtkSphereSource
+from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer, vtkWindowToImageFilter
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL implementations)
 from brainview.cortex import HEMISPHERES, SURFACES, Cortex, RoiSelection
@@ -33,6 +34,8 @@ from brainview.qt.cortex_render import QtRenderScheduler
 from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene, view_ray
 from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
 
+WHEEL_ZOOM_FACTOR = 0.25  # VTK's default (1.0) zooms by a fifth of the view per wheel step
+MARKER_MM = 1.5  # radius of the marker at the picked vertex
 BAR_STRIP = 0.14  # share of the height kept for the colour bar, its labels and its title
 CLICK_SLOP_PX = 3
 DAB_SPACING_PX = 8
@@ -75,6 +78,7 @@ class QtCortexView(QWidget):
         self._rw = make_render_window()
         self._vtk = QtVTKInteractor(self, rw=self._rw)
         style = vtkInteractorStyleTrackballCamera()
+        style.SetMouseWheelMotionFactor(WHEEL_ZOOM_FACTOR)
         self._vtk.SetInteractorStyle(style)
         self._vtk.RemoveObservers("CharEvent")  # VTK's key bindings ('e' exits, '3' stereo, ...) have no place here
         self._vtk.installEventFilter(self)
@@ -85,6 +89,14 @@ class QtCortexView(QWidget):
         self._scalar_bar = make_scalar_bar()
         self._bar_renderer.AddViewProp(self._scalar_bar)
         self._preset_cameras: list[tuple] = []
+        self.picked: tuple[str, int] | None = None
+        self._marker_source = vtkSphereSource(radius=MARKER_MM, theta_resolution=16, phi_resolution=16)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputConnection(self._marker_source.GetOutputPort())
+        self._marker = vtkActor(mapper=mapper)
+        self._marker.GetProperty().SetColor(1.0, 0.85, 0.1)
+        self._marker.PickableOff()
+        self._marker_renderer: vtkRenderer | None = None
         self.renderer = QtRenderScheduler(self._rw, lambda: self._scenes, self)
         self._vtk.paint_requested = self.renderer.repaint  # exposes and resizes render with the rest, once
         style.AddObserver("StartInteractionEvent", lambda *_: self.renderer.begin_motion())
@@ -111,6 +123,8 @@ class QtCortexView(QWidget):
         for scene in self._scenes.values():
             self._rw.RemoveRenderer(scene.renderer)
         self._scenes.clear()
+        self.picked = None  # (hemisphere, vertex) marked on the surface
+        self._place_marker()
         self._overlay = None
         self._coloured = None
         self._bar_bottom = None
@@ -284,6 +298,7 @@ class QtCortexView(QWidget):
             if self.brush_enabled:
                 scene.mesh.prepare_brush(surface)
         self._apply_view()
+        self._place_marker()
         self.controls.sync()
         self._request_render()
 
@@ -397,6 +412,23 @@ class QtCortexView(QWidget):
                 return None if vertex is None else (hemi, vertex)
         return None
 
+    def mark_vertex(self, hemi: str, vertex: int) -> None:
+        """Put the marker on a (picked) vertex, so the status bar's readout points at a place."""
+        self.picked = (hemi, int(vertex))
+        self._place_marker()
+        self._request_render()
+
+    def _place_marker(self) -> None:
+        if self._marker_renderer is not None:
+            self._marker_renderer.RemoveActor(self._marker)
+            self._marker_renderer = None
+        if self.picked is None or self.picked[0] not in self._scenes:
+            return
+        hemi, vertex = self.picked
+        self._marker_source.SetCenter(*self.cortex.hemis[hemi].coords(self.surface)[vertex].astype(float))
+        self._marker_renderer = self._scenes[hemi].renderer
+        self._marker_renderer.AddActor(self._marker)
+
     def describe_vertex(self, hemi: str, vertex: int) -> str:
         """Hover text: vertex, its main voxel, the overlay value and the atlas ROIs holding the voxel."""
         index = self.cortex.hemis[hemi].offset + vertex
@@ -468,6 +500,7 @@ class QtCortexView(QWidget):
         if press is not None and not self._dragged and press[1] == Qt.MouseButton.LeftButton:
             hit = self.pick(event.position().toPoint())
             if hit is not None:
+                self.mark_vertex(*hit)
                 self.vertex_picked.emit(*hit)
         return False
 

@@ -135,7 +135,8 @@ class QtMainWindow(QMainWindow):
         build_menus(self)
         build_status_bar(self)
         self.overlay_layers = OverlayLayers()  # after the toolbar: its "Cortex shows" names the shown layer
-        self.overlay_list = QtOverlayList(self.overlay_layers, self.cortex_view, lambda: self.overlay_combo.currentData())
+        self.overlay_list = QtOverlayList(self.overlay_layers, self.cortex_view,
+                                          lambda: self.overlay_combo.currentData())
         self.left_tabs.addTab(_scrolled(self.overlay_list), "Overlays")
         self.overlay_list.apply_all()  # before the preferences: the colour map kept there is the trial pattern's
         self.setWindowTitle("brainview")

@@ -8,7 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
+from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QScrollArea,
                                QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from brainview.decoding.decoder import Decoded
@@ -408,9 +409,11 @@ class QtTrialView(QWidget):
         a new dialogue."""
         previous = self.synthetic
         if (result is not None and previous is not None and label == self.synthetic_label
-                and result.decoded.texts is previous.decoded.texts and result.decoded.images is previous.decoded.images):
+                and result.decoded.texts is previous.decoded.texts
+                and result.decoded.images is previous.decoded.images):
             self.synthetic = result  # the same decoding with more of its caption: only the caption box changes
-            self.synthetic_box.set_text(result.decoded.caption, self._why_no_caption(result.caption_pending, "captioning…"))
+            self.synthetic_box.set_text(result.decoded.caption,
+                                        self._why_no_caption(result.caption_pending, "captioning…"))
             self._enable_questions()
             return
         if result is None or label != self.synthetic_label:

@@ -84,7 +84,8 @@ class OverlayLayers:
         styles = dict(DEFAULTS)
         for name, values in saved.items():
             if name in LAYERS and isinstance(values, dict):
-                styles[name] = replace(DEFAULTS[name], **{k: v for k, v in values.items() if k in STYLE_FIELDS}).checked()
+                known = {key: value for key, value in values.items() if key in STYLE_FIELDS}
+                styles[name] = replace(DEFAULTS[name], **known).checked()
         self.styles = styles
 
     @staticmethod

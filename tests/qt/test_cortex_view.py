@@ -109,6 +109,12 @@ def test_a_click_without_drag_picks_the_vertex_under_the_mouse(view, qtbot, cort
     assert hemi == "lh"
     xyz = cortex.hemis["lh"].inflated
     assert xyz[vertex, 0] - xyz[:, 0].min() < 3.0  # the lateral view of lh looks at its smallest x
+    # a marker sits on the picked vertex, and follows it to another surface
+    assert view.picked == ("lh", vertex) and view._marker_renderer is view.scenes["lh"].renderer
+    np.testing.assert_allclose(view._marker_source.GetCenter(), xyz[vertex], atol=1e-4)
+    view.set_surface("pial")
+    np.testing.assert_allclose(view._marker_source.GetCenter(), cortex.hemis["lh"].pial[vertex], atol=1e-4)
+    assert view._vtk.GetInteractorStyle().GetMouseWheelMotionFactor() < 1.0  # a gentler wheel zoom than VTK's
 
 
 def test_a_drag_without_the_brush_turns_the_camera_and_picks_nothing(view, qtbot):

@@ -31,7 +31,8 @@ def test_no_key_is_bound_twice(shown):
     seen = {}
     for action in shown.findChildren(QAction):
         for key in action.shortcuts():
-            assert key.toString() not in seen, f"{key.toString()} is bound to {seen.get(key.toString())} and {action.text()}"
+            name = key.toString()
+            assert name not in seen, f"{name} is bound to {seen.get(name)} and {action.text()}"
             seen[key.toString()] = action.text()
 
 
