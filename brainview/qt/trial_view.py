@@ -9,8 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QScrollArea,
-                               QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+                               QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from brainview.decoding.decoder import Decoded
 from brainview.decoding.retrieval import rank_of
