@@ -261,6 +261,7 @@ class RoiSelection:
         step = self._undo.pop()
         self._apply(step.atlas_before, step.voxel_ids, step.voxel_before, step.vertex_ids, step.vertex_before)
         self._redo.append(step)
+        self._notify()  # after the stacks moved: listeners read can_undo/can_redo
         return True
 
     def redo(self) -> bool:
@@ -270,10 +271,10 @@ class RoiSelection:
         step = self._redo.pop()
         self._apply(step.atlas_after, step.voxel_ids, step.voxel_after, step.vertex_ids, step.vertex_after)
         self._undo.append(step)
+        self._notify()
         return True
 
     def _apply(self, atlas, voxel_ids, voxel_values, vertex_ids, vertex_values) -> None:
         self._atlas = atlas
         self._voxel_edit[voxel_ids] = voxel_values
         self._vertex_edit[vertex_ids] = vertex_values
-        self._notify()

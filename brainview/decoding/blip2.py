@@ -87,6 +87,26 @@ def _batches(n: int, size: int) -> Iterator[slice]:
 # --------------------------------------------------------------------------- the adapter
 
 
+class _TextSoFar:
+    """A ``generate`` streamer (transformers' ``BaseStreamer`` protocol: ``put``, ``end``) that hands the
+    text generated so far to ``on_text`` after each token; the first ``put`` is the prompt, skipped."""
+
+    def __init__(self, tokenizer, on_text: Callable[[str], None]):
+        self.tokenizer, self.on_text = tokenizer, on_text
+        self.ids: list[int] = []
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.ids.extend(int(i) for i in value.reshape(-1).tolist())
+        self.on_text(self.tokenizer.decode(self.ids, skip_special_tokens=True).strip())
+
+    def end(self) -> None:
+        pass
+
+
 class Blip2Adapter:
     """Captioner (``Blip2ForConditionalGeneration``) and retrieval (``Blip2ForImageTextRetrieval``) models.
 
@@ -337,6 +357,7 @@ class Blip2Adapter:
         num_beams: int = 1,
         batch_size: int = 16,
         stop: Callable[[], bool] | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> list[str]:
         """Generate from (predicted) query tokens (n, n_query, query_dim) after a prompt; greedy by
         default, beam search if num_beams > 1.
@@ -352,6 +373,10 @@ class Blip2Adapter:
         ``stop`` (a callable, asked once per generated token): when it returns True, generation ends
         at the next token and :class:`~brainview.errors.Cancelled` is raised, so a closing window
         need not wait for a batch, nor a newer selection for a caption nobody will see.
+
+        ``on_text(text so far)`` after each generated token, for one greedy caption (streamed into its
+        box: the wait a user feels is the first token's); ignored for a batch or a beam search, whose
+        partial text is not a prefix of the result.
         """
         model = self._need("captioner")
         tokenizer = self.captioner_tokenizer
@@ -418,7 +443,10 @@ class Blip2Adapter:
                 inputs = {"inputs_embeds": inputs_embeds, "attention_mask": attention_mask}
                 if pass_ids:
                     inputs["input_ids"] = input_ids
-                out = lm.generate(**inputs, **gen_kwargs, max_new_tokens=self._generation_room(lm, width, max_new_tokens))
+                streamer = (_TextSoFar(tokenizer, on_text) if on_text is not None and len(tokens) == 1
+                            and int(num_beams) == 1 else None)
+                out = lm.generate(**inputs, **gen_kwargs, streamer=streamer,
+                                  max_new_tokens=self._generation_room(lm, width, max_new_tokens))
                 if stop is not None and stop():
                     raise Cancelled("captioning was cancelled")
                 if pass_ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -209,13 +210,51 @@ def load_caption_parts(folder: str, config, device: torch.device, dtype: torch.d
     return model.eval()
 
 
+class _HeldLoadReports(logging.Filter):
+    """Holds back transformers' "LOAD REPORT" warnings while a model loads, to be let through only when
+    they report something unexpected."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in record.getMessage():
+            self.records.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def held_load_reports():
+    """Yields the held reports of transformers' model loading (:class:`_HeldLoadReports`)."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    held = _HeldLoadReports()
+    logger.addFilter(held)
+    try:
+        yield held
+    finally:
+        logger.removeFilter(held)
+
+
+def surprising_keys(model, unexpected) -> list[str]:
+    """Unexpected checkpoint weights that belong to a part ``model`` has: those of the parts a part class
+    leaves out on purpose (the vision tower under a text encoder) are expected and not listed."""
+    kept = {name for name, _ in model.named_children()} | {name for name, _ in model.named_parameters(recurse=False)}
+    return sorted(key for key in unexpected if key.split(".")[0] in kept)
+
+
 def load_model(cls, folder: str, role: str, device: torch.device, dtype: torch.dtype, unused: tuple[str, ...] = ()):
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # its bar on stderr would break "one line on stderr" for the CLI
     try:
-        model, info = cls.from_pretrained(folder, **SAFE_LOADING, use_safetensors=True, dtype=dtype,
-                                          output_loading_info=True)
+        with held_load_reports() as held:
+            model, info = cls.from_pretrained(folder, **SAFE_LOADING, use_safetensors=True, dtype=dtype,
+                                              output_loading_info=True)
+        if surprising_keys(model, info.get("unexpected_keys", ())):  # a report worth reading: let it through
+            for record in held.records:
+                logging.getLogger(record.name).handle(record)
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001

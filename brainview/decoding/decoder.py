@@ -257,7 +257,8 @@ class Decoder:
 
     def generate(self, tokens: np.ndarray, prompts: str | Sequence[str], *, max_new_tokens: int | None = None,
                  num_beams: int | None = None, batch_size: int = 16, progress=None,
-                 superseded: Callable[[], bool] | None = None) -> list[str]:
+                 superseded: Callable[[], bool] | None = None,
+                 on_text: Callable[[str], None] | None = None) -> list[str]:
         """Text generated from query tokens (n, n_query, query_dim) after a prompt (one, or one each);
         the bundle's ``max_new_tokens`` / ``num_beams`` unless given.
 
@@ -275,16 +276,18 @@ class Decoder:
             end = start + batch_size
             out += self.adapter.caption(np.asarray(tokens[start:end]), prompt=prompts[start:end],
                                         max_new_tokens=max_new_tokens, num_beams=num_beams, batch_size=batch_size,
-                                        stop=stop)
+                                        stop=stop, on_text=on_text)
             if progress is not None:
                 progress(min(end, len(tokens)), len(tokens))
         return out
 
     def captions(self, tokens: np.ndarray, batch_size: int = 16, progress=None,
-                 superseded: Callable[[], bool] | None = None) -> list[str]:
-        """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings."""
+                 superseded: Callable[[], bool] | None = None,
+                 on_text: Callable[[str], None] | None = None) -> list[str]:
+        """Captions for query tokens (n, n_query, query_dim), with the bundle's generation settings
+        (``on_text``: the text so far after each token, for one greedy caption)."""
         return self.generate(tokens, self.bundle.vlm["prompt"] or "", batch_size=batch_size, progress=progress,
-                             superseded=superseded)
+                             superseded=superseded, on_text=on_text)
 
     def question_prompt(self, question: str, history: Sequence[Turn] = ()) -> str:
         """The bundle's question prompt after the dialogue so far (capped in turns and in tokens)."""

@@ -3,7 +3,9 @@ step, while a script, a test or another step of the core runs it to its end with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 
 
 def finish(steps: Iterator):
@@ -13,3 +15,44 @@ def finish(steps: Iterator):
             next(steps)
         except StopIteration as done:
             return done.value
+
+
+def time_left(elapsed_s: float, done_since: int, left: int) -> str:
+    """"about 3 min left" from the pace of the steps done so far in this phase; "" before any pace is known."""
+    if done_since <= 0 or elapsed_s < 1.0 or left <= 0:
+        return ""
+    seconds = elapsed_s / done_since * left
+    if seconds < 60:
+        return f"about {max(5, int(round(seconds / 5)) * 5)} s left"
+    return f"about {int(round(seconds / 60))} min left"
+
+
+def iter_streamed(run: Callable[[Callable[[str], None]], object], poll_s: float = 0.05):
+    """Run ``run(on_text)`` (a blocking call that reports text as it goes) on a helper thread and yield
+    the newest text as it comes; returns ``run``'s value (its exception is raised here). Lets a progress
+    generator stream a caption token by token."""
+    texts: queue.SimpleQueue = queue.SimpleQueue()
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = run(texts.put)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="brainview-stream", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive() or not texts.empty():
+            try:
+                text = texts.get(timeout=poll_s)
+            except queue.Empty:
+                continue
+            while not texts.empty():  # only the newest: a slow reader skips to it
+                text = texts.get()
+            yield text
+    finally:
+        thread.join()  # closed early too: the caller's lock on the model is not released under a running call
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

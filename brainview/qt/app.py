@@ -6,10 +6,12 @@ imports (pyqtgraph, VTK, scipy, the core), so something appears at once.
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 from PySide6.QtWidgets import QSplashScreen
 
@@ -51,7 +53,19 @@ def run_app(path: str | None = None, device: str | None = None, captions: tuple[
                             "Open a decoding bundle with File → Open.")
     else:
         QTimer.singleShot(0, lambda: window.open_path(target))
-    return app.exec()
+    code = app.exec()
+    return leave(code)
+
+
+def leave(code: int) -> int:
+    """``code``, or end the process now when workers still run after the window closed (they were told
+    to stop; one loading a model or inside a long step cannot stop at once): their results have nowhere
+    to go, files are written atomically, and Qt's thread pool would otherwise hold the exit for seconds."""
+    if QThreadPool.globalInstance().activeThreadCount():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 1000), device: str = "cpu",

@@ -8,6 +8,8 @@ from vtkmodules.util.numpy_support import numpy_to_vtk
 from vtkmodules.vtkCommonCore import VTK_UNSIGNED_CHAR, vtkLookupTable
 from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 
+BAND_GREY = 128  # the colour bar's band of values the threshold leaves uncoloured
+
 
 def color_range(values: np.ndarray | None, style: dict) -> tuple[float, float, np.ndarray]:
     """(vmin, vmax, RGBA uint8 table of 256 colours) for ``values`` drawn in ``style``.
@@ -37,13 +39,27 @@ def visible(values: np.ndarray, style: dict) -> np.ndarray:
     return shown
 
 
-def lookup_table(table: np.ndarray, vmin: float, vmax: float) -> vtkLookupTable:
-    """The colormap's table over vmin..vmax, for the colour bar."""
+def lookup_table(table: np.ndarray, vmin: float, vmax: float, style: dict | None = None) -> vtkLookupTable:
+    """The colormap's table over vmin..vmax, for the colour bar; with a ``style`` that has a threshold, the
+    band of values left uncoloured is drawn grey, as on the surface."""
+    if style is not None and style.get("threshold"):
+        centres = vmin + (np.arange(256) + 0.5) / 256 * (vmax - vmin)
+        hidden = ~visible(centres, style)
+        table = table.copy()
+        table[hidden, :3] = BAND_GREY
     lut = vtkLookupTable()
     lut.SetNumberOfTableValues(256)
     lut.SetTable(numpy_to_vtk(table, deep=True, array_type=VTK_UNSIGNED_CHAR))
     lut.SetRange(vmin, vmax)
     return lut
+
+
+def bar_title(label: str, style: dict) -> str:
+    """The colour bar's title: which overlay it shows, and its threshold."""
+    threshold = style.get("threshold")
+    if not threshold:
+        return label
+    return f"{label} · {'|value|' if style['symmetric'] else 'value'} ≥ {threshold:.3g}"
 
 
 def make_scalar_bar() -> vtkScalarBarActor:
@@ -54,6 +70,7 @@ def make_scalar_bar() -> vtkScalarBarActor:
     bar.SetWidth(0.4)
     bar.SetHeight(0.9)
     bar.SetNumberOfLabels(5)
+    bar.SetTextPositionToPrecedeScalarBar()  # labels under the bar, the title (overlay, threshold) above it
     bar.SetLabelFormat("%.3g")
     bar.UnconstrainedFontSizeOn()
     text = bar.GetLabelTextProperty()
@@ -62,5 +79,12 @@ def make_scalar_bar() -> vtkScalarBarActor:
     text.ShadowOff()
     text.ItalicOff()
     text.BoldOff()
+    title = bar.GetTitleTextProperty()
+    title.SetFontSize(12)
+    title.SetColor(0.95, 0.95, 0.95)
+    title.ShadowOff()
+    title.ItalicOff()
+    title.BoldOff()
+    bar.SetVerticalTitleSeparation(2)
     bar.SetVisibility(False)
     return bar

@@ -22,6 +22,9 @@ from brainview.cortex.lod import Decimated
 BACKGROUND = (0.11, 0.11, 0.13)
 SELECTION_RGB = np.array([0, 230, 120], dtype=np.float32)
 SELECTION_ALPHA = 0.6
+#: hits closer than this (parametric, along the ray) to a triangle edge count: a ray through a vertex or
+#: an edge, exactly between triangles, otherwise slips through and picks the far side
+PICK_TOLERANCE = 1e-6
 OUTLINE_PALETTE = np.array([[31, 119, 180], [255, 127, 14], [214, 39, 40], [148, 103, 189], [140, 86, 75],
                             [227, 119, 194], [188, 189, 34], [23, 190, 207], [255, 255, 255]], dtype=np.uint8)
 
@@ -40,6 +43,8 @@ class HemiScene:
         self.fill = np.zeros(n, dtype=bool)
         self.outline = np.full(n, -1, dtype=np.int16)  # index into outline_colors, -1: none
         self.outline_colors = OUTLINE_PALETTE
+        self.fill_alpha = SELECTION_ALPHA  # the selection layer's opacity (0: hidden)
+        self.show_outlines = True
         self.colors = self.base.copy()
         self.color_array = numpy_to_vtk(self.colors, deep=False, array_type=VTK_UNSIGNED_CHAR)
         self.color_array.SetName("colors")
@@ -119,7 +124,7 @@ class HemiScene:
     def compose(self, vertices=slice(None)) -> None:
         """Recompute the displayed colours of ``vertices`` from the layers, in place (the coarse copy's too)."""
         self.colors[vertices] = _layer(self.base[vertices], self.fill[vertices], self.outline[vertices],
-                                       self.outline_colors)
+                                       self.outline_colors, self.fill_alpha, self.show_outlines)
         self.color_array.Modified()
         if self.coarse is not None:
             kept = self.coarse.coarse_vertices(vertices)
@@ -133,7 +138,8 @@ class HemiScene:
 
     def layered_colors(self, fill: bool = True) -> np.ndarray:
         """Colours of every vertex from the layers, with or without the selection fill (for figures)."""
-        return _layer(self.base, self.fill if fill else np.zeros_like(self.fill), self.outline, self.outline_colors)
+        return _layer(self.base, self.fill if fill else np.zeros_like(self.fill), self.outline, self.outline_colors,
+                      self.fill_alpha, self.show_outlines)
 
     # -- picking ---------------------------------------------------------------------------------
     def pick(self, near, far) -> int | None:
@@ -142,7 +148,8 @@ class HemiScene:
         The cell locator, built once per surface, answers whatever is drawn (the full mesh or its coarse copy)."""
         t, position, pcoords = reference(0.0), [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
         sub_id, cell = reference(0), reference(-1)
-        if not self.locator.IntersectWithLine(near, far, 0.0, t, position, pcoords, sub_id, cell) or int(cell) < 0:
+        hit = self.locator.IntersectWithLine(near, far, PICK_TOLERANCE, t, position, pcoords, sub_id, cell)
+        if not hit or int(cell) < 0:
             return None
         return self.nearest_vertex(int(cell), position)
 
@@ -190,12 +197,13 @@ def _surface_actor(polydata: vtkPolyData) -> vtkActor:
     return actor
 
 
-def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray) -> np.ndarray:
+def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray,
+           fill_alpha: float = SELECTION_ALPHA, outlines: bool = True) -> np.ndarray:
     """Underlay-and-overlay colours with the selection blended in and ROI outlines on top (uint8 RGB)."""
     rgb = base.astype(np.float32)
-    rgb[fill] = rgb[fill] * (1 - SELECTION_ALPHA) + SELECTION_RGB * SELECTION_ALPHA
+    rgb[fill] = rgb[fill] * (1 - fill_alpha) + SELECTION_RGB * fill_alpha
     out = rgb.astype(np.uint8)
-    drawn = outline >= 0
+    drawn = outline >= 0 if outlines else np.zeros(outline.shape, dtype=bool)
     out[drawn] = outline_colors[outline[drawn]]
     return out
 

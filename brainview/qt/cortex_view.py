@@ -18,22 +18,25 @@ from __future__ import annotations
 import numpy as np
 import shiboken6
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPainter, QShortcut
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from vtkmodules.util.numpy_support import vtk_to_numpy
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleTrackballCamera
-from vtkmodules.vtkRenderingCore import vtkRenderer, vtkWindowToImageFilter
+from vtkmodules.vtkFiltersSources import vtkSphereSource
+from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer, vtkWindowToImageFilter
 
 import vtkmodules.vtkRenderingOpenGL2  # noqa: F401  (registers the OpenGL implementations)
 from brainview.cortex import HEMISPHERES, SURFACES, Cortex, RoiSelection
 from brainview.qt.cortex_controls import FLAT_VIEW, VIEWS, QtCortexControls
-from brainview.qt.cortex_overlay import color_range, lookup_table, make_scalar_bar, visible
+from brainview.qt.cortex_overlay import bar_title, color_range, lookup_table, make_scalar_bar, visible
 from brainview.qt.cortex_render import QtRenderScheduler
 from brainview.qt.cortex_scene import BACKGROUND, OUTLINE_PALETTE, HemiScene, view_ray
 from brainview.qt.vtk_offscreen import QtVTKInteractor, make_render_window
 from brainview.state.session_file import BRUSH_RADIUS, CAMERA, OVERLAY_STYLE
 
-BAR_STRIP = 0.1  # share of the height kept for the colour bar
+WHEEL_ZOOM_FACTOR = 0.25  # VTK's default (1.0) zooms by a fifth of the view per wheel step
+MARKER_MM = 1.5  # radius of the marker at the picked vertex
+BAR_STRIP = 0.14  # share of the height kept for the colour bar, its labels and its title
 CLICK_SLOP_PX = 3
 DAB_SPACING_PX = 8
 
@@ -44,6 +47,7 @@ class QtCortexView(QWidget):
     hovered = Signal(str)
     vertex_picked = Signal(str, int)
     selection_changed = Signal()
+    style_changed = Signal()  # the overlay's style changed (its controls, or a call)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -53,13 +57,17 @@ class QtCortexView(QWidget):
         self.view = "lateral"
         self.brush_enabled = False
         self.brush_radius = 5.0
+        self.brush_erase = False  # left drag erases (right drag and Shift+left always do)
         self.hover_info = ""
-        self.overlay_style = {"cmap": "RdBu_r", "threshold": None, "vmin": None, "vmax": None, "symmetric": True}
+        self.overlay_style = {"cmap": "RdBu_r", "threshold": None, "vmin": None, "vmax": None, "symmetric": True,
+                              "visible": True, "opacity": 1.0}
+        self.overlay_label = ""  # the colour bar's title: which overlay it shows
         self._overlay: np.ndarray | None = None
         self._coloured = None  # (style and range, overlay values) of the colours on screen
         self._bar_bottom = None  # height of the colour-bar strip the viewports were laid out for
         self._outline_colors: dict[str, tuple[int, int, int]] = {}
         self._scenes: dict[str, HemiScene] = {}
+        self._scene_layers: dict = {}  # selection opacity and outline visibility chosen in the overlay list
         self._press: tuple[QPoint, Qt.MouseButton] | None = None
         self._dragged = False
         self._stroke_erase: bool | None = None
@@ -70,6 +78,7 @@ class QtCortexView(QWidget):
         self._rw = make_render_window()
         self._vtk = QtVTKInteractor(self, rw=self._rw)
         style = vtkInteractorStyleTrackballCamera()
+        style.SetMouseWheelMotionFactor(WHEEL_ZOOM_FACTOR)
         self._vtk.SetInteractorStyle(style)
         self._vtk.RemoveObservers("CharEvent")  # VTK's key bindings ('e' exits, '3' stereo, ...) have no place here
         self._vtk.installEventFilter(self)
@@ -80,6 +89,14 @@ class QtCortexView(QWidget):
         self._scalar_bar = make_scalar_bar()
         self._bar_renderer.AddViewProp(self._scalar_bar)
         self._preset_cameras: list[tuple] = []
+        self.picked: tuple[str, int] | None = None
+        self._marker_source = vtkSphereSource(radius=MARKER_MM, theta_resolution=16, phi_resolution=16)
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputConnection(self._marker_source.GetOutputPort())
+        self._marker = vtkActor(mapper=mapper)
+        self._marker.GetProperty().SetColor(1.0, 0.85, 0.1)
+        self._marker.PickableOff()
+        self._marker_renderer: vtkRenderer | None = None
         self.renderer = QtRenderScheduler(self._rw, lambda: self._scenes, self)
         self._vtk.paint_requested = self.renderer.repaint  # exposes and resizes render with the rest, once
         style.AddObserver("StartInteractionEvent", lambda *_: self.renderer.begin_motion())
@@ -97,8 +114,6 @@ class QtCortexView(QWidget):
         layout.addWidget(self._vtk, 1)
         layout.addWidget(self.status)
         self.hovered.connect(self.status.setText)
-        for keys, slot in ((QKeySequence.StandardKey.Undo, self.undo), (QKeySequence.StandardKey.Redo, self.redo)):
-            QShortcut(keys, self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.controls.sync()
 
     # -- model -----------------------------------------------------------------------------------
@@ -108,6 +123,8 @@ class QtCortexView(QWidget):
         for scene in self._scenes.values():
             self._rw.RemoveRenderer(scene.renderer)
         self._scenes.clear()
+        self.picked = None  # (hemisphere, vertex) marked on the surface
+        self._place_marker()
         self._overlay = None
         self._coloured = None
         self._bar_bottom = None
@@ -120,6 +137,8 @@ class QtCortexView(QWidget):
             self.controls.set_surfaces(cortex.surfaces)
             for hemi in HEMISPHERES:
                 scene = HemiScene(cortex, hemi, self.surface)
+                for key, value in self._scene_layers.items():
+                    setattr(scene, key, value)
                 self._rw.AddRenderer(scene.renderer)
                 self._scenes[hemi] = scene
             self._layout_viewports()
@@ -180,20 +199,23 @@ class QtCortexView(QWidget):
         self.set_overlay(None if values is None else self.cortex.voxels_to_vertices(values), **style)
 
     def update_overlay_style(self, **style) -> None:
-        """Change some of cmap, threshold, vmin, vmax, symmetric and recolour the current overlay."""
+        """Change some of cmap, threshold, vmin, vmax, symmetric, visible, opacity and recolour the current
+        overlay."""
         unknown = set(style) - set(self.overlay_style)
         if unknown:
             raise TypeError(f"unknown overlay style {sorted(unknown)}")
         for key, value in style.items():  # every value checked before any is stored
             OVERLAY_STYLE[key].check(value, f"overlay {key}")
         self.overlay_style.update(style)
+        drawn = self._overlay if self.overlay_style["visible"] else None
         vmin, vmax, table = color_range(self._overlay, self.overlay_style)
         coloured = (dict(self.overlay_style), vmin, vmax)
         previous = self._coloured
-        self._coloured = (coloured, None if self._overlay is None else self._overlay.copy())
+        self._coloured = (coloured, None if drawn is None else drawn.copy())
+        opacity = float(self.overlay_style["opacity"])
         for hemi, scene in self._scenes.items():
             part = self.cortex.hemi_slice(hemi)
-            values = self._overlay[part] if self._overlay is not None else None
+            values = drawn[part] if drawn is not None else None
             # same style and range as the colours on screen: recolour only the vertices whose value
             # changed (a synthetic pattern's ROI, not 2 × 227k vertices)
             vertices = slice(None)
@@ -208,13 +230,38 @@ class QtCortexView(QWidget):
                 shown = visible(values, self.overlay_style)
                 index = np.clip((values[shown] - vmin) / (vmax - vmin) * 255, 0, 255).astype(np.int64)
                 target = np.arange(scene.base.shape[0])[vertices][shown]
-                scene.base[target] = table[index, :3]
+                scene.base[target] = (table[index, :3] * opacity
+                                      + scene.underlay[target] * (1.0 - opacity)).round().astype(np.uint8)
             scene.compose(vertices)
-        if self._overlay is not None:
-            self._scalar_bar.SetLookupTable(lookup_table(table, vmin, vmax))
-        self._scalar_bar.SetVisibility(self._overlay is not None)
+        if drawn is not None:
+            self._scalar_bar.SetLookupTable(lookup_table(table, vmin, vmax, self.overlay_style))
+            self._scalar_bar.SetTitle(bar_title(self.overlay_label, self.overlay_style))
+        self._scalar_bar.SetVisibility(drawn is not None)
         self._layout_viewports()
         self.controls.sync()
+        self._request_render()
+        self.style_changed.emit()
+
+    def set_overlay_label(self, label: str) -> None:
+        """Name the overlay on the colour bar ("trial fMRI pattern · |value| ≥ 0.5")."""
+        self.overlay_label = label
+        self._scalar_bar.SetTitle(bar_title(label, self.overlay_style))
+        self._request_render()
+
+    def set_selection_look(self, visible: bool, opacity: float) -> None:
+        """Show the selection fill at ``opacity`` (0..1), or not at all."""
+        self._set_scene_layers(fill_alpha=float(opacity) if visible else 0.0)
+
+    def set_outlines_visible(self, visible: bool) -> None:
+        self._set_scene_layers(show_outlines=bool(visible))
+
+    def _set_scene_layers(self, **layers) -> None:
+        for scene in self._scenes.values():
+            if any(getattr(scene, key) != value for key, value in layers.items()):
+                for key, value in layers.items():
+                    setattr(scene, key, value)
+                scene.compose()
+        self._scene_layers = {**self._scene_layers, **layers}  # kept for the scenes of the next cortex
         self._request_render()
 
     def set_roi_outlines(self, rois: dict[str, np.ndarray], colors: dict[str, tuple[int, int, int]] | None = None):
@@ -251,6 +298,7 @@ class QtCortexView(QWidget):
             if self.brush_enabled:
                 scene.mesh.prepare_brush(surface)
         self._apply_view()
+        self._place_marker()
         self.controls.sync()
         self._request_render()
 
@@ -342,13 +390,9 @@ class QtCortexView(QWidget):
         self.brush_radius = float(radius_mm)
         self.controls.sync()
 
-    def undo(self) -> None:
-        if self.selection is not None:
-            self.selection.undo()
-
-    def redo(self) -> None:
-        if self.selection is not None:
-            self.selection.redo()
+    def set_brush_erase(self, erase: bool) -> None:
+        self.brush_erase = bool(erase)
+        self.controls.sync()
 
     # -- picking ---------------------------------------------------------------------------------
     def display_position(self, position: QPoint) -> tuple[int, int]:
@@ -370,6 +414,23 @@ class QtCortexView(QWidget):
                 vertex = scene.pick(*view_ray(renderer, x, y))
                 return None if vertex is None else (hemi, vertex)
         return None
+
+    def mark_vertex(self, hemi: str, vertex: int) -> None:
+        """Put the marker on a (picked) vertex, so the status bar's readout points at a place."""
+        self.picked = (hemi, int(vertex))
+        self._place_marker()
+        self._request_render()
+
+    def _place_marker(self) -> None:
+        if self._marker_renderer is not None:
+            self._marker_renderer.RemoveActor(self._marker)
+            self._marker_renderer = None
+        if self.picked is None or self.picked[0] not in self._scenes:
+            return
+        hemi, vertex = self.picked
+        self._marker_source.SetCenter(*self.cortex.hemis[hemi].coords(self.surface)[vertex].astype(float))
+        self._marker_renderer = self._scenes[hemi].renderer
+        self._marker_renderer.AddActor(self._marker)
 
     def describe_vertex(self, hemi: str, vertex: int) -> str:
         """Hover text: vertex, its main voxel, the overlay value and the atlas ROIs holding the voxel."""
@@ -411,7 +472,7 @@ class QtCortexView(QWidget):
         self._press, self._dragged = (position, button), False
         if self.brush_enabled and self.selection is not None and button in (Qt.MouseButton.LeftButton,
                                                                              Qt.MouseButton.RightButton):
-            self._stroke_erase = (button == Qt.MouseButton.RightButton
+            self._stroke_erase = (self.brush_erase or button == Qt.MouseButton.RightButton
                                   or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
             self.selection.begin_stroke()
             self.renderer.begin_motion()
@@ -442,6 +503,7 @@ class QtCortexView(QWidget):
         if press is not None and not self._dragged and press[1] == Qt.MouseButton.LeftButton:
             hit = self.pick(event.position().toPoint())
             if hit is not None:
+                self.mark_vertex(*hit)
                 self.vertex_picked.emit(*hit)
         return False
 

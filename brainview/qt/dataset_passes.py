@@ -6,7 +6,11 @@ drop, so starting, following and stopping them is one concern, apart from showin
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QObject
+
+from brainview.decoding.progress import time_left
 
 
 class QtDatasetPasses(QObject):
@@ -19,12 +23,20 @@ class QtDatasetPasses(QObject):
         self.predicting = None  # the worker predicting every trial's tokens and ranks after opening
         self.summing = None  # ... then the ROIs' weight sums, where a prediction cache skipped that pass
         self.scoring = None  # the worker captioning and scoring every trial
+        self._phase = None  # (what, when it started, steps done then): the pace of the phase shown
 
     def show_progress(self, done: int, total: int, what: str) -> None:
+        """The phase's own count ("captioning stage 2: 48 of 300") and an estimate from its pace so far."""
+        now = time.monotonic()
+        if self._phase is None or self._phase[0] != what or done < self._phase[2]:
+            self._phase = (what, now, done)
+        _, started, first = self._phase
         progress = self.window.progress
         progress.setRange(0, max(total, 1))
         progress.setValue(done)
-        progress.setFormat(f"{what} %p%")
+        estimate = time_left(now - started, done - first, total - done)
+        progress.setFormat(f"{what}: {done} of {total}" + (f" · {estimate}" if estimate else ""))
+        progress.setToolTip(progress.format())
         progress.setVisible(done < total)
 
     def predict_all(self) -> None:

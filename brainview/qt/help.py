@@ -33,15 +33,13 @@ def versions(device: str) -> dict[str, str]:
 
 
 def shortcut_rows(window) -> list[tuple[str, str]]:
-    """(keys, what) for every menu action with a shortcut, then the mouse gestures."""
+    """(keys, what) for every action of the window with a shortcut (all its key bindings), then the
+    mouse gestures: built from the actions, so the list cannot drift from what the keys do."""
     rows = []
     for action in window.findChildren(QAction):
-        keys = action.shortcut().toString(QKeySequence.NativeText)
+        keys = " or ".join(key.toString(QKeySequence.NativeText) for key in action.shortcuts())
         if keys and action.text():
             rows.append((keys, action.text().replace("&", "").rstrip("…")))
-    rows.append((QKeySequence(QKeySequence.Undo).toString(QKeySequence.NativeText),
-                 "Undo the last stroke or ROI change (cortex view or ROI panel focused)"))
-    rows.append((QKeySequence(QKeySequence.Redo).toString(QKeySequence.NativeText), "Redo"))
     return sorted(set(rows)) + list(MOUSE)
 
 
@@ -57,14 +55,20 @@ class QtShortcutTable(QDialog):
         for i, (keys, what) in enumerate(rows):
             self.table.setItem(i, 0, QTableWidgetItem(keys))
             self.table.setItem(i, 1, QTableWidgetItem(what))
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
-        self.table.resizeColumnToContents(0)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
-        self.resize(620, 480)
+        # wide and tall enough for every row: nothing cut, no horizontal scrolling
+        width = self.table.horizontalHeader().length() + self.table.verticalScrollBar().sizeHint().width() + 40
+        height = self.table.verticalHeader().length() + self.table.horizontalHeader().height() + 80
+        screen = window.screen().availableGeometry() if window.screen() is not None else None
+        self.resize(min(width, screen.width() - 40) if screen else width,
+                    min(height, screen.height() - 80) if screen else height)
 
 
 def about_text(device: str) -> str:

@@ -20,9 +20,11 @@ from brainview.errors import Cancelled
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
 from brainview.qt.dataset_passes import QtDatasetPasses
+from brainview.qt.edit_actions import QtEditActions
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.other_models import QtOtherModels
+from brainview.qt.overlay_list import QtOverlayList
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.preferred_view import add_preferred_dock
 from brainview.qt.repeats_panel import QtRepeatsPanel
@@ -32,9 +34,13 @@ from brainview.qt.trial_browser import QtTrialBrowser
 from brainview.qt.trial_view import MODE_LABELS, QtTrialView
 from brainview.qt.window_chrome import DEVICE_LABELS, build_menus, build_status_bar, build_toolbar, memory_text
 from brainview.qt.workers import QtLatestRunner, QtWorkers
+from brainview.state.overlays import OverlayLayers
 from brainview.state.session import STAGE_LABELS, Loaded, Session, SyntheticResult, finish, load, open_for_browsing
 
 MAX_RECENT = 8
+#: how long closing waits for workers told to stop; one still busy after it (a model loading, a token
+#: being generated) is left behind: :func:`brainview.qt.app.run_app` ends the process without it
+CLOSE_WAIT_MS = 400
 
 
 def _cortex_view_module():
@@ -44,6 +50,15 @@ def _cortex_view_module():
     except ImportError:
         return None
     return cortex_view
+
+
+def _scrolled(panel: QWidget) -> QScrollArea:
+    """``panel`` in a scroll area that follows its width and scrolls when it is taller than the room."""
+    scroller = QScrollArea(widgetResizable=True, frameShape=QScrollArea.NoFrame)
+    scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    scroller.setMinimumWidth(panel.minimumSizeHint().width() + scroller.verticalScrollBar().sizeHint().width())
+    scroller.setWidget(panel)
+    return scroller
 
 
 class QtMainWindow(QMainWindow):
@@ -77,13 +92,13 @@ class QtMainWindow(QMainWindow):
         self.other_models.sort_requested.connect(self.browser.sort_by_difference)
         self.roi_panel = QtRoiPanel(self.session)
         self.language_panel = QtLanguagePanel(self.session, self.workers, device=lambda: self.device)
-        self.left_tabs = QTabWidget()
-        self.left_tabs.addTab(self.roi_panel, "ROIs")
-        self.left_tabs.addTab(self.language_panel, "Ask in language")
-        self.repeats_panel = QtRepeatsPanel(self.session, self.workers)  # the trial from each single repeat
-        self.left_tabs.addTab(self.repeats_panel, "Repeats")
         self._cortex_module = _cortex_view_module()
         self.cortex_view = self._cortex_module.QtCortexView() if self._cortex_module is not None else None
+        self.repeats_panel = QtRepeatsPanel(self.session, self.workers)  # the trial from each single repeat
+        self.left_tabs = QTabWidget()
+        for panel, title in ((self.roi_panel, "ROIs"), (self.language_panel, "Ask in language"),
+                             (self.repeats_panel, "Repeats")):
+            self.left_tabs.addTab(_scrolled(panel), title)  # tall panels scroll; the trial table keeps its rows
         cortex_area = self.cortex_view if self.cortex_view is not None else self._cortex_placeholder()
 
         # left: trials and ROIs; right: the trial on top, the cortex (wide: two hemispheres) and plots below
@@ -114,17 +129,26 @@ class QtMainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.subjects_panel = QtSubjectsPanel(self.session, device=lambda: self.device, demo_bundle=demo_bundle_path())
         self.subjects_dock = QDockWidget("Subjects", self, objectName="subjects_dock")
-        scroller = QScrollArea(widgetResizable=True)  # the dock may be narrow; the panel scrolls, the window keeps its size
-        scroller.setWidget(self.subjects_panel)
+        # the panel scrolls up and down; across, the dock never gets narrower than the panel's minimum
+        # (its tables would be cut at the right edge): the central area gives way instead
+        scroller = _scrolled(self.subjects_panel)
+        scroller.setMinimumWidth(self.subjects_panel.minimumSizeHint().width()
+                                 + scroller.verticalScrollBar().sizeHint().width() + 2 * scroller.frameWidth())
         self.subjects_dock.setWidget(scroller)
         self.addDockWidget(Qt.RightDockWidgetArea, self.subjects_dock)
-        self.resizeDocks([self.subjects_dock], [500], Qt.Horizontal)
+        self.subjects_dock.visibilityChanged.connect(self._fit_subjects_dock)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
         self.preferred_view, self.preferred_dock = add_preferred_dock(self, self.session, self.workers)
 
+        self.edit_actions = QtEditActions(self)
         build_toolbar(self)
         build_menus(self)
         build_status_bar(self)
+        self.overlay_layers = OverlayLayers()  # after the toolbar: its "Cortex shows" names the shown layer
+        self.overlay_list = QtOverlayList(self.overlay_layers, self.cortex_view,
+                                          lambda: self.overlay_combo.currentData())
+        self.left_tabs.addTab(_scrolled(self.overlay_list), "Overlays")
+        self.overlay_list.apply_all()  # before the preferences: the colour map kept there is the trial pattern's
         self.setWindowTitle("brainview")
         self.resize(1600, 1000)
         self.setAcceptDrops(True)
@@ -153,11 +177,15 @@ class QtMainWindow(QMainWindow):
         self.session.connect("stage", lambda s: self._sync_stage())
         self.session.connect("synthetic", lambda s: self._selection_changed())
         self.session.connect("k", lambda s: self._selection_changed())
+        # a selection decoded before the language models were in (a reopened session, another subject)
+        # is decoded again once they are, so its caption comes
+        self.session.connect("decoder", lambda s: self._selection_changed())
         if self.cortex_view is not None:
             self.cortex_view.vertex_picked.connect(self._vertex_picked)
             # where full-detail frames are slow, the cortex stays coarse until the decoding is on screen
             self.live.started.connect(lambda: self.cortex_view.hold_full_detail(True))
             self.live.idle.connect(lambda: self.cortex_view.hold_full_detail(False))
+        self.overlay_list.show_layer.connect(self.set_overlay_source)
         self.language_panel.show_map.connect(self._show_concept_map)
         self.language_panel.select_voxels.connect(lambda voxels: self.session.selection.replace(voxels))
         self.language_panel.sort_by_match.connect(self.browser.sort_by_match)
@@ -184,6 +212,18 @@ class QtMainWindow(QMainWindow):
                                   + (f" → {loaded}" if self.session.has_bundle else ""))
         self.memory_label.setText(memory_text(loaded))
 
+    def _fit_subjects_dock(self, visible: bool) -> None:
+        """A dock opening takes its room from the trial and the cortex: on a small screen only its minimum."""
+        if visible:
+            width = max(self.subjects_dock.widget().minimumWidth(), min(500, int(0.28 * self.width())))
+            self.resizeDocks([self.subjects_dock], [width], Qt.Horizontal)
+
+    def show_panel(self, panel: QWidget) -> None:
+        """Bring the left tab holding ``panel`` to the front."""
+        for index in range(self.left_tabs.count()):
+            if self.left_tabs.widget(index).isAncestorOf(panel):
+                self.left_tabs.setCurrentIndex(index)
+
     # ----------------------------------------------------------------- opening
 
     def choose_bundle(self) -> None:
@@ -196,7 +236,8 @@ class QtMainWindow(QMainWindow):
         value = self.settings.value("recent_bundles", [])
         return [value] if isinstance(value, str) else list(value or [])
 
-    def _remember(self, path: str) -> None:
+    def remember(self, path: str) -> None:
+        """Put a bundle or session file first in File → Open recent."""
         path = str(Path(path).resolve())
         recent = [path] + [p for p in self.recent_bundles() if p != path]
         self.settings.setValue("recent_bundles", recent[:MAX_RECENT])
@@ -272,7 +313,7 @@ class QtMainWindow(QMainWindow):
         self.session.set_loaded(loaded)
         session = self.session
         self.setWindowTitle(f"brainview — {session.bundle.name}")
-        self._remember(str(session.bundle.path))
+        self.remember(str(session.bundle.path))
         self.stage_combo.blockSignals(True)
         self.stage_combo.clear()
         for stage in session.stages:
@@ -434,7 +475,8 @@ class QtMainWindow(QMainWindow):
     def _update_overlay(self) -> None:
         if self.cortex_view is None or not self.session.has_bundle:
             return
-        self.cortex_view.set_overlay(self.overlay_values())  # keeps the colormap and threshold the user chose
+        self.overlay_list.shown_changed()  # each overlay is drawn with its own colour map, threshold, range
+        self.cortex_view.set_overlay(self.overlay_values())
 
     # ----------------------------------------------------------------- pictures and closing
 
@@ -495,8 +537,8 @@ class QtMainWindow(QMainWindow):
         self._overlay_timer.stop()
         self._stop_background()  # a caption batch in flight ends at its next token
         self.language_panel.shutdown()
-        self.subjects_panel.shutdown()
-        self.workers.shutdown()
+        self.subjects_panel.shutdown(CLOSE_WAIT_MS)
+        self.workers.shutdown(CLOSE_WAIT_MS)
         if self.cortex_view is not None:
             self.cortex_view.shutdown()
         super().closeEvent(event)

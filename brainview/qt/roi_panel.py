@@ -1,10 +1,10 @@
 """The ROI panel: the bundle's atlas ROIs by group with checkboxes, how the selection becomes a
 synthetic pattern (the paper's ROI only ×scale / the manifold projection / the preferred stimuli /
-lesion / boost, scale, factor, stage), undo/redo, and ROI files.
+lesion / boost, scale, factor, stage), clear, and ROI files.
 
 The checkboxes and the cortex brush edit the same :class:`~brainview.cortex.selection.RoiSelection`
-(held by the session); this panel only mirrors it, so undo of a brush stroke or of a check shows
-up here too.
+(held by the session); this panel only mirrors it, so undo (the window's Edit menu and toolbar,
+:mod:`brainview.qt.edit_actions`) of a brush stroke or of a check shows up here too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -46,18 +46,11 @@ class QtRoiPanel(QWidget):
         self.tree.itemChanged.connect(lambda item, column: self._apply_timer.start())
         self.selection_label = QLabel()
         self.selection_label.setObjectName("muted")
-        self.clear_button = QPushButton("Clear", toolTip="Uncheck every ROI and erase all painting")
-        self.undo_button = QPushButton("Undo",
-                                       toolTip="Undo the last check or brush stroke (Ctrl+Z here or on the cortex)")
-        self.redo_button = QPushButton("Redo", toolTip="Redo the last undone change")
+        self.clear_button = QPushButton("Clear", toolTip="Uncheck every ROI and erase all painting (undoable)")
         self.clear_button.clicked.connect(lambda: self.session.selection and self.session.selection.clear())
-        self.undo_button.clicked.connect(lambda: self.session.selection and self.session.selection.undo())
-        self.redo_button.clicked.connect(lambda: self.session.selection and self.session.selection.redo())
-        for keys, button in ((QKeySequence.Undo, self.undo_button), (QKeySequence.Redo, self.redo_button)):
-            QShortcut(keys, self, button.click, context=Qt.WidgetWithChildrenShortcut)
         edit = QHBoxLayout()
-        for button in (self.clear_button, self.undo_button, self.redo_button):
-            edit.addWidget(button)
+        edit.addWidget(self.selection_label, 1)
+        edit.addWidget(self.clear_button)
 
         self.mode_combo = QComboBox()
         for mode, label in MODES:
@@ -91,7 +84,6 @@ class QtRoiPanel(QWidget):
         rois_box = QGroupBox("ROIs")
         rois_layout = QVBoxLayout(rois_box)
         rois_layout.addWidget(self.tree, 1)
-        rois_layout.addWidget(self.selection_label)
         rois_layout.addLayout(edit)
         synthetic_box = QGroupBox("Synthetic pattern · decoded live")
         synthetic_layout = QVBoxLayout(synthetic_box)
@@ -184,8 +176,6 @@ class QtRoiPanel(QWidget):
         if n_painted:
             text += f" ({n_painted} vertices painted)"
         self.selection_label.setText(text)
-        self.undo_button.setEnabled(selection.can_undo)
-        self.redo_button.setEnabled(selection.can_redo)
 
     # ----------------------------------------------------------------- settings
 

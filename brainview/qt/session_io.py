@@ -45,7 +45,8 @@ class QtSessionIO(QObject):
         self.save_action.triggered.connect(self.save_dialog)
         self.open_action = QAction("Open &session…", self, shortcut=QKeySequence("Ctrl+Shift+O"))
         self.open_action.triggered.connect(self.open_dialog)
-        self._pending: dict | None = None
+        self._pending: tuple[str | Path, dict] | None = None  # a session waiting for its bundle
+        self.restore_geometry = False  # the window keeps its size and place; docks, splitters and tabs come back
         window.bundle_loaded.connect(self._restore_pending)
 
     def add_to(self, menu: QMenu) -> None:
@@ -70,6 +71,7 @@ class QtSessionIO(QObject):
             "other_models": {"models": [{"name": m.name, "path": str(Path(m.path).resolve())}
                                         for m in session.other_models.models],
                              "pair": list(session.other_models.pair or []) or None},
+            "interface": self._interface_state(),
             "window": {"geometry": _encode(window.saveGeometry()), "state": _encode(window.saveState()),
                        "splitters": {s.objectName(): _encode(s.saveState()) for s in window.findChildren(QSplitter)
                                      if s.objectName()}},
@@ -85,6 +87,37 @@ class QtSessionIO(QObject):
                 "descending": header.sortIndicatorOrder() == Qt.DescendingOrder,
                 "filter": browser.filter_edit.text()}
 
+    def _interface_state(self) -> dict:
+        """What else the user set in the panels: the score chosen, the phrases typed, the tabs and docks."""
+        window = self.window
+        language = window.language_panel
+        return {"score": window.browser.score, "search_phrase": language.search_edit.text(),
+                "concept_phrase": language.concept_edit.text(), "left_tab": window.left_tabs.currentIndex(),
+                "language_tab": language.tabs.currentIndex(), "subjects_dock": window.subjects_dock.isVisible(),
+                "overlays": window.overlay_layers.to_dict()}
+
+    def _restore_interface(self, state: dict, overlay_source: str | None) -> None:
+        window = self.window
+        language = window.language_panel
+        if isinstance(state.get("score"), str):
+            window.browser.prefer_score(state["score"])
+        for edit, key in ((language.search_edit, "search_phrase"), (language.concept_edit, "concept_phrase")):
+            if isinstance(state.get(key), str):
+                edit.setText(state[key])  # a search phrase runs as it is typed
+        for tabs, key in ((window.left_tabs, "left_tab"), (language.tabs, "language_tab")):
+            if isinstance(state.get(key), int) and 0 <= state[key] < tabs.count():
+                tabs.setCurrentIndex(state[key])
+        if isinstance(state.get("overlays"), dict):
+            try:
+                window.overlay_layers.restore(state["overlays"])
+            except (UserError, TypeError) as exc:
+                dialogs.show_error(window, "Part of the session could not be restored", str(exc))
+            window.overlay_list.apply_all()
+        if isinstance(state.get("subjects_dock"), bool):
+            window.subjects_dock.setVisible(state["subjects_dock"])
+        if overlay_source == "concept" and language.concept_edit.text().strip():
+            language.localize()  # the map on the cortex when saved: computed again, then shown
+
     def _restore_browser(self, state: dict) -> None:
         browser = self.window.browser
         browser.filter_edit.setText(state.get("filter", ""))
@@ -95,6 +128,7 @@ class QtSessionIO(QObject):
 
     def save(self, path: str | Path) -> Path:
         written = save_session(path, self.capture())
+        self.window.remember(str(written))
         self.window.statusBar().showMessage(f"Saved session {written}", 5000)
         return written
 
@@ -138,16 +172,20 @@ class QtSessionIO(QObject):
             bundle_path, problem = chosen, bundle_problem(recorded, chosen)
         session = self.window.session
         if session.has_bundle and Path(session.bundle.path).resolve() == Path(bundle_path).resolve():
-            return self.restore(state)
+            restored = self.restore(state)
+            if restored:
+                self.window.remember(str(path))
+            return restored
         else:
-            self._pending = state
+            self._pending = (path, state)
             self.window.open_bundle(bundle_path)
         return True
 
     def _restore_pending(self) -> None:
-        state, self._pending = self._pending, None
-        if state is not None:
-            self.restore(state)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            if self.restore(pending[1]):
+                self.window.remember(str(pending[0]))  # after its bundle: the session is the most recent
 
     def fit_problem(self, state: dict) -> str | None:
         """Why ``state`` (already checked against the schema) does not fit the open bundle, or None:
@@ -205,8 +243,10 @@ class QtSessionIO(QObject):
             session.other_models.set_pair(*others["pair"])
         if "browser" in state:  # optional: older files lack it
             self._restore_browser(state["browser"])
+        if isinstance(state.get("interface"), dict):  # optional: older files lack it
+            self._restore_interface(state["interface"], overlay.get("source"))
         layout = state["window"]
-        if layout.get("geometry"):
+        if layout.get("geometry") and self.restore_geometry:
             window.restoreGeometry(_decode(layout["geometry"]))
         if layout.get("state"):
             window.restoreState(_decode(layout["state"]))

@@ -426,11 +426,11 @@ class QtSubjectsPanel(QWidget):
             self._show_roi(name, self._roi_results[name])
         self._show_summaries({s: self.decoding.summary(s, "stage2") for s in self.study.ids})
 
-    def shutdown(self) -> None:
-        """Stop decoding (within a token) and the study build, and wait for the panel's thread."""
+    def shutdown(self, msecs: int = 30000) -> None:
+        """Stop decoding (within a token) and the study build, and wait up to ``msecs`` for the panel's thread."""
         self.stimulus_runner.cancel()
         if self.decoding is not None:
             self.decoding.cancel()
         if self._build is not None:
             self._build.quit()
-        self.workers.shutdown()
+        self.workers.shutdown(msecs)

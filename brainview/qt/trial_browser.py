@@ -204,6 +204,7 @@ class QtTrialBrowser(QWidget):
 
         self.filter_edit = QLineEdit(placeholderText="Filter trials by id or caption…", clearButtonEnabled=True)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
+        self._preferred_score: str | None = None
         self.score_combo = QComboBox(toolTip="The score that 'Worst first' sorts by and the histogram shows")
         self.score_combo.currentIndexChanged.connect(self._score_chosen)
         self.worst_button = QPushButton("Worst first", toolTip="Sort by the chosen score, worst trials on top")
@@ -267,8 +268,17 @@ class QtTrialBrowser(QWidget):
         self.select_trial(self.session.trial)
         self._update_count()
 
+    def prefer_score(self, name: str | None) -> None:
+        """Choose the score ``name`` now, or as soon as it has values (a restored session's choice)."""
+        self._preferred_score = name
+        self._fill_scores()
+
     def _fill_scores(self) -> None:
-        current = self.score
+        current = self._preferred_score
+        if current not in self.session.available_scores():
+            current = self.score
+        else:
+            self._preferred_score = None
         self.score_combo.blockSignals(True)
         self.score_combo.clear()
         for name in self.session.available_scores():

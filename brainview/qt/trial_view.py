@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QScrollArea,
-                               QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from brainview.decoding.decoder import Decoded
 from brainview.decoding.retrieval import rank_of
@@ -31,6 +31,10 @@ def section_title(text: str) -> QLabel:
     label = QLabel(text, wordWrap=True)
     label.setObjectName("section")
     return label
+
+
+#: narrower than this, the captions go above the retrievals (three caption boxes and four thumbnails a row)
+SIDE_BY_SIDE_WIDTH = 860
 
 
 class QtCaptionBox(QFrame):
@@ -74,7 +78,7 @@ class QtTrialPlots(QWidget):
         self.histogram = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
         self.profile = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
         for plot in (self.histogram, self.profile):
-            plot.setMinimumHeight(150)
+            plot.setMinimumSize(200, 150)  # narrower, their titles and axes are cut
             for side in ("left", "bottom"):
                 axis = plot.getAxis(side)
                 axis.setPen(PLOT_FOREGROUND)
@@ -227,7 +231,7 @@ class QtTrialView(QWidget):
         right.addLayout(images)
         right.addWidget(section_title("Retrieved captions (stage 2)"))
         right.addLayout(texts, 1)
-        columns = QHBoxLayout()
+        columns = self.columns = QHBoxLayout()
         columns.setSpacing(16)
         columns.addLayout(left, 1)
         columns.addLayout(right, 1)
@@ -253,6 +257,15 @@ class QtTrialView(QWidget):
         session.connect("notes", lambda s: self._show_note())
         session.connect("captions", lambda s: self._show_captions())
         self.show_empty("Open a decoding bundle with File → Open.")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """Captions beside the retrievals where they fit side by side, above them where the trial view is
+        narrow (a 1366 px screen with the Subjects dock open): never cut at the right edge."""
+        super().resizeEvent(event)
+        wanted = (QBoxLayout.LeftToRight if event.size().width() >= SIDE_BY_SIDE_WIDTH
+                  else QBoxLayout.TopToBottom)
+        if wanted != self.columns.direction():
+            self.columns.setDirection(wanted)
 
     @staticmethod
     def _row_label(text: str, colour: str) -> QLabel:
@@ -335,10 +348,18 @@ class QtTrialView(QWidget):
         session = self.session
         if not session.has_bundle:
             return
-        placeholder = ("decoding…" if session.can_caption else "waiting for the language models…"
-                       if session.captions_missing == MODELS_NOT_LOADED else "captions are off")
         for stage, box in self.caption_boxes.items():
-            box.set_text(session.caption(stage), placeholder)
+            caption = session.caption(stage)
+            box.set_text(caption, self._why_no_caption(pending=caption is None, working="decoding…"))
+
+    def _why_no_caption(self, pending: bool, working: str) -> str:
+        """What a caption box says while it has no caption: never an empty box without a reason."""
+        session = self.session
+        if not session.can_caption:
+            if session.captions_missing == MODELS_NOT_LOADED:
+                return "waiting for the language models… (captioned as soon as they are in)"
+            return f"captions are off: {session.captions_missing}" if session.captions_missing else "captions are off"
+        return working if pending else "(the language model generated no words for this pattern)"
 
     def _fill_texts(self, widget: QListWidget, texts, true_rows: set[int], empty: str) -> None:
         widget.clear()
@@ -390,6 +411,15 @@ class QtTrialView(QWidget):
     def set_synthetic(self, result: SyntheticResult | None, label: str = "") -> None:
         """Show the newest live-decoding result (None: the selection is empty); a new selection starts
         a new dialogue."""
+        previous = self.synthetic
+        if (result is not None and previous is not None and label == self.synthetic_label
+                and result.decoded.texts is previous.decoded.texts
+                and result.decoded.images is previous.decoded.images):
+            self.synthetic = result  # the same decoding with more of its caption: only the caption box changes
+            self.synthetic_box.set_text(result.decoded.caption,
+                                        self._why_no_caption(result.caption_pending, "captioning…"))
+            self._enable_questions()
+            return
         if result is None or label != self.synthetic_label:
             self.synthetic_questions.clear()
         self.synthetic, self.synthetic_label = result, label
@@ -414,9 +444,7 @@ class QtTrialView(QWidget):
             self._fill_texts(self.synthetic_texts, None, set(), "no selection")
             return
         decoded = result.decoded
-        missing = ("captioning…" if result.caption_pending else
-                   "captions are off" if not self.session.can_caption else "")
-        self.synthetic_box.set_text(decoded.caption, missing)
+        self.synthetic_box.set_text(decoded.caption, self._why_no_caption(result.caption_pending, "captioning…"))
         self.synthetic_images.show_images(self.session, decoded, result.trial)
         true_rows = set(self.session.true_texts(result.trial).tolist()) if result.trial is not None else set()
         self._fill_texts(self.synthetic_texts, decoded.texts, true_rows, "caption retrieval needs stage 2")

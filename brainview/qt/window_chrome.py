@@ -67,6 +67,8 @@ def build_toolbar(window) -> None:
     demo_study.setToolTip("The demo as a study of four virtual subjects: every subject's captions and ranks for "
                           "this stimulus, the ROI table across subjects (the other three are built once)")
     demo_study.triggered.connect(lambda: (window.subjects_dock.show(), window.subjects_panel.open_demo_study()))
+    bar.addSeparator()
+    bar.addActions([window.edit_actions.undo, window.edit_actions.redo])
 
 def build_menus(window) -> None:
     """File, Edit, View, Device and Help menus."""
@@ -80,7 +82,7 @@ def build_menus(window) -> None:
         window.recent_menu.clear()
         for path in window.recent_bundles():
             action = window.recent_menu.addAction(path)
-            action.triggered.connect(lambda checked=False, path=path: window.open_bundle(path))
+            action.triggered.connect(lambda checked=False, path=path: window.open_path(path))  # a session too
         if window.recent_menu.isEmpty():
             window.recent_menu.addAction("(none yet)").setEnabled(False)
 
@@ -111,13 +113,8 @@ def build_menus(window) -> None:
     quit_action.triggered.connect(window.close)
     menu.addAction(quit_action)
 
-    # no shortcuts here: Ctrl+Z belongs to the cortex view and the ROI panel while they have focus
     edit = window.menuBar().addMenu("&Edit")
-    undo = QAction("&Undo selection change", window)
-    undo.triggered.connect(lambda: window.session.selection and window.session.selection.undo())
-    redo = QAction("&Redo selection change", window)
-    redo.triggered.connect(lambda: window.session.selection and window.session.selection.redo())
-    edit.addActions([undo, redo])
+    edit.addActions([window.edit_actions.undo, window.edit_actions.redo])
 
     view = window.menuBar().addMenu("&View")
     for text, keys, step in (("&Next trial", "Ctrl+Down", 1), ("&Previous trial", "Ctrl+Up", -1)):
@@ -129,6 +126,9 @@ def build_menus(window) -> None:
     view.addAction(worst)
     view.addAction(window.subjects_dock.toggleViewAction())
     view.addAction(window.preferred_dock.toggleViewAction())
+    if window.edit_actions.cortex:
+        view.addSection("Cortex")
+        view.addActions(window.edit_actions.cortex)
 
     device_menu = window.menuBar().addMenu("&Device")
     window.device_actions = QActionGroup(window)
@@ -143,7 +143,7 @@ def build_menus(window) -> None:
 def build_status_bar(window) -> None:
     """Progress, device and memory at the right of the status bar, the memory refreshed every 2 s."""
     bar = window.statusBar()
-    window.progress = QProgressBar(maximumWidth=220, textVisible=True)
+    window.progress = QProgressBar(minimumWidth=260, maximumWidth=380, textVisible=True)
     window.progress.hide()
     window.device_label = QLabel()
     window.memory_label = QLabel()

@@ -26,6 +26,7 @@ from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.prediction_cache import Predictions, iter_predictions, iter_sum_rois, ranks
 from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
+from brainview.decoding.progress import iter_streamed
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, TRIAL_MODES, boost, lesion, roi_indicator
@@ -373,24 +374,25 @@ class Session(Observable):
     def iter_caption_scores(self, batch_size: int = 16) -> Iterator[ScoringProgress]:
         """Caption every test trial on every stage and score the captions: long work for a worker.
 
-        Yields :class:`ScoringProgress` after each batch and each metric (the new captions ride
-        along, so the table fills as they come; a worker can stop between yields); returns a
+        Yields :class:`ScoringProgress` after each batch and before each metric, counted within each
+        phase (a stage's captions, then the metrics; the new captions ride along, so the table fills as
+        they come; a worker can stop between yields); returns a
         :class:`CaptionScores` (the generator's return value) to be applied with
         :meth:`set_caption_scores` on the GUI thread. Captions already made are reused. Reads
         the session, never changes it.
         """
         bundle, decoder, metrics = self.bundle, self.decoder, self.score_metrics
         n = bundle.n_trials
-        total = (n + len(metrics)) * len(bundle.stages)
-        done = 0
         captions: dict[str, list[str]] = {}
-        for stage in bundle.stages:
+        for stage in bundle.stages:  # each step counts within its own phase: never a long wait at 99 %
+            what = f"captioning {STAGE_LABELS[stage]}"
             if not decoder.has_all_tokens(stage):  # one pass over the weights, not one per batch
                 for _ in decoder.iter_predict_all(stage):
                     pass
             known = dict(self.captions.get(stage, {}))
             todo = [t for t in range(n) if t not in known]
-            done += n - len(todo)
+            done = n - len(todo)
+            yield ScoringProgress(done, n, what)
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
                 tokens = decoder.tokens_for_trials(chunk, stage)
@@ -398,18 +400,19 @@ class Session(Observable):
                     new = dict(zip(chunk, decoder.captions(tokens, batch_size=batch_size)))
                 known.update(new)
                 done += len(chunk)
-                yield ScoringProgress(done, total, f"captioning {STAGE_LABELS[stage]}", {stage: new})
+                yield ScoringProgress(done, n, what, {stage: new})
             captions[stage] = [known[t] for t in range(n)]
         scores: dict[str, dict[str, np.ndarray]] = {stage: {} for stage in bundle.stages}
         missing: dict[str, str] = {}
-        for stage in bundle.stages:
-            for metric in metrics:
-                report = caption_metrics(captions[stage], bundle.captions, metrics=[metric])
-                if metric in report.per_caption:
-                    scores[stage][metric] = np.asarray(report.per_caption[metric], dtype=np.float64)
-                missing.update(report.missing)
-                done += 1
-                yield ScoringProgress(done, total, f"scoring {SCORE_LABELS[metric]}")
+        jobs = [(stage, metric) for stage in bundle.stages for metric in metrics]
+        for done, (stage, metric) in enumerate(jobs):
+            # said before the metric runs (one call, seconds to a minute): the bar shows what runs now
+            yield ScoringProgress(done, len(jobs), f"scoring {SCORE_LABELS[metric]} · {STAGE_LABELS[stage]}")
+            report = caption_metrics(captions[stage], bundle.captions, metrics=[metric])
+            if metric in report.per_caption:
+                scores[stage][metric] = np.asarray(report.per_caption[metric], dtype=np.float64)
+            missing.update(report.missing)
+        yield ScoringProgress(len(jobs), len(jobs), "scoring")
         return CaptionScores(captions, scores, missing)
 
     def set_caption_scores(self, result: CaptionScores) -> None:
@@ -437,16 +440,14 @@ class Session(Observable):
         """Decode the selection's synthetic pattern (slow when captioning: run it in a worker)."""
         steps = self.iter_decode_synthetic(voxels, settings, trial, k, generation)
         partial = next(steps)
-        try:
-            next(steps)
-        except StopIteration as done:
-            return done.value or partial
+        return finish(steps) or partial
 
     def iter_decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                               trial: int | None = None, k: int | None = None, generation: int | None = None,
                               superseded: Callable[[], bool] = lambda: False):
         """Retrievals first, caption second: yields a :class:`SyntheticResult` without its caption
-        (milliseconds), then returns it captioned (a language-model call), or None when
+        (milliseconds), then one with the caption so far after each generated token (still
+        ``caption_pending``), then returns it captioned (a language-model call), or None when
         ``superseded()`` says a newer selection came in: before the caption started, or while it was
         being generated (it then stops within a token, so the newer caption need not wait for it).
 
@@ -470,7 +471,15 @@ class Session(Observable):
         try:
             if superseded():
                 return None
-            caption = self.decoder.captions(tokens[None], superseded=superseded)[0]
+            generation = iter_streamed(lambda on_text: self.decoder.captions(tokens[None], superseded=superseded,
+                                                                              on_text=on_text)[0])
+            while True:  # the caption so far after each token: it streams into its box
+                try:
+                    text = next(generation)
+                except StopIteration as done:
+                    caption = done.value
+                    break
+                yield replace(result, decoded=replace(decoded, caption=text))
         except Cancelled:
             if superseded():
                 return None

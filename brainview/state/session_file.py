@@ -21,6 +21,7 @@ from brainview.cortex import SURFACES
 from brainview.cortex.roi_io import write_atomic
 from brainview.decoding.synthetic import MODES
 from brainview.errors import UserError
+from brainview.state.overlays import LAYERS
 from brainview.bundle import schema as S
 
 STAGES = F.STAGES
@@ -50,7 +51,17 @@ OVERLAY_STYLE: dict[str, S.Spec] = {
     "cmap": S.Satisfies(_is_colormap, "the name of a matplotlib colormap"),
     # |value| <= 1e15: vmin + 1 > vmin in float64, which the colour range relies on
     "threshold": S.Optional(S.Number(0, 1e15)), "vmin": S.Optional(S.Number(-1e15, 1e15)),
-    "vmax": S.Optional(S.Number(-1e15, 1e15)), "symmetric": S.Boolean()}
+    "vmax": S.Optional(S.Number(-1e15, 1e15)), "symmetric": S.Boolean(), "visible": S.Boolean(),
+    "opacity": S.Number(0.0, 1.0)}
+#: one overlay layer's style (:class:`brainview.state.overlays.LayerStyle`); a setting left out keeps its default
+LAYER_STYLE = S.Record(OVERLAY_STYLE, frozenset(OVERLAY_STYLE))
+#: what else the user set in the panels: the score chosen, the phrases typed, the tabs and docks open, the
+#: overlay list (one optional group, so older files open)
+INTERFACE = S.record(score=S.Text(max_len=200), search_phrase=S.Text(max_len=10_000),
+                     concept_phrase=S.Text(max_len=10_000), left_tab=S.Integer(0, 100), language_tab=S.Integer(0, 100),
+                     subjects_dock=S.Boolean(), overlays=S.DictOf(S.Choice(*LAYERS), LAYER_STYLE, max_items=len(LAYERS)),
+                     optional=("score", "search_phrase", "concept_phrase", "left_tab", "language_tab", "subjects_dock",
+                               "overlays"))
 #: the synthetic pattern's settings (:class:`brainview.state.session.SyntheticSettings`): the ROI panel's ranges
 SYNTHETIC: dict[str, S.Spec] = {"mode": S.Choice(*MODES, *REGION_MODES), "scale": S.Number(0.1, 1000.0),
                                 "factor": S.Number(-20.0, 20.0), "stage": S.Choice(*STAGES)}
@@ -79,9 +90,10 @@ SESSION_SCHEMA = S.record(
     other_models=S.record(models=S.ListOf(S.record(name=S.Text(non_empty=True, max_len=200),
                                                    path=S.Text(non_empty=True, max_len=4096)), max_items=64),
                           pair=S.Optional(S.ListOf(S.Text(max_len=200), length=2)), optional=("models", "pair")),
+    interface=INTERFACE,
     window=S.record(geometry=_BASE64, state=_BASE64, splitters=S.DictOf(S.Text(max_len=200), _BASE64),
                     optional=("geometry", "state", "splitters")),
-    optional=("browser", "other_models"))
+    optional=("browser", "other_models", "interface"))
 #: the sections :func:`save_session` requires of the window's state
 SECTIONS = ("bundle", "trial", "stage", "k", "selection", "synthetic", "cortex", "overlay", "window")
 

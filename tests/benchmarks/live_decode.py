@@ -2,7 +2,7 @@
 → caption on screen, CPU.
 
 The app path is the real one: the ROI panel's checkbox → ``RoiSelection`` → request → worker →
-``Session.iter_decode_synthetic`` (retrievals, then the caption) → trial view updated. The
+``Session.iter_decode_synthetic`` (retrievals, then the caption token by token) → trial view updated. The
 reference is the decode call alone (``Session.decode_synthetic``), measured in the same process;
 the ratio is the app's overhead on top of decoding.
 
@@ -73,7 +73,7 @@ def main() -> None:
     session.decode_synthetic(session.bundle.roi_voxels(rois[0]))  # warm-up: the first generate is slower
     # paired: for each ROI the decode call alone, then the same change through the GUI, so drift on a
     # shared machine hits both sides alike
-    decode, gui_busy, retrievals, on_screen, overlay = [], [], [], [], []
+    decode, gui_busy, retrievals, first_words, on_screen, overlay = [], [], [], [], [], []
     marks = {}
 
     def shown(kind, result) -> None:  # runs after the window's own handler has put the result in the trial view
@@ -81,6 +81,7 @@ def main() -> None:
         marks.setdefault(kind, time.perf_counter())
 
     window.live.partial.connect(lambda result: shown("partial", result))
+    window.live.partial.connect(lambda result: result.decoded.caption and shown("first words", result))
     window.live.result.connect(lambda result: shown("result", result))
     loop = QEventLoop()
     window.live.result.connect(loop.quit, Qt.QueuedConnection)
@@ -98,6 +99,7 @@ def main() -> None:
         loop.exec()  # idle in an event loop, as the app does, until the result is shown
         assert window.trial_view.synthetic is not None
         retrievals.append(marks["partial"] - start)
+        first_words.append(marks.get("first words", marks.get("result", marks["partial"])) - start)
         on_screen.append(marks.get("result", marks["partial"]) - start)
         QTimer.singleShot(300, loop.quit)  # let the overlay recolouring that follows a result finish
         loop.exec()
@@ -109,8 +111,8 @@ def main() -> None:
         loop.exec()
 
     window.close()
-    decode, gui_busy, retrievals, on_screen, overlay = (np.array(v) for v in
-                                                        (decode, gui_busy, retrievals, on_screen, overlay))
+    decode, gui_busy, retrievals, first_words, on_screen, overlay = (
+        np.array(v) for v in (decode, gui_busy, retrievals, first_words, on_screen, overlay))
     ms = lambda values: 1000 * float(np.median(values))  # noqa: E731
     print(f"bundle: {what}; {session.n_trials} trials, {session.bundle.n_voxels} voxels, "
           f"{session.cortex.n_vertices} vertices; CPU; {args.repeats} ROI changes over {len(rois)} ROIs; "
@@ -119,6 +121,8 @@ def main() -> None:
     print(f"ROI checked → GUI thread free again:       {ms(gui_busy):8.1f} ms  (every listener of the change)")
     print(f"ROI checked → synthetic retrievals shown:  {ms(retrievals):8.1f} ms  "
           f"({np.median(retrievals / decode):.2f}× decode)")
+    print(f"ROI checked → first caption words shown:  {ms(first_words):8.1f} ms  "
+          f"({np.median(first_words / decode):.2f}× decode; the caption streams in from there)")
     print(f"ROI checked → caption painted:             {ms(on_screen):8.1f} ms  "
           f"({np.median(on_screen / decode):.2f}× decode)")
     print(f"overlay recoloured after the result (GUI): {ms(overlay):8.1f} ms")

@@ -346,3 +346,38 @@ def test_generation_never_runs_past_the_language_models_positions(adapter, query
     assert all(isinstance(c, str) and len(c.split()) <= positions for c in captions)
     with pytest.raises(UserError, match="fill the language model's"):
         adapter.caption(query_tokens[:1], prompt="word " * positions)
+
+
+def test_the_load_report_is_silent_only_where_the_unexpected_weights_are_left_out_on_purpose(tiny_vlm_dir, caplog,
+                                                                                           tmp_path):
+    """A text encoder read from a full retrieval checkpoint skips its vision tower on purpose: no report.
+    A weight the loaded part should know and does not is reported."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import Blip2ForImageTextRetrieval, Blip2TextModelWithProjection
+
+    from brainview.decoding.blip2_loading import load_model
+
+    with caplog.at_level("WARNING", logger="transformers.modeling_utils"):
+        model = load_model(Blip2TextModelWithProjection, str(tiny_vlm_dir / "retrieval"), "retrieval",
+                           torch.device("cpu"), torch.float32)
+    assert not hasattr(model, "vision_model")
+    assert "LOAD REPORT" not in caplog.text
+    # the whole retrieval model from its own checkpoint has nothing unexpected either
+    with caplog.at_level("WARNING", logger="transformers.modeling_utils"):
+        load_model(Blip2ForImageTextRetrieval, str(tiny_vlm_dir / "retrieval"), "retrieval", torch.device("cpu"),
+                   torch.float32)
+    assert "LOAD REPORT" not in caplog.text
+
+    odd = tmp_path / "retrieval"
+    shutil.copytree(tiny_vlm_dir / "retrieval", odd)
+    weights = next(odd.glob("*.safetensors"))
+    state = load_file(weights)
+    state["qformer.stray_weight"] = torch.zeros(3)  # inside a part the text encoder keeps: a real surprise
+    save_file(state, weights, metadata={"format": "pt"})
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="transformers.modeling_utils"):
+        load_model(Blip2TextModelWithProjection, str(odd), "retrieval", torch.device("cpu"), torch.float32)
+    assert "LOAD REPORT" in caplog.text and "stray_weight" in caplog.text

@@ -267,3 +267,12 @@ def test_concurrent_scoring_agrees_with_serial_scoring():
     for t in threads:
         t.join()
     assert not errors and len(results) == 4 and all(np.array_equal(r, expected) for r in results)
+
+
+def test_time_left_comes_from_the_pace_of_the_phase():
+    from brainview.decoding.progress import time_left
+
+    assert time_left(0.5, 3, 100) == ""  # too early for a pace
+    assert time_left(10.0, 0, 100) == ""
+    assert time_left(10.0, 10, 20) == "about 20 s left"
+    assert time_left(60.0, 10, 100) == "about 10 min left"

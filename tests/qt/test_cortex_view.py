@@ -88,7 +88,8 @@ def test_overlay_renders_colours_and_a_colour_bar(view, cortex):
     assert view.controls.symmetric.isChecked() is False and view.controls.vmax.value() == 0.5
     view.controls.cmap.setCurrentText("viridis")
     view.set_overlay(xyz[:, 1] / 50.0)  # a new pattern keeps the style the user chose
-    assert view.overlay_style == {"cmap": "viridis", "threshold": 0.1, "vmin": None, "vmax": 0.5, "symmetric": False}
+    assert view.overlay_style == {"cmap": "viridis", "threshold": 0.1, "vmin": None, "vmax": 0.5, "symmetric": False,
+                                  "visible": True, "opacity": 1.0}
     view.set_overlay(None)
     assert not view._scalar_bar.GetVisibility()
     np.testing.assert_array_equal(lh.colors, lh.underlay)
@@ -108,6 +109,12 @@ def test_a_click_without_drag_picks_the_vertex_under_the_mouse(view, qtbot, cort
     assert hemi == "lh"
     xyz = cortex.hemis["lh"].inflated
     assert xyz[vertex, 0] - xyz[:, 0].min() < 3.0  # the lateral view of lh looks at its smallest x
+    # a marker sits on the picked vertex, and follows it to another surface
+    assert view.picked == ("lh", vertex) and view._marker_renderer is view.scenes["lh"].renderer
+    np.testing.assert_allclose(view._marker_source.GetCenter(), xyz[vertex], atol=1e-4)
+    view.set_surface("pial")
+    np.testing.assert_allclose(view._marker_source.GetCenter(), cortex.hemis["lh"].pial[vertex], atol=1e-4)
+    assert view._vtk.GetInteractorStyle().GetMouseWheelMotionFactor() < 1.0  # a gentler wheel zoom than VTK's
 
 
 def test_a_drag_without_the_brush_turns_the_camera_and_picks_nothing(view, qtbot):
@@ -147,17 +154,16 @@ def test_a_brush_stroke_paints_without_moving_the_camera_and_undo_restores_it(vi
     assert painted.max() < cortex.hemis["lh"].n_vertices
     lh = view._scenes["lh"]
     assert lh.fill[painted].all() and (lh.colors[painted] != lh.base[painted]).any(axis=1).all()
-    assert view.controls.undo.isEnabled()
     assert lh.locator.GetBuildTime() == built  # recolouring never rebuilt the picking index
     # erase part of it with the right button; the eraser's stroke is its own undo step
     drag(view, lh_center(view), lh_center(view), RIGHT, steps=1)
     assert 0 < selection.painted_vertices().size < painted.size
     selection.undo()
     np.testing.assert_array_equal(selection.painted_vertices(), painted)
-    view.undo()  # the toolbar/shortcut path
+    selection.undo()
     assert selection.is_empty() and not lh.fill.any()
     np.testing.assert_array_equal(lh.colors, lh.base)
-    view.redo()
+    selection.redo()
     np.testing.assert_array_equal(selection.painted_vertices(), painted)
 
 

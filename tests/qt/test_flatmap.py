@@ -70,7 +70,8 @@ def test_cortex_flat_surface(flat_bundle, tmp_path):
 
 def test_view_picks_paints_and_outlines_on_the_flatmap(flat_view):
     view, cortex = flat_view, flat_view.cortex
-    assert view.controls.surface.findText("flat") >= 0 and not view.controls.view_preset.isEnabled()
+    assert view.controls.surface.findText("flat") >= 0
+    assert not view.controls._preset_action.isVisible()  # no "lateral" preset on the flatmap
     area = view._vtk
     centre = QPoint(area.width() // 4, area.height() // 2)
     hit = view.pick(centre)

@@ -28,7 +28,7 @@ def test_search_fills_the_browser_off_the_gui_thread(qtbot, window, app_bundle, 
     loads = record_threads(monkeypatch, "prepare")
     open_and_wait(qtbot, window, app_bundle.path)
     panel, browser, tools = window.language_panel, window.browser, window.session.language
-    window.left_tabs.setCurrentWidget(panel)
+    window.show_panel(panel)
     column = browser.model.column_of("match", "brain")
     assert browser.table.isColumnHidden(column)
     phrase = "caption 1 of trial 3"

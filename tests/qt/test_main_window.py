@@ -92,7 +92,7 @@ def test_missing_language_models_keep_retrieval_and_say_why(qtbot, window, retri
     assert "names no captioner" in view.note.text()
     assert view.trial_images.thumbnails[0].is_true
     assert view.trial_texts.count() == window.session.k
-    assert view.caption_boxes["stage2"].text.text() == "captions are off"
+    assert view.caption_boxes["stage2"].text.text() == "captions are off: the bundle names no captioner model"
     # ROI decoding still retrieves
     window.roi_panel.set_checked(["FFA-1"])
     qtbot.waitUntil(lambda: view.synthetic is not None, timeout=30000)

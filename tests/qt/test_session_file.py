@@ -35,6 +35,16 @@ def _set_up(window):
     window.splitter.setSizes([300, 1100])
     window.browser.table.sortByColumn(window.browser.model.score_column("image_rank"), Qt.DescendingOrder)
     window.browser.filter_edit.setText("caption")
+    # the panels (the session's "interface" group)
+    scores = window.session.available_scores()
+    window.browser.score_combo.setCurrentIndex(window.browser.score_combo.findData(scores[-1]))
+    window.show_panel(window.language_panel)
+    window.language_panel.tabs.setCurrentIndex(2)
+    window.language_panel.concept_edit.setText("a face")
+    window.subjects_dock.show()
+    window.overlay_layers.update("concept", threshold=0.3, cmap="inferno")  # each overlay its own settings
+    window.overlay_layers.update("outlines", visible=False)
+    window.overlay_layers.update("selection", opacity=0.35)
 
 
 def test_save_and_restore_every_field(qtbot, window, app_bundle, tmp_path, settings):
@@ -48,14 +58,27 @@ def test_save_and_restore_every_field(qtbot, window, app_bundle, tmp_path, setti
     document = load_session(path)
     assert document["trial"] == app_bundle.trials[5]["id"] and document["selection"]["rois"] == ["V1"]
 
+    overlays = saved["interface"].pop("overlays")
+    assert saved["interface"] == {"score": window.session.available_scores()[-1], "search_phrase": "",
+                                  "concept_phrase": "a face", "left_tab": 1, "language_tab": 2,
+                                  "subjects_dock": True}
+    saved["interface"]["overlays"] = overlays
+    assert overlays["concept"]["threshold"] == 0.3 and overlays["trial"]["threshold"] == 0.2
     other = QtMainWindow(device="cpu", settings=settings)
     other.score_on_open = False
+    other.resize(1200, 800)
     other.show()
     try:
         with qtbot.waitSignal(other.bundle_loaded, timeout=60000):
             assert other.session_io.open(path)
         qtbot.waitUntil(lambda: other.session.trial == 5, timeout=10000)
         restored = other.session_io.capture()
+        assert restored["interface"] == saved["interface"]
+        scene = other.cortex_view.scenes["lh"]
+        assert not scene.show_outlines and scene.fill_alpha == 0.35  # drawn as restored, not only stored
+        assert other.size().toTuple() == (1200, 800)  # opening a session never resizes the window
+        assert other.recent_bundles()[0] == str(path.resolve())  # sessions are in File → Open recent
+        assert other.roi_panel.checked() == ["V1"]
         assert saved["browser"] == {"sort": ["rank", "stage1"], "descending": True, "filter": "caption"}
         for key in ("bundle", "trial", "stage", "k", "selection", "synthetic", "cortex", "overlay", "browser"):
             assert restored[key] == saved[key], key

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from brainview.bundle import BundleError
-from brainview.state.session import CaptionScores, Session, finish, load
+from brainview.state.session import STAGE_LABELS, CaptionScores, Session, finish, load
 from tests.conftest import N_TRIALS
 
 
@@ -90,8 +90,18 @@ def test_caption_scores_cover_every_trial_and_stage(app_bundle):
     session = _session(app_bundle)
     session.score_metrics = ("rougeL",)  # METEOR and sentence similarity load WordNet / a model: slow
     progress, result = run_steps(session.iter_caption_scores(batch_size=8))
+    # each phase counts its own steps up to its own total: a metric that runs for a minute is never "99 %"
+    phases = {}
+    for step in progress:
+        phases.setdefault(step.what.split(" · ")[0], []).append(step)
+    for what, steps in phases.items():
+        assert all(a.done <= b.done for a, b in zip(steps, steps[1:])), what
+    for stage in session.stages:
+        captioning = phases[f"captioning {STAGE_LABELS[stage]}"]
+        assert (captioning[0].done, captioning[-1].done, captioning[-1].total) == (0, N_TRIALS, N_TRIALS)
+    scoring = [step for step in progress if step.what.startswith("scoring ROUGE")]
+    assert [step.done for step in scoring] == list(range(len(session.stages)))  # said before each metric runs
     assert progress[-1].done == progress[-1].total
-    assert all(a.done <= b.done for a, b in zip(progress, progress[1:]))
     streamed = {stage: {} for stage in session.stages}
     for step in progress:
         for stage, new in step.captions.items():
@@ -156,9 +166,7 @@ def test_a_newer_selection_stops_a_running_caption_within_a_token(app_bundle):
 
         steps = session.iter_decode_synthetic(voxels, superseded=superseded)
         retrievals = next(steps)
-        with pytest.raises(StopIteration) as done:
-            next(steps)
-        return retrievals, done.value.value, len(asked)
+        return retrievals, finish(steps), len(asked)  # the caption's own steps stream in between
 
     _, captioned, asked_in_full = decode(None)
     assert captioned.decoded.caption and asked_in_full >= 6  # asked at least once per token of its 6
@@ -237,3 +245,15 @@ def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(
     full = Decoder(app_bundle, Blip2Adapter.load(app_bundle.resolve_model(app_bundle.vlm["captioner"]), None, "cpu"))
     tokens = decoder.tokens_for_trials([0, 1, 2], "stage1")
     assert decoder.captions(tokens) == full.captions(tokens)  # the same captions as the whole model
+
+
+def test_a_synthetic_caption_streams_token_by_token(app_bundle):
+    """After the retrievals, the caption so far after each token, ending with the caption returned."""
+    session = _session(app_bundle)
+    session.selection.set_atlas_rois(["V1"])
+    steps, final = run_steps(session.iter_decode_synthetic(session.selection.voxels()))
+    assert steps[0].decoded.caption is None and steps[0].caption_pending
+    streamed = [step.decoded.caption for step in steps[1:]]
+    assert streamed and all(step.caption_pending for step in steps[1:])
+    assert streamed[-1] == final.decoded.caption and not final.caption_pending
+    assert len(set(streamed)) >= 2  # more than one piece of the text reached the caller before the end
