@@ -465,17 +465,24 @@ class Session(Observable):
         yield result
         if not self.can_caption:
             return result
-        while not self.model_lock.acquire(timeout=0.05):  # another caption runs: wait, unless superseded
-            if superseded():
-                return None
+
+        def caption_alone(on_text):
+            """On the helper thread, lock and all: a worker that stops at a yield never leaves the lock held."""
+            while not self.model_lock.acquire(timeout=0.05):  # another caption runs: wait, unless superseded
+                if superseded():
+                    return None
+            try:
+                if superseded():
+                    return None
+                return self.decoder.captions(tokens[None], superseded=superseded, on_text=on_text)[0]
+            finally:
+                self.model_lock.release()
+
         try:
-            if superseded():
-                return None
-            generation = iter_streamed(lambda on_text: self.decoder.captions(tokens[None], superseded=superseded,
-                                                                              on_text=on_text)[0])
+            streamed = iter_streamed(caption_alone)
             while True:  # the caption so far after each token: it streams into its box
                 try:
-                    text = next(generation)
+                    text = next(streamed)
                 except StopIteration as done:
                     caption = done.value
                     break
@@ -484,8 +491,8 @@ class Session(Observable):
             if superseded():
                 return None
             raise  # the decoder was cancelled (another bundle, closing): the worker says so
-        finally:
-            self.model_lock.release()
+        if caption is None:
+            return None
         return replace(result, decoded=replace(decoded, caption=caption), caption_pending=False)
 
     def synthetic_pattern(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
