@@ -128,17 +128,20 @@ class RepeatChoice(Observable):
 
     def caption_trial(self, trial: int) -> dict[str, dict[int, str]]:
         """Caption the trial's chosen repeat on each stage (a worker's job: the language model runs) and keep
-        the captions under that repeat; returns nothing for the session's mean captions."""
-        repeat, session = self.repeat, self.session
-        for stage in session.stages:
+        the captions under that repeat; returns nothing for the session's mean captions. A bundle replaced
+        meanwhile drops its predictions: nothing is captioned or kept for it."""
+        repeat, session, decoder = self.repeat, self.session, self.session.decoder
+        predictions = self._predictions.get(repeat)
+        for stage in predictions.tokens if predictions is not None else ():
             with self._lock:
                 if (repeat, stage, trial) in self._captions:
                     continue
-            tokens = np.asarray(self._predictions[repeat].tokens[stage][[trial]], dtype=np.float32)
+            tokens = np.asarray(predictions.tokens[stage][[trial]], dtype=np.float32)
             with session.model_lock:
-                text = session.decoder.captions(tokens)[0]
+                text = decoder.captions(tokens)[0]
             with self._lock:
-                self._captions[repeat, stage, trial] = text
+                if self._predictions.get(repeat) is predictions:
+                    self._captions[repeat, stage, trial] = text
         return {}
 
     def label(self, trial: int) -> str:
