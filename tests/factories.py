@@ -247,3 +247,14 @@ def copy_with_manifest(bundle_path, out, change):
     change(manifest)
     file.write_text(json.dumps(manifest))
     return out
+
+
+def renoise_repeats(bundle_path, noise: float, seed: int = 0) -> None:
+    """Redraw a bundle's single trials with ``noise`` times unit noise (same counts, same mean, same file
+    types): a tiny bundle decodes its noisier repeats less well than their mean, as real data does."""
+    test = Path(bundle_path) / "test"
+    fmri = np.load(test / "fmri.npy").astype(np.float32)
+    stored = np.load(test / "fmri_repeats.npy")
+    parts = noisy_repeats(fmri, stored.shape[1], seed, noise)
+    assert np.array_equal(parts["repeat_counts"], np.load(test / "fmri_repeat_counts.npy"))
+    np.save(test / "fmri_repeats.npy", parts["fmri_repeats"].astype(stored.dtype))

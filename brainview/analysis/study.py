@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from brainview.bundle import schema as S
-from brainview.bundle.format import BRAIN_MODEL, FMRI, TRIALS
+from brainview.bundle.format import BRAIN_MODEL, FMRI, FMRI_REPEAT_COUNTS, FMRI_REPEATS, TRIALS
 from brainview.bundle.user_files import read_user_json
 from brainview.errors import UserError
 
@@ -343,7 +343,8 @@ def demo_study_folder() -> Path:
 
 def bundle_fingerprint(bundle_path: str | Path) -> str:
     """A hash of what the demo study's extra subjects are derived from: the demo bundle's manifest,
-    its models and its test-set embeddings (a rebuilt demo makes the built study stale)."""
+    its models, its test-set embeddings and its single trials where it has them (a rebuilt demo, or one
+    that gained ``test/fmri_repeats.npy``, makes the built study stale: its subjects lack those repeats)."""
     import hashlib
 
     root = Path(bundle_path)
@@ -351,6 +352,7 @@ def bundle_fingerprint(bundle_path: str | Path) -> str:
     parts = [root / "manifest.json", root / "embeddings" / "image.npy", root / "embeddings" / "text.npy",
              root / "test" / "stimuli.npy"]
     parts += sorted((root / "vlm").rglob("*.safetensors")) if (root / "vlm").is_dir() else []
+    parts += [p for p in (root / FMRI_REPEATS, root / FMRI_REPEAT_COUNTS) if p.is_file()]
     for part in parts:
         digest.update(part.relative_to(root).as_posix().encode())
         with open(part, "rb") as f:

@@ -174,6 +174,7 @@ class QtMainWindow(QMainWindow):
         self.trial_captioner.result.connect(self.session.store_captions)
         self.trial_captioner.failed.connect(self.worker_failed)
         self.session.connect("trial", lambda s: self._trial_changed())
+        self.session.repeats.connect("choice", lambda r: self.caption_current_trial())  # that repeat's caption
         self.session.connect("stage", lambda s: self._sync_stage())
         self.session.connect("synthetic", lambda s: self._selection_changed())
         self.session.connect("k", lambda s: self._selection_changed())

@@ -1,6 +1,9 @@
 """The *Repeats* panel: the current trial decoded from the mean of its repeats and from each one alone
 (true image rank, first image, caption), how well the single repeats agree, and a *Repeats* choice whose
-pattern's top-k images are shown. Computed by :func:`brainview.state.repeats.trial_repeats` in a worker."""
+pattern's top-k images are shown. Computed by :func:`brainview.state.repeats.trial_repeats` in a worker.
+
+The choice is also the session's (``session.repeats``): the trial view, the trial table's ranks and the
+failure hunt follow it, once every trial's chosen repeat is predicted (a worker's pass over the weights)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 
 from brainview.qt.thumbnails import QtRetrievalRow
 from brainview.qt.workers import QtLatestRunner, QtWorkers
+from brainview.state.repeat_choice import iter_repeat_predictions
 from brainview.state.repeats import MEAN, TrialRepeats, repeat_choices, trial_repeats
 from brainview.state.session import STAGE_LABELS, Session
 
@@ -29,8 +33,14 @@ class QtRepeatsPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.result: TrialRepeats | None = None
-        self.choice = QComboBox(toolTip="The pattern whose retrieved images are shown: the mean or one repeat")
+        self.workers = workers
+        self.choice = QComboBox(toolTip="The pattern the app decodes: the mean of each trial's repeats or one "
+                                        "repeat (the trial view, the trial table's ranks and the failure hunt)")
         self.choice.currentIndexChanged.connect(lambda _: self._show_choice())
+        self.choice.currentIndexChanged.connect(lambda _: self._choose())
+        self.predicting = None  # the worker predicting every trial's chosen repeat
+        self.status = QLabel(wordWrap=True)
+        self.status.setObjectName("muted")
         self.agreement = QLabel(wordWrap=True)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
@@ -46,6 +56,7 @@ class QtRepeatsPanel(QWidget):
         row.addWidget(self.choice, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.status)
         layout.addWidget(self.agreement)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.images)
@@ -54,6 +65,7 @@ class QtRepeatsPanel(QWidget):
         self.runner.failed.connect(lambda exc: self.agreement.setText(f"cannot decode the repeats: {exc}"))
         for event in ("bundle", "trial", "stage", "decoder", "k"):
             session.connect(event, lambda s: self.refresh())
+        session.repeats.connect("choice", lambda r: self._sync_choice())
         self.refresh()
 
     def refresh(self) -> None:
@@ -118,6 +130,52 @@ class QtRepeatsPanel(QWidget):
             self.images.show_message(f"this trial has no {source_label(source)}")
             return
         self.images.show_images(self.session, row.decoded, self.session.trial)
+
+    def _choose(self) -> None:
+        """Make the combo's pattern the session's: at once when it is at hand, else after a worker has
+        predicted every trial's repeat (the newest choice wins; a replaced bundle's result is dropped)."""
+        session, source = self.session, self.choice.currentData()
+        if not session.has_bundle or session.decoder is None or source is None:
+            return
+        if self.predicting is not None:
+            self.predicting.quit()
+            self.predicting = None
+        if session.repeats.has(source):
+            session.repeats.choose(source)
+            return
+
+        def progressed(step) -> None:
+            done, total, what = step
+            self.status.setText(f"{what}… {done / max(total, 1):.0%}")
+
+        def predicted(result) -> None:
+            self.predicting = None
+            if result.repeat == self.choice.currentData():
+                session.repeats.keep(result)
+
+        def failed(exc: BaseException) -> None:
+            self.predicting = None
+            self.status.setText(f"cannot decode repeat {source}: {exc}")
+
+        self.status.setText(f"predicting every trial's repeat {source}…")
+        self.predicting = self.workers.start(iter_repeat_predictions, session.bundle, session.decoder, int(source),
+                                             on_yielded=progressed, on_returned=predicted, on_error=failed)
+
+    def _sync_choice(self) -> None:
+        """Show the session's choice (a new bundle goes back to the mean) and what it decodes."""
+        repeats = self.session.repeats
+        index = self.choice.findData(repeats.source)
+        if index >= 0 and index != self.choice.currentIndex():
+            self.choice.blockSignals(True)
+            self.choice.setCurrentIndex(index)
+            self.choice.blockSignals(False)
+            self._show_choice()
+        fallbacks = repeats.fallbacks()
+        self.status.setText(
+            "" if repeats.repeat is None else
+            f"The trial view, the trial table's ranks and “worst first” decode repeat {repeats.repeat}"
+            + (f" ({fallbacks} trials have fewer repeats and use their last one)." if fallbacks else ".")
+            + " Caption scores are the mean's and are hidden meanwhile.")
 
     @property
     def chosen(self) -> str | int:

@@ -44,6 +44,7 @@ class QtTrialTableModel(QAbstractTableModel):
         session.connect("scores", lambda s: self._refresh())
         session.connect("captions", lambda s: self._refresh())
         session.connect("stage", lambda s: self._refresh(headers=True))
+        session.repeats.connect("choice", lambda r: self._refresh())  # ranks from the chosen repeat
         session.language.connect("search", lambda t: self._refresh(headers=True))
         session.other_models.connect("models", lambda m: self._reset())
 

@@ -252,6 +252,7 @@ class QtTrialView(QWidget):
         for event in ("bundle", "trial", "stage", "k"):
             session.connect(event, lambda s: self.refresh())
         session.connect("decoder", lambda s: self.refresh())
+        session.repeats.connect("choice", lambda r: self.refresh())  # the mean or one repeat of each trial
         for event in ("bundle", "trial", "stage"):  # a new pattern (or brain model) starts a new dialogue
             session.connect(event, lambda s: (self.questions.clear(), self.synthetic_questions.clear()))
         session.connect("notes", lambda s: self._show_note())
@@ -296,7 +297,8 @@ class QtTrialView(QWidget):
         self.k_spin.setMaximum(min(20, session.n_trials))
         self.k_spin.setValue(session.k)
         self.k_spin.blockSignals(False)
-        self.title.setText(f"Trial {session.trial_id()}  ·  {trial + 1} / {session.n_trials}")
+        self.title.setText(f"Trial {session.trial_id()}  ·  {trial + 1} / {session.n_trials}"
+                           + (f"  ·  {session.repeats.label(trial)}" if session.repeats.repeat else ""))
         self.stimulus.setPixmap(pixmap_from_array(session.stimulus(), 200))
         self.references.setText("\n".join(f"•  {c}" for c in session.references()))
         self._show_note()

@@ -35,6 +35,7 @@ from brainview.events import Observable
 from brainview.state.language import LanguageTools
 from brainview.bundle.schema import Integer
 from brainview.state.other_models import MODEL_SCORE, OtherModels
+from brainview.state.repeat_choice import RepeatChoice
 from brainview.state.session_file import SYNTHETIC
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here
@@ -134,6 +135,7 @@ class Session(Observable):
         self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
         self.language = LanguageTools(self)  # phrase search, zero-shot labels, concept maps
         self.other_models = OtherModels(self)  # other models' captions of the test trials
+        self.repeats = RepeatChoice(self)  # decode the mean of each trial's repeats, or one repeat
 
     # ------------------------------------------------------------------ bundle
 
@@ -254,7 +256,10 @@ class Session(Observable):
         return np.asarray(self.bundle.fmri[self.trial if trial is None else trial], dtype=np.float32)
 
     def caption(self, stage: str, trial: int | None = None) -> str | None:
-        return self.captions.get(stage, {}).get(self.trial if trial is None else trial)
+        trial = self.trial if trial is None else trial
+        if self.repeats.repeat is not None:
+            return self.repeats.caption(stage, trial)
+        return self.captions.get(stage, {}).get(trial)
 
     def shown_stages(self) -> list[str]:
         """The stages the trial view retrieves from: the chosen one, and stage 2 for its captions."""
@@ -264,13 +269,14 @@ class Session(Observable):
         """Whether retrieving the trial is instant; if not, the decoder's ``predict_trial`` in a
         worker first (a second at NSD size before every trial is predicted: never on the GUI thread)."""
         trial = self.trial if trial is None else trial
-        return all(self.decoder.has_tokens(trial, stage) for stage in self.shown_stages())
+        return self.repeats.repeat is not None or all(self.decoder.has_tokens(trial, stage)
+                                                      for stage in self.shown_stages())
 
     def retrieve(self, trial: int | None = None, stage: str | None = None, k: int | None = None) -> Decoded:
         """Top-k images and captions of a trial's brain pattern (instant: no caption generated)."""
         trial = self.trial if trial is None else trial
         stage = stage or self.stage
-        tokens = self.decoder.tokens_for_trials([trial], stage)[0]
+        tokens = self.repeats.tokens(trial, stage)
         return self.decoder.decode(tokens, stage, k or self.k, caption=False)
 
     def true_texts(self, trial: int | None = None) -> np.ndarray:
@@ -281,9 +287,11 @@ class Session(Observable):
     def caption_trial(self, trial: int | None = None) -> dict[str, dict[int, str]]:
         """Caption one trial on each stage (slow: the language model runs), for :meth:`store_captions`."""
         trial = self.trial if trial is None else trial
+        if self.repeats.repeat is not None:
+            return self.repeats.caption_trial(trial)
         out = {}
         for stage in self.stages:
-            cached = self.caption(stage, trial)
+            cached = self.captions.get(stage, {}).get(trial)
             if cached is None:
                 tokens = self.decoder.tokens_for_trials([trial], stage)
                 with self.model_lock:
@@ -362,6 +370,8 @@ class Session(Observable):
     def score_values(self, name: str, stage: str | None = None) -> np.ndarray | None:
         """Every trial's value of a score (a stage's or another model's), None while unknown."""
         values = self.other_models.values(name)
+        if values is None and self.repeats.repeat is not None:  # ranks from the chosen repeat; no caption scores
+            return self.repeats.ranks(stage or self.stage) if name == "image_rank" else None
         return values if values is not None else self.scores.get(stage or self.stage, {}).get(name)
 
     def score(self, name: str, trial: int | None = None, stage: str | None = None) -> float | None:
@@ -511,7 +521,7 @@ class Session(Observable):
                      ) -> dict[str, str]:
         """Answers about a trial from its brain pattern ("brain") and its true image tokens ("image"),
         each after its own dialogue so far. Slow: run it in a worker, with trial and stage captured."""
-        sources = {"brain": self.decoder.tokens_for_trials([trial], stage),
+        sources = {"brain": self.repeats.tokens(trial, stage)[None],
                    "image": np.asarray(self.bundle.image_embeddings[[trial]])}
         with self.model_lock:
             return {name: self.decoder.answers(tokens, [question], [histories.get(name, ())])[0]

@@ -76,3 +76,26 @@ def test_demo_study_state_follows_the_demo_bundle(tmp_path, study_file, app_bund
     assert demo_study_state(app_bundle.path, folder)[0] == "ready"
     write_study(folder, {"subj01": app_bundle.path}, name="d", match="id", built_from={"fingerprint": "old"})
     assert demo_study_state(app_bundle.path, folder)[0] == "stale"
+
+
+def test_a_demo_that_gained_single_trials_makes_its_study_stale(tmp_path, app_bundle):
+    """A study built before the demo carried ``test/fmri_repeats.npy`` has subjects without repeats:
+    ``eval --fmri-repeats`` would refuse them, so the study must be rebuilt."""
+    import numpy as np
+
+    from brainview.analysis.study import bundle_fingerprint
+    from brainview.bundle import open_bundle
+    from tests.factories import noisy_repeats
+
+    demo = tmp_path / "demo"
+    shutil.copytree(app_bundle.path, demo)
+    folder = tmp_path / "built"
+    write_study(folder, {"subj01": demo}, name="d", match="id",
+                built_from={"fingerprint": bundle_fingerprint(demo)})
+    assert demo_study_state(demo, folder)[0] == "ready"
+    fmri = np.asarray(open_bundle(demo).fmri, dtype=np.float32)
+    parts = noisy_repeats(fmri, 3)
+    np.save(demo / "test" / "fmri_repeats.npy", parts["fmri_repeats"].astype(np.float16))
+    np.save(demo / "test" / "fmri_repeat_counts.npy", parts["repeat_counts"].astype(np.uint8))
+    assert open_bundle(demo).max_repeats == 3  # a valid bundle with single trials
+    assert demo_study_state(demo, folder)[0] == "stale"

@@ -14,8 +14,12 @@ def repeats_bundle(tmp_path_factory):
     from tests.conftest import BUNDLE_SHAPE
     from tests.factories import make_captioned_bundle
 
-    return make_captioned_bundle(tmp_path_factory.mktemp("repeats_app"), max_new_tokens=6, repeats=3,
-                                 **{k: v for k, v in BUNDLE_SHAPE.items()})
+    from tests.factories import renoise_repeats
+
+    bundle = make_captioned_bundle(tmp_path_factory.mktemp("repeats_app"), max_new_tokens=6, repeats=3,
+                                   **{k: v for k, v in BUNDLE_SHAPE.items()})
+    renoise_repeats(bundle.path, 3.0)  # single repeats that rank some true images below first
+    return bundle
 
 
 def _wait_for_rows(qtbot, panel, rows):
@@ -54,3 +58,49 @@ def test_a_bundle_with_only_the_mean_says_so(qtbot, window, app_bundle):
     open_and_wait(qtbot, window, app_bundle.path)
     panel = window.repeats_panel
     assert panel.choice.count() == 1 and "only each image's mean" in panel.agreement.text()
+
+
+def _table_ranks(window):
+    """The trial table's rank column of the current stage, by trial."""
+    model = window.browser.model
+    column = model.score_column("image_rank")
+    return [int(model.data(model.index(row, column))) for row in range(model.rowCount())]
+
+
+def test_choosing_a_repeat_drives_the_trial_view_and_the_failure_hunt(qtbot, window, repeats_bundle):
+    import numpy as np
+
+    from brainview.decoding.retrieval import image_scores, rank_of
+
+    open_and_wait(qtbot, window, repeats_bundle.path)
+    session, view, panel = window.session, window.trial_view, window.repeats_panel
+    qtbot.waitUntil(lambda: session.ranks_ready, timeout=30000)
+    mean_ranks = _table_ranks(window)
+    # what repeat 1 decodes to, computed here trial by trial
+    decoder, stage = session.decoder, session.stage
+    tokens = decoder.model.predict(np.asarray(session.bundle.fmri_repeats[:, 0], dtype=np.float32), stage=stage)
+    similarity = image_scores(tokens, decoder.unit_targets, unit_targets=True)
+    repeat_ranks = [rank_of(row, t) for t, row in enumerate(similarity)]
+    assert repeat_ranks != mean_ranks
+    trial = int(np.argmax(np.array(repeat_ranks) != np.array(mean_ranks)))
+    session.set_trial(trial)
+    qtbot.waitUntil(lambda: view.caption_boxes["stage2"].text.text() == session.captions["stage2"].get(trial),
+                    timeout=30000)
+    assert f"true image rank {mean_ranks[trial]}" in view.images_title.text()
+    # repeat 1, from the keyboard
+    panel.choice.setFocus()
+    qtbot.keyClick(panel.choice, Qt.Key_Down)
+    qtbot.waitUntil(lambda: session.repeats.repeat == 1, timeout=30000)
+    assert "repeat 1" in view.title.text()
+    assert f"true image rank {repeat_ranks[trial]}" in view.images_title.text()
+    assert _table_ranks(window) == repeat_ranks
+    caption = decoder.captions(tokens[[trial]].astype(np.float32))[0]
+    qtbot.waitUntil(lambda: view.caption_boxes["stage2"].text.text() == caption, timeout=30000)
+    assert "decode repeat 1" in panel.status.text()
+    # the failure hunt: worst first goes to the trial whose repeat 1 ranks its image lowest
+    qtbot.mouseClick(window.browser.worst_button, Qt.LeftButton)
+    assert repeat_ranks[session.trial] == max(repeat_ranks)
+    # back to the mean: its ranks again, at once
+    qtbot.keyClick(panel.choice, Qt.Key_Up)
+    assert session.repeats.repeat is None and _table_ranks(window) == mean_ranks
+    assert "repeat" not in view.title.text()
