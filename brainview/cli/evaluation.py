@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from brainview.analysis.evaluation import evaluate_bundle, stage_name
 from brainview.analysis.roi_methods import METHOD_LABELS, METHODS
-from brainview.cli.output import emit, open_bundle, write_table
+from brainview.cli.output import add_cpu_precision, emit, open_bundle, write_table
 from brainview.cli.regions import evaluation_lines, method_options, read_truth, region_voxels
 from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
@@ -22,6 +22,7 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--repeats", type=int, help="repeats for every direction (default: 30 image, 50 text)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
     p.add_argument("--no-captions", action="store_true", help="retrieval only")
     p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis, or on the "
                          "natural-image manifold, or from the stimuli that drive it); of every subject for a study "
@@ -41,6 +42,7 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--truth", metavar="JSON", help="with --evaluate: a file {ROI: caption} of what each ROI is known to "
                                                    "prefer (the demo world's ground truth)")
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
     p.add_argument("--out", metavar="CSV", help="also save the table as CSV")
     p = add("ask", "answer a question about a test trial from its brain pattern and its true image tokens",
             path_required=True)
@@ -50,6 +52,7 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--from", dest="source", choices=("brain", "image", "both"), default="both",
                    help="answer from the brain pattern, the true image tokens (the upper bound), or both")
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
     p = add("roi-images", "the test stimuli that drive a region most (its mean response on the normalised fMRI), "
                           "with a permutation control of random voxel sets", path_required=True)
     p.add_argument("region", metavar="ROI", help="an ROI name, several as A,B, or an ROI file saved by the app "
@@ -71,7 +74,8 @@ def cmd_eval(args) -> int:
     stage = stage_name(bundle, args.stage)
     if args.repeats is not None and args.repeats < 1:
         raise UserError("--repeats must be at least 1")
-    decoder = Decoder.load(bundle, device=args.device, load_language_models=not args.no_captions)
+    decoder = Decoder.load(bundle, device=args.device, load_language_models=not args.no_captions,
+                           cpu_precision=args.cpu_precision)
     if not args.no_captions and bundle.vlm.get("captioner") and not decoder.can_caption:
         raise UserError(f"cannot caption with the bundle's captioner ({decoder.captions_missing}); "
                         "pass --no-captions for retrieval only")
@@ -104,7 +108,7 @@ def cmd_ask(args) -> int:
     if not args.question.strip():
         raise UserError("the question is empty")
     trial = ids.index(args.trial)
-    decoder = Decoder.load(bundle, device=args.device)
+    decoder = Decoder.load(bundle, device=args.device, cpu_precision=args.cpu_precision)
     if not decoder.can_caption:
         raise UserError(f"cannot answer questions: {decoder.captions_missing}")
     sources = {"brain": decoder.tokens_for_trials([trial], stage), "image": bundle.image_embeddings[[trial]]}
@@ -131,7 +135,7 @@ def cmd_roi_table(args) -> int:
         raise UserError(f"{bundle.path} lists no ROIs in cortex/rois.json")
     options = method_options(args, bundle)
     truth = read_truth(args.truth)
-    decoder = Decoder.load(bundle, device=args.device)
+    decoder = Decoder.load(bundle, device=args.device, cpu_precision=args.cpu_precision)
     if not decoder.can_caption:
         raise UserError(f"cannot caption ROIs: {decoder.captions_missing}")
     from brainview.analysis.roi_methods import describe_regions

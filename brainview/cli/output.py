@@ -67,3 +67,12 @@ def trial_index(bundle, trial_id: str | None) -> int:
     if trial_id.isdigit() and int(trial_id) < len(ids):
         return int(trial_id)
     raise UserError(f"no trial {trial_id!r} in {bundle.path} (ids look like {ids[0]!r})")
+
+
+def add_cpu_precision(parser) -> None:
+    """``--cpu-precision`` for a command that captions: what the language model runs in on a CPU."""
+    from brainview.decoding.cpu_precision import CPU_PRECISIONS, DEFAULT_CPU_PRECISION
+
+    parser.add_argument("--cpu-precision", choices=CPU_PRECISIONS, default=DEFAULT_CPU_PRECISION,
+                        help=f"the captioner's weights on a CPU: int8 is fastest, float32 exact "
+                             f"(default: {DEFAULT_CPU_PRECISION}; a GPU always uses float16)")

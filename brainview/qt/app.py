@@ -7,6 +7,7 @@ imports (pyqtgraph, VTK, scipy, the core), so something appears at once.
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -78,8 +79,9 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
             path = study.subject(study.ids[0]).path
         window.open_bundle_now(path if path is not None else demo_bundle_path())
         session = window.session
-        if session.can_caption:
-            session.store_captions(session.caption_trial())
+        while window.trial_captioner.busy:  # the window captions the trial itself: wait for it, never twice
+            app.processEvents()
+            time.sleep(0.005)
         if captions:
             window.other_models.add_now(list(captions))
             window.browser.sort_by_difference()

@@ -9,6 +9,9 @@ from PySide6.QtCore import QObject, Signal
 
 from brainview.qt import dialogs
 from brainview.qt.window_chrome import DEVICE_LABELS
+
+#: why captions are off after the user declined loading a large captioner on the CPU
+RETRIEVAL_ONLY = "you chose retrieval-only browsing"
 from brainview.state.session import device_name, load_decoder, plan_language_models
 
 
@@ -58,12 +61,14 @@ class QtModelLoading(QObject):
                     "cortex and synthetic retrievals all work; captions stay off)?",
                     "Load on the CPU", "Retrieval only"):
                 window.progress.hide()
-                session.set_notes(["Captions are off: you chose retrieval-only browsing. " + plan.text()])
+                session.decoder.captions_missing = RETRIEVAL_ONLY  # the caption boxes stop waiting for models
+                session.set_decoder(session.decoder, "none", ["Captions are off: " + RETRIEVAL_ONLY + ". " + plan.text()])
                 window.models_loaded.emit()
                 return
             if plan is not None:
                 session.set_notes([f"Loading the language models ({where})… retrieval already works. {plan.text()}"])
             window.workers.start(load_decoder, bundle, window.device, progress=self.progress.emit,
-                               on_returned=loaded, on_error=failed)
+                                 cpu_precision=window.cpu_precision, on_returned=loaded, on_error=failed)
 
-        window.workers.start(plan_language_models, bundle, window.device, on_returned=planned, on_error=failed)
+        window.workers.start(plan_language_models, bundle, window.device, window.cpu_precision, on_returned=planned,
+                             on_error=failed)
