@@ -122,9 +122,10 @@ def estimate_token_seconds(parameters: int, precision: str | None, bandwidth: fl
     return parameters * BYTES_PER_WEIGHT[effective_precision(precision)] / bandwidth * READ_OVERHEAD
 
 
-def measure_token_seconds(language_model: nn.Module, prefix: int = 33, steps: int = 3) -> float | None:
-    """Seconds per generated token of a decoder-only language model as loaded (batch 1, a ``prefix``
-    of 32 query tokens and a BOS, KV cache, the best of ``steps``); None for an encoder-decoder."""
+def measure_token_seconds(language_model: nn.Module, prefix: int = 33, tokens: int = 4) -> float | None:
+    """Seconds per generated token of a decoder-only language model as loaded (batch 1, greedy, a
+    ``prefix`` of 32 query tokens and a BOS, KV cache): ``tokens`` tokens less one, over ``tokens - 1``,
+    so the prefill is left out; None for an encoder-decoder."""
     import time
 
     import torch
@@ -132,14 +133,12 @@ def measure_token_seconds(language_model: nn.Module, prefix: int = 33, steps: in
     if getattr(language_model.config, "is_encoder_decoder", False):
         return None
     ids = torch.ones((1, prefix), dtype=torch.long, device=language_model.device)
-    best = float("inf")
+    pad = language_model.generation_config.pad_token_id or language_model.generation_config.eos_token_id
+    took = {}
     with torch.inference_mode():
-        out = language_model(input_ids=ids, use_cache=True)
-        mask = torch.ones((1, prefix), dtype=torch.long, device=ids.device)
-        for _ in range(steps):
-            mask = torch.cat([mask, mask[:, :1]], dim=1)
+        for n in (1, tokens):
             start = time.perf_counter()
-            out = language_model(input_ids=ids[:, :1], attention_mask=mask, past_key_values=out.past_key_values,
-                                 use_cache=True)
-            best = min(best, time.perf_counter() - start)
-    return best
+            language_model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n,
+                                    min_new_tokens=n, do_sample=False, num_beams=1, pad_token_id=pad)
+            took[n] = time.perf_counter() - start
+    return max(took[tokens] - took[1], 1e-6) / (tokens - 1)

@@ -14,6 +14,9 @@ from brainview.cortex.roi_io import write_atomic
 
 
 def speed_file() -> Path:
+    """Where measurements are kept (``BRAINVIEW_SPEED_FILE`` overrides it)."""
+    if os.environ.get("BRAINVIEW_SPEED_FILE"):
+        return Path(os.environ["BRAINVIEW_SPEED_FILE"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "brainview" / "cpu_speed.json"
 
 
