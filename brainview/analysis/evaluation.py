@@ -26,14 +26,19 @@ def stage_name(bundle, stage: int | None) -> str:
     return name
 
 
-def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True) -> dict:
-    """Retrieval and caption metrics of one stage on the test set (DESIGN.md §4)."""
+def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True,
+                    trials: int | None = None, progress=None) -> dict:
+    """Retrieval and caption metrics of one stage on the test set (DESIGN.md §4). ``trials``: caption
+    and ask only a subset drawn with ``seed`` (retrieval keeps every trial); ``progress(done, total)``
+    after each batch of captions; Ctrl-C while captioning scores what was captioned, marked partial."""
+    from brainview.analysis.caption_pass import caption_all, seeded_subset
     from brainview.decoding.retrieval import evaluate_stage
 
     tokens, retrieval = evaluate_stage(decoder.model, stage, bundle.fmri, bundle.image_embeddings,
                                        bundle.text_embeddings, bundle.text_index, repeats=repeats, seed=seed)
     captioning: dict[str, float | None] = dict.fromkeys(EVAL_METRICS)
     missing: dict[str, str] = {}
+    subset, interrupted = seeded_subset(len(tokens), trials, seed), False
     if not captions:
         missing = dict.fromkeys(EVAL_METRICS, "captions were not requested (--no-captions)")
     elif not decoder.can_caption:
@@ -41,25 +46,32 @@ def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int,
     else:
         from brainview.decoding.metrics import caption_metrics
 
-        predictions = decoder.captions(tokens)
-        report = caption_metrics(predictions, bundle.captions, metrics=list(EVAL_METRICS))
+        predictions, interrupted = caption_all(decoder, tokens[subset], progress)
+        subset = subset[:len(predictions)]
+        report = caption_metrics(predictions, [bundle.captions[i] for i in subset], metrics=list(EVAL_METRICS))
         captioning.update({k: report.means.get(k) for k in EVAL_METRICS})
         missing = {k: v for k, v in report.missing.items() if k in EVAL_METRICS}
     qa: dict = {}
     if bundle.questions is None:
         missing["qa"] = "the bundle has no question-answer set (test/questions.json)"
+    elif interrupted:
+        missing["qa"] = "interrupted while captioning (Ctrl-C)"
     elif captions and decoder.can_caption:
         from brainview.decoding.questions import evaluate_questions
 
-        qa, skipped = evaluate_questions(decoder, bundle.questions, tokens, bundle.image_embeddings)
+        qa, skipped = evaluate_questions(decoder, [bundle.questions[i] for i in subset], tokens[subset],
+                                         bundle.image_embeddings[subset])
         if skipped:
             first = next(iter(skipped.items()))
             missing["qa_questions"] = (f"{len(skipped)} question(s) left out of the QA accuracy; "
                                        f"{first[0]} {first[1]}" + (" (and others)" if len(skipped) > 1 else ""))
     else:
         missing["qa"] = missing.get("meteor", "no captioner")
-    return {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "table": EVAL_TABLE, "qa": qa,
-            "missing": missing}
+    result = {"stage": int(stage[-1]), "retrieval": retrieval, "captioning": captioning, "table": EVAL_TABLE, "qa": qa,
+              "missing": missing}
+    if trials is not None or interrupted:
+        result["trials"] = {"captioned": len(subset), "of": len(tokens), "seed": seed, "partial": interrupted}
+    return result
 
 
 def evaluate_study(decoding, stage: str, repeats: int | None = None, seed: int = 42,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from brainview.analysis.evaluation import evaluate_bundle, stage_name
 from brainview.analysis.roi_methods import METHOD_LABELS, METHODS
-from brainview.cli.output import add_cpu_precision, emit, open_bundle, write_table
+from brainview.cli.output import add_cpu_precision, caption_progress, emit, open_bundle, write_table
 from brainview.cli.regions import evaluation_lines, method_options, read_truth, region_voxels
 from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
@@ -24,6 +24,8 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--device", default="auto")
     add_cpu_precision(p)
     p.add_argument("--no-captions", action="store_true", help="retrieval only")
+    p.add_argument("--trials", type=int, metavar="N", help="caption and ask only N test trials drawn with --seed "
+                                                           "(retrieval keeps every trial); stated in the result")
     p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis, or on the "
                          "natural-image manifold, or from the stimuli that drive it); of every subject for a study "
                          "(study.json or a folder of bundles)")
@@ -79,7 +81,10 @@ def cmd_eval(args) -> int:
     if not args.no_captions and bundle.vlm.get("captioner") and not decoder.can_caption:
         raise UserError(f"cannot caption with the bundle's captioner ({decoder.captions_missing}); "
                         "pass --no-captions for retrieval only")
-    result = evaluate_bundle(bundle, decoder, stage, args.repeats, args.seed, captions=not args.no_captions)
+    if args.trials is not None and args.trials < 1:
+        raise UserError("--trials must be at least 1")
+    result = evaluate_bundle(bundle, decoder, stage, args.repeats, args.seed, captions=not args.no_captions,
+                             trials=args.trials, progress=caption_progress())
     lines = [f"{bundle.name}: {stage} on {bundle.n_trials} test trials", "", "retrieval (top-1)"]
     for direction, r in result["retrieval"].items():
         lines.append(f"  {direction:<18} {r['top1']:.3f}  [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
@@ -94,7 +99,12 @@ def cmd_eval(args) -> int:
         lines.append(f"  missing: {result['missing'].get('qa', '')}")
     if "qa_questions" in result["missing"]:
         lines.append(f"  left out: {result['missing']['qa_questions']}")
-    return emit(args, result, lines)
+    part = result.get("trials")
+    if part:
+        lines.append(f"\ncaptions and questions on {part['captioned']} of {part['of']} trials (seed {part['seed']})"
+                     + (": PARTIAL, interrupted by Ctrl-C" if part["partial"] else ""))
+    emit(args, result, lines)
+    return 130 if part and part["partial"] else 0
 
 
 def cmd_ask(args) -> int:

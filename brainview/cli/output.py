@@ -76,3 +76,19 @@ def add_cpu_precision(parser) -> None:
     parser.add_argument("--cpu-precision", choices=CPU_PRECISIONS, default=DEFAULT_CPU_PRECISION,
                         help=f"the captioner's weights on a CPU: int8 is fastest, float32 exact "
                              f"(default: {DEFAULT_CPU_PRECISION}; a GPU always uses float16)")
+
+
+def caption_progress(every: float = 5.0):
+    """A ``progress(done, total)`` printing "captions D/T" on stderr at most every ``every`` seconds, and
+    at the end: a long captioning run on a CPU says it is alive without flooding the terminal."""
+    import time
+
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= every:
+            last[0] = now
+            print(f"captions {done}/{total}", file=sys.stderr, flush=True)
+
+    return report
