@@ -1,5 +1,6 @@
 """The captioner's CPU precision in the Device menu (remembered), the "Load on the CPU?" question's
-retrieval-only answer, and a screenshot that captions its trial once."""
+answers (retrieval only; loading offers the all-trials pass instead of starting it), and a screenshot
+that captions its trial once."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ def test_a_screenshot_captions_its_trial_once(qapp, app_bundle, tmp_path, monkey
     monkeypatch.setattr(Session, "caption_trial", counted)
     screenshot(str(app_bundle.path), str(tmp_path / "shot.png"), size=(1000, 700))
     assert len(calls) == 1
+
+
+def test_a_large_captioner_on_the_cpu_offers_the_all_trials_pass_instead_of_starting_it(qtbot, window, app_bundle,
+                                                                                       monkeypatch):
+    from PySide6.QtCore import Qt
+
+    from brainview.qt import dialogs
+
+    monkeypatch.setattr("brainview.state.loading.CPU_ASK_PARAMETERS", 0)  # the tiny captioner counts as large
+    monkeypatch.setattr(dialogs, "ask", lambda *args: True)  # "Load on the CPU"
+    window.score_on_open = True
+    open_and_wait(qtbot, window, app_bundle.path)
+    button = window.model_loading.score_button
+    assert window.session.can_caption and window.passes.scoring is None
+    assert button.isVisible() and f"Caption all {window.session.n_trials} trials (about" in button.text()
+    qtbot.mouseClick(button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: bool(window.session.scores), timeout=60000)
+    assert not button.isVisible()
