@@ -261,7 +261,8 @@ class Decoder:
                  num_beams: int | None = None, batch_size: int = 16, progress=None,
                  superseded: Callable[[], bool] | None = None) -> list[str]:
         """Text generated from query tokens (n, n_query, query_dim) after a prompt (one, or one each);
-        the bundle's ``max_new_tokens`` / ``num_beams`` unless given.
+        the bundle's ``max_new_tokens`` / ``num_beams`` unless given; on a CPU greedy unless beams are asked
+        for (each beam multiplies the time of a token, which a CPU spends reading every weight).
 
         Raises :class:`~brainview.errors.Cancelled` within a token of :meth:`cancel`, or of
         ``superseded()`` turning True (a newer selection: nobody waits for this text any more)."""
@@ -270,7 +271,8 @@ class Decoder:
         vlm = self.bundle.vlm
         prompts = [prompts] * len(tokens) if isinstance(prompts, str) else list(prompts)
         max_new_tokens = int(vlm["max_new_tokens"] if max_new_tokens is None else max_new_tokens)
-        num_beams = int(vlm["num_beams"] if num_beams is None else num_beams)
+        if num_beams is None:
+            num_beams = 1 if self.adapter.device.type == "cpu" else int(vlm["num_beams"])
         stop = self._stop.is_set if superseded is None else (lambda: self._stop.is_set() or superseded())
         out: list[str] = []
         for start in range(0, len(tokens), batch_size):

@@ -95,3 +95,19 @@ def test_int8_captions_of_the_demo_keep_meteor_within_0_01_of_float32():
     print(f"METEOR float32 {meteor['float32']:.4f} int8 {meteor['int8']:.4f}; identical captions {identical:.1%}")
     assert abs(meteor["int8"] - meteor["float32"]) <= 0.01
     assert identical >= 0.85  # measured 91.7% (stage 2, 300 trials); most differences are a word or two
+
+
+def test_on_a_cpu_captions_are_greedy_unless_beams_are_asked_for(app_bundle, tmp_path, monkeypatch):
+    from brainview.bundle import open_bundle
+    from brainview.decoding.decoder import Decoder
+    from tests.factories import copy_with_manifest
+
+    beams = copy_with_manifest(app_bundle.path, tmp_path / "beams", lambda m: m["vlm"].update(num_beams=3))
+    decoder = Decoder.load(open_bundle(beams), "cpu")
+    asked = []
+    real = decoder.adapter.caption
+    monkeypatch.setattr(decoder.adapter, "caption", lambda *a, **k: asked.append(k["num_beams"]) or real(*a, **k))
+    tokens = decoder.tokens_for_trials([0], "stage2")
+    decoder.captions(tokens)
+    decoder.generate(tokens, "", num_beams=3)
+    assert asked == [1, 3]  # the bundle's 3 beams on a GPU; greedy on the CPU unless asked
