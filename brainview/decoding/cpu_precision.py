@@ -85,7 +85,8 @@ def apply_cpu_precision(model: nn.Module, precision: str | None) -> str:
         for parent in list(model.modules()):
             for name, child in list(parent.named_children()):
                 if type(child) is nn.Linear:
-                    layer = nn.Linear(child.in_features, child.out_features, bias=child.bias is not None)
+                    layer = torch.nn.utils.skip_init(nn.Linear, child.in_features, child.out_features,
+                                                     bias=child.bias is not None)  # filled below, not initialized
                     with torch.no_grad():
                         layer.weight.copy_(child.weight)
                         if child.bias is not None:

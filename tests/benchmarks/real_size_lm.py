@@ -115,13 +115,14 @@ def bytes_per_token(lm) -> int:
     """Bytes of weights one generated token reads: every linear layer and the output layer (the input
     embeddings are looked up, a row each)."""
     from torch import nn
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
     total = 0
     for module in lm.modules():
         if type(module) is nn.Linear:
             total += module.weight.numel() * module.weight.element_size()
-        elif hasattr(module, "_packed_params"):  # a dynamic int8 linear: a byte a weight
-            total += module.weight().numel()
+        elif isinstance(module, DynamicLinear):  # int8: a byte a weight
+            total += module.in_features * module.out_features
     return total
 
 
@@ -234,8 +235,11 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch threads {__import__('torch').get_num_threads()}")
     part = truncated(full, args.layers)
-    rows = [run_child(part, p) for p in ("float32", "float16", "int8")]
-    rows += [run_child(full, "float16"), run_child(full, "int8", args.tokens)]
+    rows = []
+    for folder, precision, tokens in ((part, "float32", 0), (part, "float16", 0), (part, "int8", 0),
+                                      (full, "float16", 0), (full, "int8", args.tokens)):
+        rows.append(run_child(folder, precision, tokens))
+        print(json.dumps(rows[-1]), flush=True)
     print(f"{'model':<14}{'precision':<10}{'load s':>8}{'peak GB':>9}{'prefill s':>10}{'s/token':>9}"
           f"{'vs f32':>8}{'floor s':>9}{'÷floor':>8}")
     base = {r["layers"]: r["token_s"] for r in rows if r["precision"] == "float32"}
