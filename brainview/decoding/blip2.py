@@ -220,7 +220,7 @@ class Blip2Adapter:
                     model = load_caption_parts(folder, config, dev, load_dtype(dev, cpu_precision), progress)
                 kwargs["captioner_parts"] = "caption" if model is not None else "all"
                 if model is not None and dev.type == "cpu":
-                    kwargs["precision"] = apply_cpu_precision(model.language_model, cpu_precision)
+                    kwargs["precision"] = apply_cpu_precision(model.language_model, cpu_precision, progress)
             kwargs.update({
                 role: (model if model is not None
                        else load_model(part_class, folder, role, dev, dtype, unused) if targets_only

@@ -63,8 +63,12 @@ def test_a_sharded_hub_checkpoint_loads_shard_by_shard_with_its_lm_head_tied(tin
 def test_int8_turns_every_linear_layer_of_the_language_model_to_int8(tiny_vlm_dir, query_tokens):
     from torch import nn
 
-    adapter = Blip2Adapter.load(tiny_vlm_dir / "captioner", None, device="cpu", parts="caption", cpu_precision="int8")
+    steps = []
+    adapter = Blip2Adapter.load(tiny_vlm_dir / "captioner", None, device="cpu", parts="caption", cpu_precision="int8",
+                                progress=lambda *step: steps.append(step))
     lm = adapter.captioner.language_model
+    n_layers = lm.config.num_hidden_layers * 6 + 1  # q, k, v, out, fc1, fc2 per layer, and the output layer
+    assert steps[-1] == (n_layers, n_layers, f"converting the language model to int8: layer {n_layers} of {n_layers}")
     assert adapter.precision == "int8"
     assert not [m for m in lm.modules() if type(m) is nn.Linear]
     assert all(p.dtype == torch.float32 for p in lm.parameters())  # embeddings and norms in float32
