@@ -126,10 +126,13 @@ def bytes_per_token(lm) -> int:
     return total
 
 
-def child(folder: str, precision: str, tokens: int) -> None:
-    """One measurement in this process: print a JSON line."""
+def child(folder: str, precision: str, tokens: int, threads: int) -> None:
+    """One measurement in this process (``threads``: torch's threads, 0 for its default): a JSON line."""
     import numpy as np
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from brainview.decoding.blip2 import Blip2Adapter
     from brainview.decoding.cpu_precision import measure_read_bandwidth, measure_token_seconds
@@ -138,7 +141,7 @@ def child(folder: str, precision: str, tokens: int) -> None:
     adapter = Blip2Adapter.load(folder, None, device="cpu", parts="caption", cpu_precision=precision)
     load_s = time.perf_counter() - start
     lm = adapter.captioner.language_model
-    token_s = min(measure_token_seconds(lm) for _ in range(2))
+    token_s = measure_token_seconds(lm, tokens=8)
     ids = torch.ones((1, 33), dtype=torch.long)
     with torch.inference_mode():
         start = time.perf_counter()
@@ -147,7 +150,7 @@ def child(folder: str, precision: str, tokens: int) -> None:
     bandwidth = measure_read_bandwidth()
     result = {"precision": adapter.precision, "load_s": load_s, "token_s": token_s, "prefill_s": prefill_s,
               "bytes_per_token": bytes_per_token(lm), "bandwidth": bandwidth,
-              "layers": lm.config.num_hidden_layers}
+              "layers": lm.config.num_hidden_layers, "threads": torch.get_num_threads()}
     if tokens:  # the ROI check's caption: predicted query tokens -> projection -> prefill -> tokens, as the app does
         query = np.random.default_rng(0).standard_normal((1, 32, 768)).astype(np.float32)
         start = time.perf_counter()
@@ -158,8 +161,8 @@ def child(folder: str, precision: str, tokens: int) -> None:
     print(json.dumps(result))
 
 
-def run_child(folder: Path, precision: str, tokens: int = 0) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(folder), precision, str(tokens)],
+def run_child(folder: Path, precision: str, tokens: int = 0, threads: int = 0) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", str(folder), precision, str(tokens), str(threads)],
                          capture_output=True, text=True, check=False)
     if out.returncode:
         sys.exit(f"real_size_lm.py: {precision} on {folder.name} failed:\n{out.stderr[-3000:]}")
@@ -219,10 +222,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20, help="tokens of the ROI check's caption (default 20)")
     parser.add_argument("--gpu", type=Path, metavar="OUT", help="measure on CUDA instead (scripts/gpu_check.sh), "
                                                                  "the screenshot into OUT")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]))
+        child(args.child[0], args.child[1], int(args.child[2]), int(args.child[3]))
         return
     full = args.cache / "blip2-opt-2.7b-random"
     if not (full / "model.safetensors.index.json").is_file():
@@ -236,21 +239,23 @@ def main() -> None:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; torch threads {__import__('torch').get_num_threads()}")
     part = truncated(full, args.layers)
     rows = []
-    for folder, precision, tokens in ((part, "float32", 0), (part, "float16", 0), (part, "int8", 0),
-                                      (full, "float16", 0), (full, "int8", args.tokens)):
-        rows.append(run_child(folder, precision, tokens))
+    for folder, precision, tokens, threads in ((part, "float32", 0, 0), (part, "float16", 0, 0), (part, "int8", 0, 0),
+                                               (part, "int8", 0, 1), (full, "float16", 0, 0),
+                                               (full, "int8", args.tokens, 0), (full, "int8", args.tokens, 1)):
+        rows.append(run_child(folder, precision, tokens, threads))
         print(json.dumps(rows[-1]), flush=True)
-    print(f"{'model':<14}{'precision':<10}{'load s':>8}{'peak GB':>9}{'prefill s':>10}{'s/token':>9}"
+    print(f"{'model':<14}{'precision':<10}{'thr':>4}{'load s':>8}{'peak GB':>9}{'prefill s':>10}{'s/token':>9}"
           f"{'vs f32':>8}{'floor s':>9}{'÷floor':>8}")
     base = {r["layers"]: r["token_s"] for r in rows if r["precision"] == "float32"}
     for r in rows:
         floor = r["bytes_per_token"] / r["bandwidth"]
         ratio = f"{base[r['layers']] / r['token_s']:.1f}×" if r["layers"] in base else "—"
-        print(f"{r['layers']:>2} OPT layers  {r['precision']:<10}{r['load_s']:>8.1f}{r['peak_rss_gb']:>9.2f}"
+        print(f"{r['layers']:>2} OPT layers  {r['precision']:<10}{r['threads']:>4}{r['load_s']:>8.1f}{r['peak_rss_gb']:>9.2f}"
               f"{r['prefill_s']:>10.3f}{r['token_s']:>9.3f}{ratio:>8}{floor:>9.3f}{r['token_s'] / floor:>8.2f}")
-    last = rows[-1]
-    print(f"bandwidth {last['bandwidth'] / 1e9:.1f} GB/s; ROI check -> {args.tokens}-token caption at real size "
-          f"({last['precision']}): {last['caption_s']:.2f} s ({last['caption_words']} words decoded)")
+    for last in rows[-2:]:
+        print(f"bandwidth {last['bandwidth'] / 1e9:.1f} GB/s; ROI check -> {args.tokens}-token caption at real size "
+              f"({last['precision']}, {last['threads']} threads): {last['caption_s']:.2f} s "
+              f"({last['caption_words']} words decoded); load + first caption {last['load_s'] + last['caption_s']:.0f} s")
     load = os.getloadavg()
     print(f"load average after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
