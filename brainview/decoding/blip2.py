@@ -216,11 +216,13 @@ class Blip2Adapter:
             tokenizer, image_processor = load_processor(folder, role)
             model = None
             if role == "captioner" and captioner_parts == "caption":
+                # on a CPU each shard is converted as it arrives (int8: the float16 pages go before the next shard)
+                settle = (lambda m: apply_cpu_precision(m.language_model, cpu_precision)) if dev.type == "cpu" else None
                 with oom_guard(dev, "loading the captioner's language model"):
-                    model = load_caption_parts(folder, config, dev, load_dtype(dev, cpu_precision), progress)
+                    model = load_caption_parts(folder, config, dev, load_dtype(dev, cpu_precision), progress, settle)
                 kwargs["captioner_parts"] = "caption" if model is not None else "all"
-                if model is not None and dev.type == "cpu":
-                    kwargs["precision"] = apply_cpu_precision(model.language_model, cpu_precision, progress)
+                if model is not None and dev.type == "cpu":  # what is left: a tied output layer
+                    kwargs["precision"] = apply_cpu_precision(model.language_model, cpu_precision)
             kwargs.update({
                 role: (model if model is not None
                        else load_model(part_class, folder, role, dev, dtype, unused) if targets_only

@@ -66,13 +66,14 @@ def load_dtype(device: torch.device, precision: str | None) -> torch.dtype:
     return torch.float32 if effective_precision(precision) == "float32" else torch.float16
 
 
-def apply_cpu_precision(model: nn.Module, precision: str | None, progress=None) -> str:
+def apply_cpu_precision(model: nn.Module, precision: str | None) -> str:
     """Turn a CPU model read by :func:`load_dtype` into ``precision`` in place; returns the one applied.
 
     int8: every ``nn.Linear`` becomes a dynamic int8 linear, built from a float32 copy of that layer
     only; the rest (embeddings, layer norms) goes to float32, since int8 layers return float32. A
-    tied output layer gets its own int8 copy (a quarter of the embedding's float32 bytes).
-    ``progress(done, total, what)`` after each layer (OPT-2.7B: 193 layers, a minute on 2 busy cores)."""
+    tied output layer gets its own int8 copy (a quarter of the embedding's float32 bytes). Layers not
+    loaded yet (on the meta device) are left for a later call, so a model can be converted shard by
+    shard while it loads."""
     precision = effective_precision(precision)
     if precision != "int8":
         return precision
@@ -84,8 +85,8 @@ def apply_cpu_precision(model: nn.Module, precision: str | None, progress=None) 
     with warnings.catch_warnings():  # the quantized-tensor deprecation is known and said in the docstring above
         warnings.filterwarnings("ignore", "torch.quantize_per", UserWarning)
         layers = [(parent, name, child) for parent in model.modules() for name, child in parent.named_children()
-                  if type(child) is nn.Linear]
-        for done, (parent, name, child) in enumerate(layers, 1):
+                  if type(child) is nn.Linear and not any(p.is_meta for p in child.parameters())]
+        for parent, name, child in layers:
             layer = torch.nn.utils.skip_init(nn.Linear, child.in_features, child.out_features,
                                              bias=child.bias is not None)  # filled below, not initialized
             with torch.no_grad():
@@ -94,8 +95,6 @@ def apply_cpu_precision(model: nn.Module, precision: str | None, progress=None) 
                     layer.bias.copy_(child.bias)
             layer.qconfig = per_channel_dynamic_qconfig  # a scale per output row: more captions as float32's
             setattr(parent, name, DynamicLinear.from_float(layer))
-            if progress is not None:
-                progress(done, len(layers), f"converting the language model to int8: layer {done} of {len(layers)}")
     model.float()
     return precision
 

@@ -50,6 +50,8 @@ def test_a_sharded_hub_checkpoint_loads_shard_by_shard_with_its_lm_head_tied(tin
     assert [s[:2] for s in steps] == [(1, 3), (2, 3), (3, 3)]
     lm = adapter.captioner.language_model
     assert adapter.captioner_parts == "caption" and adapter.precision == "float16"
+    int8 = Blip2Adapter.load(folder, None, device="cpu", parts="caption", cpu_precision="int8")  # shard by shard
+    assert int8.precision == "int8" and len(int8.caption(query_tokens, max_new_tokens=5)) == len(query_tokens)
     assert lm.get_output_embeddings().weight is lm.get_input_embeddings().weight  # no second 0.5 GB copy
     assert {p.dtype for p in adapter.captioner.parameters()} == {torch.float16}  # never upcast to float32
     float32 = Blip2Adapter.load(folder, None, device="cpu", parts="caption", cpu_precision="float32")
@@ -63,12 +65,8 @@ def test_a_sharded_hub_checkpoint_loads_shard_by_shard_with_its_lm_head_tied(tin
 def test_int8_turns_every_linear_layer_of_the_language_model_to_int8(tiny_vlm_dir, query_tokens):
     from torch import nn
 
-    steps = []
-    adapter = Blip2Adapter.load(tiny_vlm_dir / "captioner", None, device="cpu", parts="caption", cpu_precision="int8",
-                                progress=lambda *step: steps.append(step))
+    adapter = Blip2Adapter.load(tiny_vlm_dir / "captioner", None, device="cpu", parts="caption", cpu_precision="int8")
     lm = adapter.captioner.language_model
-    n_layers = lm.config.num_hidden_layers * 6 + 1  # q, k, v, out, fc1, fc2 per layer, and the output layer
-    assert steps[-1] == (n_layers, n_layers, f"converting the language model to int8: layer {n_layers} of {n_layers}")
     assert adapter.precision == "int8"
     assert not [m for m in lm.modules() if type(m) is nn.Linear]
     assert all(p.dtype == torch.float32 for p in lm.parameters())  # embeddings and norms in float32
