@@ -63,6 +63,16 @@ def _check_tokens(tokens: np.ndarray, n_query: int, query_dim: int, what: str) -
     return arr
 
 
+def _settle_on_cpu(model, precision: str) -> str:
+    """The captioner's language model in ``precision`` (see :func:`apply_cpu_precision`); with int8 the
+    language projection goes to float32 too, off the checkpoint's memory-mapped pages (a tensor left on
+    them keeps a whole shard resident)."""
+    applied = apply_cpu_precision(model.language_model, precision)
+    if applied == "int8":
+        model.language_projection.float()
+    return applied
+
+
 def _check_images(images: np.ndarray) -> np.ndarray:
     arr = np.asarray(images)
     if arr.ndim == 3 and arr.shape[-1] == 3:
@@ -217,12 +227,12 @@ class Blip2Adapter:
             model = None
             if role == "captioner" and captioner_parts == "caption":
                 # on a CPU each shard is converted as it arrives (int8: the float16 pages go before the next shard)
-                settle = (lambda m: apply_cpu_precision(m.language_model, cpu_precision)) if dev.type == "cpu" else None
+                settle = (lambda m: _settle_on_cpu(m, cpu_precision)) if dev.type == "cpu" else None
                 with oom_guard(dev, "loading the captioner's language model"):
                     model = load_caption_parts(folder, config, dev, load_dtype(dev, cpu_precision), progress, settle)
                 kwargs["captioner_parts"] = "caption" if model is not None else "all"
                 if model is not None and dev.type == "cpu":  # what is left: a tied output layer
-                    kwargs["precision"] = apply_cpu_precision(model.language_model, cpu_precision)
+                    kwargs["precision"] = _settle_on_cpu(model, cpu_precision)
             kwargs.update({
                 role: (model if model is not None
                        else load_model(part_class, folder, role, dev, dtype, unused) if targets_only
