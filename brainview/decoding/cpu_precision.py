@@ -1,10 +1,11 @@
 """How the captioner's language model runs on a CPU: int8, float16 or float32 weights.
 
 Generating a caption reads every weight once per token, so on a CPU its speed is set by the bytes
-of weights, not by arithmetic. Measured on OPT-2.7B (issue 24, docs/notes/issue-24.md): float16
-reads half the bytes of float32 and gives the same greedy tokens; int8 (``torch.ao`` dynamic
-quantization of every ``nn.Linear``: int8 weights, activations quantized per token) reads a quarter
-and is the fastest. ``torch.ao.quantization`` is deprecated upstream in favour of torchao, whose
+of weights, not by arithmetic. Measured on OPT-2.7B (docs/notes/issue-24.md, 2 quiet cores): int8
+(``torch.ao`` dynamic quantization of every ``nn.Linear``: int8 weights, activations quantized per
+token) reads a quarter of float32's bytes and runs a token 4.1× faster (0.13 s at full size) with a
+4× shorter prefill; float16 reads half, runs 1.8× faster per token but its prefill is 2.3× slower
+than float32 (this CPU has no float16 arithmetic: 7.4 s for 33 positions at full size). ``torch.ao.quantization`` is deprecated upstream in favour of torchao, whose
 eager int8 weight-only path is slower than float32 on a CPU without ``torch.compile`` (minutes
 to compile): so int8 uses ``torch.ao`` while it exists and falls back to float16 when it does not.
 
@@ -100,8 +101,9 @@ def apply_cpu_precision(model: nn.Module, precision: str | None) -> str:
 
 
 #: measured time per generated token over the time to read its weights once at the measured
-#: bandwidth (OPT-2.7B on 2 cores: 1.5 for int8, 1.7 for float16; docs/notes/issue-24.md)
-READ_OVERHEAD = 1.5
+#: bandwidth (OPT-2.7B on 2 quiet cores: 1.75 for int8, 1.94 for float16, 1.81 for float32 on 8 of
+#: its layers; docs/notes/issue-24.md)
+READ_OVERHEAD = 1.8
 
 
 def measure_read_bandwidth(nbytes: int = 2**28) -> float:
