@@ -54,10 +54,13 @@ def broken_bundle(tmp_path_factory, retrieval_only_bundle):
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_study_cache(tmp_path_factory):
-    """The demo study the app builds on first use goes to a test folder, never the user's cache."""
+    """The demo study the app builds on first use (and captioner speeds) go to a test folder, never the
+    user's cache."""
     import os
 
     os.environ["BRAINVIEW_STUDY_CACHE"] = str(tmp_path_factory.mktemp("study_cache"))
+    # captioner speeds measured on loading go to a test file, never the user's cache
+    os.environ["BRAINVIEW_SPEED_FILE"] = str(tmp_path_factory.mktemp("speed") / "cpu_speed.json")
 
 
 @pytest.fixture(scope="session")

@@ -31,31 +31,39 @@ FMRI_REPEATS = ("1", "2", "all")
 
 
 def evaluate_bundle(bundle, decoder, stage: str, repeats: int | None, seed: int, captions: bool = True,
-                    fmri_repeats: str = "all", metrics: tuple[str, ...] = EVAL_METRICS) -> dict:
+                    fmri_repeats: str = "all", metrics: tuple[str, ...] = EVAL_METRICS, trials: int | None = None,
+                    progress=None) -> dict:
     """Retrieval and caption metrics of one stage on the test set (DESIGN.md §4), from the mean of every
     repeat (``test/fmri.npy``: ``fmri_repeats="all"``) or from single trials (``"1"``, ``"2"``: needs
     ``test/fmri_repeats.npy``). From single trials the headline figures are of each trial's first valid
     repeat(s) (what a brain-computer interface gets); ``"each_window"`` gives their mean over every
     repeat taken in turn (:func:`~brainview.bundle.repeats.window_patterns`) and ``"versus_all"`` each
-    figure's paired difference from the mean of all repeats. ``metrics``: the caption metrics to compute."""
+    figure's paired difference from the mean of all repeats. ``metrics``: the caption metrics to compute.
+    ``trials``: caption and ask only a subset drawn with ``seed`` (retrieval keeps every trial);
+    ``progress(done, total)`` after each batch of captions; Ctrl-C while captioning scores what was
+    captioned, marked partial (``"trials": {"partial": true}``), and stops there."""
+    options = {"metrics": metrics, "trials": trials, "progress": progress}
     if fmri_repeats not in FMRI_REPEATS:
         raise UserError(f"fMRI repeats must be one of {', '.join(FMRI_REPEATS)}, not {fmri_repeats!r}")
     if fmri_repeats == "all":
         return {"stage": int(stage[-1]), "fmri_repeats": "all",
-                **_evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions, metrics)[0]}
+                **_evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions, **options)[0]}
     from brainview.bundle.repeats import window_patterns
 
     if bundle.fmri_repeats is None:
         raise UserError(f"{bundle.name} holds only each image's mean pattern (no test/fmri_repeats.npy); "
                         f"--fmri-repeats {fmri_repeats} needs its single trials")
     size = int(fmri_repeats)
-    windows = [_evaluate_patterns(bundle, decoder, stage, window_patterns(bundle.fmri_repeats, bundle.repeat_counts,
-                                                                          size, start),
-                                  repeats, seed, captions, metrics, questions=start == 0)
-               for start in range(bundle.max_repeats)]
-    _, mean_paired = _evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions, metrics,
-                                        questions=False)
     counts = bundle.repeat_counts
+    windows = []
+    for start in range(bundle.max_repeats):
+        windows.append(_evaluate_patterns(bundle, decoder, stage,
+                                          window_patterns(bundle.fmri_repeats, counts, size, start),
+                                          repeats, seed, captions, questions=start == 0, **options))
+        if windows[-1][0].get("trials", {}).get("partial"):  # Ctrl-C: what the first windows have, no comparison
+            return {"stage": int(stage[-1]), "fmri_repeats": fmri_repeats, **windows[0][0]}
+    _, mean_paired = _evaluate_patterns(bundle, decoder, stage, bundle.fmri, repeats, seed, captions,
+                                        questions=False, **options)
     return {"stage": int(stage[-1]), "fmri_repeats": fmri_repeats, **windows[0][0],
             "trials_with_fewer_repeats": int((counts < size).sum()),
             "versus_all": paired_differences(windows[0][1], mean_paired),
@@ -90,9 +98,11 @@ def paired_differences(these: dict, mean: dict) -> dict[str, dict]:
 
 
 def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, seed: int, captions: bool,
-                       metrics: tuple[str, ...] = EVAL_METRICS, questions: bool = True) -> tuple[dict, dict]:
+                       metrics: tuple[str, ...] = EVAL_METRICS, questions: bool = True, trials: int | None = None,
+                       progress=None) -> tuple[dict, dict]:
     """The figures of one set of patterns, and per trial what a paired comparison needs:
     ``{"retrieval": {direction: hits}, "captioning": {metric: scores}}``."""
+    from brainview.analysis.caption_pass import caption_all, seeded_subset
     from brainview.decoding.retrieval import evaluate_stage, trial_hits
 
     tokens, retrieval = evaluate_stage(decoder.model, stage, fmri, bundle.image_embeddings,
@@ -105,6 +115,7 @@ def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, s
     captioning: dict[str, float | None] = dict.fromkeys(metrics)
     intervals: dict[str, dict] = {}
     missing: dict[str, str] = {}
+    subset, interrupted = seeded_subset(len(tokens), trials, seed), False
     if not captions:
         missing = dict.fromkeys(metrics, "captions were not requested (--no-captions)")
     elif not decoder.can_caption:
@@ -112,29 +123,37 @@ def _evaluate_patterns(bundle, decoder, stage: str, fmri, repeats: int | None, s
     else:
         from brainview.decoding.metrics import caption_metrics
 
-        predictions = decoder.captions(tokens)
-        report = caption_metrics(predictions, bundle.captions, metrics=list(metrics))
+        predictions, interrupted = caption_all(decoder, tokens[subset], progress)
+        subset = subset[:len(predictions)]
+        references = [bundle.captions[i] for i in subset]
+        report = caption_metrics(predictions, references, metrics=list(metrics))
         captioning.update({k: report.means.get(k) for k in metrics})
         missing = {k: v for k, v in report.missing.items() if k in metrics}
-        intervals = caption_intervals(report, predictions, bundle.captions, seed)
+        intervals = caption_intervals(report, predictions, references, seed)
         paired["captioning"] = dict(report.per_caption)
     qa: dict = {}
     if not questions:
         missing["qa"] = "asked of the first window only"
     elif bundle.questions is None:
         missing["qa"] = "the bundle has no question-answer set (test/questions.json)"
+    elif interrupted:
+        missing["qa"] = "interrupted while captioning (Ctrl-C)"
     elif captions and decoder.can_caption:
         from brainview.decoding.questions import evaluate_questions
 
-        qa, skipped = evaluate_questions(decoder, bundle.questions, tokens, bundle.image_embeddings)
+        qa, skipped = evaluate_questions(decoder, [bundle.questions[i] for i in subset], tokens[subset],
+                                         bundle.image_embeddings[subset])
         if skipped:
             first = next(iter(skipped.items()))
             missing["qa_questions"] = (f"{len(skipped)} question(s) left out of the QA accuracy; "
                                        f"{first[0]} {first[1]}" + (" (and others)" if len(skipped) > 1 else ""))
     else:
         missing["qa"] = missing.get("meteor", "no captioner")
-    return {"retrieval": retrieval, "captioning": captioning, "caption_intervals": intervals, "table": EVAL_TABLE,
-            "qa": qa, "missing": missing}, paired
+    result = {"retrieval": retrieval, "captioning": captioning, "caption_intervals": intervals, "table": EVAL_TABLE,
+              "qa": qa, "missing": missing}
+    if trials is not None or interrupted:
+        result["trials"] = {"captioned": len(subset), "of": len(tokens), "seed": seed, "partial": interrupted}
+    return result, paired
 
 
 def caption_intervals(report, predictions: list[str], references: list[list[str]], seed: int) -> dict[str, dict]:

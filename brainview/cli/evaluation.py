@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from brainview.analysis.evaluation import FMRI_REPEATS, evaluate_bundle, stage_name
 from brainview.analysis.roi_methods import METHOD_LABELS, METHODS
-from brainview.cli.output import emit, open_bundle, repeats_label, write_table
+from brainview.cli.output import add_cpu_precision, caption_progress, emit, open_bundle, repeats_label, write_table
 from brainview.cli.regions import evaluation_lines, method_options, read_truth, region_voxels
 from brainview.decoding.metric_tables import TABLES
 from brainview.errors import UserError
@@ -22,10 +22,13 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--repeats", type=int, help="repeats for every direction (default: 30 image, 50 text)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
     p.add_argument("--no-captions", action="store_true", help="retrieval only")
     p.add_argument("--fmri-repeats", choices=FMRI_REPEATS, default="all",
                    help="decode each trial's first repeat (1), the mean of its first two (2), or the mean of all "
                         "(the default); 1 and 2 also report the mean over every repeat taken in turn")
+    p.add_argument("--trials", type=int, metavar="N", help="caption and ask only N test trials drawn with --seed "
+                                                           "(retrieval keeps every trial); stated in the result")
     p = add("roi-table", "a caption for every ROI of the bundle (the paper's interpretability analysis, or on the "
                          "natural-image manifold, or from the stimuli that drive it); of every subject for a study "
                          "(study.json or a folder of bundles)")
@@ -44,6 +47,7 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--truth", metavar="JSON", help="with --evaluate: a file {ROI: caption} of what each ROI is known to "
                                                    "prefer (the demo world's ground truth)")
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
     p.add_argument("--out", metavar="CSV", help="also save the table as CSV")
     p = add("ask", "answer a question about a test trial from its brain pattern and its true image tokens",
             path_required=True)
@@ -53,6 +57,7 @@ def add_evaluation_commands(add) -> None:
     p.add_argument("--from", dest="source", choices=("brain", "image", "both"), default="both",
                    help="answer from the brain pattern, the true image tokens (the upper bound), or both")
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
     p = add("roi-images", "the test stimuli that drive a region most (its mean response on the normalised fMRI), "
                           "with a permutation control of random voxel sets", path_required=True)
     p.add_argument("region", metavar="ROI", help="an ROI name, several as A,B, or an ROI file saved by the app "
@@ -74,12 +79,15 @@ def cmd_eval(args) -> int:
     stage = stage_name(bundle, args.stage)
     if args.repeats is not None and args.repeats < 1:
         raise UserError("--repeats must be at least 1")
-    decoder = Decoder.load(bundle, device=args.device, load_language_models=not args.no_captions)
+    decoder = Decoder.load(bundle, device=args.device, load_language_models=not args.no_captions,
+                           cpu_precision=args.cpu_precision)
     if not args.no_captions and bundle.vlm.get("captioner") and not decoder.can_caption:
         raise UserError(f"cannot caption with the bundle's captioner ({decoder.captions_missing}); "
                         "pass --no-captions for retrieval only")
+    if args.trials is not None and args.trials < 1:
+        raise UserError("--trials must be at least 1")
     result = evaluate_bundle(bundle, decoder, stage, args.repeats, args.seed, captions=not args.no_captions,
-                             fmri_repeats=args.fmri_repeats)
+                             fmri_repeats=args.fmri_repeats, trials=args.trials, progress=caption_progress())
     lines = [f"{bundle.name}: {stage} on {bundle.n_trials} test trials, {repeats_label(args.fmri_repeats)}"]
     lines += _figure_lines(result)
     if "each_window" in result:
@@ -95,7 +103,12 @@ def cmd_eval(args) -> int:
         lines.append(f"  missing: {result['missing'].get('qa', '')}")
     if "qa_questions" in result["missing"]:
         lines.append(f"  left out: {result['missing']['qa_questions']}")
-    return emit(args, result, lines)
+    part = result.get("trials")
+    if part:
+        lines.append(f"\ncaptions and questions on {part['captioned']} of {part['of']} trials (seed {part['seed']})"
+                     + (": PARTIAL, interrupted by Ctrl-C" if part["partial"] else ""))
+    emit(args, result, lines)
+    return 130 if part and part["partial"] else 0
 
 
 def _difference_lines(differences: dict) -> list[str]:
@@ -133,7 +146,7 @@ def cmd_ask(args) -> int:
     if not args.question.strip():
         raise UserError("the question is empty")
     trial = ids.index(args.trial)
-    decoder = Decoder.load(bundle, device=args.device)
+    decoder = Decoder.load(bundle, device=args.device, cpu_precision=args.cpu_precision)
     if not decoder.can_caption:
         raise UserError(f"cannot answer questions: {decoder.captions_missing}")
     sources = {"brain": decoder.tokens_for_trials([trial], stage), "image": bundle.image_embeddings[[trial]]}
@@ -160,7 +173,7 @@ def cmd_roi_table(args) -> int:
         raise UserError(f"{bundle.path} lists no ROIs in cortex/rois.json")
     options = method_options(args, bundle)
     truth = read_truth(args.truth)
-    decoder = Decoder.load(bundle, device=args.device)
+    decoder = Decoder.load(bundle, device=args.device, cpu_precision=args.cpu_precision)
     if not decoder.can_caption:
         raise UserError(f"cannot caption ROIs: {decoder.captions_missing}")
     from brainview.analysis.roi_methods import describe_regions

@@ -9,7 +9,7 @@ import os
 import sys
 
 from brainview.analysis.evaluation import stage_name
-from brainview.cli.output import open_bundle, trial_index, write_table
+from brainview.cli.output import add_cpu_precision, open_bundle, trial_index, write_table
 from brainview.errors import UserError
 from brainview.state.headless import headless_session
 
@@ -27,6 +27,7 @@ def add_export_commands(add) -> None:
     p.add_argument("--k", type=int, default=10, help="retrievals per kind (default 10)")
     p.add_argument("--no-captions", action="store_true", help="ids, references and ranks only (fast)")
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
     p = add("figure", "a publication figure of the cortex (or the trial panel) at any resolution", json_flag=False)
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.png, FILE.svg or FILE.pdf")
     p.add_argument("--trial", metavar="ID", help="trial id (default: the first trial)")
@@ -51,7 +52,8 @@ def cmd_table(args) -> int:
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
-    session = headless_session(args.path, args.device, captions=not args.no_captions)
+    session = headless_session(args.path, args.device, captions=not args.no_captions,
+                               cpu_precision=args.cpu_precision)
     bundle = session.bundle
     stage = stage_name(bundle, args.stage)
     if args.what == "trials":

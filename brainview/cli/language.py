@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 from brainview.analysis.caption_files import read_text
-from brainview.cli.output import check_output_path, emit
+from brainview.cli.output import add_cpu_precision, check_output_path, emit
 from brainview.errors import UserError
 
 ENSEMBLE_HELP = "a phrase, or a prompt ensemble NAME=PROMPT1;PROMPT2 (embeddings averaged and renormalized)"
@@ -48,6 +48,7 @@ def add_language_commands(add) -> None:
                    help="share of voxels the lesion check silences (default 5)")
     p.add_argument("--no-captions", action="store_true", help="skip the captions of the lesion check")
     p.add_argument("--device", default="auto")
+    add_cpu_precision(p)
 
 
 def _bundle(args):
@@ -217,7 +218,7 @@ def cmd_localize(args) -> int:
     if not args.no_captions:
         from brainview.decoding.decoder import Decoder
 
-        decoder = Decoder.load(bundle, device=args.device)
+        decoder = Decoder.load(bundle, device=args.device, cpu_precision=args.cpu_precision)
         captioner = decoder.captions if decoder.can_caption else None
         missing = None if captioner else decoder.captions_missing
     check = probe.lesion(concept, percent / 100, captioner=captioner, captions_missing=missing)

@@ -73,3 +73,28 @@ def repeats_label(fmri_repeats: str) -> str:
     """What each trial's pattern is, in words."""
     return {"all": "each trial the mean of all its repeats", "1": "each trial's first repeat alone",
             "2": "each trial the mean of its first two repeats"}[fmri_repeats]
+
+
+def add_cpu_precision(parser) -> None:
+    """``--cpu-precision`` for a command that captions: what the language model runs in on a CPU."""
+    from brainview.decoding.cpu_precision import CPU_PRECISIONS, DEFAULT_CPU_PRECISION
+
+    parser.add_argument("--cpu-precision", choices=CPU_PRECISIONS, default=DEFAULT_CPU_PRECISION,
+                        help=f"the captioner's weights on a CPU: int8 is fastest, float32 exact "
+                             f"(default: {DEFAULT_CPU_PRECISION}; a GPU always uses float16)")
+
+
+def caption_progress(every: float = 5.0):
+    """A ``progress(done, total)`` printing "captions D/T" on stderr at most every ``every`` seconds, and
+    at the end: a long captioning run on a CPU says it is alive without flooding the terminal."""
+    import time
+
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= every:
+            last[0] = now
+            print(f"captions {done}/{total}", file=sys.stderr, flush=True)
+
+    return report

@@ -37,7 +37,8 @@ def _decoding(args, captions: bool = True) -> StudyDecoding:
     study = load_study(args.path)
     for s in study.ids:
         study.bundle(s)  # a broken bundle is reported before any model loads
-    return StudyDecoding(study, device=args.device, load_language_models=captions)
+    return StudyDecoding(study, device=args.device, load_language_models=captions,
+                         cpu_precision=args.cpu_precision)
 
 
 def roi_table_study(args) -> tuple[dict, list[str]]:

@@ -39,6 +39,7 @@ import torch
 from brainview.decoding.blip2_loading import (PARTS, blip_image_processor_class, load_caption_parts, load_model,
                                              load_processor, read_config, refuse_custom_code,
                                              resolve_model_reference)
+from brainview.decoding.cpu_precision import apply_cpu_precision, check_cpu_precision, load_dtype
 from brainview.decoding.device import DeviceOutOfMemory, default_dtype, oom_guard, resolve_device
 from brainview.errors import Cancelled, UserError
 
@@ -60,6 +61,16 @@ def _check_tokens(tokens: np.ndarray, n_query: int, query_dim: int, what: str) -
     if not np.issubdtype(arr.dtype, np.floating):
         raise UserError(f"{what}: query tokens must be floating point, not {arr.dtype}")
     return arr
+
+
+def _settle_on_cpu(model, precision: str) -> str:
+    """The captioner's language model in ``precision`` (see :func:`apply_cpu_precision`); with int8 the
+    language projection goes to float32 too, off the checkpoint's memory-mapped pages (a tensor left on
+    them keeps a whole shard resident)."""
+    applied = apply_cpu_precision(model.language_model, precision)
+    if applied == "int8":
+        model.language_projection.float()
+    return applied
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
@@ -127,8 +138,11 @@ class Blip2Adapter:
         captioner_ref: str | None = None,
         retrieval_ref: str | None = None,
         captioner_parts: str = "all",
+        precision: str | None = None,
     ):
         self._device = device
+        #: what the captioner's language model runs in: "int8", "float16" or "float32" on a CPU, else None
+        self.precision = precision
         self.captioner_parts = captioner_parts
         self.captioner = captioner
         self.captioner_tokenizer = captioner_tokenizer
@@ -151,6 +165,7 @@ class Blip2Adapter:
         progress=None,
         local: bool = True,
         targets_only: bool = False,
+        cpu_precision: str = "float32",
     ) -> Blip2Adapter:
         """Load the models from local folders or cached Hugging Face ids (never downloads).
 
@@ -164,7 +179,8 @@ class Blip2Adapter:
         only what captioning from query tokens runs (the language projection and the language
         model, shard by shard, reported to ``progress(done, total, what)``): for blip2-opt-2.7b
         2.7 of its 3.8 billion parameters, 5.4 GB in half precision instead of 15 GB of float32
-        for the whole checkpoint. Raises
+        for the whole checkpoint. ``cpu_precision`` (int8, float16, float32; see
+        :mod:`brainview.decoding.cpu_precision`) is what such a captioner runs in on a CPU. Raises
         :class:`UserError` for a missing folder, an id absent from the cache, a broken or
         foreign config, custom code, or incomplete weights; :class:`DeviceOutOfMemory` when the GPU
         is full. ``local=False``: relative references are model ids only (see
@@ -179,7 +195,7 @@ class Blip2Adapter:
         kwargs: dict = {"device": dev, "captioner_ref": None, "retrieval_ref": None}
         try:
             cls._load_parts(kwargs, captioner, retrieval, dev, dtype, local, targets_only, captioner_parts=parts,
-                            progress=progress)
+                            progress=progress, cpu_precision=check_cpu_precision(cpu_precision))
         except DeviceOutOfMemory:
             # free what was already placed on the device before the caller retries on the CPU
             kwargs.clear()
@@ -195,7 +211,7 @@ class Blip2Adapter:
     @staticmethod
     def _load_parts(kwargs: dict, captioner, retrieval, dev: torch.device, dtype: torch.dtype,
                     local: bool = True, targets_only: bool = False, captioner_parts: str = "all",
-                    progress=None) -> None:
+                    progress=None, cpu_precision: str = "float32") -> None:
         from transformers import (Blip2ForConditionalGeneration, Blip2ForImageTextRetrieval,
                                   Blip2TextModelWithProjection, Blip2VisionModelWithProjection)
 
@@ -230,9 +246,13 @@ class Blip2Adapter:
             tokenizer, image_processor = load_processor(folder, role)
             model = None
             if role == "captioner" and captioner_parts == "caption":
+                # on a CPU each shard is converted as it arrives (int8: the float16 pages go before the next shard)
+                settle = (lambda m: _settle_on_cpu(m, cpu_precision)) if dev.type == "cpu" else None
                 with oom_guard(dev, "loading the captioner's language model"):
-                    model = load_caption_parts(folder, config, dev, dtype, progress)
+                    model = load_caption_parts(folder, config, dev, load_dtype(dev, cpu_precision), progress, settle)
                 kwargs["captioner_parts"] = "caption" if model is not None else "all"
+                if model is not None and dev.type == "cpu":  # what is left: a tied output layer
+                    kwargs["precision"] = _settle_on_cpu(model, cpu_precision)
             kwargs.update({
                 role: (model if model is not None
                        else load_model(part_class, folder, role, dev, dtype, unused) if targets_only

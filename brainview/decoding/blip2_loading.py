@@ -167,11 +167,13 @@ _UNUSED_WEIGHTS = ("lm_head", "itm_head", "position_ids")
 PARTS = ("all", "caption")
 
 
-def load_caption_parts(folder: str, config, device: torch.device, dtype: torch.dtype, progress=None):
+def load_caption_parts(folder: str, config, device: torch.device, dtype: torch.dtype, progress=None, settle=None):
     """A ``Blip2ForConditionalGeneration`` holding only ``language_projection`` and the language model,
     read tensor by tensor from the checkpoint's shards straight onto ``device`` in ``dtype``
-    (``progress(done, total, what)`` after each shard). None when the checkpoint is not in
-    safetensors or does not name every needed weight: the caller then loads the whole model."""
+    (``progress(done, total, what)`` after each shard). ``settle(model)`` runs after each shard's
+    weights are in (int8 converts them there, so the shard's memory-mapped pages are let go before
+    the next shard is read). None when the checkpoint is not in safetensors or does not name every
+    needed weight: the caller then loads the whole model."""
     from safetensors import safe_open
     from transformers import Blip2ForConditionalGeneration, GenerationConfig
 
@@ -181,9 +183,13 @@ def load_caption_parts(folder: str, config, device: torch.device, dtype: torch.d
     with torch.device("meta"):
         model = Blip2ForConditionalGeneration(config)
     model.vision_model, model.qformer, model.query_tokens = None, None, None
-    wanted = {k for k in model.state_dict() if k.startswith(CAPTION_PARTS)}
-    state = {}
+    head = "language_model.lm_head.weight"
+    tied = bool(getattr(config.text_config, "tie_word_embeddings", True))
+    # a tied output layer is the input embedding: a checkpoint's stored copy is not read (0.5 GB at OPT-2.7B)
+    wanted = {k for k in model.state_dict() if k.startswith(CAPTION_PARTS) and not (tied and k == head)}
+    found = set()
     for i, shard in enumerate(shards):
+        state = {}
         try:
             with safe_open(str(shard), framework="pt") as handle:
                 for key in handle.keys():
@@ -193,16 +199,23 @@ def load_caption_parts(folder: str, config, device: torch.device, dtype: torch.d
             if is_oom(exc):
                 raise
             raise UserError(f"captioner model in {folder!r} could not be loaded: {short_error(exc)}") from None
+        for key, tensor in state.items():  # assigned one by one: modules converted by settle() keep theirs
+            owner, _, name = key.rpartition(".")
+            module = model.get_submodule(owner)
+            if name in module._buffers:
+                module._buffers[name] = tensor
+            else:
+                setattr(module, name, torch.nn.Parameter(tensor, requires_grad=False))
+        found |= set(state)
+        del state
+        if settle is not None:
+            settle(model)
         if progress is not None:
             progress(i + 1, len(shards), f"loading the language model: shard {i + 1} of {len(shards)}")
-    missing = wanted - set(state)
-    tied = model.language_model.get_output_embeddings()
-    if missing - {"language_model.lm_head.weight"} or ("language_model.lm_head.weight" in missing
-                                                      and not config.text_config.tie_word_embeddings):
+    if wanted - found:
         return None
-    model.load_state_dict(state, strict=False, assign=True)
-    if "language_model.lm_head.weight" in missing:
-        tied.weight = model.language_model.get_input_embeddings().weight
+    if tied:
+        model.language_model.get_output_embeddings().weight = model.language_model.get_input_embeddings().weight
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         return None
     with contextlib.suppress(OSError, ValueError):

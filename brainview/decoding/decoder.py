@@ -57,10 +57,10 @@ class Decoder:
 
     @classmethod
     def load(cls, bundle: Bundle, device: str = "auto", load_language_models: bool = True,
-             progress=None) -> "Decoder":
+             progress=None, cpu_precision: str | None = None) -> "Decoder":
         """Load the bundle's captioner, only the parts captioning from tokens runs (``progress(done,
         total, what)`` per checkpoint shard), or share the one already loaded from the same files on
-        the same device; a model that cannot be had turns captions off, with the reason. On a GPU the brain model's weights go there too, once, in half precision.
+        the same device (on a CPU in ``cpu_precision``, by default int8); a model that cannot be had turns captions off, with the reason. On a GPU the brain model's weights go there too, once, in half precision.
 
         Raises ``DeviceOutOfMemory`` when the device is full, so the caller can retry on the CPU.
         """
@@ -70,19 +70,21 @@ class Decoder:
         if not vlm.get("captioner"):
             return cls(bundle, None, "the bundle names no captioner model")
         from brainview.decoding.blip2 import Blip2Adapter, DeviceOutOfMemory
+        from brainview.decoding.cpu_precision import check_cpu_precision
         from brainview.decoding.device import resolve_device
         from brainview.decoding.shared_models import model_identity, shared
 
         try:
             # an in-bundle folder (absolute) or a model id looked up in the local cache only
             captioner = bundle.resolve_model(vlm["captioner"])
-            key = (model_identity(captioner), str(resolve_device(device)), "caption")
+            precision = check_cpu_precision(cpu_precision)
+            key = (model_identity(captioner), str(resolve_device(device)), "caption", precision)
             loaded_now = []
 
             def load_now():
                 loaded_now.append(True)
                 return Blip2Adapter.load(captioner=captioner, retrieval=None, device=device, local=False,
-                                         parts="caption", progress=progress)
+                                         parts="caption", progress=progress, cpu_precision=precision)
 
             adapter = shared(key, load_now)
             if not loaded_now and progress is not None:
@@ -260,7 +262,8 @@ class Decoder:
                  superseded: Callable[[], bool] | None = None,
                  on_text: Callable[[str], None] | None = None) -> list[str]:
         """Text generated from query tokens (n, n_query, query_dim) after a prompt (one, or one each);
-        the bundle's ``max_new_tokens`` / ``num_beams`` unless given.
+        the bundle's ``max_new_tokens`` / ``num_beams`` unless given; on a CPU greedy unless beams are asked
+        for (each beam multiplies the time of a token, which a CPU spends reading every weight).
 
         Raises :class:`~brainview.errors.Cancelled` within a token of :meth:`cancel`, or of
         ``superseded()`` turning True (a newer selection: nobody waits for this text any more)."""
@@ -269,7 +272,8 @@ class Decoder:
         vlm = self.bundle.vlm
         prompts = [prompts] * len(tokens) if isinstance(prompts, str) else list(prompts)
         max_new_tokens = int(vlm["max_new_tokens"] if max_new_tokens is None else max_new_tokens)
-        num_beams = int(vlm["num_beams"] if num_beams is None else num_beams)
+        if num_beams is None:
+            num_beams = 1 if self.adapter.device.type == "cpu" else int(vlm["num_beams"])
         stop = self._stop.is_set if superseded is None else (lambda: self._stop.is_set() or superseded())
         out: list[str] = []
         for start in range(0, len(tokens), batch_size):

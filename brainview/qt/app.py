@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
@@ -92,8 +93,9 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
             path = study.subject(study.ids[0]).path
         window.open_bundle_now(path if path is not None else demo_bundle_path())
         session = window.session
-        if session.can_caption:
-            session.store_captions(session.caption_trial())
+        while window.trial_captioner.busy:  # the window captions the trial itself: wait for it, never twice
+            app.processEvents()
+            time.sleep(0.005)
         if captions:
             window.other_models.add_now(list(captions))
             window.browser.sort_by_difference()

@@ -19,6 +19,7 @@ from brainview.decoding.synthetic import TRIAL_MODES
 from brainview.errors import Cancelled
 from brainview.paths import demo_bundle_path
 from brainview.qt import dialogs
+from brainview.qt.cpu_precision_menu import last_cpu_precision
 from brainview.qt.dataset_passes import QtDatasetPasses
 from brainview.qt.edit_actions import QtEditActions
 from brainview.qt.language_panel import QtLanguagePanel
@@ -74,6 +75,7 @@ class QtMainWindow(QMainWindow):
         self.session = session or Session()
         self.settings = settings if settings is not None else QSettings("brainview", "brainview")
         self.device = QtPreferences.last_device(self.settings) if device is None else device
+        self.cpu_precision = last_cpu_precision(self.settings)
         self.workers = QtWorkers(self)
         self.live = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
@@ -267,7 +269,8 @@ class QtMainWindow(QMainWindow):
         """Open a bundle with its models, every trial's rank and the ROIs' sums on the GUI thread (blocks);
         raises ``UserError`` for a broken bundle, or the views' error (after restoring the previous
         bundle) instead of showing a dialog."""
-        self._loaded(load(str(path), self.device), score_trials=score_trials, dialog=False, predict=False)
+        self._loaded(load(str(path), self.device, cpu_precision=self.cpu_precision), score_trials=score_trials,
+                     dialog=False, predict=False)
         predictions = finish(self.session.iter_predictions())
         finish(self.session.iter_sum_rois())
         self.passes.predicted(predictions)

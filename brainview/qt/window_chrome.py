@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QToolBar
 
 from brainview.paths import demo_bundle_path
+from brainview.qt.cpu_precision_menu import add_cpu_precision_actions
 from brainview.qt.exports import QtExports
 from brainview.qt.help import add_help_menu
 from brainview.qt.session_io import QtSessionIO
@@ -138,6 +139,7 @@ def build_menus(window) -> None:
         action.triggered.connect(lambda checked=False, name=name: window.set_device(name))
         window.device_actions.addAction(action)
         device_menu.addAction(action)
+    add_cpu_precision_actions(window, device_menu)
     add_help_menu(window)
 
 def build_status_bar(window) -> None:

@@ -12,7 +12,6 @@ with a setter on the GUI thread.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +32,7 @@ from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, TRIAL_MODES, boos
 from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
+from brainview.state.model_access import ModelAccess, captions_in_background
 from brainview.bundle.schema import Integer
 from brainview.state.other_models import MODEL_SCORE, OtherModels
 from brainview.state.repeat_choice import RepeatChoice
@@ -130,8 +130,8 @@ class Session(Observable):
         self.scores: dict[str, dict[str, np.ndarray]] = {}  # stage -> score -> per-trial values
         self.missing_scores: dict[str, str] = {}
         self._similarity: dict[str, np.ndarray] = {}  # stage -> (n_trials, n_trials) brain x image cosine
-        # one language model, several workers: generation runs one call at a time
-        self.model_lock = threading.Lock()
+        # one language model, several workers: one call at a time, what the user looks at first
+        self.model_lock = ModelAccess()
         self.generation = 0  # counts the bundles shown; results computed for an older one are dropped
         self.language = LanguageTools(self)  # phrase search, zero-shot labels, concept maps
         self.other_models = OtherModels(self)  # other models' captions of the test trials
@@ -406,8 +406,7 @@ class Session(Observable):
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
                 tokens = decoder.tokens_for_trials(chunk, stage)
-                with self.model_lock:
-                    new = dict(zip(chunk, decoder.captions(tokens, batch_size=batch_size)))
+                new = dict(zip(chunk, captions_in_background(self.model_lock, decoder, tokens, batch_size)))
                 known.update(new)
                 done += len(chunk)
                 yield ScoringProgress(done, n, what, {stage: new})

@@ -40,9 +40,11 @@ class SubjectTrial:
 class StudyDecoding:
     """Decoders of a study's subjects, loaded on first use, with shared language models."""
 
-    def __init__(self, study: Study, device: str = "auto", load_language_models: bool = True):
+    def __init__(self, study: Study, device: str = "auto", load_language_models: bool = True,
+                 cpu_precision: str | None = None):
         self.study = study
         self.device = device
+        self.cpu_precision = cpu_precision
         self.load_language_models = load_language_models
         self._decoders: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -61,7 +63,7 @@ class StudyDecoding:
 
         # subjects (and the window) naming the same model files share one loaded model
         return Decoder.load(self.study.bundle(subject), device=self.device,
-                            load_language_models=self.load_language_models)
+                            load_language_models=self.load_language_models, cpu_precision=self.cpu_precision)
 
     def cancel(self) -> None:
         """Stop captioning in every loaded decoder (a call in flight raises ``Cancelled`` within a token)."""

@@ -211,11 +211,11 @@ def test_a_full_gpu_falls_back_to_the_cpu(retrieval_only_bundle, monkeypatch):
     asked = []
     real_load = Decoder.load.__func__
 
-    def fake_load(cls, bundle, device="auto", load_language_models=True, progress=None):
+    def fake_load(cls, bundle, device="auto", **options):
         asked.append(device)
         if device != "cpu":
             raise DeviceOutOfMemory("cuda", "loading the captioner")
-        return real_load(cls, bundle, device, load_language_models, progress)
+        return real_load(cls, bundle, device, **options)
 
     monkeypatch.setattr(Decoder, "load", classmethod(fake_load))
     loaded = load(retrieval_only_bundle.path, "cuda")
@@ -237,7 +237,7 @@ def test_the_captioner_loads_only_what_captioning_needs_with_progress_per_shard(
     assert plan.on_cpu and plan.parameters > 0 and plan.skipped > 0  # vision tower + Q-Former stay on disk
     assert "not loaded" in plan.text() and not plan.ask_first  # a tiny model loads without asking
     steps = []
-    decoder = Decoder.load(app_bundle, "cpu", progress=lambda *step: steps.append(step))
+    decoder = Decoder.load(app_bundle, "cpu", progress=lambda *step: steps.append(step), cpu_precision="float32")
     assert steps == [(1, 1, "loading the language model: shard 1 of 1")]
     captioner = decoder.adapter.captioner
     assert captioner.vision_model is None and captioner.qformer is None
