@@ -79,6 +79,7 @@ class QtMainWindow(QMainWindow):
         self.workers = QtWorkers(self)
         self.live = QtLatestRunner(self.workers, delay_ms=60, parent=self)
         self.trial_captioner = QtLatestRunner(self.workers, delay_ms=60, parent=self)
+        self._captioning = None  # (bundle, trial, repeat) the trial captioner is working on
         self._load_generation = 0
         self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self.passes = QtDatasetPasses(self)
@@ -355,6 +356,10 @@ class QtMainWindow(QMainWindow):
         session = self.session
         trial = session.trial
         if session.can_caption and any(session.caption(s, trial) is None for s in session.stages):
+            wanted = (session.bundle, trial, session.repeats.source)
+            if self.trial_captioner.busy and self._captioning == wanted:
+                return  # asked again (the models arrived, the repeat choice reset): the caption is on its way
+            self._captioning = wanted
             self.trial_captioner.submit(session.caption_trial, trial)
 
     def worker_failed(self, exc: BaseException) -> None:
