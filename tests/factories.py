@@ -258,3 +258,15 @@ def renoise_repeats(bundle_path, noise: float, seed: int = 0) -> None:
     parts = noisy_repeats(fmri, stored.shape[1], seed, noise)
     assert np.array_equal(parts["repeat_counts"], np.load(test / "fmri_repeat_counts.npy"))
     np.save(test / "fmri_repeats.npy", parts["fmri_repeats"].astype(stored.dtype))
+
+
+def json_paths(value, max_items: int | None = None, prefix=()):
+    """Every (path, value) of a JSON document, containers included (at most ``max_items`` items of a
+    list): the places a fuzz test mutates."""
+    yield prefix, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from json_paths(item, max_items, prefix + (key,))
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:max_items]):
+            yield from json_paths(item, max_items, prefix + (i,))

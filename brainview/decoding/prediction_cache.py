@@ -21,7 +21,7 @@ import numpy as np
 from brainview.bundle import Bundle, open_bundle
 from brainview.bundle.predictions import fingerprint_problem, write_cache
 from brainview.decoding.decoder import Decoder
-from brainview.decoding.progress import finish
+from brainview.decoding.progress import finish, relayed
 from brainview.decoding.retrieval import image_scores, rank_of
 from brainview.errors import UserError
 
@@ -189,15 +189,9 @@ def compute_cache(bundle: Bundle, progress: Progress | None = None) -> dict[str,
     decoder = Decoder(bundle)
     out = {}
     for stage in bundle.stages:
-        steps = decoder.model.iter_predict(bundle.fmri, stage)
-        while True:
-            try:
-                rows, total = next(steps)
-            except StopIteration as finished:
-                out[stage] = finished.value
-                break
-            if progress is not None:
-                progress(rows, total, f"predicting {stage}")
+        report = progress or (lambda *step: None)
+        out[stage] = finish(relayed(decoder.model.iter_predict(bundle.fmri, stage),
+                                    lambda rows, total: report(rows, total, f"predicting {stage}")))
     return out
 
 

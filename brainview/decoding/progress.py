@@ -17,6 +17,17 @@ def finish(steps: Iterator):
             return done.value
 
 
+def relayed(steps: Iterator, step: Callable):
+    """Yield ``step(*progress)`` for each progress a generator yields and return its value: with
+    ``value = yield from relayed(...)`` one long job reports as part of a larger one."""
+    while True:
+        try:
+            progress = next(steps)
+        except StopIteration as done:
+            return done.value
+        yield step(*progress)
+
+
 def time_left(elapsed_s: float, done_since: int, left: int) -> str:
     """"about 3 min left" from the pace of the steps done so far in this phase; "" before any pace is known."""
     if done_since <= 0 or elapsed_s < 1.0 or left <= 0:

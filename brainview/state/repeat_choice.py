@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainview.decoding.prediction_cache import ranks
+from brainview.decoding.progress import relayed
 from brainview.decoding.retrieval import image_scores
 from brainview.events import Observable
 from brainview.state.repeats import MEAN
@@ -53,14 +54,9 @@ def iter_repeat_predictions(bundle, decoder, repeat: int) -> Iterator[tuple[int,
     tokens, similarity, rank = {}, {}, {}
     stages = list(bundle.stages)
     for number, stage in enumerate(stages):
-        steps = decoder.model.iter_predict(patterns, stage)
-        while True:
-            try:
-                done, total = next(steps)
-            except StopIteration as finished:
-                tokens[stage] = finished.value
-                break
-            yield number * total + done, len(stages) * total, f"predicting every trial's repeat {repeat}"
+        tokens[stage] = yield from relayed(
+            decoder.model.iter_predict(patterns, stage),
+            lambda done, total: (number * total + done, len(stages) * total, f"predicting every trial's repeat {repeat}"))
         similarity[stage] = image_scores(tokens[stage], decoder.unit_targets, unit_targets=True)
         rank[stage] = ranks(similarity[stage])
     return RepeatPredictions(bundle, repeat, used, tokens, similarity, rank)

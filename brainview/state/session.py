@@ -24,7 +24,7 @@ from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.prediction_cache import Predictions, iter_predictions, iter_sum_rois, ranks
-from brainview.decoding.progress import finish  # noqa: F401 - part of the session API (scripts, tests, the window)
+from brainview.decoding.progress import finish, relayed  # noqa: F401 - finish: part of the session API (scripts, tests, the window)
 from brainview.decoding.progress import iter_streamed
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
@@ -320,13 +320,7 @@ class Session(Observable):
         Yields :class:`ScoringProgress`; returns :class:`Predictions` for :meth:`set_predictions` on
         the GUI thread. Reads the session, never changes it.
         """
-        steps = iter_predictions(self.decoder)
-        while True:
-            try:
-                done, total, what = next(steps)
-            except StopIteration as finished:
-                return finished.value
-            yield ScoringProgress(done, total, what)
+        return (yield from relayed(iter_predictions(self.decoder), ScoringProgress))
 
     def iter_sum_rois(self) -> Iterator[ScoringProgress]:
         """The atlas ROIs' weight sums where opening from a prediction cache skipped the pass that brings

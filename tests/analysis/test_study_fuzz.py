@@ -13,27 +13,19 @@ import pytest
 
 from brainview.analysis.study import MAX_SUBJECTS, StudyError, load_study
 from brainview.errors import UserError
-from tests.factories import make_distinct
+from tests.factories import json_paths, make_distinct
 
 HOSTILE = ["abc", "", " ", -1, 0, 1.5, math.nan, math.inf, 2**63, True, None, [], {}, [{}], ["x"], {"a": 1},
            "x" * 5000, "../..", "/dev/zero", "/proc/self", "subj01", "subj02", "\u202egnp.exe", "nsd_id", "id",
            "no_such_field", [{"id": "s", "bundle": "subj01"}, {"id": "t", "bundle": "subj01"}]]
 
 
-def _paths(value, prefix=()):
-    yield prefix, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _paths(item, prefix + (key,))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _paths(item, prefix + (i,))
 
 
 def mutate(document: dict, rng: random.Random) -> dict:
     document = copy.deepcopy(document)
     for _ in range(rng.randint(1, 3)):
-        path = rng.choice([p for p, _ in _paths(document) if p])
+        path = rng.choice([p for p, _ in json_paths(document) if p])
         parent = document
         for key in path[:-1]:
             parent = parent[key]

@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from tests.factories import json_paths
 from tests.qt.conftest import open_and_wait
 
 N_MUTATIONS = 300
@@ -19,22 +20,13 @@ HOSTILE = ["abc", "nope", "", -5, -1, 0, 1, 2.5, math.nan, math.inf, -math.inf, 
            [math.nan, 0, 0]]
 
 
-def _paths(value, prefix=()):
-    """Every (path, value) of a JSON document, containers included."""
-    yield prefix, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _paths(item, prefix + (key,))
-    elif isinstance(value, list):
-        for i, item in enumerate(value[:5]):
-            yield from _paths(item, prefix + (i,))
 
 
 def mutate(document: dict, rng: random.Random) -> dict:
     """The document with one to three values replaced by hostile ones, deleted, or given a neighbour."""
     document = copy.deepcopy(document)
     for _ in range(rng.randint(1, 3)):
-        paths = [p for p, _ in _paths(document) if p and p[0] not in ("format", "version")]
+        paths = [p for p, _ in json_paths(document, 5) if p and p[0] not in ("format", "version")]
         path = rng.choice(paths)
         parent = document
         for key in path[:-1]:
