@@ -76,3 +76,35 @@ def study_file(tmp_path_factory, app_bundle):
     make_distinct(root / "subj02")
     drop_last_trial(root / "subj05")
     return write_study(root, {s: root / s for s in ("subj01", "subj02", "subj05")}, name="three", match="nsd_id")
+
+
+class ModalDialogError(AssertionError):
+    """A test reached a modal dialog nobody answers: offscreen it would wait forever (CI's timeout)."""
+
+
+#: the calls that run a modal event loop until a person answers, by class
+_MODAL_CALLS = {
+    "QDialog": ("exec",),
+    "QMenu": ("exec",),
+    "QMessageBox": ("exec", "critical", "information", "warning", "question", "about"),
+    "QFileDialog": ("exec", "getOpenFileName", "getOpenFileNames", "getSaveFileName", "getExistingDirectory"),
+    "QInputDialog": ("exec", "getText", "getItem", "getInt", "getDouble"),
+}
+
+
+@pytest.fixture(autouse=True)
+def no_unanswered_modal_dialogs(monkeypatch):
+    """Make a modal dialog a test did not expect fail that test with the dialog's text instead of
+    blocking the whole run; tests that expect one replace it themselves (``recorded_dialogs``)."""
+    from PySide6 import QtWidgets
+
+    def refuse(where):
+        def modal(*args, **kwargs):
+            shown = [a for a in args if isinstance(a, str)] or [type(a).__name__ for a in args[:1]]
+            raise ModalDialogError(f"{where} would wait for a person: {shown}")
+        return modal
+
+    for cls_name, methods in _MODAL_CALLS.items():
+        cls = getattr(QtWidgets, cls_name)
+        for method in methods:
+            monkeypatch.setattr(cls, method, refuse(f"{cls_name}.{method}"))

@@ -49,6 +49,11 @@ class QtWorkers(QObject):
         self.pool.start(worker)
         return worker
 
+    @property
+    def busy(self) -> bool:
+        """Whether a started worker has not finished yet."""
+        return bool(self._running)
+
     def _unless_closed(self, callback: Callable) -> Callable:
         return lambda *args: None if self._closed else callback(*args)
 

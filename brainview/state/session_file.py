@@ -56,8 +56,8 @@ OVERLAY_STYLE: dict[str, S.Spec] = {
 #: one overlay layer's style (:class:`brainview.state.overlays.LayerStyle`); a setting left out keeps its default
 LAYER_STYLE = S.Record(OVERLAY_STYLE, frozenset(OVERLAY_STYLE))
 #: what else the user set in the panels: the score chosen, the phrases typed, the tabs and docks open, the
-#: overlay list (one optional group, so older files open)
-INTERFACE = S.record(score=S.Text(max_len=200), search_phrase=S.Text(max_len=10_000),
+#: overlay list (one optional group, so older files open); no score (None) in a session saved before any was ready
+INTERFACE = S.record(score=S.Optional(S.Text(max_len=200)), search_phrase=S.Text(max_len=10_000),
                      concept_phrase=S.Text(max_len=10_000), left_tab=S.Integer(0, 100), language_tab=S.Integer(0, 100),
                      subjects_dock=S.Boolean(), overlays=S.DictOf(S.Choice(*LAYERS), LAYER_STYLE, max_items=len(LAYERS)),
                      optional=("score", "search_phrase", "concept_phrase", "left_tab", "language_tab", "subjects_dock",

@@ -83,5 +83,5 @@ def test_exports_that_need_every_rank_wait_for_the_prediction_worker(qtbot, wind
     frame = pd.read_csv(table[0])
     assert len(frame) == app_bundle.n_trials and (frame["image_rank_s2"] >= 1).all()
     assert Image.open(figure[0]).size == (800, 500)
-    with qtbot.waitSignal(window.models_loaded, timeout=60000, raising=False):
-        pass  # let the model loading that opening started finish before the window closes
+    # let the model loading that opening started finish before the window closes
+    qtbot.waitUntil(lambda: not window.workers.busy, timeout=60000)

@@ -31,7 +31,7 @@ def test_preferred_stimuli_view_follows_the_selection(qtbot, window):
     assert "demo-" in view.thumbnails[0].toolTip() and "face" in view.thumbnails[0].toolTip()
     # the synthetic column captions the preferred images' mean tokens
     qtbot.waitUntil(lambda: window.trial_view.synthetic is not None
-                    and window.trial_view.synthetic.decoded.caption is not None, timeout=30000)
+                    and not window.trial_view.synthetic.caption_pending, timeout=30000)
     assert "preferred stimuli" in window.trial_view.synthetic_box.subtitle.text()
     # another region: the view follows
     panel.set_checked(["floc-words"])
@@ -48,7 +48,8 @@ def test_manifold_mode_captions_the_region_on_natural_images(qtbot, window):
     choose_mode(panel, "manifold")
     assert not panel.form.isRowVisible(panel.scale_spin)
     panel.roi_items()["floc-bodies"].setCheckState(0, Qt.Checked)
-    qtbot.waitUntil(lambda: trial_view.synthetic is not None and trial_view.synthetic.decoded.caption is not None
+    # the caption streams in token by token: wait for the whole of it
+    qtbot.waitUntil(lambda: trial_view.synthetic is not None and not trial_view.synthetic.caption_pending
                     and trial_view.synthetic.settings.mode == "manifold", timeout=30000)
     caption = trial_view.synthetic.decoded.caption
     assert matches("floc-bodies", caption), caption

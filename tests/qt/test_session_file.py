@@ -173,6 +173,18 @@ def test_preferences_persist(qtbot, window, app_bundle, settings):
         again.deleteLater()
 
 
+def test_a_session_saved_before_any_score_is_ready_opens_again(qtbot, window, app_bundle, tmp_path):
+    """Scores fill the trial table's score list only once computed: a session saved before then (the
+    score is None) must open again, not be refused as a file the app itself wrote wrong."""
+    open_and_wait(qtbot, window, app_bundle.path)
+    window.browser.score_combo.clear()  # as before the first scores arrive
+    window.session.set_trial(4)
+    path = window.session_io.save(tmp_path / "early.json")
+    assert load_session(path)["interface"]["score"] is None
+    window.session.set_trial(0)
+    assert window.session_io.open(path) and window.session.trial == 4
+
+
 def test_drop_a_bundle_folder_or_a_session(qtbot, window, app_bundle, tmp_path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(app_bundle.path))])
