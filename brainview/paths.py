@@ -19,6 +19,11 @@ def _first(installed: str, checkout: str) -> Path:
     return inside if inside.is_dir() else PACKAGE.parent / checkout
 
 
+def source_root() -> Path:
+    """The checkout the package sits in (where ``training/`` is, in a source tree; an installed wheel has none)."""
+    return PACKAGE.parent
+
+
 def resources_dir() -> Path:
     """The folder holding ``demo/`` and ``style.qss``."""
     return _first("resources", "resources")

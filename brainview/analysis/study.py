@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from brainview.bundle import schema as S
-from brainview.bundle.format import BRAIN_MODEL, FMRI, FMRI_REPEAT_COUNTS, FMRI_REPEATS, TRIALS
+from brainview.bundle.format import BRAIN_MODEL, FMRI, TRIALS
 from brainview.bundle.user_files import read_user_json
 from brainview.errors import UserError
 
@@ -330,92 +330,6 @@ def summarize_evaluations(evaluations: dict[str, dict]) -> dict[str, Any]:
     for metric in first["captioning"]:
         out["captioning"][metric] = mean_and_spread([e["captioning"].get(metric) for e in evaluations.values()])
     return out
-
-
-def demo_study_folder() -> Path:
-    """Where the demo study's extra subjects are built on first use: ``BRAINVIEW_STUDY_CACHE``, else
-    ``$XDG_CACHE_HOME/brainview/demo-study`` (``~/.cache`` by default)."""
-    if os.environ.get("BRAINVIEW_STUDY_CACHE"):
-        return Path(os.environ["BRAINVIEW_STUDY_CACHE"]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "brainview" / "demo-study"
-
-
-def bundle_fingerprint(bundle_path: str | Path) -> str:
-    """A hash of what the demo study's extra subjects are derived from: the demo bundle's manifest,
-    its models, its test-set embeddings and its single trials where it has them (a rebuilt demo, or one
-    that gained ``test/fmri_repeats.npy``, makes the built study stale: its subjects lack those repeats)."""
-    import hashlib
-
-    root = Path(bundle_path)
-    digest = hashlib.sha256()
-    parts = [root / "manifest.json", root / "embeddings" / "image.npy", root / "embeddings" / "text.npy",
-             root / "test" / "stimuli.npy"]
-    parts += sorted((root / "vlm").rglob("*.safetensors")) if (root / "vlm").is_dir() else []
-    parts += [p for p in (root / FMRI_REPEATS, root / FMRI_REPEAT_COUNTS) if p.is_file()]
-    for part in parts:
-        digest.update(part.relative_to(root).as_posix().encode())
-        with open(part, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def demo_study_state(demo_bundle: str | Path, folder: str | Path | None = None) -> tuple[str, Path]:
-    """("ready" | "missing" | "stale", path of study.json) for the demo study built from ``demo_bundle``."""
-    file = Path(folder or demo_study_folder()) / STUDY_FILE
-    if not file.is_file():
-        return "missing", file
-    try:
-        study = load_study(file)
-    except UserError:
-        return "stale", file
-    built_from = study.extra.get("built_from", {})
-    if built_from.get("fingerprint") != bundle_fingerprint(demo_bundle):
-        return "stale", file
-    return "ready", file
-
-
-def demo_study_builder(demo_bundle: str | Path, out: str | Path | None = None) -> list[str] | None:
-    """The command that builds the demo study (``python -m training.demo_world study``), or None where
-    the builder is not installed (an installed app without the source tree's ``training/``)."""
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
-    if not (root / "training" / "demo_world" / "study.py").is_file():
-        return None
-    return [sys.executable, "-m", "training.demo_world", "study", "--demo", str(demo_bundle),
-            "--out", str(out or demo_study_folder())]
-
-
-def run_builder(command: list[str]):
-    """Run the study builder in a child process (it needs torch and minutes of CPU, and must not share the
-    app's interpreter), yielding each progress line; returns the path it prints. ``close()`` on the
-    generator (a worker quit) stops the child."""
-    import subprocess
-
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)}
-    child = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             bufsize=1)
-    lines: list[str] = []
-    try:
-        for line in child.stderr:
-            line = line.strip()
-            if line.startswith("[demo build"):
-                lines.append(line)
-                yield line
-            elif line:
-                lines.append(line)
-        out = child.stdout.read().strip()
-        if child.wait() != 0:
-            raise UserError("building the demo study failed: " + (lines[-1] if lines else f"exit status {child.returncode}"))
-        return out.splitlines()[-1] if out else None
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
 
 
 def evaluation_summary(result: dict) -> dict[str, Any]:

@@ -32,10 +32,14 @@ def time_left(elapsed_s: float, done_since: int, left: int) -> str:
     """"about 3 min left" from the pace of the steps done so far in this phase; "" before any pace is known."""
     if done_since <= 0 or elapsed_s < 1.0 or left <= 0:
         return ""
-    seconds = elapsed_s / done_since * left
+    return f"{about(elapsed_s / done_since * left)} left"
+
+
+def about(seconds: float) -> str:
+    """"about 40 s", "about 3 min": a duration as rounded as an estimate deserves."""
     if seconds < 60:
-        return f"about {max(5, int(round(seconds / 5)) * 5)} s left"
-    return f"about {int(round(seconds / 60))} min left"
+        return f"about {max(5, int(round(seconds / 5)) * 5)} s"
+    return f"about {int(round(seconds / 60))} min"
 
 
 def iter_streamed(run: Callable[[Callable[[str], None]], object], poll_s: float = 0.05):

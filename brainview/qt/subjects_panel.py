@@ -20,7 +20,9 @@ from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from brainview.analysis.study import Study, demo_study_builder, demo_study_state, load_study, run_builder
+from brainview.analysis.demo_study import (build_estimate, build_status, demo_study_builder, demo_study_state,
+                                           expected_build_seconds, run_builder)
+from brainview.analysis.study import Study, load_study
 from brainview.cortex.transfer import space_of, transfer_edits
 from brainview.qt.subjects_tables import (NOT_SEEN, fill_roi_table, fill_stimulus_table, fill_summary_table, item,
                                           show_roi_row)
@@ -213,10 +215,11 @@ class QtSubjectsPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.setFormat("building the demo study…")
         self.progress.show()
-        self.status.setText("Building three more virtual subjects from the demo bundle (about two minutes)…")
+        expected, _ = expected_build_seconds(file.parent)
+        self.status.setText(f"Building three more virtual subjects from the demo bundle ({build_estimate(file.parent)})…")
 
         def line(text: str) -> None:
-            self.status.setText(text)
+            self.status.setText(build_status(text, expected))
 
         def done(_path) -> None:
             self._build = None
@@ -244,7 +247,7 @@ class QtSubjectsPanel(QWidget):
         else:
             # the window offers it in its toolbar; the dock stays closed so the default layout keeps its room
             self.status.setText("The demo is a study of four virtual subjects: press “Demo study” to build the "
-                                "other three (about two minutes, once).")
+                                f"other three ({build_estimate(file.parent)}, once).")
 
     # ----------------------------------------------------------------- following the window
 

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from brainview.analysis.study import (StudyError, demo_study_state, is_study, load_study, match_stimuli,
+from brainview.analysis.demo_study import bundle_fingerprint, demo_study_state
+from brainview.analysis.study import (StudyError, is_study, load_study, match_stimuli,
                                       mean_and_spread, write_study)
 from tests.factories import make_distinct
 
@@ -68,7 +69,6 @@ def test_mean_and_spread_leaves_out_missing_values():
 def test_demo_study_state_follows_the_demo_bundle(tmp_path, study_file, app_bundle):
     state, _ = demo_study_state(app_bundle.path, tmp_path / "none")
     assert state == "missing"
-    from brainview.analysis.study import bundle_fingerprint
 
     folder = tmp_path / "built"
     write_study(folder, {"subj01": app_bundle.path}, name="d", match="id",
@@ -83,7 +83,6 @@ def test_a_demo_that_gained_single_trials_makes_its_study_stale(tmp_path, app_bu
     ``eval --fmri-repeats`` would refuse them, so the study must be rebuilt."""
     import numpy as np
 
-    from brainview.analysis.study import bundle_fingerprint
     from brainview.bundle import open_bundle
     from tests.factories import noisy_repeats
 

@@ -108,3 +108,25 @@ def test_a_broken_study_is_a_dialog(qtbot, window, tmp_path, recorded_dialogs):
     window.subjects_panel.open_study(file)
     qtbot.waitUntil(lambda: bool(recorded_dialogs), timeout=10000)
     assert recorded_dialogs[0][1] == "Cannot open the study" and "does not exist" in recorded_dialogs[0][2]
+
+
+def test_building_the_demo_study_says_its_step_and_the_time_left(qtbot, window, monkeypatch, recorded_dialogs):
+    """The build takes minutes: the panel says the builder's current step and the time left against the
+    measured build time, and a failed build is one dialog."""
+    import sys
+
+    from brainview.qt import subjects_panel
+
+    script = ("import sys, time\n"
+              "print('[demo build    41.1 s] subj02 stage2: best epoch 12 of 18', file=sys.stderr, flush=True)\n"
+              "time.sleep(1)\nprint('no room left on the device', file=sys.stderr)\nsys.exit(1)\n")
+    monkeypatch.setattr(subjects_panel, "demo_study_builder", lambda demo, out: [sys.executable, "-c", script])
+    panel = window.subjects_panel
+    assert panel.demo_bundle is not None
+    qtbot.mouseClick(panel.demo_button, Qt.LeftButton)
+    assert "measured on a 2-core machine" in panel.status.text() and not panel.demo_button.isEnabled()
+    qtbot.waitUntil(lambda: "about 4 min left" in panel.status.text(), timeout=20000)
+    assert panel.status.text() == "subj02 stage2: best epoch 12 of 18 · about 4 min left"
+    qtbot.waitUntil(lambda: bool(recorded_dialogs), timeout=20000)
+    assert recorded_dialogs[0][1] == "Cannot build the demo study"
+    assert "no room left on the device" in recorded_dialogs[0][2] and panel.demo_button.isEnabled()
