@@ -142,6 +142,9 @@ class QtMainWindow(QMainWindow):
         self.subjects_dock.visibilityChanged.connect(self._fit_subjects_dock)
         self.subjects_dock.hide()  # shown when a study opens or the demo study is offered (View menu too)
         self.preferred_view, self.preferred_dock = add_preferred_dock(self, self.session, self.workers)
+        # the right-hand docks share their area as tabs (as napari's and FSLeyes' panels do) rather than
+        # halving its height, where the Subjects tables and the preferred-stimuli table both need it
+        self.tabifyDockWidget(self.subjects_dock, self.preferred_dock)
 
         self.edit_actions = QtEditActions(self)
         build_toolbar(self)

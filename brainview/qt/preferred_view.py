@@ -20,7 +20,8 @@ from brainview.state.session import Session
 
 COLUMNS = ("labels", "top label", "in top", "p", "enrich.", "random 95%", "overall")
 PER_ROW = 5
-WIDTH = 640  # the dock's width when it first shows: the checks' seven columns fit
+WIDTH = 640  # the dock's width when it first shows: the checks' seven columns fit...
+WINDOW_SHARE = 0.4  # ...unless that is more than this share of the window (at 1366 px the trial view needs the rest)
 
 
 class QtPreferredStimuli(QWidget):
@@ -142,7 +143,8 @@ def add_preferred_dock(window: QMainWindow, session: Session, workers: QtWorkers
     def show() -> None:
         if not dock.isVisible():
             dock.show()
-            window.resizeDocks([dock], [WIDTH], Qt.Horizontal)
+            window.resizeDocks([dock], [min(WIDTH, int(WINDOW_SHARE * window.width()))], Qt.Horizontal)
+        dock.raise_()  # in front where it shares the right-hand area as a tab
 
     view.wanted.connect(show)
     view.failed.connect(window.worker_failed)
