@@ -22,6 +22,8 @@ from brainview.errors import UserError
 HEMISPHERES = ("lh", "rh")
 #: every surface a bundle can have; ``flat`` is optional (see :attr:`Hemisphere.surfaces`)
 SURFACES = ("inflated", "pial", "flat")
+#: what the selection layer draws at a vertex (:meth:`Cortex.selection_fill`)
+FILL_NONE, FILL_INSIDE, FILL_EDGE, FILL_NO_VOXEL = 0, 1, 2, 3
 
 
 def _unique_edges(faces: np.ndarray, n: int) -> np.ndarray:
@@ -306,11 +308,26 @@ class Cortex:
         voxel set), for drawing outlines."""
         key = (np.unique(np.asarray(voxels, dtype=np.int64)).tobytes(), float(min_weight))
         if key not in self._outlines:
-            mask = self.roi_vertex_mask(voxels, min_weight)
-            outline = np.concatenate([h.boundary(mask[self.hemi_slice(name)]) for name, h in self.hemis.items()])
+            outline = self.boundary(self.roi_vertex_mask(voxels, min_weight))
             outline.setflags(write=False)
             self._outlines[key] = outline
         return self._outlines[key]
+
+    def boundary(self, mask: np.ndarray) -> np.ndarray:
+        """Global vertices of ``mask`` (bool, n_vertices) with a neighbour outside it, hemisphere by hemisphere."""
+        return np.concatenate([h.boundary(mask[self.hemi_slice(name)]) for name, h in self.hemis.items()])
+
+    def selection_fill(self, voxels, painted_vertices=()) -> np.ndarray:
+        """What the selection layer draws at each global vertex (uint8 ``FILL_*`` codes): the voxels' vertices,
+        their edge (drawn opaque, so the region reads at any opacity and over any overlay), and painted
+        vertices that map to no voxel: they add nothing to the pattern, and are drawn apart so the brush
+        still shows where it went and why it did not count."""
+        inside = self.roi_vertex_mask(voxels)
+        fill = inside.astype(np.uint8) * FILL_INSIDE
+        fill[self.boundary(inside)] = FILL_EDGE
+        painted = np.asarray(painted_vertices, dtype=np.int64).ravel()
+        fill[painted[self.main_voxel[painted] < 0]] = FILL_NO_VOXEL
+        return fill
 
     def brush_vertices(self, hemi: str, center_vertex: int, radius_mm: float, surface: str = "inflated") -> np.ndarray:
         """Global ids of the vertices within a geodesic ``radius_mm`` of a local ``center_vertex`` on ``hemi``."""

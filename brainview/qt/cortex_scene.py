@@ -17,11 +17,14 @@ from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData, vtkStaticCe
 from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
 
 from brainview.cortex import Cortex
+from brainview.cortex.surface import FILL_EDGE, FILL_INSIDE, FILL_NO_VOXEL
 from brainview.cortex.lod import Decimated
 
 BACKGROUND = (0.11, 0.11, 0.13)
 SELECTION_RGB = np.array([0, 230, 120], dtype=np.float32)
 SELECTION_ALPHA = 0.6
+#: painted vertices without a voxel: a muted amber, apart from the selection's green (they do not count)
+NO_VOXEL_RGB = np.array([235, 180, 60], dtype=np.float32)
 #: hits closer than this (parametric, along the ray) to a triangle edge count: a ray through a vertex or
 #: an edge, exactly between triangles, otherwise slips through and picks the far side
 PICK_TOLERANCE = 1e-6
@@ -40,7 +43,7 @@ class HemiScene:
         self.surface = surface
         self.underlay = _sulcal_grey(self.mesh.sulc)
         self.base = self.underlay.copy()  # underlay with the overlay on top
-        self.fill = np.zeros(n, dtype=bool)
+        self.fill = np.zeros(n, dtype=np.uint8)  # FILL_* codes of the selection layer
         self.outline = np.full(n, -1, dtype=np.int16)  # index into outline_colors, -1: none
         self.outline_colors = OUTLINE_PALETTE
         self.fill_alpha = SELECTION_ALPHA  # the selection layer's opacity (0: hidden)
@@ -199,9 +202,14 @@ def _surface_actor(polydata: vtkPolyData) -> vtkActor:
 
 def _layer(base: np.ndarray, fill: np.ndarray, outline: np.ndarray, outline_colors: np.ndarray,
            fill_alpha: float = SELECTION_ALPHA, outlines: bool = True) -> np.ndarray:
-    """Underlay-and-overlay colours with the selection blended in and ROI outlines on top (uint8 RGB)."""
+    """Underlay-and-overlay colours with the selection blended in (its edge opaque while it is shown) and ROI
+    outlines on top (uint8 RGB)."""
     rgb = base.astype(np.float32)
-    rgb[fill] = rgb[fill] * (1 - fill_alpha) + SELECTION_RGB * fill_alpha
+    edge_alpha = 1.0 if fill_alpha > 0 else 0.0
+    for code, color, alpha in ((FILL_INSIDE, SELECTION_RGB, fill_alpha), (FILL_EDGE, SELECTION_RGB, edge_alpha),
+                               (FILL_NO_VOXEL, NO_VOXEL_RGB, fill_alpha)):
+        drawn = fill == code
+        rgb[drawn] = rgb[drawn] * (1 - alpha) + color * alpha
     out = rgb.astype(np.uint8)
     drawn = outline >= 0 if outlines else np.zeros(outline.shape, dtype=bool)
     out[drawn] = outline_colors[outline[drawn]]

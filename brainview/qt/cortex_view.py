@@ -161,8 +161,8 @@ class QtCortexView(QWidget):
             if selection is not None:
                 selection.disconnect(self._on_selection_changed)
             return
-        fill = (self.cortex.roi_vertex_mask(selection.voxels()) if selection is not None and self.cortex is not None
-                else None)
+        fill = (self.cortex.selection_fill(selection.voxels(), selection.painted_vertices())
+                if selection is not None and self.cortex is not None else None)
         for hemi, scene in self._scenes.items():
             new = fill[self.cortex.hemi_slice(hemi)] if fill is not None else np.zeros_like(scene.fill)
             changed = np.flatnonzero(new != scene.fill)

@@ -171,10 +171,11 @@ class QtRoiPanel(QWidget):
         for name, item in self.roi_items().items():
             item.setCheckState(0, Qt.Checked if name in atlas else Qt.Unchecked)
         self.tree.blockSignals(False)
-        n_painted = selection.painted_vertices().size
+        painted = selection.painted_vertices()
         text = f"Selection: {selection.voxels().size} voxels"
-        if n_painted:
-            text += f" ({n_painted} vertices painted)"
+        if painted.size:
+            no_voxel = int((selection.cortex.main_voxel[painted] < 0).sum())
+            text += f" ({painted.size} vertices painted" + (f", {no_voxel} with no voxel: amber)" if no_voxel else ")")
         self.selection_label.setText(text)
 
     # ----------------------------------------------------------------- settings

@@ -133,3 +133,23 @@ def test_vertex_normals_point_outward_on_a_sphere():
     normals = lh.vertex_normals()
     assert np.allclose(np.linalg.norm(normals, axis=1), 1, atol=1e-5)
     assert (np.abs((normals * radial).sum(axis=1)) > 0.95).all()
+
+
+def test_the_selection_fill_shows_its_edge_and_painted_vertices_without_a_voxel():
+    """Inside, edge and "painted but no voxel" are told apart: a stroke over the medial wall (no voxel)
+    still shows where it went, and the region's edge is drawn apart from its inside."""
+    from brainview.cortex.surface import FILL_EDGE, FILL_INSIDE, FILL_NO_VOXEL, FILL_NONE
+
+    mesh = sphere_mesh(2)
+    n = sum(m["inflated"].shape[0] for m in mesh.values())
+    mapped = np.arange(n) < n - 20  # the last 20 vertices (rh) map to no voxel
+    matrix = sp.csr_matrix((np.ones(mapped.sum()), (np.flatnonzero(mapped), np.flatnonzero(mapped) % 40)),
+                           shape=(n, 40))
+    cortex = Cortex(mesh, matrix)
+    fill = cortex.selection_fill([3, 4, 5], painted_vertices=[n - 1, n - 2, 3])
+    inside = cortex.roi_vertex_mask([3, 4, 5])
+    assert set(np.unique(fill[inside])) <= {FILL_INSIDE, FILL_EDGE} and (fill[inside] == FILL_EDGE).any()
+    np.testing.assert_array_equal(fill[cortex.boundary(inside)], FILL_EDGE)
+    assert fill[n - 1] == fill[n - 2] == FILL_NO_VOXEL and fill[3] != FILL_NO_VOXEL  # vertex 3 has its voxel
+    assert (fill[~inside & (np.arange(n) < n - 2)] == FILL_NONE).all()
+    assert cortex.selection_fill([]).max() == FILL_NONE

@@ -241,3 +241,37 @@ def test_a_view_deleted_with_its_window_stops_listening(qtbot, cortex):
     qtbot.waitUntil(lambda: not shiboken6.isValid(view))
     selection.paint([0])  # the dead view's listener removes itself instead of raising
     assert view._on_selection_changed not in selection._listeners
+
+
+def test_a_stroke_where_no_voxel_lies_is_drawn_apart_and_the_region_has_an_edge(qtbot):
+    """Painting over vertices that map to no voxel (the medial wall) shows the stroke in its own colour
+    (it adds nothing to the pattern); the voxels' region shows an opaque edge around its blended inside."""
+    import scipy.sparse as sp
+
+    from brainview.cortex.surface import FILL_EDGE, FILL_INSIDE, FILL_NO_VOXEL
+    from brainview.qt.cortex_scene import NO_VOXEL_RGB, SELECTION_RGB
+    from tests.factories import sphere_mesh
+
+    mesh = sphere_mesh(3)
+    n_lh, n = mesh["lh"]["inflated"].shape[0], sum(m["inflated"].shape[0] for m in mesh.values())
+    rows = np.arange(n_lh, n)  # the left hemisphere maps to no voxel (as a medial wall does)
+    cortex = Cortex(mesh, sp.csr_matrix((np.ones(rows.size), (rows, rows % 50)), shape=(n, 50)))
+    view = shown_view(qtbot, cortex)
+    view.set_brush_radius(12.0)
+    view.controls.brush.click()
+    with qtbot.waitSignal(view.selection_changed, timeout=2000):
+        drag(view, lh_center(view) - QPoint(20, 0), lh_center(view) + QPoint(20, 0), LEFT)
+    painted = view.selection.painted_vertices()
+    assert painted.size and view.selection.is_empty()  # painted, yet no voxel selected
+    lh = view._scenes["lh"]
+    assert (lh.fill[painted] == FILL_NO_VOXEL).all()
+    expected = (lh.base[painted] * (1 - lh.fill_alpha) + NO_VOXEL_RGB * lh.fill_alpha).astype(np.uint8)
+    assert np.abs(lh.colors[painted].astype(int) - expected).max() <= 1
+    # add a region of voxels (in the right hemisphere): blended inside, opaque edge; the stroke stays
+    view.selection.replace(np.arange(10), painted_vertices=painted)
+    rh = view._scenes["rh"]
+    edge, inside = rh.fill == FILL_EDGE, rh.fill == FILL_INSIDE
+    assert edge.any() and inside.any() and (lh.fill[painted] == FILL_NO_VOXEL).all()
+    np.testing.assert_array_equal(rh.colors[edge], np.broadcast_to(SELECTION_RGB.astype(np.uint8), (edge.sum(), 3)))
+    blended = (rh.base[inside] * (1 - rh.fill_alpha) + SELECTION_RGB * rh.fill_alpha).astype(np.uint8)
+    assert np.abs(rh.colors[inside].astype(int) - blended).max() <= 1

@@ -60,14 +60,15 @@ def test_each_layer_is_shown_hidden_and_faded_from_the_list(qtbot, window, app_b
     overlays.items["outlines"].setCheckState(0, Qt.Unchecked)
     assert not lh.show_outlines
     drawn = lh.outline >= 0
-    plain = drawn & ~lh.fill
+    plain = drawn & (lh.fill == 0)
     np.testing.assert_array_equal(lh.colors[plain], lh.base[plain])
 
     overlays.tree.setCurrentItem(overlays.items["selection"])
     type_into(qtbot, overlays.opacity, "0.2")
     assert lh.fill_alpha == 0.2
     overlays.items["selection"].setCheckState(0, Qt.Unchecked)
-    np.testing.assert_array_equal(lh.colors[lh.fill], lh.base[lh.fill])
+    selected = lh.fill > 0
+    np.testing.assert_array_equal(lh.colors[selected], lh.base[selected])  # its edge too
 
     # the trial pattern at half opacity lies between the grey underlay and its full colour
     window.set_overlay_source("trial")

@@ -55,3 +55,16 @@ def test_manifold_mode_captions_the_region_on_natural_images(qtbot, window):
     assert matches("floc-bodies", caption), caption
     assert "manifold" in trial_view.synthetic_box.subtitle.text() and trial_view.synthetic.trial is None
     assert not window.preferred_dock.isVisible()
+
+
+def test_the_selection_says_how_many_painted_vertices_have_no_voxel(qtbot, window):
+    """The demo maps only its visual areas to voxels: a stroke elsewhere paints vertices that add nothing,
+    and the ROI panel says how many (they are drawn amber on the cortex)."""
+    import numpy as np
+
+    open_and_wait(qtbot, window, demo_bundle_path())
+    cortex = window.session.cortex
+    unmapped = np.flatnonzero(cortex.main_voxel < 0)[:5]
+    window.session.selection.paint(unmapped)
+    assert window.roi_panel.selection_label.text() == \
+        "Selection: 0 voxels (5 vertices painted, 5 with no voxel: amber)"
