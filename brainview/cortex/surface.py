@@ -149,8 +149,11 @@ class Hemisphere:
     def boundary(self, mask: np.ndarray) -> np.ndarray:
         """Vertices of ``mask`` (bool, local) with at least one neighbour outside it: the outline."""
         mask = np.asarray(mask, dtype=bool)
-        outside_neighbours = self.adjacency @ (~mask).astype(np.float32)
-        return mask & (outside_neighbours > 0)
+        inside = np.flatnonzero(mask)  # only their rows: a brush dab's region, not the whole mesh
+        outline = np.zeros_like(mask)
+        if inside.size:
+            outline[inside] = (self.adjacency[inside] @ (~mask).astype(np.float32)) > 0
+        return outline
 
     def vertex_normals(self, surface: str = "inflated") -> np.ndarray:
         """Unit area-weighted vertex normals (V, 3) float32, for shading (cached, read-only)."""
