@@ -1,5 +1,5 @@
-"""Every table the app shows, as columns ready for CSV (Qt-free): the per-trial table, the ROI table and a
-trial's retrieval results.
+"""Every table the app shows, as columns ready for CSV (Qt-free): the per-trial table, the ROI table, a
+trial's retrieval results and a study's subjects side by side (Table 3 across subjects).
 
 A table is an ordered ``{column: list of values}``; :func:`write_csv` writes it atomically. Values are
 plain ``str``, ``int`` or ``float`` so that ``pandas.read_csv`` gives text, integer and float columns;
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from brainview.analysis.roi_methods import describe_regions
+from brainview.analysis.study import mean_and_spread
 from brainview.cortex.roi_io import write_atomic
 from brainview.decoding.retrieval import first_true_ranks, text_scores
 
@@ -113,6 +114,51 @@ def retrieval_table(session, decoded, true_trial: int | None) -> Table:
         for rank, (index, score) in enumerate(zip(decoded.texts.indices, decoded.texts.scores)):
             trial, caption = (int(v) for v in bundle.text_index[index])
             add("caption", rank, trial, bundle.captions[trial][caption], score)
+    return table
+
+
+#: the figures of a study's subjects table, in the subjects panel's order: retrieval top-1 given the brain
+#: (image, then text) and METEOR
+SUBJECT_FIGURES = ("image_given_brain", "text_given_brain", "meteor")
+#: the rows after the subjects: the spread of each figure across subjects (sd with n - 1)
+SUBJECT_SPREAD_ROWS = ("mean", "sd", "min", "max")
+
+
+def subjects_table(summaries: dict[str, dict]) -> Table:
+    """A study's subjects side by side (the subjects panel's summary, Table 3 across subjects): per subject
+    (``summaries``: subject -> :func:`~brainview.analysis.study.evaluation_summary`, with ``stage`` and
+    ``source`` where known) the stage, the retrieval pool and its chance level (1 / pool), each figure of
+    :data:`SUBJECT_FIGURES` and where the figures come from; then the rows :data:`SUBJECT_SPREAD_ROWS` of
+    each figure across subjects. A figure a subject lacks is an empty cell; the spread rows carry the pool
+    and chance only where every subject shares one pool."""
+    ids = list(summaries)
+    table: Table = {"subject": [], "stage": [], "pool": [], "chance": [], **{f: [] for f in SUBJECT_FIGURES},
+                    "source": []}
+
+    def figure(summary: dict, name: str) -> float:
+        value = summary.get("meteor") if name == "meteor" else summary.get("retrieval", {}).get(name)
+        return float("nan") if value is None else float(value)
+
+    def add(subject: str, stage: str, pool, figures: list[float], source: str) -> None:
+        row = (subject, stage, float("nan") if pool is None else pool,
+               float("nan") if not pool else 1 / pool, *figures, source)
+        for column, value in zip(table, row):
+            table[column].append(value)
+
+    for s in ids:
+        summary = summaries[s]
+        add(s, summary.get("stage", ""), summary.get("pool"), [figure(summary, f) for f in SUBJECT_FIGURES],
+            summary.get("source", ""))
+    pools = {summaries[s].get("pool") for s in ids}
+    shared = next(iter(pools)) if len(pools) == 1 else None
+    spread = {f: mean_and_spread([summaries[s].get("meteor") if f == "meteor"
+                                  else summaries[s].get("retrieval", {}).get(f) for s in ids])
+              for f in SUBJECT_FIGURES}
+    for row in SUBJECT_SPREAD_ROWS:
+        add(row, "", shared, [float("nan") if spread[f][row] is None else spread[f][row] for f in SUBJECT_FIGURES],
+            f"across {len(ids)} subjects")
+    if all(isinstance(p, int) for p in table["pool"]):
+        table["pool"] = [int(p) for p in table["pool"]]
     return table
 
 
