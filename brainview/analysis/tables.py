@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,51 @@ def roi_table(bundle, captions: dict[str, dict[str, str]] | None = None) -> Tabl
     return table
 
 
+@dataclass(frozen=True)
+class RetrievedCaption:
+    """One retrieved caption: its rank (from 1), the test trial whose reference it is, its score and whether
+    it is one of the pattern's own trial's references (a true caption)."""
+
+    rank: int
+    trial: int
+    trial_id: str
+    caption: str
+    score: float
+    is_true: bool
+
+    #: the columns of :meth:`cells`, the header of a copy with trial ids
+    COLUMNS = ("rank", "trial", "score", "caption", "true")
+
+    def line(self) -> str:
+        """The row as the retrieved-caption lists show it (and "Copy" copies it)."""
+        return (f"{self.score:.3f}  trial {self.trial_id}  {self.caption}"
+                + ("  ✓ true caption" if self.is_true else ""))
+
+    def cells(self) -> tuple:
+        return self.rank, self.trial_id, f"{self.score:.4f}", self.caption, "true" if self.is_true else ""
+
+
+def retrieved_captions(bundle, texts, true_trial: int | None) -> list[RetrievedCaption]:
+    """A pattern's top-k retrieved captions (``texts``: :attr:`Decoded.texts`) with the test trial each belongs
+    to (the bundle's text index → trial) and, given ``true_trial`` (the trial the pattern came from; None for
+    a synthetic pattern without one), which are that trial's own references."""
+    rows = []
+    for rank, (index, score) in enumerate(zip(texts.indices, texts.scores), start=1):
+        trial, caption = (int(v) for v in bundle.text_index[int(index)])
+        rows.append(RetrievedCaption(rank, trial, bundle.trials[trial]["id"], bundle.captions[trial][caption],
+                                     float(score), true_trial is not None and trial == true_trial))
+    return rows
+
+
+def copied_captions(rows: list[RetrievedCaption], trial_ids: bool = False) -> str:
+    """Retrieved captions as plain text for the clipboard: each row as the list shows it, or (``trial_ids``)
+    tab-separated rank, trial id, score, caption and "true" under a header line, for a spreadsheet."""
+    if not trial_ids:
+        return "\n".join(row.line() for row in rows)
+    return "\n".join("\t".join(str(c) for c in cells) for cells in [RetrievedCaption.COLUMNS,
+                                                                   *(row.cells() for row in rows)])
+
+
 def retrieval_table(session, decoded, true_trial: int | None) -> Table:
     """A pattern's top-k retrievals: one row per retrieved image, then per retrieved caption, with score and
     whether it is the true one (``true_trial``: the trial the pattern came from, None for a synthetic one)."""
@@ -111,9 +157,8 @@ def retrieval_table(session, decoded, true_trial: int | None) -> Table:
     for rank, (index, score) in enumerate(zip(decoded.images.indices, decoded.images.scores)):
         add("image", rank, int(index), "", score)
     if decoded.texts is not None:
-        for rank, (index, score) in enumerate(zip(decoded.texts.indices, decoded.texts.scores)):
-            trial, caption = (int(v) for v in bundle.text_index[index])
-            add("caption", rank, trial, bundle.captions[trial][caption], score)
+        for row in retrieved_captions(bundle, decoded.texts, true_trial):
+            add("caption", row.rank - 1, row.trial, row.caption, row.score)
     return table
 
 
@@ -151,9 +196,7 @@ def subjects_table(summaries: dict[str, dict]) -> Table:
             summary.get("source", ""))
     pools = {summaries[s].get("pool") for s in ids}
     shared = next(iter(pools)) if len(pools) == 1 else None
-    spread = {f: mean_and_spread([summaries[s].get("meteor") if f == "meteor"
-                                  else summaries[s].get("retrieval", {}).get(f) for s in ids])
-              for f in SUBJECT_FIGURES}
+    spread = {f: mean_and_spread([figure(summaries[s], f) for s in ids]) for f in SUBJECT_FIGURES}
     for row in SUBJECT_SPREAD_ROWS:
         add(row, "", shared, [float("nan") if spread[f][row] is None else spread[f][row] for f in SUBJECT_FIGURES],
             f"across {len(ids)} subjects")

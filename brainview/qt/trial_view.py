@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
+                               QSpinBox, QVBoxLayout, QWidget)
 
+from brainview.analysis.tables import retrieved_captions
 from brainview.decoding.decoder import Decoded
 from brainview.decoding.retrieval import rank_of
+from brainview.qt.caption_list import QtRetrievedCaptions
 from brainview.qt.question_box import QtQuestionBox
 from brainview.qt.thumbnails import TRUE_COLOUR, QtRetrievalRow, pixmap_from_array
 from brainview.qt.workers import QtLatestRunner, QtWorkers
@@ -208,11 +209,8 @@ class QtTrialView(QWidget):
         images.addWidget(self.synthetic_images, 1, 1)
         images.setColumnStretch(1, 1)
 
-        self.trial_texts = QListWidget()
-        self.synthetic_texts = QListWidget()
-        for widget in (self.trial_texts, self.synthetic_texts):
-            widget.setWordWrap(True)
-            widget.setMinimumHeight(120)
+        self.trial_texts = QtRetrievedCaptions()
+        self.synthetic_texts = QtRetrievedCaptions()
         texts = QGridLayout()
         texts.addWidget(self._row_label("trial · stage 2", TRIAL_COLOUR), 0, 0)
         texts.addWidget(self._row_label("synthetic", SYNTHETIC_COLOUR), 0, 1)
@@ -312,7 +310,7 @@ class QtTrialView(QWidget):
         stage2 = (self.real if session.stage == "stage2"
                   else session.retrieve(stage="stage2") if "stage2" in session.stages else None)
         texts = stage2.texts if stage2 is not None else None
-        self._fill_texts(self.trial_texts, texts, set(session.true_texts().tolist()), "stage 2 is not in this bundle")
+        self._fill_texts(self.trial_texts, texts, trial, "stage 2 is not in this bundle")
         for stage, box in self.caption_boxes.items():
             box.setVisible(stage in session.stages)
         self._show_captions()
@@ -328,8 +326,7 @@ class QtTrialView(QWidget):
         waiting = "predicting this trial's brain tokens…"
         self.images_title.setText(f"Retrieved images · {STAGE_LABELS[self.session.stage]}")
         self.trial_images.show_message(waiting)
-        self.trial_texts.clear()
-        self.trial_texts.addItem(QListWidgetItem(waiting))
+        self.trial_texts.show_message(waiting)
         for stage, box in self.caption_boxes.items():
             box.setVisible(stage in self.session.stages)
         self._show_captions()
@@ -363,20 +360,12 @@ class QtTrialView(QWidget):
             return f"captions are off: {session.captions_missing}" if session.captions_missing else "captions are off"
         return working if pending else "(the language model generated no words for this pattern)"
 
-    def _fill_texts(self, widget: QListWidget, texts, true_rows: set[int], empty: str) -> None:
-        widget.clear()
+    def _fill_texts(self, widget: QtRetrievedCaptions, texts, true_trial: int | None, empty: str) -> None:
+        """The retrieved captions with their trial ids, the references of ``true_trial`` marked."""
         if texts is None:
-            widget.addItem(QListWidgetItem(empty))
-            return
-        bundle = self.session.bundle
-        for rank, (index, score) in enumerate(zip(texts.indices, texts.scores), start=1):
-            trial, caption = bundle.text_index[int(index)]
-            item = QListWidgetItem(f"{score:.3f}   {bundle.captions[trial][caption]}")
-            item.setToolTip(f"#{rank}, from trial {self.session.trial_id(int(trial))}")
-            if int(index) in true_rows:
-                item.setForeground(QColor(TRUE_COLOUR))
-                item.setText(item.text() + "   ✓")
-            widget.addItem(item)
+            widget.show_message(empty)
+        else:
+            widget.show_rows(retrieved_captions(self.session.bundle, texts, true_trial))
 
     def set_workers(self, workers: QtWorkers) -> None:
         """The window's workers run the question boxes' generation and the prediction of a trial's
@@ -443,10 +432,9 @@ class QtTrialView(QWidget):
             hint = "Check an ROI or paint on the cortex to decode a synthetic pattern."
             self.synthetic_box.set_text(None, hint)
             self.synthetic_images.show_message("no selection")
-            self._fill_texts(self.synthetic_texts, None, set(), "no selection")
+            self._fill_texts(self.synthetic_texts, None, None, "no selection")
             return
         decoded = result.decoded
         self.synthetic_box.set_text(decoded.caption, self._why_no_caption(result.caption_pending, "captioning…"))
         self.synthetic_images.show_images(self.session, decoded, result.trial)
-        true_rows = set(self.session.true_texts(result.trial).tolist()) if result.trial is not None else set()
-        self._fill_texts(self.synthetic_texts, decoded.texts, true_rows, "caption retrieval needs stage 2")
+        self._fill_texts(self.synthetic_texts, decoded.texts, result.trial, "caption retrieval needs stage 2")
