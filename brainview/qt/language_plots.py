@@ -131,4 +131,5 @@ class QtRoiBars(QtLanguagePlot):
         self.getAxis("bottom").setTicks([[(i, name.replace("floc-", "")) for i, name in enumerate(names)]])
         low, high = min(0.0, float(values.min())), max(0.0, float(values.max()))
         pad = self.PADDING * (high - low) if high > low else 1.0
-        self.setRange(xRange=(-0.5, len(names) - 0.5), yRange=(low - pad, high + pad), padding=0)
+        # room at both ends for the first and last ROI's names, wider than their bars
+        self.setRange(xRange=(-0.75, len(names) - 0.25), yRange=(low - pad, high + pad), padding=0)
