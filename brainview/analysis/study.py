@@ -338,10 +338,3 @@ def evaluation_summary(result: dict) -> dict[str, Any]:
     pool = next((v.get("pool") for v in result.get("retrieval", {}).values()), None)
     return {"retrieval": retrieval, "pool": pool, "meteor": result.get("captioning", {}).get("meteor")}
 
-
-def summaries_side_by_side(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Mean and spread across subjects of the summary figures (image_given_brain, text_given_brain, METEOR)."""
-    first = next(iter(summaries.values()), {"retrieval": {}})
-    out = {d: mean_and_spread([s["retrieval"].get(d) for s in summaries.values()]) for d in first["retrieval"]}
-    out["meteor"] = mean_and_spread([s.get("meteor") for s in summaries.values()])
-    return out

@@ -1,5 +1,5 @@
-"""Every table the app shows, as columns ready for CSV (Qt-free): the per-trial table, the ROI table and a
-trial's retrieval results.
+"""Every table the app shows, as columns ready for CSV (Qt-free): the per-trial table, the ROI table, a
+trial's retrieval results and a study's subjects side by side (Table 3 across subjects).
 
 A table is an ordered ``{column: list of values}``; :func:`write_csv` writes it atomically. Values are
 plain ``str``, ``int`` or ``float`` so that ``pandas.read_csv`` gives text, integer and float columns;
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from brainview.analysis.roi_methods import describe_regions
+from brainview.analysis.study import mean_and_spread
 from brainview.cortex.roi_io import write_atomic
 from brainview.decoding.retrieval import first_true_ranks, text_scores
 
@@ -96,6 +98,51 @@ def roi_table(bundle, captions: dict[str, dict[str, str]] | None = None) -> Tabl
     return table
 
 
+@dataclass(frozen=True)
+class RetrievedCaption:
+    """One retrieved caption: its rank (from 1), the test trial whose reference it is, its score and whether
+    it is one of the pattern's own trial's references (a true caption)."""
+
+    rank: int
+    trial: int
+    trial_id: str
+    caption: str
+    score: float
+    is_true: bool
+
+    #: the columns of :meth:`cells`, the header of a copy with trial ids
+    COLUMNS = ("rank", "trial", "score", "caption", "true")
+
+    def line(self) -> str:
+        """The row as the retrieved-caption lists show it (and "Copy" copies it)."""
+        return (f"{self.score:.3f}  trial {self.trial_id}  {self.caption}"
+                + ("  ✓ true caption" if self.is_true else ""))
+
+    def cells(self) -> tuple:
+        return self.rank, self.trial_id, f"{self.score:.4f}", self.caption, "true" if self.is_true else ""
+
+
+def retrieved_captions(bundle, texts, true_trial: int | None) -> list[RetrievedCaption]:
+    """A pattern's top-k retrieved captions (``texts``: :attr:`Decoded.texts`) with the test trial each belongs
+    to (the bundle's text index → trial) and, given ``true_trial`` (the trial the pattern came from; None for
+    a synthetic pattern without one), which are that trial's own references."""
+    rows = []
+    for rank, (index, score) in enumerate(zip(texts.indices, texts.scores), start=1):
+        trial, caption = (int(v) for v in bundle.text_index[int(index)])
+        rows.append(RetrievedCaption(rank, trial, bundle.trials[trial]["id"], bundle.captions[trial][caption],
+                                     float(score), true_trial is not None and trial == true_trial))
+    return rows
+
+
+def copied_captions(rows: list[RetrievedCaption], trial_ids: bool = False) -> str:
+    """Retrieved captions as plain text for the clipboard: each row as the list shows it, or (``trial_ids``)
+    tab-separated rank, trial id, score, caption and "true" under a header line, for a spreadsheet."""
+    if not trial_ids:
+        return "\n".join(row.line() for row in rows)
+    return "\n".join("\t".join(str(c) for c in cells) for cells in [RetrievedCaption.COLUMNS,
+                                                                   *(row.cells() for row in rows)])
+
+
 def retrieval_table(session, decoded, true_trial: int | None) -> Table:
     """A pattern's top-k retrievals: one row per retrieved image, then per retrieved caption, with score and
     whether it is the true one (``true_trial``: the trial the pattern came from, None for a synthetic one)."""
@@ -110,9 +157,51 @@ def retrieval_table(session, decoded, true_trial: int | None) -> Table:
     for rank, (index, score) in enumerate(zip(decoded.images.indices, decoded.images.scores)):
         add("image", rank, int(index), "", score)
     if decoded.texts is not None:
-        for rank, (index, score) in enumerate(zip(decoded.texts.indices, decoded.texts.scores)):
-            trial, caption = (int(v) for v in bundle.text_index[index])
-            add("caption", rank, trial, bundle.captions[trial][caption], score)
+        for row in retrieved_captions(bundle, decoded.texts, true_trial):
+            add("caption", row.rank - 1, row.trial, row.caption, row.score)
+    return table
+
+
+#: the figures of a study's subjects table, in the subjects panel's order: retrieval top-1 given the brain
+#: (image, then text) and METEOR
+SUBJECT_FIGURES = ("image_given_brain", "text_given_brain", "meteor")
+#: the rows after the subjects: the spread of each figure across subjects (sd with n - 1)
+SUBJECT_SPREAD_ROWS = ("mean", "sd", "min", "max")
+
+
+def subjects_table(summaries: dict[str, dict]) -> Table:
+    """A study's subjects side by side (the subjects panel's summary, Table 3 across subjects): per subject
+    (``summaries``: subject -> :func:`~brainview.analysis.study.evaluation_summary`, with ``stage`` and
+    ``source`` where known) the stage, the retrieval pool and its chance level (1 / pool), each figure of
+    :data:`SUBJECT_FIGURES` and where the figures come from; then the rows :data:`SUBJECT_SPREAD_ROWS` of
+    each figure across subjects. A figure a subject lacks is an empty cell; the spread rows carry the pool
+    and chance only where every subject shares one pool."""
+    ids = list(summaries)
+    table: Table = {"subject": [], "stage": [], "pool": [], "chance": [], **{f: [] for f in SUBJECT_FIGURES},
+                    "source": []}
+
+    def figure(summary: dict, name: str) -> float:
+        value = summary.get("meteor") if name == "meteor" else summary.get("retrieval", {}).get(name)
+        return float("nan") if value is None else float(value)
+
+    def add(subject: str, stage: str, pool, figures: list[float], source: str) -> None:
+        row = (subject, stage, float("nan") if pool is None else pool,
+               float("nan") if not pool else 1 / pool, *figures, source)
+        for column, value in zip(table, row):
+            table[column].append(value)
+
+    for s in ids:
+        summary = summaries[s]
+        add(s, summary.get("stage", ""), summary.get("pool"), [figure(summary, f) for f in SUBJECT_FIGURES],
+            summary.get("source", ""))
+    pools = {summaries[s].get("pool") for s in ids}
+    shared = next(iter(pools)) if len(pools) == 1 else None
+    spread = {f: mean_and_spread([figure(summaries[s], f) for s in ids]) for f in SUBJECT_FIGURES}
+    for row in SUBJECT_SPREAD_ROWS:
+        add(row, "", shared, [float("nan") if spread[f][row] is None else spread[f][row] for f in SUBJECT_FIGURES],
+            f"across {len(ids)} subjects")
+    if all(isinstance(p, int) for p in table["pool"]):
+        table["pool"] = [int(p) for p in table["pool"]]
     return table
 
 

@@ -1,5 +1,5 @@
 """The commands that write files for papers and spreadsheets: ``table`` (CSV of the trials, the ROIs or
-one trial's retrievals) and ``figure`` (the cortex or the trial panel, PNG/SVG/PDF at any size).
+one trial's retrievals; of a study, its subjects side by side) and ``figure`` (the cortex or the trial panel, PNG/SVG/PDF at any size).
 :func:`add_export_commands` adds their parsers, :data:`EXPORT_COMMANDS` maps them.
 """
 
@@ -18,10 +18,11 @@ FIGURE_BASE = (1600, 1000)  # the default figure size, and what --scale multipli
 
 def add_export_commands(add) -> None:
     """Register ``table`` and ``figure`` with the ``add(name, help, ...)`` of :func:`brainview.cli.main.build_parser`."""
-    p = add("table", "save a table as CSV: every test trial (default), the ROIs, or one trial's retrievals",
-            json_flag=False)
+    p = add("table", "save a table as CSV: every test trial (default), the ROIs, or one trial's retrievals; of a "
+                     "study, its subjects side by side (Table 3: top-1, METEOR, mean ± sd)", json_flag=False)
     p.add_argument("--out", required=True, metavar="CSV")
-    p.add_argument("--what", choices=("trials", "rois", "retrieval"), default="trials")
+    p.add_argument("--what", choices=("trials", "rois", "retrieval", "subjects"),
+                   help="trials (a bundle's default), rois, retrieval, or subjects (a study's, and its default)")
     p.add_argument("--trial", metavar="ID", help="the trial whose retrievals to save (default: the first)")
     p.add_argument("--stage", type=int, choices=(1, 2), help="stage of the ROI captions and retrievals")
     p.add_argument("--k", type=int, default=10, help="retrievals per kind (default 10)")
@@ -47,11 +48,24 @@ def add_export_commands(add) -> None:
 
 
 def cmd_table(args) -> int:
+    from brainview.analysis.study import is_study
     from brainview.analysis.tables import retrieval_table, roi_captions, roi_table, trial_table
     from brainview.state.session import finish
 
     if args.k < 1:
         raise UserError("--k must be at least 1")
+    if is_study(args.path):
+        from brainview.cli.study import subjects_table_study
+
+        if args.what not in (None, "subjects"):
+            raise UserError(f"a study's table is --what subjects; --what {args.what} is one bundle's: "
+                            "pass a subject's bundle")
+        write_table(args.out, subjects_table_study(args))
+        print(args.out)
+        return 0
+    if args.what == "subjects":
+        raise UserError(f"--what subjects needs a study (study.json or a folder of bundles), not {args.path}")
+    args.what = args.what or "trials"
     session = headless_session(args.path, args.device, captions=not args.no_captions,
                                cpu_precision=args.cpu_precision)
     bundle = session.bundle

@@ -1,6 +1,7 @@
-"""``brainview roi-table STUDY`` and ``brainview eval STUDY``: the study forms of the two commands.
+"""``brainview roi-table STUDY``, ``brainview eval STUDY`` and ``brainview table STUDY``: the study forms of the
+commands.
 
-Each returns ``(payload, lines)`` for ``cli_output.emit``: the JSON object and the text table.
+The first two return ``(payload, lines)`` for ``cli_output.emit``: the JSON object and the text table.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import numpy as np
 from brainview.analysis.evaluation import evaluate_study
 from brainview.analysis.roi_methods import METHOD_LABELS
 from brainview.analysis.study import load_study
+from brainview.analysis.tables import Table, subjects_table
 from brainview.decoding.metric_tables import TABLES
 from brainview.cli.output import repeats_label
 from brainview.errors import UserError
@@ -39,6 +41,15 @@ def _decoding(args, captions: bool = True) -> StudyDecoding:
         study.bundle(s)  # a broken bundle is reported before any model loads
     return StudyDecoding(study, device=args.device, load_language_models=captions,
                          cpu_precision=args.cpu_precision)
+
+
+def subjects_table_study(args) -> Table:
+    """The subjects side by side, as the Subjects panel shows them and exports them: each subject's
+    recorded figures, else retrieval computed now (``--stage``, which every subject must have; by default
+    stage 2, or a subject's last stage where it has no stage 2, as in the panel)."""
+    decoding = _decoding(args, captions=False)
+    stage = "stage2" if args.stage is None else _stage(decoding.study, args.stage)
+    return subjects_table(decoding.summaries(stage))
 
 
 def roi_table_study(args) -> tuple[dict, list[str]]:

@@ -1,5 +1,6 @@
-"""What the user takes out of the app: tables as CSV (File menu and right-click on the tables) and
-figures (File → Export figure…). The main window adds :class:`QtExports`'s actions to its menu.
+"""What the user takes out of the app: tables as CSV (File menu and right-click on the tables; a study's
+subjects table also from the Subjects panel's "Export table…") and figures (File → Export figure…). The main
+window adds :class:`QtExports`'s actions to its menu.
 
 Tables come from :mod:`brainview.analysis.tables`, figures from :mod:`brainview.qt.figure_export`; the ROI
 table captions every ROI, which runs in a worker. The trial table and the trial figure need every
@@ -45,17 +46,27 @@ class QtExports(QObject):
         self.synthetic_action.triggered.connect(
             lambda: self.save_retrieval(choose_csv(window, "Save the synthetic pattern's retrievals",
                                                    "synthetic-retrieval.csv"), synthetic=True))
+        self.subjects_action = QAction("Subjects table (Table 3 across subjects) as CSV…", self)
+        self.subjects_action.triggered.connect(lambda: self.save_subjects(choose_csv(
+            window, "Save the subjects table", f"{window.subjects_panel.study.name}-subjects.csv")))
+        panel = window.subjects_panel
+        panel.export_button.clicked.connect(self.subjects_action.trigger)
+        panel.export_changed.connect(self._subjects_available)
+        self._subjects_available()
         self.figure_action = QAction("Export &figure…", self)
         self.figure_action.triggered.connect(self.figure_dialog)
         self._context_menu(window.browser.table, [self.trials_action])
         self._context_menu(window.trial_view.trial_texts, [self.retrieval_action])
         self._context_menu(window.trial_view.synthetic_texts, [self.synthetic_action])
         self._context_menu(window.roi_panel.tree, [self.rois_action])
+        self._context_menu(panel.summary_table, [self.subjects_action])
 
     def add_to(self, menu: QMenu) -> None:
         menu.addAction(self.figure_action)
         tables_menu = menu.addMenu("Export &table")
-        tables_menu.addActions([self.trials_action, self.rois_action, self.retrieval_action, self.synthetic_action])
+        tables_menu.addActions([self.trials_action, self.rois_action, self.retrieval_action, self.synthetic_action,
+                                self.subjects_action])
+        tables_menu.setToolTipsVisible(True)  # a disabled action says why
 
     @staticmethod
     def _context_menu(widget: QWidget, actions: list[QAction]) -> None:
@@ -118,6 +129,18 @@ class QtExports(QObject):
         self.window.statusBar().showMessage("Ranking every trial's captions for the table…")
         self.window.workers.start(lambda: {stage: tables.text_ranks(session, stage) for stage in session.stages},
                                   on_returned=done, on_error=self.window.worker_failed)
+
+    def _subjects_available(self) -> None:
+        why = self.window.subjects_panel.export_unavailable()
+        self.subjects_action.setEnabled(why is None)
+        self.subjects_action.setToolTip(why or self.subjects_action.text())
+
+    def save_subjects(self, path: str) -> Path | None:
+        """The Subjects panel's summary as it shows it (``brainview table STUDY`` writes the same rows)."""
+        rows = self.window.subjects_panel.summary_rows
+        if not path or rows is None:
+            return None
+        return self._write(path, rows)
 
     def save_retrieval(self, path: str, synthetic: bool = False) -> Path | None:
         """The current trial's top-k retrievals, or the synthetic pattern's."""

@@ -73,6 +73,8 @@ class QtLanguagePanel(QWidget):
         session.connect("bundle", lambda s: self._on_bundle())
         session.connect("trial", lambda s: self._show_trial_labels())
         self._show_state()
+        for show in (self._show_search, self._show_zero_shot, self._show_concept):
+            show()  # the plots say why they are empty (no bundle open)
 
     # ----------------------------------------------------------------- building
 
@@ -223,6 +225,11 @@ class QtLanguagePanel(QWidget):
         for widget in (self.search_edit, self.labels_edit, self.concept_edit):
             widget.setToolTip(reason)
 
+    def _why_empty(self) -> str | None:
+        """Why the plots have nothing to show beyond "no query yet": no bundle, or queries are off."""
+        reason = self.tools.reason
+        return None if reason in (None, NOT_LOADED) else reason
+
     def _with_probe(self, action: Callable) -> None:
         """Run ``action(probe)`` now, or once the text encoder has loaded (in a worker)."""
         tools = self.tools
@@ -278,7 +285,7 @@ class QtLanguagePanel(QWidget):
 
     def _show_search(self) -> None:
         result = self.tools.search
-        self.search_plot.show_result(result)
+        self.search_plot.show_result(result, self._why_empty())
         if result is None:
             for thumb in self.match_thumbnails:
                 thumb.hide()
@@ -346,7 +353,7 @@ class QtLanguagePanel(QWidget):
         result = self.tools.zero_shot
         self._fill_label_combo(result)
         if result is None:
-            self.confusion_plot.show_confusion(None, None)
+            self.confusion_plot.show_confusion(None, None, self._why_empty())
             self.accuracy_label.setText("")
             self.trial_labels.setText("")
             return
@@ -357,7 +364,7 @@ class QtLanguagePanel(QWidget):
                            for name, unknown in result.unknown.items()) if probe else ""
         if acc is None:
             self.accuracy_label.setText(f"{len(names)} labels; choose a truth field for accuracy.{warnings}")
-            self.confusion_plot.show_confusion(None, None)
+            self.confusion_plot.show_confusion(None, None, "no confusion matrix: choose a truth field")
         else:
             self.accuracy_label.setText(
                 f"<b>{result.truth_field}</b>, {acc.n} trials, chance {acc.chance:.3f}<br>"
@@ -414,7 +421,7 @@ class QtLanguagePanel(QWidget):
 
     def _show_concept(self) -> None:
         result = self.tools.concept
-        self.roi_plot.show_means(result.rois if result is not None else None)
+        self.roi_plot.show_means(result.rois if result is not None else None, self._why_empty())
         self.select_button.setEnabled(result is not None)
         if result is None:
             self.lesion_label.setText("")

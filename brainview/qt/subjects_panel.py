@@ -6,7 +6,9 @@
   (a subject that did not see the stimulus says so);
 - the ROI table across subjects (rows ROIs, columns subjects, as Table 3 of the MICCAI paper):
   checking an ROI decodes its synthetic pattern in every subject;
-- each subject's summary (retrieval top-1, METEOR) and the mean ± sd across subjects.
+- each subject's summary (retrieval top-1, METEOR) and the mean ± sd across subjects, which "Export table…"
+  (and File → Export table) saves as CSV: the same rows ``brainview table STUDY`` writes
+  (:func:`brainview.analysis.tables.subjects_table`).
 
 All decoding runs in workers (``QtWorkers``; the stimulus through a newest-wins ``QtLatestRunner``); results of
 a study or stimulus no longer shown are dropped. The tables are filled by ``subjects_tables``.
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 from brainview.analysis.demo_study import (build_estimate, build_status, demo_study_builder, demo_study_state,
                                            expected_build_seconds, run_builder)
 from brainview.analysis.study import Study, load_study
+from brainview.analysis.tables import Table, subjects_table
 from brainview.cortex.transfer import space_of, transfer_edits
 from brainview.qt.subjects_tables import (NOT_SEEN, fill_roi_table, fill_stimulus_table, fill_summary_table, item,
                                           show_roi_row)
@@ -41,6 +44,7 @@ class QtSubjectsPanel(QWidget):
     message = Signal(str)
     study_changed = Signal()
     attention = Signal()  # something to show: a study opened
+    export_changed = Signal()  # the summary table became exportable, or stopped being
 
     def __init__(self, session: Session, device=lambda: "auto", demo_bundle: Path | None = None,
                  parent: QWidget | None = None):
@@ -65,6 +69,7 @@ class QtSubjectsPanel(QWidget):
         self._build = None
         self._roi_results: dict[str, dict] = {}
         self._offered = False
+        self.summary_rows: Table | None = None  # the summary table shown (None: no study, or still computing)
 
         self.title = QLabel("No study open")
         self.title.setWordWrap(True)
@@ -74,6 +79,7 @@ class QtSubjectsPanel(QWidget):
         self.open_button.clicked.connect(self.choose_study)
         self.demo_button = QPushButton("Demo study", toolTip="The demo bundle as subj01 and three more virtual subjects")
         self.demo_button.clicked.connect(self.open_demo_study)
+        self.export_button = QPushButton("Export table…")  # the window's exports connect it
         self.progress = QProgressBar(visible=False, textVisible=True)
         self.status = QLabel()
         self.status.setObjectName("muted")
@@ -85,6 +91,7 @@ class QtSubjectsPanel(QWidget):
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
 
         self.stimulus_table = QTableWidget(0, 4)
         self.stimulus_table.setHorizontalHeaderLabels(["subject", "image", "text", "stage-1 / stage-2 caption"])
@@ -117,6 +124,7 @@ class QtSubjectsPanel(QWidget):
             table.verticalHeader().setVisible(False)
             table.setWordWrap(True)
         self._set_enabled(False)
+        self._show_export()
 
     @staticmethod
     def _boxed(title: str, widget: QWidget) -> QGroupBox:
@@ -169,6 +177,8 @@ class QtSubjectsPanel(QWidget):
         self.study = study
         self.decoding = StudyDecoding(study, device=self.device())
         self._roi_results = {}
+        self.summary_rows = None
+        self._show_export()
         match = study.stimuli
         self.title.setText(f"<b>{study.name}</b>: {len(study.ids)} subjects, {len(match.keys)} stimuli "
                            f"({len(match.shared())} seen by all), matched by {study.match!r}")
@@ -341,7 +351,24 @@ class QtSubjectsPanel(QWidget):
         fill_stimulus_table(self.stimulus_table, self.study, key, result, self.current_subject())
 
     def _show_summaries(self, summaries: dict) -> None:
-        self.summary_box.setTitle(fill_summary_table(self.summary_table, summaries))
+        self.summary_rows = subjects_table(summaries)
+        self.summary_box.setTitle(fill_summary_table(self.summary_table, self.summary_rows))
+        self._show_export()
+
+    def export_unavailable(self) -> str | None:
+        """Why the summary table cannot be exported now (None: it can)."""
+        if self.study is None:
+            return "No study is open: open a study (or the demo study) first."
+        if self.summary_rows is None:
+            return "The summary is still being computed."
+        return None
+
+    def _show_export(self) -> None:
+        why = self.export_unavailable()
+        self.export_button.setEnabled(why is None)
+        self.export_button.setToolTip(why or "Save the summary (each subject's top-1 and METEOR, the mean ± sd, "
+                                              "the chance level) as CSV")
+        self.export_changed.emit()
 
     def _failed(self, exc: BaseException) -> None:
         from brainview.errors import Cancelled
@@ -397,11 +424,9 @@ class QtSubjectsPanel(QWidget):
 
     def _load_summaries(self) -> None:
         decoding = self.decoding
-        stage = "stage2"
 
         def work():
-            return {s: decoding.summary(s, stage if stage in decoding.study.bundle(s).stages
-                                        else decoding.study.bundle(s).stages[-1]) for s in decoding.study.ids}
+            return decoding.summaries("stage2")
 
         def shown(result) -> None:
             if decoding is self.decoding:
@@ -427,7 +452,7 @@ class QtSubjectsPanel(QWidget):
             self.roi_table.blockSignals(False)
             self._roi_results[name] = {s: self.decoding.roi_captions(s, [name], stage).get(name) for s in self.study.ids}
             self._show_roi(name, self._roi_results[name])
-        self._show_summaries({s: self.decoding.summary(s, "stage2") for s in self.study.ids})
+        self._show_summaries(self.decoding.summaries("stage2"))
 
     def shutdown(self, msecs: int = 30000) -> None:
         """Stop decoding (within a token) and the study build, and wait up to ``msecs`` for the panel's thread."""

@@ -4,10 +4,12 @@ Only rendering; the panel (``subjects_panel.py``) decides what to decode and whe
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem
 
-from brainview.analysis.study import Study, summaries_side_by_side
+from brainview.analysis.study import Study
+from brainview.analysis.tables import SUBJECT_FIGURES, SUBJECT_SPREAD_ROWS, Table
 from brainview.state.session import STAGE_LABELS
 
 NOT_SEEN = "— not seen by this subject —"
@@ -104,29 +106,34 @@ def show_roi_row(table: QTableWidget, study: Study, row: int, name: str, result:
     table.resizeRowsToContents()
 
 
-def fill_summary_table(table: QTableWidget, summaries: dict) -> str:
-    """Each subject's image and text top-1 and METEOR, then the mean ± sd; returns the box's title (with chance)."""
-    ids = list(summaries)
-    table.setRowCount(len(ids) + 1)
-    columns = ((1, "image_given_brain"), (2, "text_given_brain"), (3, "meteor"))
+def fill_summary_table(table: QTableWidget, rows: Table) -> str:
+    """``rows`` (:func:`~brainview.analysis.tables.subjects_table`, what the export writes): each subject's image
+    and text top-1 and METEOR, then the mean ± sd (min and max in its tooltips); returns the box's title (with
+    the chance level of each retrieval pool)."""
+    subjects = range(len(rows["subject"]) - len(SUBJECT_SPREAD_ROWS))
+    spread = {rows["subject"][i]: i for i in range(len(subjects), len(rows["subject"]))}
+    table.setRowCount(len(subjects) + 1)
 
-    def value(summary, key):
-        return summary.get("meteor") if key == "meteor" else summary["retrieval"].get(key)
+    def shown(value: float) -> str:
+        return "—" if np.isnan(value) else f"{value:.3f}"
 
-    for row, s in enumerate(ids):
-        summary = summaries[s]
-        table.setItem(row, 0, item(s, f"{summary.get('source', '')}; {summary.get('pool')}-way retrieval"))
-        for col, key in columns:
-            v = value(summary, key)
-            table.setItem(row, col, item("—" if v is None else f"{v:.3f}", align=Qt.AlignCenter))
-    spread = summaries_side_by_side(summaries)
-    table.setItem(len(ids), 0, item("mean ± sd"))
-    for col, key in columns:
-        s = spread.get(key, {"mean": None})
-        text = "—" if s["mean"] is None else f"{s['mean']:.3f} ± {s['sd']:.3f}"
-        table.setItem(len(ids), col, item(text, f"min {s.get('min')}, max {s.get('max')}", Qt.AlignCenter))
-    pools = {summaries[s].get("pool") for s in ids}
-    chance = ", ".join(f"{1 / p:.4f}" for p in sorted(p for p in pools if p))
+    for row in subjects:
+        pool = rows["pool"][row]
+        table.setItem(row, 0, item(rows["subject"][row], f"{rows['source'][row]}; {_pool(pool)}-way retrieval"))
+        for col, key in enumerate(SUBJECT_FIGURES, start=1):
+            table.setItem(row, col, item(shown(rows[key][row]), align=Qt.AlignCenter))
+    table.setItem(len(subjects), 0, item("mean ± sd"))
+    for col, key in enumerate(SUBJECT_FIGURES, start=1):
+        mean, sd = rows[key][spread["mean"]], rows[key][spread["sd"]]
+        text = "—" if np.isnan(mean) else f"{mean:.3f} ± {sd:.3f}"
+        tip = f"min {shown(rows[key][spread['min']])}, max {shown(rows[key][spread['max']])}"
+        table.setItem(len(subjects), col, item(text, tip, Qt.AlignCenter))
+    chance = ", ".join(f"{c:.4f}" for c in sorted({rows["chance"][row] for row in subjects}, reverse=True)
+                       if not np.isnan(c))
     table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
     table.resizeRowsToContents()
     return f"Summary: top-1 given the brain (chance {chance}), METEOR"
+
+
+def _pool(pool) -> str:
+    return "?" if isinstance(pool, float) and np.isnan(pool) else str(pool)

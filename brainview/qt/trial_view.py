@@ -7,12 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QBoxLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
+                               QSpinBox, QVBoxLayout, QWidget)
 
+from brainview.analysis.tables import retrieved_captions
 from brainview.decoding.decoder import Decoded
 from brainview.decoding.retrieval import rank_of
+from brainview.qt.caption_list import QtRetrievedCaptions
+from brainview.qt.plots import QtPlot
 from brainview.qt.question_box import QtQuestionBox
 from brainview.qt.thumbnails import TRUE_COLOUR, QtRetrievalRow, pixmap_from_array
 from brainview.qt.workers import QtLatestRunner, QtWorkers
@@ -21,8 +23,6 @@ from brainview.state.session import MODELS_NOT_LOADED, STAGE_LABELS, Session, Sy
 
 TRIAL_COLOUR = "#4aa3ff"
 SYNTHETIC_COLOUR = "#f0a030"
-PLOT_BACKGROUND = "#1f2228"
-PLOT_FOREGROUND = "#c9ccd1"
 MODE_LABELS = {"roi": "ROI only", "lesion": "lesion", "boost": "boost", "manifold": "manifold",
                "data": "preferred stimuli"}
 
@@ -33,6 +33,7 @@ def section_title(text: str) -> QLabel:
     return label
 
 
+NO_BUNDLE = "no bundle open"
 #: narrower than this, the captions go above the retrievals (three caption boxes and four thumbnails a row)
 SIDE_BY_SIDE_WIDTH = 860
 
@@ -74,21 +75,11 @@ class QtTrialPlots(QWidget):
         super().__init__(parent)
         self.session = session
         pg.setConfigOptions(antialias=True)
-        # no context menus: pyqtgraph's are parentless widgets that would outlive the window
-        self.histogram = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
-        self.profile = pg.PlotWidget(enableMenu=False, background=PLOT_BACKGROUND)
+        self.histogram = QtPlot("trials", grid=True)
+        self.profile = QtPlot("cosine", "candidate images, best first", grid=True)
         for plot in (self.histogram, self.profile):
-            plot.setMinimumSize(200, 150)  # narrower, their titles and axes are cut
-            for side in ("left", "bottom"):
-                axis = plot.getAxis(side)
-                axis.setPen(PLOT_FOREGROUND)
-                axis.setTextPen(PLOT_FOREGROUND)
-                axis.enableAutoSIPrefix(False)  # cosines and scores read as they are, not ×0.001
-            plot.plotItem.ctrlMenu.setParent(plot, plot.plotItem.ctrlMenu.windowFlags())
-            plot.showGrid(x=False, y=True, alpha=0.15)
-        self.profile.setLabel("bottom", "candidate images, best first")
-        self.profile.setLabel("left", "cosine")
-        self.histogram.setLabel("left", "trials")
+            plot.setMinimumSize(200, 150)  # narrower, their axes are cut (titles are elided)
+            plot.show_empty(NO_BUNDLE)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.histogram, 1)
@@ -100,32 +91,36 @@ class QtTrialPlots(QWidget):
     def plot_histogram(self) -> None:
         session = self.session
         plot = self.histogram
-        plot.clear()
         if not session.has_bundle:
+            plot.show_empty(NO_BUNDLE)
             return
         name = session.score_name
         values = session.score_values(name)
         label = session.score_label(name) + ("" if name.startswith(MODEL_KEY) else f" · {STAGE_LABELS[session.stage]}")
         if values is None:
-            plot.setTitle(f"{label}: {session.missing_scores.get(name, 'not computed yet')}", size="9pt")
+            plot.show_empty(f"{label}: {session.missing_scores.get(name, 'no scores yet')}")
             return
         finite = values[np.isfinite(values)]
         if finite.size == 0:
+            plot.show_empty(f"no {label} for any trial yet")
             return
+        plot.begin_data()
         counts, edges = np.histogram(finite, bins=min(30, max(5, finite.size // 4)))
         plot.plot(edges, counts, stepMode="center", fillLevel=0, brush=(74, 163, 255, 110), pen=pg.mkPen(TRIAL_COLOUR))
         value = session.score(name)
         if value is not None:
             plot.addItem(pg.InfiniteLine(value, angle=90, pen=pg.mkPen(TRUE_COLOUR, width=2)))
             text = f"{int(value)}" if name == "image_rank" else f"{value:.3f}"
-            plot.setTitle(f"{label} · this trial: {text}", size="9pt")
+            plot.set_title(f"{label} · this trial: {text}")
         plot.setLabel("bottom", session.score_label(name))
 
-    def plot_profile(self, real: Decoded | None, synthetic: SyntheticResult | None) -> None:
+    def plot_profile(self, real: Decoded | None, synthetic: SyntheticResult | None, why: str = NO_BUNDLE) -> None:
+        """This trial's similarity to every test image, best first (``why`` there is none when ``real`` is None)."""
         plot = self.profile
-        plot.clear()
         if real is None:
+            plot.show_empty(why)
             return
+        plot.begin_data()
         trial = self.session.trial
         profile = real.image_profile
         order = np.sort(profile)[::-1]
@@ -141,7 +136,7 @@ class QtTrialPlots(QWidget):
             sorted_synthetic = np.sort(synthetic.decoded.image_profile)[::-1]
             plot.plot(ranks, sorted_synthetic, pen=pg.mkPen(SYNTHETIC_COLOUR, width=2, style=Qt.DashLine),
                       name="synthetic")
-        plot.setTitle(f"Retrieval similarity profile · {STAGE_LABELS[real.stage]}", size="9pt")
+        plot.set_title(f"Retrieval similarity profile · {STAGE_LABELS[real.stage]}")
 
 
 class QtTrialView(QWidget):
@@ -208,11 +203,8 @@ class QtTrialView(QWidget):
         images.addWidget(self.synthetic_images, 1, 1)
         images.setColumnStretch(1, 1)
 
-        self.trial_texts = QListWidget()
-        self.synthetic_texts = QListWidget()
-        for widget in (self.trial_texts, self.synthetic_texts):
-            widget.setWordWrap(True)
-            widget.setMinimumHeight(120)
+        self.trial_texts = QtRetrievedCaptions()
+        self.synthetic_texts = QtRetrievedCaptions()
         texts = QGridLayout()
         texts.addWidget(self._row_label("trial · stage 2", TRIAL_COLOUR), 0, 0)
         texts.addWidget(self._row_label("synthetic", SYNTHETIC_COLOUR), 0, 1)
@@ -312,7 +304,7 @@ class QtTrialView(QWidget):
         stage2 = (self.real if session.stage == "stage2"
                   else session.retrieve(stage="stage2") if "stage2" in session.stages else None)
         texts = stage2.texts if stage2 is not None else None
-        self._fill_texts(self.trial_texts, texts, set(session.true_texts().tolist()), "stage 2 is not in this bundle")
+        self._fill_texts(self.trial_texts, texts, trial, "stage 2 is not in this bundle")
         for stage, box in self.caption_boxes.items():
             box.setVisible(stage in session.stages)
         self._show_captions()
@@ -328,8 +320,8 @@ class QtTrialView(QWidget):
         waiting = "predicting this trial's brain tokens…"
         self.images_title.setText(f"Retrieved images · {STAGE_LABELS[self.session.stage]}")
         self.trial_images.show_message(waiting)
-        self.trial_texts.clear()
-        self.trial_texts.addItem(QListWidgetItem(waiting))
+        self.trial_texts.show_message(waiting)
+        self.plots.plot_profile(None, None, waiting)
         for stage, box in self.caption_boxes.items():
             box.setVisible(stage in self.session.stages)
         self._show_captions()
@@ -363,20 +355,12 @@ class QtTrialView(QWidget):
             return f"captions are off: {session.captions_missing}" if session.captions_missing else "captions are off"
         return working if pending else "(the language model generated no words for this pattern)"
 
-    def _fill_texts(self, widget: QListWidget, texts, true_rows: set[int], empty: str) -> None:
-        widget.clear()
+    def _fill_texts(self, widget: QtRetrievedCaptions, texts, true_trial: int | None, empty: str) -> None:
+        """The retrieved captions with their trial ids, the references of ``true_trial`` marked."""
         if texts is None:
-            widget.addItem(QListWidgetItem(empty))
-            return
-        bundle = self.session.bundle
-        for rank, (index, score) in enumerate(zip(texts.indices, texts.scores), start=1):
-            trial, caption = bundle.text_index[int(index)]
-            item = QListWidgetItem(f"{score:.3f}   {bundle.captions[trial][caption]}")
-            item.setToolTip(f"#{rank}, from trial {self.session.trial_id(int(trial))}")
-            if int(index) in true_rows:
-                item.setForeground(QColor(TRUE_COLOUR))
-                item.setText(item.text() + "   ✓")
-            widget.addItem(item)
+            widget.show_message(empty)
+        else:
+            widget.show_rows(retrieved_captions(self.session.bundle, texts, true_trial))
 
     def set_workers(self, workers: QtWorkers) -> None:
         """The window's workers run the question boxes' generation and the prediction of a trial's
@@ -443,10 +427,9 @@ class QtTrialView(QWidget):
             hint = "Check an ROI or paint on the cortex to decode a synthetic pattern."
             self.synthetic_box.set_text(None, hint)
             self.synthetic_images.show_message("no selection")
-            self._fill_texts(self.synthetic_texts, None, set(), "no selection")
+            self._fill_texts(self.synthetic_texts, None, None, "no selection")
             return
         decoded = result.decoded
         self.synthetic_box.set_text(decoded.caption, self._why_no_caption(result.caption_pending, "captioning…"))
         self.synthetic_images.show_images(self.session, decoded, result.trial)
-        true_rows = set(self.session.true_texts(result.trial).tolist()) if result.trial is not None else set()
-        self._fill_texts(self.synthetic_texts, decoded.texts, true_rows, "caption retrieval needs stage 2")
+        self._fill_texts(self.synthetic_texts, decoded.texts, result.trial, "caption retrieval needs stage 2")

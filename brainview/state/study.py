@@ -147,9 +147,18 @@ class StudyDecoding:
         test trial of every subject is ``brainview eval STUDY``'s job, not a panel's."""
         recorded = self.recorded_summary(subject, stage)
         if recorded is not None:
-            return {**recorded, "source": "recorded in the bundle by its builder"}
-        return {**evaluation_summary(self.evaluate(subject, stage, repeats, seed, captions=False)),
+            return {**recorded, "stage": stage, "source": "recorded in the bundle by its builder"}
+        return {**evaluation_summary(self.evaluate(subject, stage, repeats, seed, captions=False)), "stage": stage,
                 "source": "retrieval computed now; METEOR not recorded (run brainview eval on the study)"}
+
+    def summaries(self, stage: str = "stage2") -> dict[str, dict[str, Any]]:
+        """Every subject's :meth:`summary` of ``stage`` (a subject without it: its last stage), in study order:
+        what the subjects panel shows and ``brainview table STUDY`` writes (Table 3 across subjects)."""
+        out = {}
+        for s in self.study.ids:
+            stages = self.study.bundle(s).stages
+            out[s] = self.summary(s, stage if stage in stages else stages[-1])
+        return out
 
     def evaluate(self, subject: str, stage: str, repeats: int | None = None, seed: int = 42,
                  captions: bool = True, fmri_repeats: str = "all") -> dict[str, Any]:

@@ -43,3 +43,25 @@ def test_eval_json_gives_each_subject_and_the_mean_with_its_spread(study_file, c
     assert spread["min"] == min(top1) and spread["n"] == 3
     assert out["subjects"]["subj05"]["retrieval"]["image_given_brain"]["pool"] == 11  # it saw one image fewer
     assert out["mean"]["captioning"]["meteor"]["mean"] is None  # captions were not asked for: no invented 0
+
+
+def test_table_of_a_study_is_its_subjects_side_by_side(study_file, tmp_path, capsys):
+    """``brainview table STUDY``: Table 3 across subjects (the Subjects panel's summary), with each pool's chance
+    level and the mean, sd, min and max across subjects; pandas reads the figures as floats."""
+    import pandas as pd
+
+    out = tmp_path / "subjects.csv"
+    assert main(["table", str(study_file), "--out", str(out), "--device", "cpu"]) == 0
+    frame = pd.read_csv(out)
+    assert frame["subject"].tolist() == ["subj01", "subj02", "subj05", "mean", "sd", "min", "max"]
+    assert frame["pool"].iloc[:3].tolist() == [12, 12, 11] and np.isnan(frame["pool"].iloc[3])  # pools differ
+    assert frame["chance"].iloc[:3].tolist() == pytest.approx([1 / 12, 1 / 12, 1 / 11])
+    top1 = frame["image_given_brain"].iloc[:3]
+    assert frame["image_given_brain"].iloc[3] == pytest.approx(top1.mean())
+    assert frame["image_given_brain"].iloc[4] == pytest.approx(top1.std(ddof=1))
+    assert frame["meteor"].isna().all()  # not recorded in these bundles: empty, never an invented 0
+    assert (frame["stage"].iloc[:3] == "stage2").all()
+    assert main(["table", str(study_file), "--what", "trials", "--out", str(out)]) == 2
+    assert "--what subjects" in capsys.readouterr().err
+    assert main(["table", str(study_file.parent / "subj01"), "--what", "subjects", "--out", str(out)]) == 2
+    assert "needs a study" in capsys.readouterr().err

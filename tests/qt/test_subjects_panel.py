@@ -133,3 +133,46 @@ def test_building_the_demo_study_says_its_step_and_the_time_left(qtbot, window, 
     qtbot.waitUntil(lambda: bool(recorded_dialogs), timeout=20000)
     assert recorded_dialogs[0][1] == "Cannot build the demo study"
     assert "no room left on the device" in recorded_dialogs[0][2] and panel.demo_button.isEnabled()
+
+
+def test_the_subjects_table_exports_what_the_panel_shows_and_what_the_cli_writes(qtbot, window, study_file,
+                                                                                tmp_path, monkeypatch,
+                                                                                recorded_dialogs):
+    import numpy as np
+    import pandas as pd
+
+    from brainview.cli import main
+
+    panel, exports = window.subjects_panel, window.exports
+    # no study: the button and the menu action are off and say why
+    assert not panel.export_button.isEnabled() and "No study is open" in panel.export_button.toolTip()
+    assert not exports.subjects_action.isEnabled() and "No study is open" in exports.subjects_action.toolTip()
+    panel = _open_study(qtbot, window, study_file)
+    qtbot.waitUntil(panel.export_button.isEnabled, timeout=30000)
+    assert exports.subjects_action.isEnabled() and exports.subjects_action in panel.summary_table.actions()
+    asked = []
+    monkeypatch.setattr("brainview.qt.exports.choose_csv",
+                        lambda parent, title, name: asked.append(name) or str(tmp_path / "window.csv"))
+    qtbot.mouseClick(panel.export_button, Qt.LeftButton)
+    assert asked == ["three-subjects.csv"]
+    frame = pd.read_csv(tmp_path / "window.csv")
+
+    # number for number what the panel shows: each subject, the mean ± sd, each pool's chance level
+    table = panel.summary_table
+    figures = ("image_given_brain", "text_given_brain", "meteor")
+    for row, subject in enumerate(("subj01", "subj02", "subj05")):
+        assert frame["subject"][row] == _text(table, row, 0) == subject
+        for col, key in enumerate(figures, start=1):
+            value = frame[key][row]
+            assert _text(table, row, col) == ("—" if np.isnan(value) else f"{value:.3f}")
+        assert f"{frame['pool'][row]:g}-way" in table.item(row, 0).toolTip()
+    mean, sd = (frame.index[frame["subject"] == name][0] for name in ("mean", "sd"))
+    assert _text(table, 3, 1) == f"{frame['image_given_brain'][mean]:.3f} ± {frame['image_given_brain'][sd]:.3f}"
+    assert _text(table, 3, 3) == "—" and frame["meteor"].isna().all()
+    for chance in frame["chance"][:3]:
+        assert f"{chance:.4f}" in panel.summary_box.title()
+
+    # and byte for byte what the command line writes for the same study
+    assert main(["table", str(study_file), "--out", str(tmp_path / "cli.csv"), "--device", "cpu"]) == 0
+    assert (tmp_path / "cli.csv").read_text() == (tmp_path / "window.csv").read_text()
+    assert recorded_dialogs == []
