@@ -91,7 +91,7 @@ class QtSessionIO(QObject):
         """What else the user set in the panels: the score chosen, the phrases typed, the tabs and docks."""
         window = self.window
         language = window.language_panel
-        return {"score": window.browser.score, "search_phrase": language.search_edit.text(),
+        return {"score": window.browser.chosen_score, "search_phrase": language.search_edit.text(),
                 "concept_phrase": language.concept_edit.text(), "left_tab": window.left_tabs.currentIndex(),
                 "language_tab": language.tabs.currentIndex(), "subjects_dock": window.subjects_dock.isVisible(),
                 "overlays": window.overlay_layers.to_dict()}

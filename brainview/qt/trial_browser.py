@@ -255,6 +255,12 @@ class QtTrialBrowser(QWidget):
     def score(self) -> str | None:
         return self.score_combo.currentData()
 
+    @property
+    def chosen_score(self) -> str | None:
+        """The score the user chose: the one shown, or a restored session's choice still waiting for its
+        values (a session saved meanwhile keeps it)."""
+        return self._preferred_score or self.score
+
     def _on_bundle(self) -> None:
         header = self.table.horizontalHeader()
         room = header.fontMetrics().horizontalAdvance("M") * 2  # the sort arrow and the margins
