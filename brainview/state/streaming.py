@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -25,9 +26,18 @@ def never() -> bool:
     return False
 
 
+def _first(generate: Callable[..., list[str]], *args, on_text: Callable[[str], None], **kwargs) -> str:
+    """The one text ``generate(*args, on_text=..., **kwargs)`` (a decoder's captions or answers) makes."""
+    return generate(*args, on_text=on_text, **kwargs)[0]
+
+
+def _with(answers: dict[str, str], name: str, text: str) -> dict[str, str]:
+    return {**answers, name: text}
+
+
 def iter_foreground_text(access: ModelAccess, generate: Callable[[Callable[[str], None]], str],
                          superseded: Callable[[], bool] = never, step: Callable[[str], object] = str):
-    """Run ``generate(on_text)`` (one language-model call reporting its text so far) with the model taken as
+    """Run ``generate(on_text=...)`` (one language-model call reporting its text so far) with the model taken as
     foreground on a helper thread; yield ``step(text so far)`` after each token and return the text, or None
     when ``superseded()`` turned True before the call started or while it ran (it then stops within a token;
     ``generate`` must pass ``superseded`` on to the decoder). A :class:`~brainview.errors.Cancelled` of the
@@ -39,7 +49,7 @@ def iter_foreground_text(access: ModelAccess, generate: Callable[[Callable[[str]
             if superseded():
                 return None
         try:
-            return None if superseded() else generate(on_text)
+            return None if superseded() else generate(on_text=on_text)
         finally:
             access.release()
 
@@ -89,9 +99,8 @@ def iter_trial_captions(session, trial: int, superseded: Callable[[], bool] = ne
         if text is None:
             tokens = pinned.tokens(trial, stage) if pinned is not None else decoder.tokens_for_trials([trial], stage)
             text = yield from iter_foreground_text(
-                session.model_lock,
-                lambda on_text: decoder.captions(tokens, superseded=superseded, on_text=on_text)[0], superseded,
-                step=lambda so_far: CaptionSoFar(trial, stage, so_far, source, generation))
+                session.model_lock, partial(_first, decoder.captions, tokens, superseded=superseded), superseded,
+                step=partial(CaptionSoFar, trial, stage, source=source, generation=generation))
             if text is None:
                 return None
             if pinned is not None:
@@ -109,11 +118,10 @@ def iter_answers(session, sources: dict[str, np.ndarray], question: str, histori
     decoder = session.decoder
     answers: dict[str, str] = {}
     for name, tokens in sources.items():
-        history = [histories.get(name, ())]
         text = yield from iter_foreground_text(
             session.model_lock,
-            lambda on_text: decoder.answers(tokens, [question], history, superseded=superseded, on_text=on_text)[0],
-            superseded, step=lambda so_far: {**answers, name: so_far})
+            partial(_first, decoder.answers, tokens, [question], [histories.get(name, ())], superseded=superseded),
+            superseded, step=partial(_with, dict(answers), name))
         if text is None:
             return None
         answers[name] = text

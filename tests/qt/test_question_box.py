@@ -4,11 +4,12 @@ dialogue per trial, the synthetic card asking the selection, and off with the re
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
-from PySide6.QtCore import QThreadPool, Qt
-from tests.qt.conftest import open_and_wait
+from PySide6.QtCore import Qt, QThreadPool
 
 from brainview.decoding.progress import finish
+from tests.qt.conftest import open_and_wait
 
 
 def _ask(qtbot, box, question):
@@ -138,7 +139,7 @@ def test_the_answers_stream_into_the_dialogue(qtbot, window, app_bundle):
     assert brain[-1] == final["brain"] and image[-1] == final["image"]
     assert len(set(brain)) + len(set(image)) >= 3  # pieces of the answers before the end
     for texts in (brain, image):
-        assert all(later.startswith(earlier.strip()) for earlier, later in zip(texts, texts[1:]))
+        assert all(later.startswith(earlier.strip()) for earlier, later in pairwise(texts))
     for answers, dialogue, busy in shown:
         assert busy and all(f"<i>{escape(text)}…</i>" in dialogue for text in answers.values())
     assert "…</i>" not in box.dialogue.text() and not box.busy  # whole now

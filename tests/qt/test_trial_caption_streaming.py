@@ -5,11 +5,12 @@ reaches the new trial's boxes; closing the window mid-caption leaves no thread b
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 from PySide6.QtCore import QThreadPool
-from tests.qt.conftest import open_and_wait
 
 from brainview.errors import Cancelled
+from tests.qt.conftest import open_and_wait
 
 
 def _captions_done(qtbot, window) -> None:
@@ -36,7 +37,7 @@ def test_the_trial_caption_streams_into_its_boxes(qtbot, window, app_bundle):
     for stage in session.stages:
         texts = [boxes[stage][0] for streaming, boxes in shown if streaming == stage]
         assert len(set(texts)) >= 2, texts  # pieces of the caption before the end
-        assert all(later.startswith(earlier.strip()) for earlier, later in zip(texts, texts[1:]))  # growing
+        assert all(later.startswith(earlier.strip()) for earlier, later in pairwise(texts))  # growing
         assert texts[-1] == expected[stage]  # the streamed caption is the non-streamed one
         # partial while it streams: the title says so (the synthetic box's pending look)
         assert all(boxes[stage][1].endswith("· decoding…") for streaming, boxes in shown if streaming == stage)

@@ -3,6 +3,8 @@ end with what the non-streamed call gives, stop within a token once superseded a
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from brainview.state.session import Session, finish, load
@@ -20,7 +22,7 @@ def session(app_bundle):
 
 def _grows(texts: list[str]) -> bool:
     """Each text so far extends the one before it (whitespace aside: a token may start a word)."""
-    return all(later.startswith(earlier.strip()) for earlier, later in zip(texts, texts[1:]))
+    return all(later.startswith(earlier.strip()) for earlier, later in pairwise(texts))
 
 
 def _model_is_free(session) -> bool:
