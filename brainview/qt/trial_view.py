@@ -366,7 +366,7 @@ class QtTrialView(QWidget):
             streaming = caption is None and so_far is not None and so_far.shows_in(session)
             box.set_text(so_far.text if streaming else caption,
                          self._why_no_caption(pending=caption is None, working="decoding…"))
-            box.set_busy(streaming)
+            box.set_busy(streaming and not so_far.done)
 
     def show_caption_so_far(self, step: CaptionSoFar) -> None:
         """The shown trial's caption as it is generated, token by token (its box's title says it is partial);

@@ -78,6 +78,7 @@ class CaptionSoFar:
     text: str
     source: str | int  # the repeat choice it was made under (the mean or a repeat)
     generation: int  # Session.generation: a caption of another bundle is never shown
+    done: bool = False  # the stage's whole caption (kept with the others once every stage is done)
 
     def shows_in(self, session) -> bool:
         """Whether it belongs in the session's trial view now (same bundle, trial and repeat choice)."""
@@ -87,7 +88,7 @@ class CaptionSoFar:
 
 def iter_trial_captions(session, trial: int, superseded: Callable[[], bool] = never):
     """Caption a trial on each stage, the first stage's caption streaming, then the next's: yields a
-    :class:`CaptionSoFar` after each token; returns stage -> {trial: caption} for ``Session.store_captions``
+    :class:`CaptionSoFar` after each token and once more, ``done``, with each stage's whole caption; returns stage -> {trial: caption} for ``Session.store_captions``
     (under a repeat the captions are kept with the repeat choice instead and nothing is returned for the
     session's mean), or None when superseded. Captions already made are taken as they are (no model call).
     The repeat choice and the bundle are pinned when it starts: a choice changed meanwhile never mixes in."""
@@ -105,6 +106,7 @@ def iter_trial_captions(session, trial: int, superseded: Callable[[], bool] = ne
                 return None
             if pinned is not None:
                 pinned.keep(stage, trial, text)
+            yield CaptionSoFar(trial, stage, text, source, generation, done=True)
         if pinned is None:
             captions[stage] = {trial: text}
     return captions

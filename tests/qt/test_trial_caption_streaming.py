@@ -28,25 +28,27 @@ def test_the_trial_caption_streams_into_its_boxes(qtbot, window, app_bundle):
     trial = 3
     decoder = session.decoder
     expected = {stage: decoder.captions(decoder.tokens_for_trials([trial], stage))[0] for stage in session.stages}
-    shown = []  # after each step the view took: (stage streaming, {stage: (box text, box title)})
+    shown = []  # after each step the view took: (stage streaming, whole yet, {stage: (box text, box title)})
     window.trial_captioner.partial.connect(lambda step: shown.append(
-        (step.stage, {s: (b.text.text(), b.title.text()) for s, b in view.caption_boxes.items()})))
+        (step.stage, step.done, {s: (b.text.text(), b.title.text()) for s, b in view.caption_boxes.items()})))
     session.set_trial(trial)
     qtbot.waitUntil(lambda: all(session.caption(s, trial) is not None for s in session.stages), timeout=30000)
     _captions_done(qtbot, window)
     for stage in session.stages:
-        texts = [boxes[stage][0] for streaming, boxes in shown if streaming == stage]
+        texts = [boxes[stage][0] for streaming, _, boxes in shown if streaming == stage]
         assert len(set(texts)) >= 2, texts  # pieces of the caption before the end
         assert all(later.startswith(earlier.strip()) for earlier, later in pairwise(texts))  # growing
         assert texts[-1] == expected[stage]  # the streamed caption is the non-streamed one
-        # partial while it streams: the title says so (the synthetic box's pending look)
-        assert all(boxes[stage][1].endswith("· decoding…") for streaming, boxes in shown if streaming == stage)
+        # partial while it streams: the title says so (the synthetic box's pending look), until it is whole
+        assert all(boxes[stage][1].endswith("· decoding…") != done for streaming, done, boxes in shown
+                   if streaming == stage)
         box = view.caption_boxes[stage]
         assert box.text.text() == expected[stage] == session.caption(stage, trial)  # stored as before
         assert not box.title.text().endswith("decoding…")
     first, second = session.stages
-    # stage 1 streams first: while stage 2 streams, stage 1's box shows its whole caption
-    assert all(boxes[first][0] == expected[first] for streaming, boxes in shown if streaming == second)
+    # stage 1 streams first: while stage 2 streams, stage 1's box shows its whole caption, no longer partial
+    assert all(boxes[first] == (expected[first], view.caption_boxes[first].name)
+               for streaming, _, boxes in shown if streaming == second)
 
 
 def _gate_the_next_caption(monkeypatch, decoder):

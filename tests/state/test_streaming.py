@@ -45,6 +45,8 @@ def test_a_trial_caption_streams_stage_after_stage_and_ends_with_the_batch_capti
     for stage in session.stages:
         texts = [step.text for step in steps if step.stage == stage]
         assert len(set(texts)) >= 2 and _grows(texts) and texts[-1] == expected[stage]
+        # the last step of a stage says it is whole; the others are partial
+        assert [step.done for step in steps if step.stage == stage] == [False] * (len(texts) - 1) + [True]
     assert _model_is_free(session)
 
 
