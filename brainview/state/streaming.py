@@ -93,6 +93,8 @@ def iter_trial_captions(session, trial: int, superseded: Callable[[], bool] = ne
     session's mean), or None when superseded. Captions already made are taken as they are (no model call).
     The repeat choice and the bundle are pinned when it starts: a choice changed meanwhile never mixes in."""
     pinned = session.repeats.pinned()
+    if pinned is None and session.repeats.repeat is not None:
+        return {}  # the chosen repeat's predictions were dropped (another bundle): nothing to caption or keep
     decoder, source, generation = session.decoder, session.repeats.source, session.generation
     captions: dict[str, dict[int, str]] = {}
     for stage in session.stages:
