@@ -306,15 +306,17 @@ class Decoder:
 
     def answers(self, tokens: np.ndarray, questions: Sequence[str], histories: Sequence[Sequence[Turn]] | None = None,
                 *, num_beams: int | None = None, max_new_tokens: int | None = None, batch_size: int = 16,
-                progress=None) -> list[str]:
-        """One answer per (tokens, question), each after its dialogue history (none by default)."""
+                progress=None, superseded: Callable[[], bool] | None = None,
+                on_text: Callable[[str], None] | None = None) -> list[str]:
+        """One answer per (tokens, question), each after its dialogue history (none by default); ``superseded``
+        and ``on_text`` (the answer so far after each token, for one greedy answer) as in :meth:`generate`."""
         if len(questions) != len(tokens) or (histories is not None and len(histories) != len(tokens)):
             raise UserError(f"{len(questions)} questions for {len(tokens)} sets of query tokens")
         histories = histories if histories is not None else [()] * len(questions)
         prompts = [self.question_prompt(q, h) for q, h in zip(questions, histories)]
         limit = int(self.bundle.vlm["max_answer_tokens"] if max_new_tokens is None else max_new_tokens)
         return self.generate(tokens, prompts, max_new_tokens=limit, num_beams=num_beams, batch_size=batch_size,
-                             progress=progress)
+                             progress=progress, superseded=superseded, on_text=on_text)
 
     def decode(self, tokens: np.ndarray, stage: str, k: int = 5, caption: bool = True) -> Decoded:
         """Caption and top-k image/caption retrieval for one set of query tokens (n_query, query_dim)."""

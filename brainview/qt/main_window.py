@@ -177,6 +177,7 @@ class QtMainWindow(QMainWindow):
         self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
         self.live.result.connect(self._show_synthetic)
         self.live.failed.connect(self.worker_failed)
+        self.trial_captioner.partial.connect(self.trial_view.show_caption_so_far)  # token by token
         self.trial_captioner.result.connect(self.session.store_captions)
         self.trial_captioner.failed.connect(self.worker_failed)
         self.session.connect("trial", lambda s: self._trial_changed())
@@ -290,7 +291,7 @@ class QtMainWindow(QMainWindow):
     def _stop_background(self) -> None:
         """Drop every result still coming for the bundle on screen and stop its captioning at once."""
         self.live.cancel()
-        self.trial_captioner.cancel()
+        self._stop_trial_captions()
         self.passes.stop()
         if self.session.decoder is not None:
             self.session.decoder.cancel()
@@ -356,14 +357,22 @@ class QtMainWindow(QMainWindow):
             self._shown.similarity.update(result.similarity)  # a restored bundle shows its ranks at once
 
     def caption_current_trial(self) -> None:
+        """Caption the shown trial in a worker, streamed into its boxes; a caption of a trial no longer shown
+        stops within a token (its partial text never reaches the boxes)."""
         session = self.session
         trial = session.trial
+        wanted = (session.bundle, trial, session.repeats.source)
+        if self.trial_captioner.busy and self._captioning == wanted:
+            return  # asked again (the models arrived, the repeat choice reset): the caption is on its way
         if session.can_caption and any(session.caption(s, trial) is None for s in session.stages):
-            wanted = (session.bundle, trial, session.repeats.source)
-            if self.trial_captioner.busy and self._captioning == wanted:
-                return  # asked again (the models arrived, the repeat choice reset): the caption is on its way
             self._captioning = wanted
-            self.trial_captioner.submit(session.caption_trial, trial)
+            self.trial_captioner.submit_steps(session.iter_caption_trial, trial)
+        elif self.trial_captioner.busy:
+            self._stop_trial_captions()  # every caption of this trial is in: stop the one nobody looks at
+
+    def _stop_trial_captions(self) -> None:
+        self.trial_captioner.cancel()
+        self._captioning = None  # the trial asked again later is captioned again
 
     def worker_failed(self, exc: BaseException) -> None:
         from brainview.decoding.blip2 import (

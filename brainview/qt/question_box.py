@@ -2,9 +2,11 @@
 
 The owner gives a *job maker* (:meth:`QtQuestionBox.set_asker`): called on the GUI thread with
 the question and the dialogue so far per source, it captures what it needs (the trial, the
-stage, the selection) and returns the function that the worker runs; that function returns one
-answer per source (e.g. ``{"brain": ..., "image": ...}``). A cleared box ignores answers that
-were still on their way.
+stage, the selection) and returns the function that the worker runs, called with ``superseded``
+(True once the box was cleared: it may stop); that function returns one answer per source (e.g.
+``{"brain": ..., "image": ...}``), or, as a generator, yields the answers so far after each token
+(they stream into the dialogue, marked as partial) and returns them. A cleared box ignores
+answers that were still on their way.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from brainview.decoding.questions import MAX_HISTORY_TURNS, Turn
 from brainview.errors import Cancelled
 from brainview.qt.workers import QtWorkers
 
-JobMaker = Callable[[str, dict[str, list[Turn]]], Callable[[], dict[str, str]]]
+JobMaker = Callable[[str, dict[str, list[Turn]]], Callable[..., dict[str, str]]]
 
 
 class QtQuestionBox(QFrame):
     """Line edit + Ask, a thinking indicator, and the dialogue (one answer per source and turn)."""
 
     answered = Signal(dict)  # {source: answer} of the newest question
+    streamed = Signal(dict)  # {source: answer so far} while the newest question is answered, token by token
     failed = Signal(str)
 
     def __init__(self, title: str, sources: dict[str, str], placeholder: str = "Ask a question…",
@@ -40,6 +43,7 @@ class QtQuestionBox(QFrame):
         self._asker: JobMaker | None = None
         self._generation = 0
         self._busy = False
+        self._so_far: tuple[str, dict[str, str]] | None = None  # the question being answered, answers so far
 
         self.title = QLabel(title)
         self.title.setStyleSheet("font-weight: 600;")
@@ -80,6 +84,7 @@ class QtQuestionBox(QFrame):
         """Forget the dialogue (a new trial or selection); an answer still on its way is dropped."""
         self._generation += 1
         self.history.clear()
+        self._so_far = None
         self._set_busy(False)
         self._show_dialogue()
 
@@ -102,12 +107,22 @@ class QtQuestionBox(QFrame):
         job = self._asker(text, self.histories())
         generation = self._generation
         self._set_busy(True)
-        self.workers.start(job, on_returned=lambda answers: self._answered(generation, text, answers),
+        self.workers.start(job, superseded=lambda: generation != self._generation,
+                           on_yielded=lambda answers: self._streamed(generation, text, answers),
+                           on_returned=lambda answers: self._answered(generation, text, answers),
                            on_error=lambda exc: self._failed(generation, exc))
 
-    def _answered(self, generation: int, question: str, answers: dict[str, str]) -> None:
+    def _streamed(self, generation: int, question: str, answers: dict[str, str]) -> None:
         if generation != self._generation:
             return
+        self._so_far = (question, dict(answers))
+        self._show_dialogue()
+        self.streamed.emit(dict(answers))
+
+    def _answered(self, generation: int, question: str, answers: dict[str, str] | None) -> None:
+        if generation != self._generation or answers is None:
+            return
+        self._so_far = None
         self._set_busy(False)
         self.history.append((question, dict(answers)))
         del self.history[:-max(1, self.max_turns)]
@@ -118,7 +133,9 @@ class QtQuestionBox(QFrame):
     def _failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
             return
+        self._so_far = None
         self._set_busy(False)
+        self._show_dialogue()
         if isinstance(exc, Cancelled):  # stopped on purpose: nothing went wrong
             self.status.hide()
             return
@@ -144,6 +161,11 @@ class QtQuestionBox(QFrame):
         for question, answers in self.history:
             said = "  ·  ".join(f"<span style='color:#8a8f98'>{escape(self.sources[s])}:</span> "
                                 f"<b>{escape(a) or '(no answer)'}</b>" for s, a in answers.items() if s in self.sources)
+            rows.append(f"Q: {escape(question)}<br>&nbsp;&nbsp;{said}")
+        if self._so_far is not None:  # being answered: what is there so far, and that more is coming
+            question, answers = self._so_far
+            said = "  ·  ".join(f"<span style='color:#8a8f98'>{escape(label)}:</span> "
+                                f"<i>{escape(answers.get(s, ''))}…</i>" for s, label in self.sources.items())
             rows.append(f"Q: {escape(question)}<br>&nbsp;&nbsp;{said}")
         self.dialogue.setText("<br>".join(rows))
         self.dialogue.setVisible(bool(rows))

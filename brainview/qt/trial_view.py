@@ -4,6 +4,8 @@ with the live synthetic decoding of the ROI selection shown beside the real tria
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -20,6 +22,7 @@ from brainview.qt.thumbnails import TRUE_COLOUR, QtRetrievalRow, pixmap_from_arr
 from brainview.qt.workers import QtLatestRunner, QtWorkers
 from brainview.state.other_models import KEY_PREFIX as MODEL_KEY
 from brainview.state.session import MODELS_NOT_LOADED, STAGE_LABELS, Session, SyntheticResult
+from brainview.state.streaming import CaptionSoFar
 
 TRIAL_COLOUR = "#4aa3ff"
 SYNTHETIC_COLOUR = "#f0a030"
@@ -44,6 +47,7 @@ class QtCaptionBox(QFrame):
     def __init__(self, title: str, colour: str, parent=None):
         super().__init__(parent)
         self.setObjectName("card")
+        self.name = title
         self.title = QLabel(title, wordWrap=True)
         self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Minimum)
         self.title.setStyleSheet(f"color: {colour}; font-weight: 600;")
@@ -65,6 +69,10 @@ class QtCaptionBox(QFrame):
         self.text.setText(text if text else placeholder)
         self.text.setProperty("placeholder", not text)
         self.text.style().polish(self.text)
+
+    def set_busy(self, busy: bool) -> None:
+        """The title says when the caption is still being made (what the box shows is then partial)."""
+        self.title.setText(self.name + ("  · decoding…" if busy else ""))
 
 
 class QtTrialPlots(QWidget):
@@ -151,6 +159,7 @@ class QtTrialView(QWidget):
         self.synthetic: SyntheticResult | None = None
         self.synthetic_label = ""
         self.real: Decoded | None = None
+        self._so_far: dict[str, CaptionSoFar] = {}  # stage -> the shown trial's caption while it streams
         self._predictor: QtLatestRunner | None = None  # set_workers: tokens of a trial not predicted yet
 
         self.title = QLabel()
@@ -247,6 +256,7 @@ class QtTrialView(QWidget):
         session.repeats.connect("choice", lambda r: self.refresh())  # the mean or one repeat of each trial
         for event in ("bundle", "trial", "stage"):  # a new pattern (or brain model) starts a new dialogue
             session.connect(event, lambda s: (self.questions.clear(), self.synthetic_questions.clear()))
+        session.connect("trial", lambda s: self._so_far.clear())  # a trial shown again streams from its start
         session.connect("notes", lambda s: self._show_note())
         session.connect("captions", lambda s: self._show_captions())
         self.show_empty("Open a decoding bundle with File → Open.")
@@ -344,7 +354,18 @@ class QtTrialView(QWidget):
             return
         for stage, box in self.caption_boxes.items():
             caption = session.caption(stage)
-            box.set_text(caption, self._why_no_caption(pending=caption is None, working="decoding…"))
+            so_far = self._so_far.get(stage)
+            streaming = caption is None and so_far is not None and so_far.shows_in(session)
+            box.set_text(so_far.text if streaming else caption,
+                         self._why_no_caption(pending=caption is None, working="decoding…"))
+            box.set_busy(streaming and not so_far.done)
+
+    def show_caption_so_far(self, step: CaptionSoFar) -> None:
+        """The shown trial's caption as it is generated, token by token (its box's title says it is partial);
+        a step of another trial, repeat choice or bundle is never shown."""
+        if step.shows_in(self.session):
+            self._so_far[step.stage] = step
+            self._show_captions()
 
     def _why_no_caption(self, pending: bool, working: str) -> str:
         """What a caption box says while it has no caption: never an empty box without a reason."""
@@ -381,11 +402,11 @@ class QtTrialView(QWidget):
 
         def ask_trial(question, histories):  # on the GUI thread: what to answer is fixed here
             trial, stage = session.trial, session.stage
-            return lambda: session.answer_trial(question, histories, trial, stage)
+            return partial(session.iter_answer_trial, question, histories, trial, stage)
 
         def ask_selection(question, histories):
             voxels, settings, trial = session.selection.voxels(), session.synthetic, session.trial
-            return lambda: session.answer_synthetic(question, histories, voxels, settings, trial)
+            return partial(session.iter_answer_synthetic, question, histories, voxels, settings, trial)
 
         self.questions.title.setText(f"Ask about this trial · {STAGE_LABELS[session.stage]}")
         self.questions.set_asker(ask_trial)
@@ -415,7 +436,7 @@ class QtTrialView(QWidget):
         self.plots.plot_profile(self.real, self.synthetic)
 
     def set_synthetic_busy(self, busy: bool) -> None:
-        self.synthetic_box.title.setText("Synthetic" + ("  · decoding…" if busy else ""))
+        self.synthetic_box.set_busy(busy)
         self.synthetic_box.subtitle.setText(self.synthetic_label)
         self.synthetic_box.subtitle.setVisible(bool(self.synthetic_label))
 

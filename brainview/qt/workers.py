@@ -28,7 +28,8 @@ class QtWorkers(QObject):
     def start(self, func: Callable, *args, on_returned: Callable | None = None,
               on_error: Callable[[BaseException], None] | None = None, on_yielded: Callable | None = None,
               on_finished: Callable | None = None, **kwargs) -> WorkerBase | None:
-        """Run ``func(*args, **kwargs)`` in the global thread pool; a generator function yields progress.
+        """Run ``func(*args, **kwargs)`` in the global thread pool; a generator function yields progress
+        (``on_yielded``; a plain function has none to report).
 
         The callbacks run on the GUI thread, and never after :meth:`shutdown` (their widgets may be
         gone); after it nothing starts and None is returned.
@@ -38,7 +39,7 @@ class QtWorkers(QObject):
         worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
         for signal, callback in ((worker.returned, on_returned), (worker.errored, on_error),
                                  (getattr(worker, "yielded", None), on_yielded), (worker.finished, on_finished)):
-            if callback is not None:
+            if callback is not None and signal is not None:
                 signal.connect(self._unless_closed(callback))
         worker.finished.connect(self._unless_closed(lambda: self._done(worker)))
         self._running.add(worker)

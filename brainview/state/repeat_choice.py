@@ -62,6 +62,30 @@ def iter_repeat_predictions(bundle, decoder, repeat: int) -> Iterator[tuple[int,
     return RepeatPredictions(bundle, repeat, used, tokens, similarity, rank)
 
 
+@dataclass
+class PinnedRepeat:
+    """One repeat's predictions, pinned when a worker starts captioning a trial from them: a choice changed
+    meanwhile cannot mix into its captions, and a bundle replaced meanwhile drops what it makes."""
+
+    choice: RepeatChoice
+    predictions: RepeatPredictions
+
+    def caption(self, stage: str, trial: int) -> str | None:
+        with self.choice._lock:
+            return self.choice._captions.get((self.predictions.repeat, stage, trial))
+
+    def tokens(self, trial: int, stage: str) -> np.ndarray:
+        """The trial's tokens from this repeat, (1, n_query, query_dim) float32."""
+        return np.asarray(self.predictions.tokens[stage][[trial]], dtype=np.float32)
+
+    def keep(self, stage: str, trial: int, text: str) -> None:
+        """Keep a caption under this repeat (from a worker), unless its predictions were dropped meanwhile."""
+        repeat = self.predictions.repeat
+        with self.choice._lock:
+            if self.choice._predictions.get(repeat) is self.predictions:
+                self.choice._captions[repeat, stage, trial] = text
+
+
 class RepeatChoice(Observable):
     """The session's chosen pattern source (``MEAN`` or a repeat number) with what it decodes to."""
 
@@ -122,23 +146,10 @@ class RepeatChoice(Observable):
         with self._lock:
             return self._captions.get((self.repeat, stage, trial))
 
-    def caption_trial(self, trial: int) -> dict[str, dict[int, str]]:
-        """Caption the trial's chosen repeat on each stage (a worker's job: the language model runs) and keep
-        the captions under that repeat; returns nothing for the session's mean captions. A bundle replaced
-        meanwhile drops its predictions: nothing is captioned or kept for it."""
-        repeat, session, decoder = self.repeat, self.session, self.session.decoder
-        predictions = self._predictions.get(repeat)
-        for stage in predictions.tokens if predictions is not None else ():
-            with self._lock:
-                if (repeat, stage, trial) in self._captions:
-                    continue
-            tokens = np.asarray(predictions.tokens[stage][[trial]], dtype=np.float32)
-            with session.model_lock:
-                text = decoder.captions(tokens)[0]
-            with self._lock:
-                if self._predictions.get(repeat) is predictions:
-                    self._captions[repeat, stage, trial] = text
-        return {}
+    def pinned(self) -> PinnedRepeat | None:
+        """The chosen repeat's predictions for a worker that captions a trial from them (None under the mean)."""
+        predictions = self._predictions.get(self.repeat) if self.repeat is not None else None
+        return None if predictions is None else PinnedRepeat(self, predictions)
 
     def label(self, trial: int) -> str:
         """What the trial view says it decodes: nothing for the mean, else the repeat, and when the trial

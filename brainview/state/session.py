@@ -25,11 +25,9 @@ from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.prediction_cache import Predictions, iter_predictions, iter_sum_rois, ranks
 from brainview.decoding.progress import finish, relayed  # noqa: F401 - finish: part of the session API (scripts, tests, the window)
-from brainview.decoding.progress import iter_streamed
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, TRIAL_MODES, boost, lesion, roi_indicator
-from brainview.errors import Cancelled
 from brainview.events import Observable
 from brainview.state.language import LanguageTools
 from brainview.state.model_access import ModelAccess, captions_in_background
@@ -37,6 +35,7 @@ from brainview.bundle.schema import Integer
 from brainview.state.other_models import MODEL_SCORE, OtherModels
 from brainview.state.repeat_choice import RepeatChoice
 from brainview.state.session_file import SYNTHETIC
+from brainview.state.streaming import iter_answers, iter_foreground_text, iter_trial_captions, never
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here
 from brainview.state.loading import (  # noqa: F401
@@ -286,18 +285,12 @@ class Session(Observable):
 
     def caption_trial(self, trial: int | None = None) -> dict[str, dict[int, str]]:
         """Caption one trial on each stage (slow: the language model runs), for :meth:`store_captions`."""
-        trial = self.trial if trial is None else trial
-        if self.repeats.repeat is not None:
-            return self.repeats.caption_trial(trial)
-        out = {}
-        for stage in self.stages:
-            cached = self.captions.get(stage, {}).get(trial)
-            if cached is None:
-                tokens = self.decoder.tokens_for_trials([trial], stage)
-                with self.model_lock:
-                    cached = self.decoder.captions(tokens)[0]
-            out[stage] = {trial: cached}
-        return out
+        return finish(self.iter_caption_trial(self.trial if trial is None else trial))
+
+    def iter_caption_trial(self, trial: int, superseded: Callable[[], bool] = never):
+        """:meth:`caption_trial` streamed for a worker: yields a :class:`~brainview.state.streaming.CaptionSoFar`
+        after each token (one stage after the other), returns the captions, or None once ``superseded()``."""
+        return (yield from iter_trial_captions(self, trial, superseded))
 
     def store_captions(self, captions: dict[str, dict[int, str]]) -> None:
         """Keep captions (stage -> trial -> caption) made in a worker, on the GUI thread, and tell the views."""
@@ -447,7 +440,7 @@ class Session(Observable):
 
     def iter_decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                               trial: int | None = None, k: int | None = None, generation: int | None = None,
-                              superseded: Callable[[], bool] = lambda: False):
+                              superseded: Callable[[], bool] = never):
         """Retrievals first, caption second: yields a :class:`SyntheticResult` without its caption
         (milliseconds), then one with the caption so far after each generated token (still
         ``caption_pending``), then returns it captioned (a language-model call), or None when
@@ -469,31 +462,9 @@ class Session(Observable):
         if not self.can_caption:
             return result
 
-        def caption_alone(on_text):
-            """On the helper thread, lock and all: a worker that stops at a yield never leaves the lock held."""
-            while not self.model_lock.acquire(timeout=0.05):  # another caption runs: wait, unless superseded
-                if superseded():
-                    return None
-            try:
-                if superseded():
-                    return None
-                return self.decoder.captions(tokens[None], superseded=superseded, on_text=on_text)[0]
-            finally:
-                self.model_lock.release()
-
-        try:
-            streamed = iter_streamed(caption_alone)
-            while True:  # the caption so far after each token: it streams into its box
-                try:
-                    text = next(streamed)
-                except StopIteration as done:
-                    caption = done.value
-                    break
-                yield replace(result, decoded=replace(decoded, caption=text))
-        except Cancelled:
-            if superseded():
-                return None
-            raise  # the decoder was cancelled (another bundle, closing): the worker says so
+        caption = yield from iter_foreground_text(  # the caption so far after each token: it streams into its box
+            self.model_lock, lambda on_text: self.decoder.captions(tokens[None], superseded=superseded, on_text=on_text)[0],
+            superseded, step=lambda text: replace(result, decoded=replace(decoded, caption=text)))
         if caption is None:
             return None
         return replace(result, decoded=replace(decoded, caption=caption), caption_pending=False)
@@ -514,18 +485,26 @@ class Session(Observable):
                      ) -> dict[str, str]:
         """Answers about a trial from its brain pattern ("brain") and its true image tokens ("image"),
         each after its own dialogue so far. Slow: run it in a worker, with trial and stage captured."""
+        return finish(self.iter_answer_trial(question, histories, trial, stage))
+
+    def iter_answer_trial(self, question: str, histories: dict[str, Sequence[Turn]], trial: int, stage: str,
+                          superseded: Callable[[], bool] = never):
+        """:meth:`answer_trial` streamed for a worker: yields the answers so far after each token, returns
+        them (None once ``superseded()``)."""
         sources = {"brain": self.repeats.tokens(trial, stage)[None],
                    "image": np.asarray(self.bundle.image_embeddings[[trial]])}
-        with self.model_lock:
-            return {name: self.decoder.answers(tokens, [question], [histories.get(name, ())])[0]
-                    for name, tokens in sources.items()}
+        return (yield from iter_answers(self, sources, question, histories, superseded))
 
     def answer_synthetic(self, question: str, histories: dict[str, Sequence[Turn]], voxels: np.ndarray,
                          settings: SyntheticSettings, trial: int) -> dict[str, str]:
         """The answer about the selection's synthetic pattern ("synthetic"). Slow: run it in a worker."""
-        tokens = self.synthetic_tokens(voxels, settings, trial)[None]
-        with self.model_lock:
-            return {"synthetic": self.decoder.answers(tokens, [question], [histories.get("synthetic", ())])[0]}
+        return finish(self.iter_answer_synthetic(question, histories, voxels, settings, trial))
+
+    def iter_answer_synthetic(self, question: str, histories: dict[str, Sequence[Turn]], voxels: np.ndarray,
+                              settings: SyntheticSettings, trial: int, superseded: Callable[[], bool] = never):
+        """:meth:`answer_synthetic` streamed for a worker, as :meth:`iter_answer_trial`."""
+        sources = {"synthetic": self.synthetic_tokens(voxels, settings, trial)[None]}
+        return (yield from iter_answers(self, sources, question, histories, superseded))
 
     # ------------------------------------------------------------------ rois
 

@@ -44,13 +44,13 @@ def test_a_screenshot_captions_its_trial_once(qapp, app_bundle, tmp_path, monkey
     from brainview.state.session import Session
 
     calls = []
-    real = Session.caption_trial
+    real = Session.iter_caption_trial
 
     def counted(self, *args, **kwargs):
         calls.append(args)
-        return real(self, *args, **kwargs)
+        return (yield from real(self, *args, **kwargs))
 
-    monkeypatch.setattr(Session, "caption_trial", counted)
+    monkeypatch.setattr(Session, "iter_caption_trial", counted)
     screenshot(str(app_bundle.path), str(tmp_path / "shot.png"), size=(1000, 700))
     assert len(calls) == 1
 
