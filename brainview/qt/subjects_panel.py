@@ -226,7 +226,8 @@ class QtSubjectsPanel(QWidget):
         self.progress.setFormat("building the demo study…")
         self.progress.show()
         expected, _ = expected_build_seconds(file.parent)
-        self.status.setText(f"Building three more virtual subjects from the demo bundle ({build_estimate(file.parent)})…")
+        self.status.setText("Building three more virtual subjects from the demo bundle "
+                            f"({build_estimate(file.parent)})…")
 
         def line(text: str) -> None:
             self.status.setText(build_status(text, expected))

@@ -88,8 +88,8 @@ class CaptionSoFar:
 
 def iter_trial_captions(session, trial: int, superseded: Callable[[], bool] = never):
     """Caption a trial on each stage, the first stage's caption streaming, then the next's: yields a
-    :class:`CaptionSoFar` after each token and once more, ``done``, with each stage's whole caption; returns stage -> {trial: caption} for ``Session.store_captions``
-    (under a repeat the captions are kept with the repeat choice instead and nothing is returned for the
+    :class:`CaptionSoFar` after each token and once more, ``done``, with each stage's whole caption; returns
+    stage -> {trial: caption} for ``Session.store_captions`` (under a repeat the captions are kept with the repeat choice instead and nothing is returned for the
     session's mean), or None when superseded. Captions already made are taken as they are (no model call).
     The repeat choice and the bundle are pinned when it starts: a choice changed meanwhile never mixes in."""
     pinned = session.repeats.pinned()
