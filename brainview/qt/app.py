@@ -107,7 +107,7 @@ def screenshot(path: str | None, out_png: str, size: tuple[int, int] = (1600, 10
             window.live.cancel()
             result = session.decode_synthetic(session.selection.voxels())
             window.trial_view.set_synthetic(result, window.synthetic_label(result))
-            window.set_overlay_source("trial")  # a coloured brain; the selection shows as its fill
+            window.cortex_shows.choose("trial")  # a coloured brain; the selection shows as its fill
         if study is not None:  # the subjects panel filled in, with the ROIs decoded in every subject
             window.subjects_panel.set_study(study)
             window.subjects_panel.show_now(rois or tuple(name for name in session.bundle.rois

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from brainview.analysis.figures import Overlay, make_overlay
 from brainview.decoding.synthetic import TRIAL_MODES
 from brainview.errors import Cancelled
 from brainview.paths import demo_bundle_path
@@ -25,6 +23,7 @@ from brainview.qt.edit_actions import QtEditActions
 from brainview.qt.language_panel import QtLanguagePanel
 from brainview.qt.model_loading import QtModelLoading
 from brainview.qt.other_models import QtOtherModels
+from brainview.qt.cortex_shows import QtCortexShows
 from brainview.qt.overlay_list import QtOverlayList
 from brainview.qt.preferences import QtPreferences
 from brainview.qt.preferred_view import add_preferred_dock
@@ -84,7 +83,6 @@ class QtMainWindow(QMainWindow):
         self._shown: Loaded | None = None  # the bundle on screen, with what was prepared for it
         self.passes = QtDatasetPasses(self)
         self.model_loading = QtModelLoading(self)
-        self._overlay_follows_selection = True
         self.score_on_open = True  # caption and score every trial in the background after opening
 
         self.browser = QtTrialBrowser(self.session)
@@ -147,12 +145,13 @@ class QtMainWindow(QMainWindow):
         self.tabifyDockWidget(self.subjects_dock, self.preferred_dock)
 
         self.edit_actions = QtEditActions(self)
+        self.cortex_shows = QtCortexShows(self)  # the toolbar places its chooser
         build_toolbar(self)
         build_menus(self)
         build_status_bar(self)
         self.overlay_layers = OverlayLayers()  # after the toolbar: its "Cortex shows" names the shown layer
         self.overlay_list = QtOverlayList(self.overlay_layers, self.cortex_view,
-                                          lambda: self.overlay_combo.currentData())
+                                          lambda: self.cortex_shows.source)
         self.left_tabs.addTab(_scrolled(self.overlay_list), "Overlays")
         self.overlay_list.apply_all()  # before the preferences: the colour map kept there is the trial pattern's
         self.setWindowTitle("brainview")
@@ -169,10 +168,7 @@ class QtMainWindow(QMainWindow):
         self.live.idle.connect(lambda: self.trial_view.set_synthetic_busy(False))
         # the synthetic overlay is recoloured once its decoding is on screen: recolouring and rendering every
         # vertex per brush dab, or while the language model runs, would slow both
-        # (a short delay lets the new caption paint first)
-        self._overlay_timer = QTimer(self, singleShot=True, interval=50)
-        self._overlay_timer.timeout.connect(self._refresh_overlay)
-        self.live.idle.connect(self._overlay_timer.start)
+        self.live.idle.connect(self.cortex_shows.timer.start)
         self.model_loading.progress.connect(self.passes.show_progress)
         self.live.partial.connect(self._show_synthetic)  # retrievals first, the caption follows
         self.live.result.connect(self._show_synthetic)
@@ -193,8 +189,8 @@ class QtMainWindow(QMainWindow):
             # where full-detail frames are slow, the cortex stays coarse until the decoding is on screen
             self.live.started.connect(lambda: self.cortex_view.hold_full_detail(True))
             self.live.idle.connect(lambda: self.cortex_view.hold_full_detail(False))
-        self.overlay_list.show_layer.connect(self.set_overlay_source)
-        self.language_panel.show_map.connect(self._show_concept_map)
+        self.overlay_list.show_layer.connect(self.cortex_shows.choose)
+        self.language_panel.show_map.connect(self.cortex_shows.show_concept)
         self.language_panel.select_voxels.connect(lambda voxels: self.session.selection.replace(voxels))
         self.language_panel.sort_by_match.connect(self.browser.sort_by_match)
         self.language_panel.error.connect(lambda title, text: dialogs.show_error(self, title, text))
@@ -335,10 +331,8 @@ class QtMainWindow(QMainWindow):
             self.cortex_view.set_roi_outlines({name: session.bundle.roi_voxels(name) for name in session.bundle.rois})
             self.roi_panel.set_colors(self.cortex_view.roi_outline_colors)
         session.selection.on_change(lambda selection: self._selection_changed())
-        self._overlay_follows_selection = True
-        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("trial"))  # new selection empty, old map gone
         self.trial_view.set_synthetic(None)
-        self._update_overlay()
+        self.cortex_shows.reset()  # the new selection is empty, the old concept map gone
         self.update_status()
         self.progress.hide()
         self.statusBar().showMessage(f"Opened {session.bundle.name}: {session.n_trials} test trials"
@@ -416,7 +410,7 @@ class QtMainWindow(QMainWindow):
         self.caption_current_trial()
         if self.session.synthetic.mode in TRIAL_MODES:
             self._selection_changed()
-        self._update_overlay()
+        self.cortex_shows.update()
 
     def _vertex_picked(self, hemi: str, vertex: int) -> None:
         self.statusBar().showMessage("Picked " + self.cortex_view.describe_vertex(hemi, vertex), 8000)
@@ -429,23 +423,13 @@ class QtMainWindow(QMainWindow):
         if session.selection is None:
             return
         voxels = session.selection.voxels()
-        shown = self.overlay_combo.currentData()
-        if self._overlay_follows_selection:
-            source = "trial" if voxels.size == 0 else "synthetic"
-            self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
-        if self.overlay_combo.currentData() != shown or voxels.size == 0:
-            # what the cortex shows changed kind: recolour soon (every vertex changes), not inside this
-            # handler, which must leave the GUI thread within a frame
-            self._overlay_timer.start()
+        self.cortex_shows.selection_changed(voxels.size > 0)
         if voxels.size == 0:
             self.live.cancel()
             self.trial_view.set_synthetic(None)
         else:
             settings, trial, k = session.synthetic, session.trial, session.k
             self.live.submit_steps(session.iter_decode_synthetic, voxels, settings, trial, k, session.generation)
-
-    def _refresh_overlay(self) -> None:
-        self._update_overlay()  # incremental: only vertices whose value changed are recoloured
 
     def _show_synthetic(self, result: SyntheticResult) -> None:
         if result.generation != self.session.generation:
@@ -462,42 +446,6 @@ class QtMainWindow(QMainWindow):
         if result.trial is not None:
             mode += f" of {self.session.trial_id(result.trial)}"
         return f"{mode} · {what} ({result.n_voxels} voxels) · {STAGE_LABELS[result.settings.stage]}"
-
-    def _overlay_chosen(self) -> None:
-        self._overlay_follows_selection = False
-        self._update_overlay()
-
-    def set_overlay_source(self, source: str) -> None:
-        """Show the trial's pattern (``"trial"``) or the selection's (``"synthetic"``), as the user would."""
-        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData(source))
-        self._overlay_chosen()
-
-    def current_overlay(self) -> Overlay:
-        """What the cortex shows now: the trial's pattern, the selection's synthetic one (an ROI-only
-        pattern is uncoloured outside the selection) or the concept map, as a figure would show it."""
-        source = self.overlay_combo.currentData()
-        if source == "concept" and self.session.language.concept is not None:
-            return make_overlay(self.session, "concept")
-        synthetic = source == "synthetic" and self.session.selection.voxels().size
-        return make_overlay(self.session, "synthetic" if synthetic else "trial")
-
-    def overlay_values(self) -> np.ndarray:
-        """Per-vertex values the cortex shows now."""
-        return self.current_overlay().values
-
-    def overlay_label(self) -> str:
-        return self.current_overlay().label
-
-    def _show_concept_map(self) -> None:
-        """A concept map arrived: show it (the next selection change shows the selection again)."""
-        self.overlay_combo.setCurrentIndex(self.overlay_combo.findData("concept"))
-        self._update_overlay()
-
-    def _update_overlay(self) -> None:
-        if self.cortex_view is None or not self.session.has_bundle:
-            return
-        self.overlay_list.shown_changed()  # each overlay is drawn with its own colour map, threshold, range
-        self.cortex_view.set_overlay(self.overlay_values())
 
     # ----------------------------------------------------------------- pictures and closing
 
@@ -555,7 +503,7 @@ class QtMainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.preferences.save()
         self._memory_timer.stop()
-        self._overlay_timer.stop()
+        self.cortex_shows.stop()
         self._stop_background()  # a caption batch in flight ends at its next token
         self.language_panel.shutdown()
         self.subjects_panel.shutdown(CLOSE_WAIT_MS)

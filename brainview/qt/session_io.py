@@ -65,8 +65,8 @@ class QtSessionIO(QObject):
             "bundle": bundle_fingerprint(session.bundle.path), "trial": session.trial_id(), "stage": session.stage,
             "k": session.k, "selection": session.selection.edits(),
             "synthetic": dataclasses.asdict(session.synthetic), "cortex": cortex,
-            "overlay": {"source": window.overlay_combo.currentData(),
-                        "follows_selection": window._overlay_follows_selection, **style},
+            "overlay": {"source": window.cortex_shows.source,
+                        "follows_selection": window.cortex_shows.follows_selection, **style},
             "browser": self._browser_state(),
             "other_models": {"models": [{"name": m.name, "path": str(Path(m.path).resolve())}
                                         for m in session.other_models.models],
@@ -231,8 +231,7 @@ class QtSessionIO(QObject):
             view.update_overlay_style(**{k: overlay[k] for k in OVERLAY_STYLE_KEYS if k in overlay})
             view.set_camera_state(cortex.get("camera"))
         if overlay.get("source") in ("trial", "synthetic"):
-            window.set_overlay_source(overlay["source"])
-            window._overlay_follows_selection = overlay.get("follows_selection", False)
+            window.cortex_shows.restore(overlay["source"], overlay.get("follows_selection", False))
         others = state.get("other_models", {})  # optional: older files lack it
         for model in others.get("models", []):
             try:

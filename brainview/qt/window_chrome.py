@@ -48,18 +48,12 @@ def build_toolbar(window) -> None:
     window.stage_combo = QComboBox(toolTip="Stage shown for the trial: decoded tokens, retrievals and scores")
     window.stage_combo.currentIndexChanged.connect(
         lambda: window.stage_combo.currentData() and window.session.set_stage(window.stage_combo.currentData()))
-    window.overlay_combo = QComboBox(toolTip="What the cortex shows: the trial's fMRI pattern or the selection's "
-                                           "synthetic pattern")
-    window.overlay_combo.addItem("trial fMRI pattern", "trial")
-    window.overlay_combo.addItem("synthetic pattern", "synthetic")
-    window.overlay_combo.addItem("concept map", "concept")
-    window.overlay_combo.activated.connect(window._overlay_chosen)
     window.device_combo = QComboBox(toolTip="Where the language models run; changing it reloads them")
     for name in DEVICES:
         window.device_combo.addItem(DEVICE_LABELS[name], name)
     window.device_combo.setCurrentIndex(window.device_combo.findData(window.device))
     window.device_combo.activated.connect(lambda: window.set_device(window.device_combo.currentData()))
-    for label, widget in (("Stage", window.stage_combo), ("Cortex shows", window.overlay_combo),
+    for label, widget in (("Stage", window.stage_combo), ("Cortex shows", window.cortex_shows.combo),
                           ("Device", window.device_combo)):
         bar.addWidget(QLabel(f"  {label} "))
         bar.addWidget(widget)

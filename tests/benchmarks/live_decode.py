@@ -104,7 +104,7 @@ def main() -> None:
         QTimer.singleShot(300, loop.quit)  # let the overlay recolouring that follows a result finish
         loop.exec()
         begin = time.perf_counter()
-        window._update_overlay()  # the recolouring that follows a result, on the GUI thread
+        window.cortex_shows.update()  # the recolouring that follows a result, on the GUI thread
         overlay.append(time.perf_counter() - begin)
         window.roi_panel.set_checked([])
         QTimer.singleShot(300, loop.quit)

@@ -41,8 +41,8 @@ def _check_shown(window, path):
     assert window.browser.proxy.rowCount() == session.n_trials
     assert window.cortex_view.cortex is session.cortex and window.cortex_view.selection is session.selection
     assert [window.stage_combo.itemData(i) for i in range(window.stage_combo.count())] == session.stages
-    assert window.trial_view.synthetic is None and window.overlay_combo.currentData() == "trial"
-    assert window.overlay_values().shape == (session.cortex.n_vertices,)
+    assert window.trial_view.synthetic is None and window.cortex_shows.combo.currentData() == "trial"
+    assert window.cortex_shows.values().shape == (session.cortex.n_vertices,)
     window.step_trial(1)
     session.set_trial(session.n_trials - 1)
     session.selection.begin_stroke()
@@ -171,7 +171,7 @@ def test_random_use(qtbot, qapp, settings, app_bundle, other_bundles, broken_bun
         elif action == "mode":
             win.roi_panel.mode_combo.setCurrentIndex(rng.randrange(win.roi_panel.mode_combo.count()))
         elif action == "overlay":
-            win.set_overlay_source(rng.choice(("trial", "synthetic")))
+            win.cortex_shows.choose(rng.choice(("trial", "synthetic")))
         elif action == "worst":
             win.browser.worst_first()
         elif action == "open":

@@ -78,9 +78,9 @@ def test_concept_map_reaches_the_cortex_and_the_selection(qtbot, window, app_bun
     qtbot.waitUntil(lambda: session.language.concept is not None, timeout=60000)
     result = session.language.concept
     assert result.concept.kind == "covariance" and list(result.rois) and result.lesion.n_voxels == 5
-    assert window.overlay_combo.currentData() == "concept"
+    assert window.cortex_shows.combo.currentData() == "concept"
     expected = session.vertex_values(result.concept.values)
-    np.testing.assert_allclose(window.overlay_values(), expected)
+    np.testing.assert_allclose(window.cortex_shows.values(), expected)
     if window.cortex_view is not None:
         np.testing.assert_allclose(window.cortex_view._overlay, expected, rtol=1e-6)
     assert "drops by" in panel.lesion_label.text() and "random lesions" in panel.lesion_label.text()
@@ -102,7 +102,7 @@ def test_a_bundle_without_a_retrieval_model_turns_the_panel_off(qtbot, window, a
     open_and_wait(qtbot, window, retrieval_only_bundle.path)
     assert tools.concept is None and tools.search is None and not tools.ready
     assert not panel.tabs.isEnabled() and "names none" in panel.status.text()
-    assert window.overlay_combo.currentData() != "concept"
+    assert window.cortex_shows.combo.currentData() != "concept"
 
 
 def test_a_cancelled_concept_map_is_not_an_error(qtbot, window, app_bundle, monkeypatch):

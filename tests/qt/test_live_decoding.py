@@ -39,10 +39,10 @@ def test_checking_an_roi_produces_a_synthetic_caption(qtbot, window, app_bundle)
     assert "V1" in view.synthetic_box.subtitle.text() and "ROI only" in view.synthetic_box.subtitle.text()
     np.testing.assert_array_equal(session.selection.voxels(), app_bundle.roi_voxels("V1"))
     assert len(view.synthetic_images.thumbnails) == session.k
-    assert window.overlay_combo.currentData() == "synthetic"
+    assert window.cortex_shows.combo.currentData() == "synthetic"
     expected = session.vertex_values(session.synthetic_pattern(session.selection.voxels()))
     expected[expected == 0] = np.nan  # outside an ROI-only selection the cortex stays uncoloured
-    np.testing.assert_allclose(window.overlay_values(), expected)
+    np.testing.assert_allclose(window.cortex_shows.values(), expected)
     # a group checkbox is one undo step; undo clears the synthetic column
     panel.roi_items()["V1"].parent().setCheckState(0, Qt.Checked)
     qtbot.waitUntil(lambda: set(session.selection.atlas_rois) == {"V1", "V2"}, timeout=5000)
@@ -50,7 +50,7 @@ def test_checking_an_roi_produces_a_synthetic_caption(qtbot, window, app_bundle)
     assert session.selection.atlas_rois == ("V1",)
     assert panel.roi_items()["V2"].checkState(0) == Qt.Unchecked
     session.selection.undo()
-    assert view.synthetic is None and window.overlay_combo.currentData() == "trial"
+    assert view.synthetic is None and window.cortex_shows.combo.currentData() == "trial"
 
 
 def test_lesion_mode_follows_the_trial(qtbot, window, app_bundle):

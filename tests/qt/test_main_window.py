@@ -42,7 +42,7 @@ def test_window_opens_on_a_bundle(qtbot, window, app_bundle, settings):
 def test_moving_through_trials_updates_every_panel(qtbot, window, app_bundle):
     open_and_wait(qtbot, window, app_bundle.path)
     session, view = window.session, window.trial_view
-    first_overlay = window.overlay_values().copy()
+    first_overlay = window.cortex_shows.values().copy()
     window.browser.table.setFocus()
     qtbot.keyClick(window.browser.table, Qt.Key_Down)
     qtbot.keyClick(window.browser.table, Qt.Key_Down)
@@ -52,7 +52,7 @@ def test_moving_through_trials_updates_every_panel(qtbot, window, app_bundle):
     assert view.trial_images.thumbnails[0].is_true
     assert int(view.real.images.indices[0]) == 2
     assert rank_of(view.real.image_profile, 2) == 1
-    assert not np.allclose(window.overlay_values(), first_overlay, equal_nan=True)  # the cortex shows trial 2
+    assert not np.allclose(window.cortex_shows.values(), first_overlay, equal_nan=True)  # the cortex shows trial 2
     true_items = [view.trial_texts.item(i).text() for i in range(view.trial_texts.count())]
     assert any("of trial 2" in t and "✓" in t for t in true_items)
     qtbot.waitUntil(lambda: view.caption_boxes["stage1"].text.text() == session.caption("stage1", 2), timeout=30000)

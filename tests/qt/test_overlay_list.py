@@ -21,10 +21,10 @@ def test_a_threshold_for_one_overlay_never_blanks_another(qtbot, window, app_bun
     view, overlays = window.cortex_view, window.overlay_list
     window.roi_panel.set_checked(["V1"])
     qtbot.waitUntil(lambda: window.trial_view.synthetic is not None, timeout=30000)
-    window.set_overlay_source("trial")
+    window.cortex_shows.choose("trial")
     window.show_panel(overlays)
     overlays.tree.setCurrentItem(overlays.items["trial"])
-    big = float(np.nanmax(np.abs(window.overlay_values()))) * 2
+    big = float(np.nanmax(np.abs(window.cortex_shows.values()))) * 2
     type_into(qtbot, overlays.threshold, f"{big:.3f}")
     assert window.overlay_layers.style("trial").threshold == round(big, 3)
     assert view.controls.threshold.value() == round(big, 3)  # the cortex tool bar shows the shown overlay's
@@ -34,8 +34,8 @@ def test_a_threshold_for_one_overlay_never_blanks_another(qtbot, window, app_bun
     assert np.array_equal(lh.base, lh.underlay)  # everything below the trial's threshold
     assert "trial fMRI pattern" in view._scalar_bar.GetTitle() and f"{round(big, 3):.3g}" in view._scalar_bar.GetTitle()
 
-    window.overlay_combo.setCurrentIndex(window.overlay_combo.findData("synthetic"))
-    window.overlay_combo.activated.emit(window.overlay_combo.currentIndex())
+    window.cortex_shows.combo.setCurrentIndex(window.cortex_shows.combo.findData("synthetic"))
+    window.cortex_shows.combo.activated.emit(window.cortex_shows.combo.currentIndex())
     assert view.overlay_style["threshold"] is None  # the synthetic pattern's own settings
     assert not np.array_equal(lh.base, lh.underlay)
     assert view._scalar_bar.GetTitle() == "synthetic pattern"
@@ -43,7 +43,7 @@ def test_a_threshold_for_one_overlay_never_blanks_another(qtbot, window, app_bun
 
     view.controls.cmap.setCurrentText("viridis")  # the tool bar edits the overlay on the cortex, and only it
     assert window.overlay_layers.style("synthetic").cmap == "viridis"
-    window.set_overlay_source("trial")
+    window.cortex_shows.choose("trial")
     assert view.overlay_style["threshold"] == round(big, 3) and view.overlay_style["cmap"] == "RdBu_r"  # and back
 
 
@@ -71,7 +71,7 @@ def test_each_layer_is_shown_hidden_and_faded_from_the_list(qtbot, window, app_b
     np.testing.assert_array_equal(lh.colors[selected], lh.base[selected])  # its edge too
 
     # the trial pattern at half opacity lies between the grey underlay and its full colour
-    window.set_overlay_source("trial")
+    window.cortex_shows.choose("trial")
     full = lh.base.copy()
     overlays.tree.setCurrentItem(overlays.items["trial"])
     type_into(qtbot, overlays.opacity, "0.5")
@@ -81,6 +81,6 @@ def test_each_layer_is_shown_hidden_and_faded_from_the_list(qtbot, window, app_b
 
     # turning a data layer on makes the cortex show it
     overlays.items["synthetic"].setCheckState(0, Qt.Checked)
-    assert window.overlay_combo.currentData() == "synthetic"
+    assert window.cortex_shows.combo.currentData() == "synthetic"
     assert overlays.items["synthetic"].checkState(0) == Qt.Checked
     assert overlays.items["trial"].checkState(0) == Qt.Unchecked

@@ -31,7 +31,7 @@ def _set_up(window):
     view.set_view("medial")
     view.set_brush_radius(7.5)
     view.update_overlay_style(cmap="viridis", threshold=0.2, vmax=1.7, symmetric=True)
-    window.set_overlay_source("trial")
+    window.cortex_shows.choose("trial")
     window.splitter.setSizes([300, 1100])
     window.browser.table.sortByColumn(window.browser.model.score_column("image_rank"), Qt.DescendingOrder)
     window.browser.filter_edit.setText("caption")
