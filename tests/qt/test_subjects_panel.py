@@ -110,7 +110,8 @@ def test_a_broken_study_is_a_dialog(qtbot, window, tmp_path, recorded_dialogs):
     assert recorded_dialogs[0][1] == "Cannot open the study" and "does not exist" in recorded_dialogs[0][2]
 
 
-def test_building_the_demo_study_says_its_step_and_the_time_left(qtbot, window, monkeypatch, recorded_dialogs):
+def test_building_the_demo_study_says_its_step_and_the_time_left(qtbot, window, monkeypatch, recorded_dialogs,
+                                                                  tmp_path):
     """The build takes minutes: the panel says the builder's current step and the time left against the
     measured build time, and a failed build is one dialog."""
     import sys
@@ -122,6 +123,7 @@ def test_building_the_demo_study_says_its_step_and_the_time_left(qtbot, window, 
     script = ("import sys, time\n"
               "print('[demo build    41.1 s] subj02 stage2: best epoch 12 of 18', file=sys.stderr, flush=True)\n"
               "time.sleep(1)\nprint('no room left on the device', file=sys.stderr)\nsys.exit(1)\n")
+    monkeypatch.setenv("BRAINVIEW_STUDY_CACHE", str(tmp_path))  # never built here: the measured time is said
     monkeypatch.setattr(subjects_panel, "demo_study_builder", lambda demo, out: [sys.executable, "-c", script])
     panel = window.subjects_panel
     assert panel.demo_bundle is not None
