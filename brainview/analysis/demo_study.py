@@ -105,7 +105,8 @@ def run_builder(command: list[str]):
                 lines.append(line)
         out = child.stdout.read().strip()
         if child.wait() != 0:
-            raise UserError("building the demo study failed: " + (lines[-1] if lines else f"exit status {child.returncode}"))
+            raise UserError("building the demo study failed: "
+                            + (lines[-1] if lines else f"exit status {child.returncode}"))
         return out.splitlines()[-1] if out else None
     finally:
         if child.poll() is None:

@@ -1,5 +1,6 @@
 """The commands that write files for papers and spreadsheets: ``table`` (CSV of the trials, the ROIs or
-one trial's retrievals; of a study, its subjects side by side) and ``figure`` (the cortex or the trial panel, PNG/SVG/PDF at any size).
+one trial's retrievals; of a study, its subjects side by side) and ``figure`` (the cortex or the trial panel,
+PNG/SVG/PDF at any size).
 :func:`add_export_commands` adds their parsers, :data:`EXPORT_COMMANDS` maps them.
 """
 

@@ -328,9 +328,13 @@ class Cortex:
         inside = self.roi_vertex_mask(voxels)
         fill = inside.astype(np.uint8) * FILL_INSIDE
         fill[self.boundary(inside)] = FILL_EDGE
-        painted = np.asarray(painted_vertices, dtype=np.int64).ravel()
-        fill[painted[self.main_voxel[painted] < 0]] = FILL_NO_VOXEL
+        fill[self.without_voxel(painted_vertices)] = FILL_NO_VOXEL
         return fill
+
+    def without_voxel(self, vertices) -> np.ndarray:
+        """Those of ``vertices`` (global ids) that map to no voxel: painting them adds nothing to a pattern."""
+        vertices = np.asarray(vertices, dtype=np.int64).ravel()
+        return vertices[self.main_voxel[vertices] < 0]
 
     def brush_vertices(self, hemi: str, center_vertex: int, radius_mm: float, surface: str = "inflated") -> np.ndarray:
         """Global ids of the vertices within a geodesic ``radius_mm`` of a local ``center_vertex`` on ``hemi``."""

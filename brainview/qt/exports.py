@@ -222,8 +222,8 @@ class QtExports(QObject):
                                             transparent=transparent)
             else:
                 written = export_cortex_figure(self.window.cortex_view, path, width, height,
-                                               overlay_label=self.window.cortex_shows.current().label, transparent=transparent,
-                                               selection=selection)
+                                               overlay_label=self.window.cortex_shows.current().label,
+                                               transparent=transparent, selection=selection)
         except (UserError, OSError) as exc:
             dialogs.show_error(self.window, "Cannot export the figure", str(exc))
             return None

@@ -174,7 +174,7 @@ class QtRoiPanel(QWidget):
         painted = selection.painted_vertices()
         text = f"Selection: {selection.voxels().size} voxels"
         if painted.size:
-            no_voxel = int((selection.cortex.main_voxel[painted] < 0).sum())
+            no_voxel = selection.cortex.without_voxel(painted).size
             text += f" ({painted.size} vertices painted" + (f", {no_voxel} with no voxel: amber)" if no_voxel else ")")
         self.selection_label.setText(text)
 

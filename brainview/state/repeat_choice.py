@@ -56,7 +56,8 @@ def iter_repeat_predictions(bundle, decoder, repeat: int) -> Iterator[tuple[int,
     for number, stage in enumerate(stages):
         tokens[stage] = yield from relayed(
             decoder.model.iter_predict(patterns, stage),
-            lambda done, total: (number * total + done, len(stages) * total, f"predicting every trial's repeat {repeat}"))
+            lambda done, total: (number * total + done, len(stages) * total,
+                                 f"predicting every trial's repeat {repeat}"))
         similarity[stage] = image_scores(tokens[stage], decoder.unit_targets, unit_targets=True)
         rank[stage] = ranks(similarity[stage])
     return RepeatPredictions(bundle, repeat, used, tokens, similarity, rank)

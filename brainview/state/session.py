@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from brainview.cortex.surface import Cortex
 from brainview.decoding.decoder import Decoded, Decoder
 from brainview.decoding.metrics import caption_metrics
 from brainview.decoding.prediction_cache import Predictions, iter_predictions, iter_sum_rois, ranks
-from brainview.decoding.progress import finish, relayed  # noqa: F401 - finish: part of the session API (scripts, tests, the window)
+from brainview.decoding.progress import finish, relayed
 from brainview.decoding.questions import Turn
 from brainview.decoding.retrieval import image_scores
 from brainview.decoding.synthetic import DEFAULT_BOOST, MODES, TRIAL_MODES, boost, lesion, roi_indicator
@@ -35,7 +36,7 @@ from brainview.bundle.schema import Integer
 from brainview.state.other_models import MODEL_SCORE, OtherModels
 from brainview.state.repeat_choice import RepeatChoice
 from brainview.state.session_file import SYNTHETIC
-from brainview.state.streaming import iter_answers, iter_foreground_text, iter_trial_captions, never
+from brainview.state.streaming import first_text, iter_answers, iter_foreground_text, iter_trial_captions, never
 
 # opening and loading, re-exported: the window, the command line and scripts import them from here
 from brainview.state.loading import (  # noqa: F401
@@ -435,8 +436,8 @@ class Session(Observable):
                          generation: int | None = None) -> SyntheticResult:
         """Decode the selection's synthetic pattern (slow when captioning: run it in a worker)."""
         steps = self.iter_decode_synthetic(voxels, settings, trial, k, generation)
-        partial = next(steps)
-        return finish(steps) or partial
+        first = next(steps)
+        return finish(steps) or first
 
     def iter_decode_synthetic(self, voxels: np.ndarray, settings: SyntheticSettings | None = None,
                               trial: int | None = None, k: int | None = None, generation: int | None = None,
@@ -463,7 +464,7 @@ class Session(Observable):
             return result
 
         caption = yield from iter_foreground_text(  # the caption so far after each token: it streams into its box
-            self.model_lock, lambda on_text: self.decoder.captions(tokens[None], superseded=superseded, on_text=on_text)[0],
+            self.model_lock, partial(first_text, self.decoder.captions, tokens[None], superseded=superseded),
             superseded, step=lambda text: replace(result, decoded=replace(decoded, caption=text)))
         if caption is None:
             return None

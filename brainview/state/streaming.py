@@ -26,7 +26,7 @@ def never() -> bool:
     return False
 
 
-def _first(generate: Callable[..., list[str]], *args, on_text: Callable[[str], None], **kwargs) -> str:
+def first_text(generate: Callable[..., list[str]], *args, on_text: Callable[[str], None], **kwargs) -> str:
     """The one text ``generate(*args, on_text=..., **kwargs)`` (a decoder's captions or answers) makes."""
     return generate(*args, on_text=on_text, **kwargs)[0]
 
@@ -89,9 +89,10 @@ class CaptionSoFar:
 def iter_trial_captions(session, trial: int, superseded: Callable[[], bool] = never):
     """Caption a trial on each stage, the first stage's caption streaming, then the next's: yields a
     :class:`CaptionSoFar` after each token and once more, ``done``, with each stage's whole caption; returns
-    stage -> {trial: caption} for ``Session.store_captions`` (under a repeat the captions are kept with the repeat choice instead and nothing is returned for the
-    session's mean), or None when superseded. Captions already made are taken as they are (no model call).
-    The repeat choice and the bundle are pinned when it starts: a choice changed meanwhile never mixes in."""
+    stage -> {trial: caption} for ``Session.store_captions`` (under a repeat the captions are kept with the
+    repeat choice instead and nothing is returned for the session's mean), or None when superseded. Captions
+    already made are taken as they are (no model call). The repeat choice and the bundle are pinned when it
+    starts: a choice changed meanwhile never mixes in."""
     pinned = session.repeats.pinned()
     if pinned is None and session.repeats.repeat is not None:
         return {}  # the chosen repeat's predictions were dropped (another bundle): nothing to caption or keep
@@ -102,7 +103,7 @@ def iter_trial_captions(session, trial: int, superseded: Callable[[], bool] = ne
         if text is None:
             tokens = pinned.tokens(trial, stage) if pinned is not None else decoder.tokens_for_trials([trial], stage)
             text = yield from iter_foreground_text(
-                session.model_lock, partial(_first, decoder.captions, tokens, superseded=superseded), superseded,
+                session.model_lock, partial(first_text, decoder.captions, tokens, superseded=superseded), superseded,
                 step=partial(CaptionSoFar, trial, stage, source=source, generation=generation))
             if text is None:
                 return None
@@ -124,7 +125,7 @@ def iter_answers(session, sources: dict[str, np.ndarray], question: str, histori
     for name, tokens in sources.items():
         text = yield from iter_foreground_text(
             session.model_lock,
-            partial(_first, decoder.answers, tokens, [question], [histories.get(name, ())], superseded=superseded),
+            partial(first_text, decoder.answers, tokens, [question], [histories.get(name, ())], superseded=superseded),
             superseded, step=partial(_with, dict(answers), name))
         if text is None:
             return None

@@ -15,8 +15,9 @@ evaluated (stage 2 and the ROI table).
 Why built locally rather than shipped: a subject's two stages of float16 weights are 8.5 MB, so three
 more subjects would add about 28 MB to the 19.1 MB in the repository, while building them takes
 minutes on a 2-core machine (measured: ``brainview.analysis.demo_study.MEASURED_BUILD_SECONDS``). The
-app offers the build in one click (with progress and the time left) and caches the result (``brainview.analysis.demo_study.demo_study_folder``), rebuilt when the demo bundle changes (its
-fingerprint is recorded in ``study.json``). Every subject is a complete version-1 bundle; the parts
+app offers the build in one click (with progress and the time left) and caches the result
+(``brainview.analysis.demo_study.demo_study_folder``), rebuilt when the demo bundle changes (its fingerprint
+is recorded in ``study.json``). Every subject is a complete version-1 bundle; the parts
 that are the same for every subject (stimuli, captions, trials, embeddings, mesh, models) are hard
 links to subject 1's files where the file system allows, copies otherwise.
 """
